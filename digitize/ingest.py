@@ -1,0 +1,265 @@
+"""Ingest: read PDF, TIFF, JPEG, JPEG 2000 and PNG scans into page images, one at a time."""
+
+from __future__ import annotations
+
+import subprocess
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pikepdf
+from PIL import Image, ImageOps, ImageSequence
+
+from digitize.errors import CorruptInput, EncryptedInput, ImageTooLarge, UnsupportedInput
+
+MIN_DPI = 200  # circular 05/2025/TT-BNV: administrative documents at 200 dpi or more
+PLAUSIBLE_DPI = (50, 2400)
+ASSUMED_DPI = 300
+
+
+@dataclass
+class Page:
+    """One page image on disk, ready for OCR and embedding."""
+
+    source: str  # the file's name as the user gave it
+    number: int  # 1-based page number within that file
+    path: Path  # JPEG (kept byte for byte) or PNG
+    width: int
+    height: int
+    dpi: tuple[float, float]
+    notices: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return f"{self.source}, trang {self.number}"
+
+    @property
+    def is_jpeg(self) -> bool:
+        return self.path.suffix == ".jpg"
+
+
+def sniff(head: bytes) -> str:
+    """The file type by its magic bytes; extensions are not trusted."""
+    if head.startswith(b"%PDF") or b"%PDF-" in head[:1024]:
+        return "pdf"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return "tiff"
+    if head.startswith(b"\x00\x00\x00\x0cjP  \r\n\x87\n") or head.startswith(b"\xffO\xffQ"):
+        return "jp2"
+    return "unknown"
+
+
+def iter_pages(
+    path: Path, label: str, workdir: Path, *, max_pixels: int, render_dpi: int
+) -> Iterator[Page]:
+    """Yield the pages of one input file, writing each page image into ``workdir``."""
+    try:
+        with path.open("rb") as f:
+            kind = sniff(f.read(1024))
+    except OSError as e:
+        raise CorruptInput(f"Không đọc được tệp {label}: {e}", f"Cannot read {label}: {e}", field=label) from e
+    if kind == "unknown":
+        raise UnsupportedInput(
+            f"Tệp {label} không phải PDF, TIFF, JPEG, JPEG 2000 hay PNG.",
+            f"{label} is not a PDF, TIFF, JPEG, JPEG 2000 or PNG file.",
+            field=label,
+        )
+    if kind == "pdf":
+        yield from _pdf_pages(path, label, workdir, max_pixels=max_pixels, render_dpi=render_dpi)
+    else:
+        yield from _image_pages(path, label, workdir, kind, max_pixels=max_pixels)
+
+
+def _check_pixels(width: int, height: int, max_pixels: int, label: str) -> None:
+    if width <= 0 or height <= 0:
+        raise CorruptInput(f"{label}: ảnh rỗng.", f"{label}: empty image.", field=label)
+    if width * height > max_pixels:
+        raise ImageTooLarge(
+            f"{label}: ảnh {width}×{height} điểm vượt giới hạn {max_pixels:,} điểm ảnh.",
+            f"{label}: image of {width}×{height} pixels exceeds the limit of {max_pixels:,} pixels.",
+            field=label,
+        )
+
+
+def _resolve_dpi(raw: object, width: int, height: int, label: str) -> tuple[tuple[float, float], list[dict[str, str]]]:
+    notices: list[dict[str, str]] = []
+    dpi: tuple[float, float] | None = None
+    if isinstance(raw, tuple) and len(raw) == 2:
+        x, y = float(raw[0]), float(raw[1])
+        if all(PLAUSIBLE_DPI[0] <= v <= PLAUSIBLE_DPI[1] for v in (x, y)):
+            dpi = (x, y)
+    if dpi is None:
+        dpi = (ASSUMED_DPI, ASSUMED_DPI)
+        notices.append({
+            "code": "dpi-assumed",
+            "vi": f"{label}: thiếu độ phân giải hợp lệ, tạm coi là {ASSUMED_DPI} dpi.",
+            "en": f"{label}: no plausible resolution recorded, assumed {ASSUMED_DPI} dpi.",
+        })
+    return dpi, notices
+
+
+def _low_dpi_notice(page: Page) -> None:
+    if min(page.dpi) < MIN_DPI - 0.5:
+        page.notices.append({
+            "code": "low-dpi",
+            "vi": f"{page.label}: {min(page.dpi):.0f} dpi, dưới mức tối thiểu {MIN_DPI} dpi.",
+            "en": f"{page.label}: {min(page.dpi):.0f} dpi, below the minimum of {MIN_DPI} dpi.",
+        })
+
+
+def _normalise_mode(img: Image.Image) -> Image.Image:
+    """Keep 1-bit, grey and RGB as scanned; flatten anything else to RGB on white."""
+    if img.mode in ("1", "L", "RGB"):
+        return img
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        return img.point(lambda v: v / 256).convert("L")
+    if "A" in img.getbands() or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGB", rgba.size, "white")
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return img.convert("RGB")
+
+
+def _save_page(img: Image.Image, out: Path) -> Path:
+    img = _normalise_mode(img)
+    target = out.with_suffix(".png")
+    img.save(target, format="PNG", compress_level=1)
+    return target
+
+
+def _image_pages(path: Path, label: str, workdir: Path, kind: str, *, max_pixels: int) -> Iterator[Page]:
+    Image.MAX_IMAGE_PIXELS = max_pixels  # Pillow warns above this and refuses at twice it
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(path)
+            frames = ImageSequence.Iterator(img)
+            for number, frame in enumerate(frames, start=1):
+                page_label = f"{label}, trang {number}"
+                _check_pixels(frame.width, frame.height, max_pixels, page_label)
+                dpi, notices = _resolve_dpi(frame.info.get("dpi"), frame.width, frame.height, page_label)
+                out = workdir / f"{_stem(label)}-{number:05d}"
+                orientation = frame.getexif().get(0x0112, 1) if kind == "jpeg" else 1
+                if kind == "jpeg" and frame.mode in ("L", "RGB") and orientation == 1:
+                    target = out.with_suffix(".jpg")
+                    target.write_bytes(path.read_bytes())  # JPEG kept byte for byte
+                    frame.load()  # decodes now so a truncated file fails here
+                else:
+                    frame.load()
+                    target = _save_page(ImageOps.exif_transpose(frame) if orientation != 1 else frame, out)
+                with Image.open(target) as check:
+                    width, height = check.size
+                page = Page(label, number, target, width, height, dpi, notices)
+                _low_dpi_notice(page)
+                yield page
+    except (ImageTooLarge, UnsupportedInput):
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ImageTooLarge(
+            f"{label}: ảnh quá lớn (nghi là bom giải nén).",
+            f"{label}: image too large (possible decompression bomb).",
+            field=label,
+        ) from e
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise CorruptInput(
+            f"{label}: tệp ảnh hỏng hoặc bị cắt cụt ({e}).",
+            f"{label}: corrupt or truncated image file ({e}).",
+            field=label,
+        ) from e
+
+
+def _stem(label: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in label)[:40]
+
+
+def _pdf_pages(path: Path, label: str, workdir: Path, *, max_pixels: int, render_dpi: int) -> Iterator[Page]:
+    try:
+        pdf = pikepdf.open(path)
+    except pikepdf.PasswordError as e:
+        raise EncryptedInput(
+            f"{label}: PDF được mã hóa bằng mật khẩu; hãy gửi bản không mã hóa.",
+            f"{label}: the PDF is password-protected; send an unencrypted copy.",
+            field=label,
+        ) from e
+    except (pikepdf.PdfError, OSError) as e:
+        raise CorruptInput(
+            f"{label}: PDF hỏng hoặc bị cắt cụt ({e}).",
+            f"{label}: corrupt or truncated PDF ({e}).",
+            field=label,
+        ) from e
+    with pdf:
+        if len(pdf.pages) == 0:
+            raise CorruptInput(f"{label}: PDF không có trang nào.", f"{label}: the PDF has no pages.", field=label)
+        for number, pdf_page in enumerate(pdf.pages, start=1):
+            page_label = f"{label}, trang {number}"
+            out = workdir / f"{_stem(label)}-{number:05d}"
+            try:
+                page = _extract_single_image(pdf_page, page_label, out, max_pixels)
+                if page is None:
+                    page = _render(path, number, pdf_page, page_label, out, max_pixels, render_dpi)
+            except pikepdf.PdfError as e:
+                raise CorruptInput(
+                    f"{page_label}: trang PDF hỏng ({e}).", f"{page_label}: corrupt PDF page ({e}).", field=page_label
+                ) from e
+            page.source, page.number = label, number
+            _low_dpi_notice(page)
+            yield page
+
+
+def _extract_single_image(
+    pdf_page: pikepdf.Page, label: str, out: Path, max_pixels: int
+) -> Page | None:
+    """A scanned page is one image filling the page: take it out without re-encoding when possible."""
+    resources = pdf_page.obj.get("/Resources", {})
+    if "/Font" in resources or int(pdf_page.obj.get("/Rotate", 0)) % 360 != 0:
+        return None
+    images = list(pdf_page.images.values())
+    if len(images) != 1:
+        return None
+    raw = images[0]
+    pdfimage = pikepdf.PdfImage(raw)
+    _check_pixels(pdfimage.width, pdfimage.height, max_pixels, label)
+    box = pdf_page.mediabox
+    width_in = float(box[2] - box[0]) / 72
+    height_in = float(box[3] - box[1]) / 72
+    dpi = (pdfimage.width / width_in, pdfimage.height / height_in)
+    if not all(PLAUSIBLE_DPI[0] <= d <= PLAUSIBLE_DPI[1] for d in dpi):
+        return None
+    filters = pdfimage.filters
+    if filters == ["/DCTDecode"] and pdfimage.colorspace in ("/DeviceRGB", "/DeviceGray"):
+        target = out.with_suffix(".jpg")
+        target.write_bytes(raw.read_raw_bytes())
+    else:
+        try:
+            img = pdfimage.as_pil_image()
+        except (pikepdf.PdfError, NotImplementedError, ValueError, OSError):
+            return None  # unusual encodings are rendered by poppler instead
+        target = _save_page(img, out)
+    with Image.open(target) as check:
+        width, height = check.size
+    return Page(label, 0, target, width, height, dpi)
+
+
+def _render(
+    path: Path, number: int, pdf_page: pikepdf.Page, label: str, out: Path, max_pixels: int, dpi: int
+) -> Page:
+    box = pdf_page.mediabox
+    width = round(float(box[2] - box[0]) / 72 * dpi)
+    height = round(float(box[3] - box[1]) / 72 * dpi)
+    _check_pixels(width, height, max_pixels, label)
+    cmd = ["pdftoppm", "-r", str(dpi), "-f", str(number), "-l", str(number), "-png", "-singlefile", str(path), str(out)]
+    proc = subprocess.run(cmd, capture_output=True, check=False)
+    target = out.with_suffix(".png")
+    if proc.returncode != 0 or not target.exists():
+        raise CorruptInput(
+            f"{label}: không dựng được trang PDF.", f"{label}: the PDF page could not be rendered.", field=label
+        )
+    with Image.open(target) as check:
+        width, height = check.size
+    return Page(label, 0, target, width, height, (float(dpi), float(dpi)))

@@ -1,0 +1,118 @@
+"""PDF/A writing: each page is the scan image under its invisible OCR text, then one validated file."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import pikepdf
+import pikepdf.pdfa
+from PIL import Image
+
+from digitize import textlayer
+from digitize.errors import DigitizeError
+from digitize.ingest import Page
+from digitize.ocr import Line
+
+_COLORSPACE = {"1": "/DeviceGray", "L": "/DeviceGray", "RGB": "/DeviceRGB"}
+
+
+@dataclass(frozen=True)
+class Metadata:
+    title: str
+    identifier: str = ""  # the dossier code
+    language: str = "vi"
+    creator_tool: str = "sohoa"
+
+
+def _png_idat(path: Path) -> tuple[bytes, int, int, int]:
+    """IDAT data of a non-interlaced PNG: PDF's Flate with PNG predictors reads it as is."""
+    data = path.read_bytes()
+    pos, idat = 8, []
+    width = height = depth = 0
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
+        body = data[pos + 8 : pos + 8 + length]
+        if kind == b"IHDR":
+            width, height, depth, _colour, _c, _f, interlace = struct.unpack(">IIBBBBB", body)
+            if interlace:
+                raise ValueError("interlaced PNG")
+        elif kind == b"IDAT":
+            idat.append(body)
+        pos += 12 + length
+    return b"".join(idat), width, height, depth
+
+
+def image_xobject(pdf: pikepdf.Pdf, page: Page) -> pikepdf.Stream:
+    """The scan as an image XObject, without re-encoding it."""
+    with Image.open(page.path) as img:
+        mode = img.mode
+    colorspace = pikepdf.Name(_COLORSPACE[mode])
+    if page.is_jpeg:
+        return pikepdf.Stream(
+            pdf, page.path.read_bytes(), Type=pikepdf.Name.XObject, Subtype=pikepdf.Name.Image,
+            Width=page.width, Height=page.height, ColorSpace=colorspace, BitsPerComponent=8,
+            Filter=pikepdf.Name.DCTDecode,
+        )
+    idat, width, height, depth = _png_idat(page.path)
+    colors = 3 if mode == "RGB" else 1
+    return pikepdf.Stream(
+        pdf, idat, Type=pikepdf.Name.XObject, Subtype=pikepdf.Name.Image,
+        Width=width, Height=height, ColorSpace=colorspace, BitsPerComponent=depth,
+        Filter=pikepdf.Name.FlateDecode,
+        DecodeParms=pikepdf.Dictionary(Predictor=15, Colors=colors, BitsPerComponent=depth, Columns=width),
+    )
+
+
+def write_page(page: Page, lines: Sequence[Line], out: Path) -> Path:
+    """A one-page PDF: the image at true size and the text layer over it."""
+    pdf = pikepdf.new()
+    width_pt = page.width * 72.0 / page.dpi[0]
+    height_pt = page.height * 72.0 / page.dpi[1]
+    image = pdf.make_indirect(image_xobject(pdf, page))
+    font = textlayer.make_font(pdf)
+    draw = f"q {width_pt:.4f} 0 0 {height_pt:.4f} 0 0 cm /Scan Do Q\n".encode()
+    text = textlayer.content_stream(lines, dpi=page.dpi, page_height_px=page.height)
+    pdf_page = pikepdf.Dictionary(
+        Type=pikepdf.Name.Page,
+        MediaBox=[0, 0, round(width_pt, 4), round(height_pt, 4)],
+        Resources=pikepdf.Dictionary(XObject=pikepdf.Dictionary(Scan=image), Font=pikepdf.Dictionary(OCR=font)),
+        Contents=pikepdf.Stream(pdf, draw + text),
+    )
+    pdf.pages.append(pikepdf.Page(pdf_page))
+    pdf.save(out)
+    return out
+
+
+def assemble(page_pdfs: Sequence[Path], output: Path, meta: Metadata, flavour: str = "2b") -> None:
+    """Join one-page PDFs into one PDF/A file, validated as it is written.
+
+    Sources stay open until the save so that page images are streamed from disk,
+    not held in memory; all pages share one text-layer font.
+    """
+    with ExitStack() as stack:
+        out = stack.enter_context(pikepdf.new())
+        font = textlayer.make_font(out)
+        for path in page_pdfs:
+            src = stack.enter_context(pikepdf.open(path))
+            out.pages.append(src.pages[0])
+            out.pages[-1].obj.Resources.Font.OCR = font
+        with out.open_metadata(set_pikepdf_as_editor=False) as xmp:
+            xmp["dc:title"] = meta.title
+            if meta.identifier:
+                xmp["dc:identifier"] = meta.identifier
+            xmp["dc:language"] = [meta.language]
+            xmp["xmp:CreatorTool"] = meta.creator_tool
+            xmp["pdf:Producer"] = f"sohoa, pikepdf {pikepdf.__version__}"
+        try:
+            pikepdf.pdfa.save(out, output, flavour)
+        except pikepdf.pdfa.PdfaError as e:
+            findings = "; ".join(f"{f.rule}: {f.message}" for f in e.report.findings[:5])
+            raise DigitizeError(
+                f"Tệp PDF/A-{flavour} tạo ra không đạt kiểm tra: {findings}",
+                f"The PDF/A-{flavour} output failed validation: {findings}",
+            ) from e

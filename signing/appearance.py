@@ -1,0 +1,74 @@
+"""Visible signature appearances, as Vietnamese practice lays them out."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from fontTools.ttLib import TTFont
+from fontTools.ttLib.scaleUpem import scale_upem
+
+from pyhanko.pdf_utils.font.opentype import GlyphAccumulatorFactory
+from pyhanko.pdf_utils.text import TextBoxStyle
+from pyhanko.stamp import TextStampStyle
+
+# Liberation Serif has Times New Roman's metrics and full Vietnamese coverage (Debian fonts-liberation2).
+SERIF = Path("/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf")
+VIETNAM = dt.timezone(dt.timedelta(hours=7), "ICT")
+MARGIN = 28  # points from the page edge
+FONT_SIZE = 10  # circular 05/2025/TT-BNV: Times New Roman 10, black
+
+
+logging.getLogger("fontTools.subset").setLevel(logging.ERROR)  # "FFTM NOT subset" noise
+
+
+@lru_cache(maxsize=1)
+def stamp_font() -> Path:
+    """Liberation Serif rescaled to 1000 units per em.
+
+    pyHanko writes glyph widths in font units as if every font had 1000 units per em;
+    Liberation has 2048, which would space letters twice too wide and break PDF/A's
+    width-consistency rule. A rescaled copy is made once per machine.
+    """
+    digest = hashlib.sha256(SERIF.read_bytes()).hexdigest()[:12]
+    target = Path(tempfile.gettempdir()) / "sohoa-fonts" / f"LiberationSerif-1000upm-{digest}.ttf"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        font = TTFont(SERIF)
+        scale_upem(font, 1000)
+        tmp = target.with_suffix(f".{os.getpid()}.tmp")
+        font.save(tmp)
+        os.replace(tmp, target)
+    return target
+
+
+@dataclass(frozen=True)
+class Stamp:
+    style: TextStampStyle
+    box: tuple[int, int, int, int]
+    text_params: dict[str, str]
+
+
+def vietnam_time(moment: dt.datetime | None = None) -> str:
+    """ISO 8601 with the Vietnam offset, e.g. 2025-05-27T09:15:00+07:00."""
+    return (moment or dt.datetime.now(VIETNAM)).astimezone(VIETNAM).replace(microsecond=0).isoformat()
+
+
+def digitized_copy_stamp(page_box: tuple[float, float, float, float], agency: str, moment: dt.datetime) -> Stamp:
+    """Top right of page 1: agency name and signing time, no seal image (circular 05/2025/TT-BNV)."""
+    x0, y0, x1, y1 = page_box
+    width, height = 230, 34
+    box = (int(x1 - MARGIN - width), int(y1 - MARGIN - height), int(x1 - MARGIN), int(y1 - MARGIN))
+    style = TextStampStyle(
+        stamp_text="Ký bởi: %(agency)s\nThời gian ký: %(when)s",
+        text_box_style=TextBoxStyle(font=GlyphAccumulatorFactory(str(stamp_font()), font_size=FONT_SIZE), leading=12),
+        border_width=0,
+        background=None,
+    )
+    return Stamp(style, box, {"agency": agency, "when": vietnam_time(moment)})
