@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 ROOT = Path(__file__).resolve().parent
 
@@ -19,49 +19,37 @@ DOSSIER_CODE_PATTERN = r"[0-9]{3}\.[0-9]{2}\.[0-9]{2}\.[A-Z][0-9]{2}-[0-9]{6}-[0
 class Settings(BaseSettings):
     """Defaults give the embedded setup: files under ``var/``, SQLite, in-process worker."""
 
-    model_config = SettingsConfigDict(env_prefix="SOHOA_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="SOHOA_", extra="ignore", frozen=True)
 
     data_dir: Path = Field(Path("var"), description="Where the embedded defaults keep their state.")
-    object_store_url: str = Field(
-        "", description="Object store; empty means `file://<data_dir>/objects`."
-    )
+    object_store_url: str = Field("", description="Object store; empty means `file://<data_dir>/objects`.")
     database_url: str = Field(
         "", description="SQLAlchemy URL of the catalog; empty means `sqlite:///<data_dir>/sohoa.db`."
     )
-    queue_url: str = Field(
-        "", description="Job queue; empty means `sqlite:///<data_dir>/queue.db` (Huey SQLite)."
-    )
-    embedded_worker: bool = Field(
-        True, description="Run the job worker inside the server process."
-    )
+    queue_url: str = Field("", description="Job queue; empty means `sqlite:///<data_dir>/queue.db` (Huey SQLite).")
+    embedded_worker: bool = Field(True, description="Run the job worker inside the server process.")
     worker_threads: int = Field(1, ge=1, description="Jobs processed at once by one worker.")
     ocr_jobs: int = Field(
         max(1, os.cpu_count() or 1), ge=1, description="Pages OCR'd in parallel (one Tesseract each)."
     )
     ocr_languages: str = Field("vie", description="Tesseract languages, e.g. `vie` or `vie+eng`.")
-    tessdata_dir: Path = Field(
-        ROOT / "ocr-models", description="Folder of the `.traineddata` models Tesseract loads."
+    tessdata_dir: Path = Field(ROOT / "ocr-models", description="Folder of the `.traineddata` models Tesseract loads.")
+    render_dpi: int = Field(
+        300, ge=72, le=1200, description="DPI for rasterising PDF pages that are not a single image."
     )
-    render_dpi: int = Field(300, ge=72, le=1200, description="DPI for rasterising PDF pages that are not a single image.")
-    max_image_pixels: int = Field(
-        250_000_000, description="Largest page image accepted (decompression-bomb guard)."
-    )
+    max_image_pixels: int = Field(250_000_000, description="Largest page image accepted (decompression-bomb guard).")
     max_upload_bytes: int = Field(512 * 1024 * 1024, description="Largest upload accepted.")
     pdfa_flavour: str = Field("2b", pattern="^(1b|2b|3b)$", description="PDF/A flavour written.")
     dossier_code_pattern: str = Field(
         DOSSIER_CODE_PATTERN, description="Regular expression a dossier code must match in full."
     )
-    agency_name: str = Field(
-        "UBND xã Mẫu (DEMO)", description="Agency name shown on the visible signature."
-    )
+    agency_name: str = Field("UBND xã Mẫu (DEMO)", description="Agency name shown on the visible signature.")
     signing_pkcs12: Path | None = Field(
         None, description="Agency certificate (PKCS#12); empty means the demo PKI in `<data_dir>/pki`."
     )
-    signing_pkcs12_password_file: Path | None = Field(
-        None, description="File holding the PKCS#12 password."
-    )
-    trust_roots: Annotated[list[Path], NoDecode] = Field(
-        default_factory=list,
+    signing_pkcs12_password_file: Path | None = Field(None, description="File holding the PKCS#12 password.")
+    trust_roots: Annotated[tuple[Path, ...], NoDecode] = Field(
+        default=(),
         description="Comma-separated PEM files of trusted root CAs (the demo root is added when the demo PKI is used).",
     )
     host: str = Field("127.0.0.1", description="Address `sohoa serve` binds to.")
@@ -71,7 +59,7 @@ class Settings(BaseSettings):
     @classmethod
     def _split_paths(cls, value: object) -> object:
         if isinstance(value, str):
-            return [Path(p.strip()) for p in value.split(",") if p.strip()]
+            return tuple(Path(p.strip()) for p in value.split(",") if p.strip())
         return value
 
     @property

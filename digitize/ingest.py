@@ -54,9 +54,7 @@ def sniff(head: bytes) -> str:
     return "unknown"
 
 
-def iter_pages(
-    path: Path, label: str, workdir: Path, *, max_pixels: int, render_dpi: int
-) -> Iterator[Page]:
+def iter_pages(path: Path, label: str, workdir: Path, *, max_pixels: int, render_dpi: int) -> Iterator[Page]:
     """Yield the pages of one input file, writing each page image into ``workdir``."""
     try:
         with path.open("rb") as f:
@@ -95,21 +93,25 @@ def _resolve_dpi(raw: object, width: int, height: int, label: str) -> tuple[tupl
             dpi = (x, y)
     if dpi is None:
         dpi = (ASSUMED_DPI, ASSUMED_DPI)
-        notices.append({
-            "code": "dpi-assumed",
-            "vi": f"{label}: thiếu độ phân giải hợp lệ, tạm coi là {ASSUMED_DPI} dpi.",
-            "en": f"{label}: no plausible resolution recorded, assumed {ASSUMED_DPI} dpi.",
-        })
+        notices.append(
+            {
+                "code": "dpi-assumed",
+                "vi": f"{label}: thiếu độ phân giải hợp lệ, tạm coi là {ASSUMED_DPI} dpi.",
+                "en": f"{label}: no plausible resolution recorded, assumed {ASSUMED_DPI} dpi.",
+            }
+        )
     return dpi, notices
 
 
 def _low_dpi_notice(page: Page) -> None:
     if min(page.dpi) < MIN_DPI - 0.5:
-        page.notices.append({
-            "code": "low-dpi",
-            "vi": f"{page.label}: {min(page.dpi):.0f} dpi, dưới mức tối thiểu {MIN_DPI} dpi.",
-            "en": f"{page.label}: {min(page.dpi):.0f} dpi, below the minimum of {MIN_DPI} dpi.",
-        })
+        page.notices.append(
+            {
+                "code": "low-dpi",
+                "vi": f"{page.label}: {min(page.dpi):.0f} dpi, dưới mức tối thiểu {MIN_DPI} dpi.",
+                "en": f"{page.label}: {min(page.dpi):.0f} dpi, below the minimum of {MIN_DPI} dpi.",
+            }
+        )
 
 
 def _normalise_mode(img: Image.Image) -> Image.Image:
@@ -212,14 +214,15 @@ def _pdf_pages(path: Path, label: str, workdir: Path, *, max_pixels: int, render
             yield page
 
 
-def _extract_single_image(
-    pdf_page: pikepdf.Page, label: str, out: Path, max_pixels: int
-) -> Page | None:
+def _extract_single_image(pdf_page: pikepdf.Page, label: str, out: Path, max_pixels: int) -> Page | None:
     """A scanned page is one image filling the page: take it out without re-encoding when possible."""
     resources = pdf_page.obj.get("/Resources", {})
     if "/Font" in resources or int(pdf_page.obj.get("/Rotate", 0)) % 360 != 0:
         return None
-    images = list(pdf_page.images.values())
+    xobjects = resources.get("/XObject", {})
+    if any(x.get("/Subtype") != "/Image" for x in xobjects.values()):
+        return None  # drawn through forms: let poppler render it
+    images = list(pdf_page.get_images(recursive=False).values())
     if len(images) != 1:
         return None
     raw = images[0]
@@ -246,9 +249,7 @@ def _extract_single_image(
     return Page(label, 0, target, width, height, dpi)
 
 
-def _render(
-    path: Path, number: int, pdf_page: pikepdf.Page, label: str, out: Path, max_pixels: int, dpi: int
-) -> Page:
+def _render(path: Path, number: int, pdf_page: pikepdf.Page, label: str, out: Path, max_pixels: int, dpi: int) -> Page:
     box = pdf_page.mediabox
     width = round(float(box[2] - box[0]) / 72 * dpi)
     height = round(float(box[3] - box[1]) / 72 * dpi)

@@ -62,8 +62,19 @@ def recognize(image: Path, *, languages: str, tessdata: Path, label: str) -> lis
             )
     # Config variables instead of the `tsv` config file, which lives outside our tessdata.
     cmd = [
-        "tesseract", str(image), "stdout", "-l", languages, "--oem", "1", "--psm", "3",
-        "-c", "tessedit_create_tsv=1", "-c", "tessedit_create_txt=0",
+        "tesseract",
+        str(image),
+        "stdout",
+        "-l",
+        languages,
+        "--oem",
+        "1",
+        "--psm",
+        "3",
+        "-c",
+        "tessedit_create_tsv=1",
+        "-c",
+        "tessedit_create_txt=0",
     ]
     proc = subprocess.run(cmd, capture_output=True, env=_env(tessdata), check=False)
     if proc.returncode != 0:

@@ -54,15 +54,27 @@ def image_xobject(pdf: pikepdf.Pdf, page: Page) -> pikepdf.Stream:
     colorspace = pikepdf.Name(_COLORSPACE[mode])
     if page.is_jpeg:
         return pikepdf.Stream(
-            pdf, page.path.read_bytes(), Type=pikepdf.Name.XObject, Subtype=pikepdf.Name.Image,
-            Width=page.width, Height=page.height, ColorSpace=colorspace, BitsPerComponent=8,
+            pdf,
+            page.path.read_bytes(),
+            Type=pikepdf.Name.XObject,
+            Subtype=pikepdf.Name.Image,
+            Width=page.width,
+            Height=page.height,
+            ColorSpace=colorspace,
+            BitsPerComponent=8,
             Filter=pikepdf.Name.DCTDecode,
         )
     idat, width, height, depth = _png_idat(page.path)
     colors = 3 if mode == "RGB" else 1
     return pikepdf.Stream(
-        pdf, idat, Type=pikepdf.Name.XObject, Subtype=pikepdf.Name.Image,
-        Width=width, Height=height, ColorSpace=colorspace, BitsPerComponent=depth,
+        pdf,
+        idat,
+        Type=pikepdf.Name.XObject,
+        Subtype=pikepdf.Name.Image,
+        Width=width,
+        Height=height,
+        ColorSpace=colorspace,
+        BitsPerComponent=depth,
         Filter=pikepdf.Name.FlateDecode,
         DecodeParms=pikepdf.Dictionary(Predictor=15, Colors=colors, BitsPerComponent=depth, Columns=width),
     )

@@ -89,11 +89,15 @@ def make_font(pdf: pikepdf.Pdf) -> pikepdf.Dictionary:
 
 def _encode(text: str) -> str:
     text = unicodedata.normalize("NFC", text)
-    safe = "".join(c if ord(c) <= 0xFFFF and not 0xD800 <= ord(c) <= 0xDFFF and c.isprintable() else "\ufffd" for c in text)
+    safe = "".join(
+        c if ord(c) <= 0xFFFF and not 0xD800 <= ord(c) <= 0xDFFF and c.isprintable() else "\ufffd" for c in text
+    )
     return safe.encode("utf-16-be").hex().upper()
 
 
-def content_stream(lines: Sequence[Line], *, dpi: tuple[float, float], page_height_px: int, font: str = "/OCR") -> bytes:
+def content_stream(
+    lines: Sequence[Line], *, dpi: tuple[float, float], page_height_px: int, font: str = "/OCR"
+) -> bytes:
     """PDF operators that lay each OCR word, invisibly, over its box on the page image."""
     sx, sy = 72.0 / dpi[0], 72.0 / dpi[1]
     ops = ["BT", "3 Tr"]  # render mode 3: neither fill nor stroke
@@ -108,8 +112,7 @@ def content_stream(lines: Sequence[Line], *, dpi: tuple[float, float], page_heig
             span_px = word.width if last else max(words[i + 1].left - word.left, word.width)
             natural = len(text) * CHAR_WIDTH / 1000 * size
             scale = 100.0 * span_px * sx / natural if natural else 100.0
-            ops.append(
-                f"{font} {size:.2f} Tf {scale:.2f} Tz 1 0 0 1 {word.left * sx:.2f} {baseline:.2f} Tm <{_encode(text)}> Tj"
-            )
+            x = word.left * sx
+            ops.append(f"{font} {size:.2f} Tf {scale:.2f} Tz 1 0 0 1 {x:.2f} {baseline:.2f} Tm <{_encode(text)}> Tj")
     ops.append("ET")
     return "\n".join(ops).encode("ascii")

@@ -13,7 +13,6 @@ from pathlib import Path
 
 from fontTools.ttLib import TTFont
 from fontTools.ttLib.scaleUpem import scale_upem
-
 from pyhanko.pdf_utils.font.opentype import GlyphAccumulatorFactory
 from pyhanko.pdf_utils.text import TextBoxStyle
 from pyhanko.stamp import TextStampStyle
@@ -62,7 +61,7 @@ def vietnam_time(moment: dt.datetime | None = None) -> str:
 
 def digitized_copy_stamp(page_box: tuple[float, float, float, float], agency: str, moment: dt.datetime) -> Stamp:
     """Top right of page 1: agency name and signing time, no seal image (circular 05/2025/TT-BNV)."""
-    x0, y0, x1, y1 = page_box
+    _x0, _y0, x1, y1 = page_box
     width, height = 230, 34
     box = (int(x1 - MARGIN - width), int(y1 - MARGIN - height), int(x1 - MARGIN), int(y1 - MARGIN))
     style = TextStampStyle(

@@ -36,7 +36,8 @@ def sign_pdf(src: Path, dst: Path, agency: AgencySigner, *, agency_name: str, re
             writer = IncrementalPdfFileWriter(f, strict=False)
             if writer.prev.encrypted:
                 raise NotAPdf(
-                    f"{src.name} được mã hóa; không ký được.", f"{src.name} is encrypted and cannot be signed.",
+                    f"{src.name} được mã hóa; không ký được.",
+                    f"{src.name} is encrypted and cannot be signed.",
                     field=src.name,
                 )
             name = _next_field_name(writer)
@@ -67,8 +68,11 @@ def sign_pdf(src: Path, dst: Path, agency: AgencySigner, *, agency_name: str, re
                 Path(tmp).unlink(missing_ok=True)
                 raise
     except (PdfReadError, KeyError, IndexError) as e:
-        raise NotAPdf(f"{src.name}: PDF hỏng, không ký được ({e}).", f"{src.name}: corrupt PDF, cannot sign ({e}).",
-                      field=src.name) from e
+        raise NotAPdf(
+            f"{src.name}: PDF hỏng, không ký được ({e}).",
+            f"{src.name}: corrupt PDF, cannot sign ({e}).",
+            field=src.name,
+        ) from e
     except SigningError:
         raise
     except Exception as e:  # pyHanko signals certificate problems with many exception types

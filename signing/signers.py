@@ -34,7 +34,8 @@ def load_pkcs12(path: Path, password: bytes, *, demo: bool = False) -> AgencySig
         data = path.read_bytes()
     except OSError as e:
         raise CertificateUnusable(
-            f"Không đọc được tệp chứng thư {label}: {e.strerror}.", f"Cannot read certificate file {label}: {e.strerror}.",
+            f"Không đọc được tệp chứng thư {label}: {e.strerror}.",
+            f"Cannot read certificate file {label}: {e.strerror}.",
             field="pkcs12",
         ) from e
     try:

@@ -23,7 +23,9 @@ TEXT = [
 ]
 
 
-def render_page(lines: list[str] = TEXT, *, dpi: int = 300, mode: str = "RGB", size_mm: tuple[int, int] = A4_MM) -> Image.Image:
+def render_page(
+    lines: list[str] = TEXT, *, dpi: int = 300, mode: str = "RGB", size_mm: tuple[int, int] = A4_MM
+) -> Image.Image:
     """An A4 page of text at 12-14 pt, as a clean 300-dpi scan would show it."""
     width = round(size_mm[0] / 25.4 * dpi)
     height = round(size_mm[1] / 25.4 * dpi)
@@ -41,3 +43,11 @@ def save_page(path: Path, lines: list[str] = TEXT, *, dpi: int = 300, mode: str 
     img = render_page(lines, dpi=dpi, mode=mode)
     img.save(path, dpi=(dpi, dpi), **kw)
     return path
+
+
+if __name__ == "__main__":
+    import sys
+
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else "don-khai-sinh.png")
+    save_page(target)
+    print(target)

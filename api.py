@@ -1,0 +1,225 @@
+"""The HTTP API (FastAPI): routes check input, call one service function and map errors to problem+json."""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
+
+from fastapi import FastAPI, File, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+import jobs
+import service
+from errors import SohoaError
+from settings import get_settings
+from signing import verify_pdf
+from storage import Document, Dossier, Job, parse_code
+from storage.errors import NotFound
+
+PROBLEM = "application/problem+json"
+CHUNK = 1 << 20
+
+
+def _lang(request: Request) -> str:
+    return "en" if request.headers.get("accept-language", "vi").lower().startswith("en") else "vi"
+
+
+def problem(request: Request, status: int, code: str, vi: str, en: str, field: str | None = None) -> JSONResponse:
+    lang = _lang(request)
+    body = {
+        "type": f"urn:sohoa:error:{code}",
+        "title": vi if lang == "vi" else en,
+        "status": status,
+        "detail": vi if lang == "vi" else en,
+        "detail_vi": vi,
+        "detail_en": en,
+    }
+    if field:
+        body["field"] = field
+    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+@contextlib.asynccontextmanager
+async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    settings = get_settings()
+    ctx = service.context(settings)
+    ctx.signer()  # makes the demo PKI on first start, before the first job needs it
+    consumer = jobs.start_embedded_worker(settings) if settings.embedded_worker else None
+    try:
+        yield
+    finally:
+        if consumer is not None:
+            consumer.stop(graceful=True)
+
+
+app = FastAPI(
+    title="sohoa",
+    summary="Số hóa hồ sơ một cửa: quét → OCR tiếng Việt → PDF/A có chữ ký số → tìm kiếm",
+    version="0.1.0",
+    lifespan=lifespan,
+)
+
+
+@app.exception_handler(SohoaError)
+async def _sohoa_error(request: Request, exc: SohoaError) -> JSONResponse:
+    return problem(request, exc.status, exc.code, exc.vi, exc.en, exc.field)
+
+
+@app.exception_handler(RequestValidationError)
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    fields = ", ".join(".".join(str(p) for p in e["loc"] if p not in ("body", "query", "path")) for e in exc.errors())
+    return problem(
+        request, 422, "invalid-request", f"Yêu cầu không hợp lệ: {fields}.", f"Invalid request: {fields}.", fields
+    )
+
+
+@app.exception_handler(StarletteHTTPException)
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    messages = {404: ("Không tìm thấy.", "Not found."), 405: ("Phương thức không được phép.", "Method not allowed.")}
+    vi, en = messages.get(exc.status_code, (str(exc.detail), str(exc.detail)))
+    return problem(request, exc.status_code, f"http-{exc.status_code}", vi, en)
+
+
+@app.get("/healthz", tags=["vận hành"])
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+async def _save_upload(upload: UploadFile, dest: Path, limit: int) -> None:
+    size = 0
+    with dest.open("wb") as out:
+        while chunk := await upload.read(CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise SohoaError(
+                    f"Tệp {upload.filename} vượt giới hạn {limit:,} byte.",
+                    f"{upload.filename} exceeds the limit of {limit:,} bytes.",
+                    field="file",
+                )
+            out.write(chunk)
+    if size == 0:
+        raise SohoaError(f"Tệp {upload.filename} rỗng.", f"{upload.filename} is empty.", field="file")
+
+
+@app.post("/api/v1/dossiers/{code}/scans", status_code=202, tags=["hồ sơ"])
+async def post_scan(
+    code: str, file: Annotated[UploadFile, File(description="PDF, TIFF, JPEG, JPEG 2000 hoặc PNG")]
+) -> JSONResponse:
+    """Nhận một tệp quét cho hồ sơ và xếp hàng số hóa. / Accept one scan for a dossier and queue it."""
+    ctx = service.context()
+    parse_code(code, ctx.settings.dossier_code_pattern)  # reject a bad code before reading the body
+    with tempfile.TemporaryDirectory(dir=ctx.tmp) as tmp:
+        upload = Path(tmp) / "upload"
+        await _save_upload(file, upload, ctx.settings.max_upload_bytes)
+        job, created = await run_in_threadpool(service.accept_scan, ctx, code, upload, file.filename or "scan")
+    if created:
+        jobs.enqueue(job.id, ctx.settings)
+    body = {**service.job_view(job), "created": created, "job_url": f"/api/v1/jobs/{job.id}"}
+    return JSONResponse(body, status_code=202 if created else 200)
+
+
+@app.get("/api/v1/jobs/{job_id}", tags=["công việc"])
+def get_job(job_id: str) -> dict[str, Any]:
+    """Trạng thái, tiến độ và lỗi của một công việc. / A job's status, progress and errors."""
+    with service.context().sessions() as session:
+        job = session.get(Job, job_id)
+        if job is None:
+            raise NotFound(f"Không có công việc {job_id[:40]}.", f"No job {job_id[:40]}.", field="job_id")
+        return service.job_view(job)
+
+
+@app.get("/api/v1/dossiers/{code}", tags=["hồ sơ"])
+def get_dossier(code: str) -> dict[str, Any]:
+    """Hồ sơ, các tài liệu và đường tải về. / A dossier, its documents and download links."""
+    ctx = service.context()
+    parse_code(code, ctx.settings.dossier_code_pattern)
+    with ctx.sessions() as session:
+        dossier = session.get(Dossier, code)
+        if dossier is None:
+            raise NotFound(f"Không có hồ sơ {code}.", f"No dossier {code}.", field="code")
+        base = f"/api/v1/dossiers/{code}/documents"
+        return {
+            "code": dossier.code,
+            "agency": dossier.agency,
+            "status": dossier.status,
+            "received_on": dossier.received_on.isoformat() if dossier.received_on else None,
+            "documents": [
+                {
+                    "id": d.id,
+                    "file": d.original_name,
+                    "pages": d.page_count,
+                    "original_sha256": d.original_sha256,
+                    "downloads": {
+                        k: f"{base}/{d.id}/{k}"
+                        for k, key in (("original", d.original_key), ("pdfa", d.pdfa_key), ("signed", d.signed_key))
+                        if key
+                    },
+                }
+                for d in dossier.documents
+            ],
+        }
+
+
+@app.get("/api/v1/dossiers/{code}/documents/{document_id}/{kind}", tags=["hồ sơ"])
+def download(code: str, document_id: int, kind: Literal["original", "pdfa", "signed"]) -> StreamingResponse:
+    """Tải bản gốc, bản PDF/A hoặc bản đã ký. / Download the original, the PDF/A or the signed PDF/A."""
+    ctx = service.context()
+    parse_code(code, ctx.settings.dossier_code_pattern)
+    with ctx.sessions() as session:
+        document = session.scalars(
+            select(Document).where(Document.id == document_id, Document.dossier_code == code)
+        ).first()
+        key = (
+            {"original": document.original_key, "pdfa": document.pdfa_key, "signed": document.signed_key}[kind]
+            if document
+            else None
+        )
+        if not key:
+            raise NotFound(
+                f"Hồ sơ {code} chưa có bản {kind} của tài liệu {document_id}.",
+                f"Dossier {code} has no {kind} version of document {document_id}.",
+                field="kind",
+            )
+        name = document.original_name if kind == "original" else f"{code}-{document_id}-{kind}.pdf"  # type: ignore[union-attr]
+    stream = ctx.store.open(key)
+
+    def chunks() -> Iterator[bytes]:
+        with stream:
+            while chunk := stream.read(CHUNK):
+                yield chunk
+
+    media = "application/pdf" if kind != "original" or key.endswith(".pdf") else "application/octet-stream"
+    headers = {
+        "Content-Length": str(ctx.store.size(key)),
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name, safe='')}",
+    }
+    return StreamingResponse(chunks(), media_type=media, headers=headers)
+
+
+@app.get("/api/v1/search", tags=["tìm kiếm"])
+def search(
+    q: Annotated[str, Query(min_length=1, max_length=500, description="Từ cần tìm, có hoặc không dấu")],
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """Tìm trong nội dung OCR, có dấu hoặc không dấu. / Search OCR text, with or without diacritics."""
+    return service.search(service.context(), q, limit=limit, offset=offset)
+
+
+@app.post("/api/v1/verify", tags=["chữ ký số"])
+async def verify(file: Annotated[UploadFile, File(description="Tệp PDF đã ký")]) -> dict[str, Any]:
+    """Kiểm tra chữ ký số và PDF/A của một tệp. / Verify a PDF's signatures and PDF/A conformance."""
+    ctx = service.context()
+    with tempfile.TemporaryDirectory(dir=ctx.tmp) as tmp:
+        path = Path(tmp) / Path(service.clean_filename(file.filename or "document.pdf")).name
+        await _save_upload(file, path, ctx.settings.max_upload_bytes)
+        report = await run_in_threadpool(verify_pdf, path, ctx.trust_roots())
+        return report.to_dict()

@@ -1,0 +1,198 @@
+"""Command line (Typer): the same steps as the service, without a server."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from errors import SohoaError
+from settings import get_settings
+
+app = typer.Typer(
+    help="sohoa: số hóa hồ sơ một cửa (quét → OCR tiếng Việt → PDF/A → chữ ký số → tìm kiếm).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def fail(error: SohoaError, code: int = 2) -> NoReturn:
+    where = f" [{error.field}]" if error.field else ""
+    typer.echo(f"Lỗi{where}: {error.vi}\nError{where}: {error.en}", err=True)
+    raise typer.Exit(code)
+
+
+def _run(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    try:
+        return fn(*args, **kwargs)
+    except SohoaError as e:
+        fail(e)
+
+
+@app.command()
+def digitize(
+    inputs: Annotated[list[Path], typer.Argument(help="Tệp quét: PDF, TIFF, JPEG, JPEG 2000, PNG")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Tệp PDF/A kết quả")],
+    title: Annotated[str, typer.Option(help="Tiêu đề ghi vào siêu dữ liệu")] = "",
+    code: Annotated[str, typer.Option(help="Mã hồ sơ ghi vào siêu dữ liệu")] = "",
+    languages: Annotated[str | None, typer.Option("-l", "--languages", help="Ngôn ngữ Tesseract")] = None,
+    jobs: Annotated[int | None, typer.Option("-j", "--jobs", help="Số trang OCR song song")] = None,
+    flavour: Annotated[str | None, typer.Option(help="1b, 2b hoặc 3b")] = None,
+) -> None:
+    """Số hóa tệp quét thành một PDF/A hai lớp. / Scans to one two-layer PDF/A."""
+    from digitize import Source
+    from digitize import digitize as run
+
+    settings = get_settings()
+    for path in inputs:
+        if not path.is_file():
+            fail(SohoaError(f"Không có tệp {path}.", f"No such file: {path}.", field=str(path)))
+
+    def progress(done: int, total: int | None) -> None:
+        typer.echo(f"\r{done}/{total or '?'} trang", nl=total is not None, err=True)
+
+    result = _run(
+        run,
+        [Source(p, p.name) for p in inputs],
+        output,
+        title=title or inputs[0].stem,
+        identifier=code,
+        languages=languages or settings.ocr_languages,
+        tessdata=settings.tessdata_dir,
+        jobs=jobs or settings.ocr_jobs,
+        flavour=flavour or settings.pdfa_flavour,
+        max_pixels=settings.max_image_pixels,
+        render_dpi=settings.render_dpi,
+        progress=progress,
+    )
+    for notice in result.notices:
+        typer.echo(f"Chú ý: {notice['vi']}", err=True)
+    typer.echo(f"{output}: {len(result.pages)} trang, PDF/A-{result.flavour}, {result.size:,} byte, {result.seconds} s")
+
+
+@app.command()
+def sign(
+    input: Annotated[Path, typer.Argument(help="Tệp PDF cần ký")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Tệp PDF đã ký")],
+    pkcs12: Annotated[Path | None, typer.Option(help="Chứng thư PKCS#12 (mặc định: theo cấu hình)")] = None,
+    password_file: Annotated[Path | None, typer.Option(help="Tệp chứa mật khẩu PKCS#12")] = None,
+    agency: Annotated[str | None, typer.Option(help="Tên cơ quan hiện trên chữ ký")] = None,
+) -> None:
+    """Ký số PAdES bằng chứng thư cơ quan. / PAdES-sign with the agency certificate."""
+    from signing import agency_signer, sign_pdf
+
+    settings = get_settings()
+    if not input.is_file():
+        fail(SohoaError(f"Không có tệp {input}.", f"No such file: {input}.", field=str(input)))
+    signer = _run(
+        agency_signer,
+        pkcs12 or settings.signing_pkcs12,
+        password_file if pkcs12 else settings.signing_pkcs12_password_file,
+        pki_dir=settings.pki_dir,
+        agency_name=settings.agency_name,
+    )
+    info = _run(sign_pdf, input, output, signer, agency_name=agency or settings.agency_name)
+    demo = " (chứng thư DEMO)" if signer.demo else ""
+    typer.echo(f"{output}: đã ký{demo} bởi {info['signer']} lúc {info['time']}, {info['level']}")
+
+
+@app.command()
+def verify(
+    file: Annotated[Path, typer.Argument(help="Tệp PDF đã ký")],
+    as_json: Annotated[bool, typer.Option("--json", help="In kết quả dạng JSON")] = False,
+    trust_root: Annotated[list[Path] | None, typer.Option(help="Chứng thư gốc tin cậy (PEM), có thể lặp lại")] = None,
+) -> None:
+    """Kiểm tra chữ ký số và PDF/A; mã thoát 0 khi mọi chữ ký hợp lệ. / Verify; exit 0 when all is valid."""
+    import service
+    from signing import verify_pdf
+
+    if not file.is_file():
+        fail(SohoaError(f"Không có tệp {file}.", f"No such file: {file}.", field=str(file)))
+    roots = list(trust_root or []) or service.context().trust_roots()
+    report = _run(verify_pdf, file, roots)
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        for s in report.signatures:
+            mark = "✓" if s.ok else "✗"
+            typer.echo(
+                f"{mark} {s.field}: {s.signer}\n   ký lúc {s.signing_time}, {s.level}, "
+                f"nguyên vẹn={s.intact}, hợp lệ={s.valid}, tin cậy={s.trusted}, phạm vi={s.coverage}"
+            )
+        typer.echo(report.verdict_vi)
+        typer.echo(report.verdict_en)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="Từ cần tìm, có hoặc không dấu")],
+    as_json: Annotated[bool, typer.Option("--json", help="In kết quả dạng JSON")] = False,
+    limit: Annotated[int, typer.Option(help="Số kết quả tối đa")] = 20,
+) -> None:
+    """Tìm hồ sơ theo nội dung. / Search dossiers by their text."""
+    import service
+
+    result = _run(service.search, service.context(), query, limit=limit)
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        return
+    typer.echo(f"{result['total']} trang khớp «{result['query']}»")
+    for hit in result["hits"]:
+        typer.echo(f"{hit['dossier_code']}  tài liệu {hit['document_id']} trang {hit['page']}: {hit['snippet']}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Địa chỉ lắng nghe")] = None,
+    port: Annotated[int | None, typer.Option(help="Cổng")] = None,
+) -> None:
+    """Chạy dịch vụ HTTP (kèm bộ xử lý công việc). / Run the HTTP service (with its worker)."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run("api:app", host=host or settings.host, port=port or settings.port, log_level="info")
+
+
+@app.command()
+def worker() -> None:
+    """Chạy một tiến trình xử lý công việc riêng. / Run a separate job worker process."""
+    import jobs
+
+    _run(jobs.run_worker)
+
+
+@app.command()
+def process(
+    code: Annotated[str, typer.Argument(help="Mã hồ sơ")],
+    inputs: Annotated[list[Path], typer.Argument(help="Tệp quét")],
+) -> None:
+    """Nhận và xử lý ngay tệp quét vào hồ sơ, không cần máy chủ. / Ingest scans into a dossier now, without a server."""
+    import service
+
+    ctx = service.context()
+    for path in inputs:
+        if not path.is_file():
+            fail(SohoaError(f"Không có tệp {path}.", f"No such file: {path}.", field=str(path)))
+        job, _ = _run(service.accept_scan, ctx, code, path, path.name, actor="cli")
+        _run(service.run_job, ctx, job.id)
+        with ctx.sessions() as session:
+            from storage import Job
+
+            view = service.job_view(session.get(Job, job.id))  # type: ignore[arg-type]
+        if view["status"] != "done":
+            err = view["error"] or {}
+            fail(SohoaError(err.get("vi", "?"), err.get("en", "?"), field=err.get("field")))
+        typer.echo(f"{path}: {view['result']['pages']} trang đã số hóa và ký vào hồ sơ {code}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

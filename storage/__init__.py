@@ -1,0 +1,21 @@
+"""Object store, catalog and Vietnamese search."""
+
+from storage.catalog import AuditEvent, Document, Dossier, Job, Page, Signature, open_catalog
+from storage.codes import DossierCode, parse_code
+from storage.objects import FilesystemStore, ObjectStore, dossier_prefix, open_store
+
+__all__ = [
+    "AuditEvent",
+    "Document",
+    "Dossier",
+    "DossierCode",
+    "FilesystemStore",
+    "Job",
+    "ObjectStore",
+    "Page",
+    "Signature",
+    "dossier_prefix",
+    "open_catalog",
+    "open_store",
+    "parse_code",
+]

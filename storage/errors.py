@@ -1,0 +1,29 @@
+"""Errors raised by the object store, the catalog and search."""
+
+from __future__ import annotations
+
+from errors import SohoaError
+
+
+class StorageError(SohoaError):
+    code = "storage"
+
+
+class InvalidDossierCode(StorageError):
+    status = 422
+    code = "invalid-dossier-code"
+
+
+class NotFound(StorageError):
+    status = 404
+    code = "not-found"
+
+
+class ObjectExists(StorageError):
+    status = 409
+    code = "object-exists"
+
+
+class StorageUnavailable(StorageError):
+    status = 503
+    code = "storage-unavailable"

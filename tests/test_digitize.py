@@ -1,0 +1,109 @@
+"""Digitization: real Tesseract vie, a two-layer PDF/A that validators and poppler accept."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import unicodedata
+from pathlib import Path
+
+import pikepdf
+import pytest
+
+from conftest import CORPUS, ROOT, TEXT
+from digitize import Source, digitize
+from digitize.errors import CorruptInput
+from digitize.ocr import parse_tsv
+from digitize.textlayer import content_stream
+from digitize.validate import check_pdfa
+
+MODELS = ROOT / "ocr-models"
+
+
+def pdftotext(path: Path, *args: str) -> str:
+    return subprocess.run(["pdftotext", *args, str(path), "-"], capture_output=True, text=True, check=True).stdout
+
+
+def test_vietnamese_page_becomes_valid_pdfa_with_its_text(digitized_pdf: Path) -> None:
+    status = check_pdfa(digitized_pdf)
+    assert status.passed, status.findings
+    assert status.flavour == "2b"
+    text = pdftotext(digitized_pdf)
+    assert unicodedata.is_normalized("NFC", text)
+    for line in ("ĐƠN ĐĂNG KÝ KHAI SINH", "Nguyễn Thị Hương", "Ủy ban nhân dân xã Hòa Bình"):
+        assert line in text, line
+    # Most words of the page come back exactly, diacritics and all.
+    expected = set(" ".join(TEXT).split())
+    found = set(text.split())
+    assert len(expected & found) / len(expected) > 0.9
+
+
+def test_page_keeps_true_size_and_metadata(digitized_pdf: Path) -> None:
+    with pikepdf.open(digitized_pdf) as pdf:
+        box = [float(v) for v in pdf.pages[0].mediabox]
+        assert box[2] == pytest.approx(595.3, abs=0.5) and box[3] == pytest.approx(841.9, abs=0.5)  # A4
+        meta = pdf.open_metadata()
+        assert meta["dc:title"] == "Đơn đăng ký khai sinh"
+        assert meta["pdfaid:part"] == "2"
+        assert "000.00.12.H12-250527-0001" in str(meta["dc:identifier"])
+
+
+def test_text_layer_is_aligned_with_the_words(digitized_pdf: Path) -> None:
+    """pdftotext -bbox places 'KHAI' where the renderer drew it (25 mm from the left edge, third line)."""
+    html = pdftotext(digitized_pdf, "-bbox")
+    boxes = re.findall(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">ĐƠN</word>', html)
+    assert boxes, html[:500]
+    x_min, y_min, _, y_max = (float(v) for v in boxes[0])
+    assert x_min == pytest.approx(25 / 25.4 * 72, abs=3)
+    line_top = (25 / 25.4 + 2 * 24 / 72) * 72  # third line of text in pages.render_page
+    assert line_top - 2 <= y_min <= line_top + 14 and y_max > y_min
+
+
+def test_jpeg_scan_is_embedded_without_recompression(page_jpeg: Path, tmp_path: Path) -> None:
+    out = tmp_path / "jpeg.pdf"
+    digitize([Source(page_jpeg, page_jpeg.name)], out, title="t", tessdata=MODELS, jobs=1)
+    with pikepdf.open(out) as pdf:
+        [image] = pdf.pages[0].get_images().values()
+        assert image.Filter == "/DCTDecode"
+        assert image.read_raw_bytes() == page_jpeg.read_bytes()
+
+
+def test_several_inputs_make_one_document_in_order(page_png: Path, tmp_path: Path) -> None:
+    sources = [Source(CORPUS / "ccitt.pdf", "ccitt.pdf"), Source(page_png, page_png.name)]
+    progress: list[tuple[int, int | None]] = []
+    result = digitize(
+        sources, tmp_path / "two.pdf", title="t", tessdata=MODELS, jobs=2, progress=lambda d, t: progress.append((d, t))
+    )
+    assert [(p.source, p.number) for p in result.pages] == [("ccitt.pdf", 1), (page_png.name, 1)]
+    assert progress[-1] == (2, 2)
+    assert check_pdfa(result.output).passed
+    pages = pdftotext(result.output).split("\f")
+    assert "Hòa Bình" in pages[1] and "Hòa Bình" not in pages[0]
+    assert len(pages[0].split()) > 50  # the English brochure page was read too
+
+
+def test_a_bad_file_among_good_ones_fails_naming_it_and_writes_nothing(page_png: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "hong.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 100)
+    out = tmp_path / "out.pdf"
+    with pytest.raises(CorruptInput, match="hong.jpg"):
+        digitize([Source(page_png, "a.png"), Source(bad, "hong.jpg")], out, title="t", tessdata=MODELS, jobs=2)
+    assert not out.exists()
+
+
+def test_tsv_parsing_groups_words_into_lines_and_normalises_to_nfc() -> None:
+    decomposed = unicodedata.normalize("NFD", "Hồ")
+    tsv = (
+        "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext\n"
+        "4\t1\t1\t1\t1\t0\t10\t20\t200\t30\t-1\t\n"
+        f"5\t1\t1\t1\t1\t1\t10\t20\t50\t30\t91.5\t{decomposed}\n"
+        "5\t1\t1\t1\t1\t2\t70\t20\t50\t30\t88\tsơ\n"
+        "4\t1\t1\t1\t2\t0\t10\t60\t200\t30\t-1\t\n"
+        "5\t1\t1\t1\t2\t1\t10\t60\t50\t30\t95\tsố\n"
+    )
+    lines = parse_tsv(tsv)
+    assert [line.text for line in lines] == ["Hồ sơ", "số"]
+    assert lines[0].words[0].text == "Hồ" and unicodedata.is_normalized("NFC", lines[0].words[0].text)
+    ops = content_stream(lines, dpi=(300, 300), page_height_px=3508).decode()
+    assert ops.startswith("BT\n3 Tr") and ops.count(" Tj") == 3
+    assert "<0048_1ED3_0020>".replace("_", "") in ops  # "Hồ " as UTF-16 code units

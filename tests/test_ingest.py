@@ -1,0 +1,115 @@
+"""Ingest: every supported type becomes pages; bad input is a clear error naming the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pikepdf
+import pytest
+from PIL import Image
+
+from conftest import CORPUS
+from digitize.errors import CorruptInput, EncryptedInput, ImageTooLarge, UnsupportedInput
+from digitize.ingest import iter_pages, sniff
+from pages import render_page
+
+LIMIT = 250_000_000
+
+
+def pages(path: Path, tmp_path: Path, max_pixels: int = LIMIT) -> list:
+    work = tmp_path / "work"
+    work.mkdir(exist_ok=True)
+    return list(iter_pages(path, path.name, work, max_pixels=max_pixels, render_dpi=150))
+
+
+def test_sniff_by_content_not_extension() -> None:
+    assert sniff(b"%PDF-1.7\n") == "pdf"
+    assert sniff(b"\xff\xd8\xff\xe0") == "jpeg"
+    assert sniff(b"\x89PNG\r\n\x1a\n") == "png"
+    assert sniff(b"II*\x00") == "tiff"
+    assert sniff(b"hello") == "unknown"
+
+
+def test_jpeg_is_kept_byte_for_byte(page_jpeg: Path, tmp_path: Path) -> None:
+    [page] = pages(page_jpeg, tmp_path)
+    assert page.is_jpeg
+    assert page.path.read_bytes() == page_jpeg.read_bytes()
+    assert page.dpi == (300, 300)
+    assert page.notices == []
+
+
+def test_multipage_tiff_group4_and_lzw_grey(tmp_path: Path) -> None:
+    bilevel = render_page(dpi=200).convert("1")
+    path = tmp_path / "batch.tif"
+    bilevel.save(path, compression="group4", dpi=(200, 200), save_all=True, append_images=[bilevel.rotate(180)])
+    result = pages(path, tmp_path)
+    assert [p.number for p in result] == [1, 2]
+    assert Image.open(result[0].path).mode == "1"
+    assert result[0].dpi == (200, 200)
+    grey = tmp_path / "grey.tif"
+    render_page(dpi=300).convert("L").save(grey, compression="tiff_lzw", dpi=(300, 300))
+    [page] = pages(grey, tmp_path)
+    assert Image.open(page.path).mode == "L"
+
+
+def test_missing_and_low_resolution_are_flagged(tmp_path: Path) -> None:
+    img = render_page(dpi=150)
+    no_dpi = tmp_path / "no-dpi.png"
+    img.save(no_dpi)
+    low = tmp_path / "low.png"
+    img.save(low, dpi=(150, 150))
+    [p] = pages(no_dpi, tmp_path)
+    assert [n["code"] for n in p.notices] == ["dpi-assumed"]
+    [p] = pages(low, tmp_path)
+    assert [n["code"] for n in p.notices] == ["low-dpi"]
+    assert "low.png" in p.notices[0]["vi"] and "200 dpi" in p.notices[0]["en"]
+
+
+def test_image_only_pdf_page_is_extracted_at_its_resolution(tmp_path: Path) -> None:
+    [page] = pages(CORPUS / "ccitt.pdf", tmp_path)
+    assert round(page.dpi[0]) == 300
+    assert Image.open(page.path).mode == "1"
+
+
+def test_truncated_image_names_the_file(page_png: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "cut.png"
+    broken.write_bytes(page_png.read_bytes()[:5000])
+    with pytest.raises(CorruptInput) as e:
+        pages(broken, tmp_path)
+    assert "cut.png" in e.value.vi and "cut.png" in e.value.en
+
+
+def test_corrupt_pdf_names_the_file(tmp_path: Path) -> None:
+    with pytest.raises(CorruptInput, match="invalid.pdf"):
+        pages(CORPUS / "invalid.pdf", tmp_path)
+
+
+def test_encrypted_pdf_is_refused(page_png: Path, tmp_path: Path) -> None:
+    path = tmp_path / "locked.pdf"
+    with pikepdf.new() as pdf:
+        pdf.add_blank_page()
+        pdf.save(path, encryption=pikepdf.Encryption(owner="o", user="secret"))
+    with pytest.raises(EncryptedInput, match="locked.pdf"):
+        pages(path, tmp_path)
+
+
+def test_zero_page_pdf_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "empty.pdf"
+    with pikepdf.new() as pdf:
+        pdf.save(path)
+    with pytest.raises(CorruptInput, match="empty.pdf"):
+        pages(path, tmp_path)
+
+
+def test_unsupported_type(tmp_path: Path) -> None:
+    path = tmp_path / "notes.pdf"
+    path.write_text("not a scan at all")
+    with pytest.raises(UnsupportedInput, match="notes.pdf"):
+        pages(path, tmp_path)
+
+
+def test_pixel_limit_guards_against_decompression_bombs(page_png: Path, tmp_path: Path) -> None:
+    with pytest.raises(ImageTooLarge, match="don-khai-sinh.png"):
+        pages(page_png, tmp_path, max_pixels=1_000_000)
+    with pytest.raises(ImageTooLarge):
+        pages(CORPUS / "hugemono.pdf", tmp_path)

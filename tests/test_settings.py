@@ -1,0 +1,31 @@
+"""Settings: environment variables with the SOHOA_ prefix, every one documented in the README."""
+
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from settings import Settings
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for name in Settings.model_fields:
+        assert f"`SOHOA_{name.upper()}`" in readme, name
+
+
+def test_environment_overrides_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("SOHOA_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SOHOA_TRUST_ROOTS", "/a.pem, /b.pem")
+    monkeypatch.setenv("SOHOA_QUEUE_URL", "redis://127.0.0.1:6379/0")
+    s = Settings()
+    assert s.db_url == f"sqlite:///{tmp_path.resolve()}/sohoa.db"
+    assert s.objects_url == f"file://{tmp_path.resolve()}/objects"
+    assert s.queue == "redis://127.0.0.1:6379/0"
+    assert s.trust_roots == (Path("/a.pem"), Path("/b.pem"))
+
+
+def test_invalid_flavour_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOHOA_PDFA_FLAVOUR", "4z")
+    with pytest.raises(ValueError, match="pdfa_flavour"):
+        Settings()

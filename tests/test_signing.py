@@ -1,0 +1,118 @@
+"""Signing: PAdES with the demo agency certificate, checked by pyHanko, poppler, qpdf and the PDF/A validator."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from digitize.validate import check_pdfa
+from signing import agency_signer, load_pkcs12, sign_pdf, verify_pdf
+from signing.demo_pki import ensure_demo_pki
+from signing.errors import NotAPdf, WrongPassword
+
+AGENCY = "UBND xã Hòa Bình"
+
+
+@pytest.fixture(scope="module")
+def signed(digitized_pdf: Path, pki_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("signed") / "signed.pdf"
+    signer = agency_signer(None, None, pki_dir=pki_dir, agency_name=AGENCY)
+    sign_pdf(digitized_pdf, out, signer, agency_name=AGENCY)
+    return out
+
+
+def test_demo_pki_is_made_once_and_marked_demo(pki_dir: Path) -> None:
+    first = ensure_demo_pki(pki_dir, AGENCY)
+    stamp = first.agency_p12.stat().st_mtime_ns
+    again = ensure_demo_pki(pki_dir, AGENCY)
+    assert again.agency_p12.stat().st_mtime_ns == stamp
+    signer = agency_signer(None, None, pki_dir=pki_dir, agency_name=AGENCY)
+    assert signer.demo and "DEMO" in signer.subject
+    assert oct(first.agency_p12.stat().st_mode & 0o777) == "0o600"
+
+
+def test_signature_is_valid_for_poppler_and_pyhanko(signed: Path, pki_dir: Path) -> None:
+    out = subprocess.run(["pdfsig", str(signed)], capture_output=True, text=True).stdout
+    assert "Signature is Valid" in out and "Total document signed" in out
+    assert "ETSI.CAdES.detached" in out
+    report = verify_pdf(signed, [ensure_demo_pki(pki_dir, AGENCY).root_cert])
+    [sig] = report.signatures
+    assert sig.intact and sig.valid and sig.trusted and report.ok
+    assert sig.coverage == "ENTIRE_FILE" and sig.level == "PAdES B-B"
+    assert "Hòa Bình" in sig.signer
+    assert report.verdict_vi.startswith("Cả 1 chữ ký hợp lệ")
+
+
+def test_signed_file_stays_valid_pdfa_and_well_formed(signed: Path) -> None:
+    status = check_pdfa(signed)
+    assert status.passed, status.findings
+    assert status.signature_fields_projected == 1
+    subprocess.run(["qpdf", "--check", str(signed)], check=True, capture_output=True)
+
+
+def test_visible_stamp_shows_agency_and_vietnam_time(signed: Path) -> None:
+    # The stamp sits at the top right of page 1: crop that corner.
+    text = subprocess.run(
+        ["pdftotext", "-f", "1", "-l", "1", "-x", "300", "-y", "0", "-W", "300", "-H", "80", str(signed), "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert f"Ký bởi: {AGENCY}" in text
+    assert re.search(r"Thời gian ký: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+07:00", text)
+
+
+def test_untrusted_root_is_reported(signed: Path) -> None:
+    report = verify_pdf(signed, [])
+    assert report.signatures[0].intact and not report.signatures[0].trusted
+    assert not report.ok and "không thuộc chứng thư tin cậy" in report.verdict_vi
+
+
+def test_change_after_signing_is_detected(signed: Path, pki_dir: Path, tmp_path: Path) -> None:
+    data = bytearray(signed.read_bytes())
+    at = data.index(b"/Title")
+    data[at + 12] ^= 0x01
+    tampered = tmp_path / "tampered.pdf"
+    tampered.write_bytes(bytes(data))
+    report = verify_pdf(tampered, [ensure_demo_pki(pki_dir, AGENCY).root_cert])
+    assert not report.signatures[0].intact and not report.ok
+    assert report.verdict_en.startswith("WARNING")
+    out = subprocess.run(["pdfsig", str(tampered)], capture_output=True, text=True).stdout
+    assert "Signature is Valid" not in out
+
+
+def test_second_signature_keeps_the_first_valid(signed: Path, pki_dir: Path, tmp_path: Path) -> None:
+    twice = tmp_path / "twice.pdf"
+    sign_pdf(signed, twice, agency_signer(None, None, pki_dir=pki_dir, agency_name=AGENCY), agency_name=AGENCY)
+    report = verify_pdf(twice, [ensure_demo_pki(pki_dir, AGENCY).root_cert])
+    assert [s.field for s in report.signatures] == ["Sig1", "Sig2"]
+    assert all(s.intact and s.valid for s in report.signatures)
+    assert report.signatures[0].coverage == "ENTIRE_REVISION"
+
+
+def test_wrong_password_is_a_clear_error(pki_dir: Path) -> None:
+    pki = ensure_demo_pki(pki_dir, AGENCY)
+    with pytest.raises(WrongPassword) as e:
+        load_pkcs12(pki.agency_p12, b"not-the-password")
+    assert e.value.field == "password" and "mật khẩu" in e.value.vi
+
+
+def test_non_pdf_and_encrypted_input_leave_no_output(pki_dir: Path, tmp_path: Path) -> None:
+    import pikepdf
+
+    signer = agency_signer(None, None, pki_dir=pki_dir, agency_name=AGENCY)
+    text = tmp_path / "note.pdf"
+    text.write_text("hello")
+    locked = tmp_path / "locked.pdf"
+    with pikepdf.new() as pdf:
+        pdf.add_blank_page()
+        pdf.save(locked, encryption=pikepdf.Encryption(owner="o", user="u"))
+    for src in (text, locked):
+        out = tmp_path / f"out-{src.stem}.pdf"
+        with pytest.raises(NotAPdf, match=src.name):
+            sign_pdf(src, out, signer, agency_name=AGENCY)
+        assert not out.exists()
+        assert not list(tmp_path.glob(".signing-*"))
