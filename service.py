@@ -265,7 +265,9 @@ def run_job(ctx: Context, job_id: str) -> None:
             job.status, job.finished_at, job.error = "failed", now(), error
             dossier = session.get(Dossier, code)
             if dossier is not None and dossier.status == "DIGITIZING":
-                dossier.status = "RECEIVED"
+                # Back to what the dossier's other documents make it.
+                digitized = any(d.signed_key for d in dossier.documents)
+                dossier.status = "DIGITIZED" if digitized else "RECEIVED"
             _audit(session, "worker", "scan.failed", code, document=doc_id, job=job_id, error=error["code"])
 
 

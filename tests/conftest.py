@@ -12,11 +12,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 CORPUS = ROOT.parent / "shared" / "corpus" / "scans"
 
-from pages import TEXT, save_page  # noqa: E402
-
 import jobs  # noqa: E402
 import service  # noqa: E402
 import settings as settings_module  # noqa: E402
+from pages import TEXT, save_page  # noqa: E402
 
 
 def _clear_caches() -> None:

@@ -86,7 +86,7 @@ def test_a_bad_file_among_good_ones_fails_naming_it_and_writes_nothing(page_png:
     bad = tmp_path / "hong.jpg"
     bad.write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 100)
     out = tmp_path / "out.pdf"
-    with pytest.raises(CorruptInput, match="hong.jpg"):
+    with pytest.raises(CorruptInput, match=r"hong\.jpg"):
         digitize([Source(page_png, "a.png"), Source(bad, "hong.jpg")], out, title="t", tessdata=MODELS, jobs=2)
     assert not out.exists()
 

@@ -1,0 +1,127 @@
+"""End to end through the HTTP API: scan → job → OCR → PDF/A → signature → storage → search."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+
+import api
+import service
+from digitize.validate import check_pdfa
+from storage import Job
+
+CODE = "000.00.12.H12-250527-0001"
+
+
+@pytest.fixture
+def client(data_dir: Path) -> Iterator[TestClient]:
+    with TestClient(api.app) as c:  # the lifespan starts the embedded worker
+        yield c
+
+
+def wait(client: TestClient, job_id: str, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/v1/jobs/{job_id}").json()
+        if job["status"] in ("done", "failed"):
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} still {job['status']}")
+
+
+def post(client: TestClient, path: Path, code: str = CODE, name: str | None = None):  # type: ignore[no-untyped-def]
+    with path.open("rb") as f:
+        return client.post(f"/api/v1/dossiers/{code}/scans", files={"file": (name or path.name, f)})
+
+
+def test_scan_to_signed_searchable_pdfa(client: TestClient, page_png: Path, tmp_path: Path) -> None:
+    r = post(client, page_png)
+    assert r.status_code == 202, r.text
+    job = wait(client, r.json()["id"])
+    assert job["status"] == "done", job["error"]
+    assert job["progress"] == {"pages_done": 1, "pages_total": 1}
+    assert job["result"]["signed"]["level"] == "PAdES B-B"
+
+    for query in ("dang ky khai sinh", "đăng ký khai sinh", "NGUYEN THI HUONG"):
+        found = client.get("/api/v1/search", params={"q": query}).json()
+        assert found["total"] == 1, query
+        assert found["hits"][0]["dossier_code"] == CODE
+    assert client.get("/api/v1/search", params={"q": "giấy phép xây dựng"}).json()["total"] == 0
+
+    dossier = client.get(f"/api/v1/dossiers/{CODE}").json()
+    assert dossier["status"] == "DIGITIZED" and dossier["received_on"] == "2025-05-27"
+    [doc] = dossier["documents"]
+    original = client.get(doc["downloads"]["original"])
+    assert original.content == page_png.read_bytes()
+    signed = client.get(doc["downloads"]["signed"])
+    assert signed.headers["content-type"] == "application/pdf"
+    path = tmp_path / "signed.pdf"
+    path.write_bytes(signed.content)
+    assert (
+        "ĐƠN ĐĂNG KÝ KHAI SINH" in subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True).stdout
+    )
+    assert "Signature is Valid" in subprocess.run(["pdfsig", str(path)], capture_output=True, text=True).stdout
+    status = check_pdfa(path)
+    assert status.passed, status.findings
+
+    report = client.post("/api/v1/verify", files={"file": ("signed.pdf", signed.content)}).json()
+    assert report["ok"] and report["signatures"][0]["trusted"]
+
+    again = post(client, page_png)
+    assert again.status_code == 200 and again.json()["id"] == job["id"] and not again.json()["created"]
+
+
+def test_bad_input_gets_problem_json_and_loses_nothing(client: TestClient, page_png: Path, tmp_path: Path) -> None:
+    r = post(client, page_png, code="000.00.12.H12-250527-01")
+    assert r.status_code == 422
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["field"] == "code" and r.json()["detail"].startswith("Mã hồ sơ")
+    r = client.post("/api/v1/dossiers/BAD/scans", files={"file": ("a.png", b"x")}, headers={"Accept-Language": "en"})
+    assert r.status_code == 422 and r.json()["detail"].startswith("Dossier code")
+
+    notes = tmp_path / "ghi-chu.pdf"
+    notes.write_text("không phải ảnh quét")
+    r = post(client, notes)
+    assert r.status_code == 415 and "ghi-chu.pdf" in r.json()["detail"]
+
+    ok = wait(client, post(client, page_png).json()["id"])
+    assert ok["status"] == "done"
+    cut = tmp_path / "bi-cat.png"
+    cut.write_bytes(page_png.read_bytes()[:4000])
+    failed = wait(client, post(client, cut).json()["id"])
+    assert failed["status"] == "failed"
+    assert "bi-cat.png" in failed["error"]["vi"] and failed["error"]["code"] == "corrupt-file"
+    dossier = client.get(f"/api/v1/dossiers/{CODE}").json()
+    assert dossier["status"] == "DIGITIZED"
+    assert [d["file"] for d in dossier["documents"]] == ["don-khai-sinh.png", "bi-cat.png"]
+    assert client.get(dossier["documents"][0]["downloads"]["signed"]).status_code == 200
+    assert client.get(f"/api/v1/dossiers/{CODE}/documents/2/signed").status_code == 404
+    # The uploaded bytes are kept even though they could not be digitized.
+    assert client.get(dossier["documents"][1]["downloads"]["original"]).content == cut.read_bytes()
+
+    assert client.get("/api/v1/jobs/nope").status_code == 404
+    assert client.get("/api/v1/search", params={"q": ""}).status_code == 422
+
+
+def test_job_interrupted_by_a_crash_completes_after_restart(data_dir: Path, page_png: Path) -> None:
+    ctx = service.context()
+    job, created = service.accept_scan(ctx, CODE, page_png, page_png.name)
+    assert created
+    with ctx.sessions.begin() as s:  # as if the server died while the job ran
+        s.execute(update(Job).where(Job.id == job.id).values(status="running"))
+    with TestClient(api.app) as c:
+        done = wait(c, job.id)
+    assert done["status"] == "done" and done["attempts"] == 1
+    assert done["result"]["pages"] == 1
+
+
+def test_openapi_documents_the_routes(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    for route in ("/api/v1/dossiers/{code}/scans", "/api/v1/jobs/{job_id}", "/api/v1/search", "/api/v1/verify"):
+        assert route in paths

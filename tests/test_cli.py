@@ -1,0 +1,92 @@
+"""The sohoa command: the same steps without a server; bad input never shows a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import CORPUS
+from digitize.validate import check_pdfa
+
+SOHOA = str(Path(sys.executable).parent / "sohoa")
+
+
+def run(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SOHOA_DATA_DIR": str(data_dir), "SOHOA_OCR_JOBS": "2"}
+    return subprocess.run([SOHOA, *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def var(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cli") / "var"
+
+
+def test_digitize_sign_verify(page_png: Path, var: Path, tmp_path: Path) -> None:
+    pdf, signed = tmp_path / "ho-so.pdf", tmp_path / "ho-so-ky.pdf"
+    r = run("digitize", str(page_png), "-o", str(pdf), "--code", "000.00.12.H12-250527-0001", data_dir=var)
+    assert r.returncode == 0, r.stderr
+    assert "1 trang, PDF/A-2b" in r.stdout and check_pdfa(pdf).passed
+    r = run("sign", str(pdf), "-o", str(signed), data_dir=var)
+    assert r.returncode == 0, r.stderr
+    assert "DEMO" in r.stdout
+    r = run("verify", str(signed), "--json", data_dir=var)
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["ok"] and report["pdfa"] == "2b" and report["signatures"][0]["trusted"]
+    r = run("verify", str(pdf), data_dir=var)
+    assert r.returncode == 1 and "không có chữ ký" in r.stdout
+
+
+def test_process_then_search(page_png: Path, var: Path) -> None:
+    r = run("process", "000.00.12.H12-250528-0002", str(page_png), data_dir=var)
+    assert r.returncode == 0, r.stderr
+    r = run("search", "noi cu tru", "--json", data_dir=var)
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    assert result["total"] == 1 and result["hits"][0]["dossier_code"] == "000.00.12.H12-250528-0002"
+    assert "«Nơi» «cư» «trú»" in result["hits"][0]["snippet"]
+
+
+def test_wrong_password_is_reported_without_traceback(var: Path, tmp_path: Path) -> None:
+    run("sign", "--help", data_dir=var)
+    pki = var / "pki"
+    wrong = tmp_path / "pw"
+    wrong.write_text("sai-mat-khau")
+    src = tmp_path / "x.pdf"
+    src.write_bytes((CORPUS / "3small.pdf").read_bytes())
+    out = tmp_path / "x-ky.pdf"
+    r = run(
+        "sign",
+        str(src),
+        "-o",
+        str(out),
+        "--pkcs12",
+        str(pki / "demo-agency.p12"),
+        "--password-file",
+        str(wrong),
+        data_dir=var,
+    )
+    assert r.returncode == 2
+    assert "Lỗi [password]" in r.stderr and "Error [password]" in r.stderr
+    assert "Traceback" not in r.stderr and not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "fragment"),
+    [("invalid.pdf", "invalid.pdf"), ("missing.png", "missing.png"), ("hugemono.pdf", "hugemono.pdf")],
+)
+def test_bad_input_names_the_file(name: str, fragment: str, var: Path, tmp_path: Path) -> None:
+    r = run("digitize", str(CORPUS / name), "-o", str(tmp_path / "o.pdf"), data_dir=var)
+    assert r.returncode == 2
+    assert fragment in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "o.pdf").exists()
+
+
+def test_bad_dossier_code_in_process(page_png: Path, var: Path) -> None:
+    r = run("process", "../../etc", str(page_png), data_dir=var)
+    assert r.returncode == 2 and "Lỗi [code]" in r.stderr
