@@ -18,6 +18,11 @@ import settings as settings_module  # noqa: E402
 from pages import TEXT, save_page  # noqa: E402
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    if not CORPUS.is_dir():
+        raise pytest.UsageError(f"The scan corpus is expected at {CORPUS} (shared/ beside the repository).")
+
+
 def _clear_caches() -> None:
     settings_module.get_settings.cache_clear()
     service._context.cache_clear()

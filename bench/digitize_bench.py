@@ -1,0 +1,371 @@
+"""Benchmark sohoa against OCRmyPDF and bare Tesseract on Vietnamese pages: speed, CER/WER, size, memory."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import os
+import random
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import unicodedata
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # so `--one sohoa` imports the project whatever the cwd
+MODELS = ROOT / "ocr-models"
+FONT = "/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf"
+JOBS = 2  # the machine has 2 cores; every tool gets the same parallelism
+CLASSES = {"colour": "png", "noisy": "jpg", "bilevel": "tif"}
+TOOLS = ("sohoa", "ocrmypdf", "tesseract")
+OCRMYPDF = str(Path(sys.executable).parent / "ocrmypdf")
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+SURNAMES = "Nguyễn Trần Lê Phạm Hoàng Huỳnh Phan Vũ Võ Đặng Bùi Đỗ Hồ Ngô Dương Lý"
+MIDDLE = "Văn Thị Hữu Đức Minh Thanh Ngọc Quốc Xuân Thu"
+GIVEN = "An Bình Cường Dũng Giang Hà Hải Hằng Hiếu Hương Khánh Lan Long Mai Nam Nga Phúc Sơn Thảo Trung Tuấn Yến"
+COMMUNES = ["Hòa Bình", "Tân Phú", "Quảng Điền", "Phước Long", "Đông Hưng", "Nghĩa Đô", "Yên Hòa", "Thạch Bàn"]
+DISTRICTS = ["Thanh Trì", "Đông Anh", "Hóc Môn", "Bình Chánh", "Hải Hậu", "Krông Pắc", "Phong Điền"]
+PROVINCES = ["Hà Nội", "Nam Định", "Thừa Thiên Huế", "Đắk Lắk", "Cần Thơ", "Quảng Ninh", "Nghệ An"]
+TITLES = [
+    "ĐƠN ĐĂNG KÝ KHAI SINH",
+    "TỜ KHAI ĐĂNG KÝ KẾT HÔN",
+    "ĐƠN ĐỀ NGHỊ CẤP GIẤY CHỨNG NHẬN QUYỀN SỬ DỤNG ĐẤT",
+    "ĐƠN XIN XÁC NHẬN TÌNH TRẠNG HÔN NHÂN",
+    "TỜ KHAI THAY ĐỔI THÔNG TIN CƯ TRÚ",
+    "ĐƠN ĐỀ NGHỊ CHỨNG THỰC BẢN SAO TỪ BẢN CHÍNH",
+]
+FIELDS = [
+    "Họ, chữ đệm, tên người yêu cầu: {name}",
+    "Ngày, tháng, năm sinh: {date}",
+    "Nơi cư trú: thôn Đông Sơn, xã {commune}, huyện {district}, tỉnh {province}",
+    "Số định danh cá nhân: {pid}",
+    "Số điện thoại liên hệ: {phone}",
+    "Quan hệ với người được khai sinh: {relation}",
+    "Dân tộc: Kinh; Quốc tịch: Việt Nam; Tôn giáo: không",
+    "Nghề nghiệp: {job}",
+    "Giấy tờ tùy thân: căn cước công dân, cấp ngày {date} tại Cục Cảnh sát",
+]
+RELATIONS = ["mẹ đẻ", "cha đẻ", "ông nội", "bà ngoại", "anh ruột"]
+JOBS_VI = ["giáo viên", "nông dân", "kỹ sư xây dựng", "nhân viên văn phòng", "buôn bán nhỏ", "y sĩ"]
+SENTENCES = [
+    "Căn cứ Luật Hộ tịch ngày 20 tháng 11 năm 2014 và Nghị định số 123/2015/NĐ-CP của Chính phủ.",
+    "Tôi cam đoan những nội dung khai trên đây là đúng sự thật và chịu trách nhiệm trước pháp luật.",
+    "Đề nghị Ủy ban nhân dân xã xem xét, giải quyết hồ sơ theo đúng trình tự, thủ tục hành chính.",
+    "Hồ sơ gồm bản chính giấy chứng sinh, bản sao căn cước công dân của cha mẹ và giấy chứng nhận kết hôn.",
+    "Thời hạn giải quyết là ba ngày làm việc kể từ ngày nhận đủ hồ sơ hợp lệ tại Bộ phận một cửa.",
+    "Trường hợp hồ sơ chưa đầy đủ, công chức tiếp nhận hướng dẫn người nộp bổ sung một lần bằng văn bản.",
+    "Kết quả được trả trực tiếp tại Bộ phận tiếp nhận và trả kết quả hoặc qua dịch vụ bưu chính công ích.",
+    "Lệ phí đăng ký được miễn đối với người thuộc gia đình có công với cách mạng và hộ nghèo.",
+    "Người yêu cầu có trách nhiệm xuất trình bản chính giấy tờ tùy thân để đối chiếu khi nộp hồ sơ.",
+    "Ủy ban nhân dân cấp xã thực hiện việc số hóa hồ sơ và lưu trữ kết quả giải quyết thủ tục hành chính.",
+    "Văn bản này được lập thành hai bản có giá trị pháp lý như nhau, mỗi bên giữ một bản.",
+    "Mọi thắc mắc xin liên hệ công chức tư pháp - hộ tịch trong giờ hành chính từ thứ Hai đến thứ Sáu.",
+    "Công dân có thể theo dõi tình trạng giải quyết hồ sơ trên Cổng Dịch vụ công quốc gia bằng mã hồ sơ.",
+]
+
+
+def page_lines(rng: random.Random, font: ImageFont.FreeTypeFont, width: int) -> list[tuple[str, bool]]:
+    """26-30 lines of an administrative form; (text, centred)."""
+    name = " ".join(rng.choice(part.split()) for part in (SURNAMES, MIDDLE, GIVEN))
+    commune = rng.choice(COMMUNES)
+    day, month, year = rng.randint(1, 28), rng.randint(1, 12), rng.randint(2023, 2025)
+    values = {
+        "name": name,
+        "date": f"{rng.randint(1, 28):02d}/{rng.randint(1, 12):02d}/{rng.randint(1950, 2005)}",
+        "commune": commune,
+        "district": rng.choice(DISTRICTS),
+        "province": rng.choice(PROVINCES),
+        "pid": "0" + "".join(str(rng.randint(0, 9)) for _ in range(11)),
+        "phone": "09" + "".join(str(rng.randint(0, 9)) for _ in range(8)),
+        "relation": rng.choice(RELATIONS),
+        "job": rng.choice(JOBS_VI),
+    }
+    head = ["CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc", rng.choice(TITLES)]
+    lines = [(t, True) for t in head] + [(f"Kính gửi: Ủy ban nhân dân xã {commune}", False)]
+    lines += [(f.format(**values), False) for f in rng.sample(FIELDS, 7)]
+    tail = [f"{commune}, ngày {day} tháng {month} năm {year}", "NGƯỜI YÊU CẦU", "(Ký, ghi rõ họ tên)", name]
+    target = rng.randint(26, 30) - len(tail)
+    for sentence in rng.sample(SENTENCES, len(SENTENCES)):  # wrap sentences to the text width
+        line = ""
+        for word in sentence.split():
+            if line and font.getlength(f"{line} {word}") > width:
+                lines.append((line, False))
+                line = word
+            else:
+                line = f"{line} {word}".strip()
+        lines.append((line, False))
+        if len(lines) >= target:
+            break
+    return lines[:target] + [(t, True) for t in tail]
+
+
+def render(lines: list[tuple[str, bool]], dpi: int, pt: int, colour: bool) -> Image.Image:
+    size = (round(210 / 25.4 * dpi), round(297 / 25.4 * dpi))
+    img = Image.new("RGB" if colour else "L", size, (252, 250, 243) if colour else 255)
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.truetype(FONT, round(pt / 72 * dpi))
+    margin, y = round(25 / 25.4 * dpi), round(20 / 25.4 * dpi)
+    for i, (text, centred) in enumerate(lines):
+        x = (size[0] - font.getlength(text)) / 2 if centred else margin
+        ink = ((170, 20, 20) if i < 3 else (25, 25, 70)) if colour else 0
+        draw.text((x, y), text, fill=ink, font=font)
+        y += round(pt * 1.6 / 72 * dpi)
+    return img
+
+
+def make_corpus(folder: Path, pages: int) -> dict[str, list[Path]]:
+    """Page images per class with a .txt of ground truth next to each; same seed, same pages."""
+    rng = random.Random(20250527)
+    corpus: dict[str, list[Path]] = {}
+    for cls, ext in CLASSES.items():
+        (folder / cls).mkdir(parents=True, exist_ok=True)
+        corpus[cls] = []
+        for n in range(1, pages + 1):
+            dpi, pt = (200 if cls == "bilevel" else 300), rng.choice((12, 13, 14))
+            font = ImageFont.truetype(FONT, round(pt / 72 * dpi))
+            lines = page_lines(rng, font, round(160 / 25.4 * dpi))
+            img = render(lines, dpi, pt, colour=cls == "colour")
+            path = folder / cls / f"p{n:02d}.{ext}"
+            if cls == "colour":
+                img.save(path, dpi=(dpi, dpi))
+            elif cls == "noisy":  # scanner noise and a slightly soft focus, as from a cheap flatbed
+                noise = Image.effect_noise(img.size, 18)
+                img = ImageChops.add(img, noise, 1.0, -128).filter(ImageFilter.GaussianBlur(0.7))
+                img.save(path, quality=90, dpi=(dpi, dpi))
+            else:  # hard threshold, no dithering, like a fax-mode document scanner
+                img.convert("1", dither=Image.Dither.NONE).save(path, compression="group4", dpi=(dpi, dpi))
+            text = "\n".join(t for t, _ in lines)
+            path.with_suffix(".txt").write_text(unicodedata.normalize("NFC", text) + "\n", encoding="utf-8")
+            corpus[cls].append(path)
+    return corpus
+
+
+def run_one(tool: str, dest: Path, inputs: list[Path]) -> None:
+    """Child-process mode: run one tool once and print its wall time and outputs as JSON."""
+    dest.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "TESSDATA_PREFIX": str(MODELS)}
+    out_pdf, outputs = dest / "out.pdf", [dest / "out.pdf"]
+    if tool == "sohoa":
+        from digitize import Source, digitize  # imported before the clock starts, as in a running service
+
+        started = time.monotonic()
+        digitize([Source(p, p.name) for p in inputs], out_pdf, title=dest.parent.name, tessdata=MODELS, jobs=JOBS)
+    elif tool == "ocrmypdf":
+        started = time.monotonic()
+        cmd = [OCRMYPDF, "-l", "vie", "--output-type", "pdfa", "-j", str(JOBS), str(inputs[0]), str(out_pdf)]
+        subprocess.run(cmd, env=env, check=True)
+    else:  # one single-threaded Tesseract per core, the way sohoa schedules pages
+        env["OMP_THREAD_LIMIT"] = "1"
+
+        def one(img: Path) -> None:
+            cmd = ["tesseract", str(img), str(dest / img.stem), "-l", "vie", "--oem", "1", "--psm", "3", "pdf"]
+            subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
+
+        started = time.monotonic()
+        with ThreadPoolExecutor(JOBS) as pool:
+            list(pool.map(one, inputs))
+        outputs = [dest / f"{p.stem}.pdf" for p in inputs]
+    print(json.dumps({"seconds": time.monotonic() - started, "outputs": [str(p) for p in outputs]}))
+
+
+def tree_rss(root: int) -> int:
+    """Summed RSS of a process and its descendants now (getrusage only knows the largest single one)."""
+    children: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(d.name))
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        todo += children.get(pid, [])
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_SIZE
+    return total
+
+
+@dataclass
+class Run:
+    ok: bool
+    seconds: float = 0.0
+    outputs: tuple[Path, ...] = ()
+    max_rss: int = 0  # bytes, largest single process (wait4 rusage, like /usr/bin/time -v)
+    tree_peak: int = 0  # bytes, peak of the summed tree, sampled every 0.2 s
+    error: str = ""
+
+
+def measure(tool: str, dest: Path, inputs: Sequence[Path], timeout: float) -> Run:
+    """Run a tool in a fresh child so its rusage and memory are its own."""
+    dest.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--one", tool, "--dest", str(dest), *map(str, inputs)]
+    with (dest / "child.json").open("w") as out, (dest / "child.err").open("w") as err:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=err, start_new_session=True)
+    peak, stop = [0], threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.2):
+            peak[0] = max(peak[0], tree_rss(proc.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    killer = threading.Timer(timeout, lambda: os.killpg(proc.pid, signal.SIGKILL))  # our own session only
+    killer.start()
+    _, status, usage = os.wait4(proc.pid, 0)  # not proc.wait(): wait4 hands back the tree's rusage
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    killer.cancel()
+    stop.set()
+    sampler.join()
+    if proc.returncode != 0:
+        lines = [ln for ln in (dest / "child.err").read_text(errors="replace").splitlines() if ln.strip()]
+        why = "timed out" if proc.returncode == -signal.SIGKILL else (lines[-1] if lines else f"exit {status}")
+        return Run(False, error=why[:150], max_rss=usage.ru_maxrss * 1024, tree_peak=peak[0])
+    info = json.loads((dest / "child.json").read_text())
+    outputs = tuple(Path(p) for p in info["outputs"])
+    return Run(True, info["seconds"], outputs, usage.ru_maxrss * 1024, peak[0])
+
+
+def pdf_pages_text(pdfs: Sequence[Path]) -> list[str]:
+    texts: list[str] = []
+    for pdf in pdfs:
+        out = subprocess.run(["pdftotext", "-enc", "UTF-8", str(pdf), "-"], capture_output=True, text=True).stdout
+        texts += out.split("\f")[:-1]  # pdftotext ends every page with a form feed
+    return texts
+
+
+def levenshtein(a: Sequence[str], b: Sequence[str]) -> int:
+    """Edit distance (Myers/Hyyrö bit-vector form: the plain DP is too slow in Python for whole pages)."""
+    if not a or not b:
+        return len(a) or len(b)
+    peq: dict[str, int] = {}
+    for i, c in enumerate(a):
+        peq[c] = peq.get(c, 0) | (1 << i)
+    mask, last = (1 << len(a)) - 1, 1 << (len(a) - 1)
+    pv, mv, score = mask, 0, len(a)
+    for c in b:
+        eq = peq.get(c, 0)
+        xv = eq | mv
+        xh = (((eq & pv) + pv) ^ pv) | eq
+        ph = mv | ~(xh | pv)
+        mh = pv & xh
+        score += 1 if ph & last else -1 if mh & last else 0
+        ph = (ph << 1) | 1  # the first row grows by one per column: global, not substring, distance
+        mh <<= 1
+        pv = (mh | ~(xv | ph)) & mask
+        mv = ph & xv & mask
+    return score
+
+
+def error_rates(hyp: list[str], truth: list[str]) -> tuple[float, float]:
+    """CER and WER over pages, after NFC and whitespace normalisation."""
+    if len(hyp) != len(truth):  # page counts differ: compare the whole documents instead
+        hyp, truth = ["\n".join(hyp)], ["\n".join(truth)]
+
+    def nfc(s: str) -> str:
+        return " ".join(unicodedata.normalize("NFC", s).split())
+
+    norm = [(nfc(h), nfc(t)) for h, t in zip(hyp, truth, strict=True)]
+    chars = sum(levenshtein(t, h) for h, t in norm) / max(1, sum(len(t) for _, t in norm))
+    words = sum(levenshtein(t.split(), h.split()) for h, t in norm) / max(1, sum(len(t.split()) for _, t in norm))
+    return chars, words
+
+
+def version(cmd: list[str]) -> str:
+    with contextlib.suppress(OSError):
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        return (out.stdout or out.stderr).strip().splitlines()[0]
+    return "not installed"
+
+
+ROW = "{:<16} {:<10} {:>5} {:>9} {:>6} {:>6} {:>8} {:>9} {:>8}"
+HEADER = ROW.format("class/file", "tool", "pages", "pages/min", "CER %", "WER %", "KB/page", "maxRSS MB", "tree MB")
+
+
+def row(cls: str, tool: str, pages: int, run: Run, rates: tuple[float, float] | None) -> str:
+    ppm = pages / run.seconds * 60 if run.seconds else 0.0
+    size = sum(p.stat().st_size for p in run.outputs) / max(1, pages) / 1024
+    cer, wer = (f"{r * 100:.2f}" for r in rates) if rates else ("-", "-")
+    mem = (f"{b / 2**20:.0f}" for b in (run.max_rss, run.tree_peak))
+    return ROW.format(cls, tool, pages, f"{ppm:.2f}", cer, wer, f"{size:.1f}", *mem)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--pages", type=int, default=4, help="pages per class (default 4)")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out", help="work folder (default bench/out)")
+    ap.add_argument("--corpus", type=Path, help="also run sohoa and OCRmyPDF on the PDFs in DIR")
+    ap.add_argument("--timeout", type=float, default=600, help="seconds allowed per tool run (default 600)")
+    ap.add_argument("--one", choices=TOOLS, help=argparse.SUPPRESS)  # child mode, used by measure()
+    ap.add_argument("--dest", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("inputs", nargs="*", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.one:
+        return run_one(args.one, args.dest, args.inputs)
+
+    import img2pdf  # OCRmyPDF's own dependency; embeds JPEG/PNG/G4 without re-encoding
+
+    print("command:  ", shlex.join([sys.executable, *sys.argv]))
+    print("tesseract:", version(["tesseract", "--version"]))
+    print("OCRmyPDF: ", version([OCRMYPDF, "--version"]), "| ghostscript", version(["gs", "--version"]))
+    print("CPUs:     ", os.cpu_count(), "| jobs per tool:", JOBS)
+    print("date:     ", datetime.datetime.now().astimezone().isoformat(timespec="seconds"))
+    out: Path = args.out.resolve()
+    shutil.rmtree(out / "runs", ignore_errors=True)  # only results of this run in the table
+    corpus = make_corpus(out / "corpus", args.pages)
+    print(f"\ncorpus: {args.pages} A4 pages per class in {out / 'corpus'}\n")
+    print(HEADER)
+    ppm: dict[tuple[str, str], float] = {}
+    for cls, images in corpus.items():
+        truth = [p.with_suffix(".txt").read_text(encoding="utf-8") for p in images]
+        pdf_in = out / "runs" / cls / "input.pdf"
+        pdf_in.parent.mkdir(parents=True, exist_ok=True)
+        pdf_in.write_bytes(img2pdf.convert([str(p) for p in images]))
+        for tool in TOOLS:
+            run = measure(tool, out / "runs" / cls / tool, [pdf_in] if tool == "ocrmypdf" else images, args.timeout)
+            if not run.ok:
+                print(f"{cls:<16} {tool:<10} FAILED: {run.error}")
+                continue
+            print(row(cls, tool, len(images), run, error_rates(pdf_pages_text(run.outputs), truth)), flush=True)
+            ppm[cls, tool] = len(images) / run.seconds * 60
+    print("\nthroughput ratios (pages/min):")
+    for cls in corpus:
+        pairs = [(o, ppm[cls, "sohoa"] / ppm[cls, o]) for o in TOOLS[1:] if (cls, "sohoa") in ppm and (cls, o) in ppm]
+        print(f"  {cls:<10}", ", ".join(f"sohoa/{o} = {r:.2f}" for o, r in pairs) or "n/a (a tool failed)")
+    if args.corpus:
+        run_corpus(args.corpus, out / "runs" / "corpus", args.timeout)
+
+
+def run_corpus(folder: Path, work: Path, timeout: float) -> None:
+    """Real scans without ground truth (but linn.txt): speed, size and success only; bare Tesseract reads no PDF."""
+    print(f"\ncorpus {folder} (sohoa and OCRmyPDF; CER/WER only where a .txt sits next to the PDF)\n")
+    print(HEADER)
+    skipped: list[str] = []
+    for pdf in sorted(folder.glob("*.pdf")):
+        runs = {tool: measure(tool, work / pdf.stem / tool, [pdf], timeout) for tool in ("sohoa", "ocrmypdf")}
+        failed = [f"{tool}: {run.error}" for tool, run in runs.items() if not run.ok]
+        if failed:
+            skipped.append(f"  {pdf.name}: " + "; ".join(failed))
+            continue
+        truth = pdf.with_suffix(".txt")
+        for tool, run in runs.items():
+            texts = pdf_pages_text(run.outputs)
+            rates = error_rates(["\n".join(texts)], [truth.read_text(encoding="utf-8")]) if truth.is_file() else None
+            print(row(pdf.name, tool, len(texts), run, rates), flush=True)
+    print("\nskipped (a tool failed):" if skipped else "\nno file skipped", *skipped, sep="\n")
+
+
+if __name__ == "__main__":
+    main()
