@@ -61,21 +61,8 @@ def recognize(image: Path, *, languages: str, tessdata: Path, label: str) -> lis
                 f"OCR model {lang}.traineddata is missing from {tessdata}.",
             )
     # Config variables instead of the `tsv` config file, which lives outside our tessdata.
-    cmd = [
-        "tesseract",
-        str(image),
-        "stdout",
-        "-l",
-        languages,
-        "--oem",
-        "1",
-        "--psm",
-        "3",
-        "-c",
-        "tessedit_create_tsv=1",
-        "-c",
-        "tessedit_create_txt=0",
-    ]
+    options = ["--oem", "1", "--psm", "3", "-c", "tessedit_create_tsv=1", "-c", "tessedit_create_txt=0"]
+    cmd = ["tesseract", str(image), "stdout", "-l", languages, *options]
     proc = subprocess.run(cmd, capture_output=True, env=_env(tessdata), check=False)
     if proc.returncode != 0:
         err = proc.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["?"]
@@ -85,6 +72,24 @@ def recognize(image: Path, *, languages: str, tessdata: Path, label: str) -> lis
             field=label,
         )
     return parse_tsv(proc.stdout.decode("utf-8", errors="replace"))
+
+
+@dataclass(frozen=True)
+class Osd:
+    rotate: int  # clockwise degrees that make the page upright, as PDF's /Rotate counts
+    confidence: float
+
+
+def detect_orientation(image: Path, *, tessdata: Path) -> Osd | None:
+    """Tesseract's orientation detection; None when the page has too little text to tell."""
+    cmd = ["tesseract", str(image), "stdout", "--psm", "0", "-l", "osd"]
+    proc = subprocess.run(cmd, capture_output=True, env=_env(tessdata), check=False)
+    out = proc.stdout.decode(errors="replace")
+    fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+    try:
+        return Osd(int(fields["Rotate"].strip()) % 360, float(fields["Orientation confidence"].strip()))
+    except (KeyError, ValueError):
+        return None  # "Too few characters to determine orientation" and the like
 
 
 def parse_tsv(tsv: str) -> list[Line]:

@@ -80,21 +80,41 @@ def image_xobject(pdf: pikepdf.Pdf, page: Page) -> pikepdf.Stream:
     )
 
 
-def write_page(page: Page, lines: Sequence[Line], out: Path) -> Path:
-    """A one-page PDF: the image at true size and the text layer over it."""
+def _unrotate(rotate: int, width_pt: float, height_pt: float) -> str:
+    """The matrix that maps the upright page, as OCR read it, onto the page as scanned."""
+    return {
+        90: f"0 1 -1 0 {width_pt:.4f} 0",
+        180: f"-1 0 0 -1 {width_pt:.4f} {height_pt:.4f}",
+        270: f"0 -1 1 0 0 {height_pt:.4f}",
+    }[rotate]
+
+
+def write_page(page: Page, lines: Sequence[Line], out: Path, *, rotate: int = 0) -> Path:
+    """A one-page PDF: the image at true size and the text layer over it.
+
+    A page read upright after turning it ``rotate`` degrees clockwise keeps its image as
+    scanned (no loss) and gets /Rotate, with the text layer mapped back onto the scan."""
     pdf = pikepdf.new()
     width_pt = page.width * 72.0 / page.dpi[0]
     height_pt = page.height * 72.0 / page.dpi[1]
     image = pdf.make_indirect(image_xobject(pdf, page))
     font = textlayer.make_font(pdf)
     draw = f"q {width_pt:.4f} 0 0 {height_pt:.4f} 0 0 cm /Scan Do Q\n".encode()
-    text = textlayer.content_stream(lines, dpi=page.dpi, page_height_px=page.height)
+    if rotate in (90, 270):
+        upright_dpi, upright_height = (page.dpi[1], page.dpi[0]), page.width
+    else:
+        upright_dpi, upright_height = page.dpi, page.height
+    text = textlayer.content_stream(lines, dpi=upright_dpi, page_height_px=upright_height)
+    if rotate:
+        text = f"q {_unrotate(rotate, width_pt, height_pt)} cm\n".encode() + text + b"\nQ"
     pdf_page = pikepdf.Dictionary(
         Type=pikepdf.Name.Page,
         MediaBox=[0, 0, round(width_pt, 4), round(height_pt, 4)],
         Resources=pikepdf.Dictionary(XObject=pikepdf.Dictionary(Scan=image), Font=pikepdf.Dictionary(OCR=font)),
         Contents=pikepdf.Stream(pdf, draw + text),
     )
+    if rotate:
+        pdf_page.Rotate = rotate
     pdf.pages.append(pikepdf.Page(pdf_page))
     pdf.save(out)
     return out

@@ -11,7 +11,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from digitize import ocr, pdfa
+from digitize import orientation, pdfa
 from digitize.errors import DigitizeError
 from digitize.ingest import Page, iter_pages
 
@@ -32,6 +32,7 @@ class PageResult:
     dpi: tuple[float, float]
     width: int
     height: int
+    rotate: int = 0  # clockwise degrees the page is shown turned, to read upright
     notices: list[dict[str, str]] = field(default_factory=list)
 
 
@@ -53,8 +54,11 @@ ProgressFn = Callable[[int, int | None], None]
 
 
 def _process_page(page: Page, *, languages: str, tessdata: Path) -> tuple[PageResult, Path]:
-    lines = ocr.recognize(page.path, languages=languages, tessdata=tessdata, label=page.label)
-    page_pdf = pdfa.write_page(page, lines, page.path.with_suffix(".pdf"))
+    reading = orientation.read_upright(
+        page.path, min(page.dpi), languages=languages, tessdata=tessdata, label=page.label
+    )
+    lines = reading.lines
+    page_pdf = pdfa.write_page(page, lines, page.path.with_suffix(".pdf"), rotate=reading.rotate)
     page.path.unlink()  # the image now lives in the page PDF
     words = [w for line in lines for w in line.words]
     result = PageResult(
@@ -66,6 +70,7 @@ def _process_page(page: Page, *, languages: str, tessdata: Path) -> tuple[PageRe
         dpi=(round(page.dpi[0], 1), round(page.dpi[1], 1)),
         width=page.width,
         height=page.height,
+        rotate=reading.rotate,
         notices=page.notices,
     )
     return result, page_pdf

@@ -107,3 +107,30 @@ def test_tsv_parsing_groups_words_into_lines_and_normalises_to_nfc() -> None:
     ops = content_stream(lines, dpi=(300, 300), page_height_px=3508).decode()
     assert ops.startswith("BT\n3 Tr") and ops.count(" Tj") == 3
     assert "<0048_1ED3_0020>".replace("_", "") in ops  # "Hồ " as UTF-16 code units
+
+
+def test_turned_pages_come_out_upright_without_touching_the_image(tmp_path: Path) -> None:
+    from pages import render_page
+
+    upright = render_page(dpi=200).convert("L")
+    sources = []
+    for angle in (0, 90, 180, 270):
+        path = tmp_path / f"turned-{angle}.jpg"
+        upright.rotate(angle, expand=True).save(path, quality=90, dpi=(200, 200))  # PIL turns counter-clockwise
+        sources.append(Source(path, path.name))
+    out = tmp_path / "turned.pdf"
+    result = digitize(sources, out, title="t", tessdata=MODELS, jobs=2)
+    assert [p.rotate for p in result.pages] == [0, 90, 180, 270]
+    assert check_pdfa(out).passed
+    with pikepdf.open(out) as pdf:
+        for page, src in zip(pdf.pages, sources, strict=True):
+            assert int(page.obj.get("/Rotate", 0)) == int(src.label.split("-")[1].split(".")[0])
+            [image] = page.get_images().values()
+            assert image.read_raw_bytes() == src.path.read_bytes()  # the scan itself is untouched
+    positions = set()
+    for number in range(1, 5):
+        html = pdftotext(out, "-bbox", "-f", str(number), "-l", str(number))
+        assert "ĐĂNG KÝ KHAI SINH" in pdftotext(out, "-f", str(number), "-l", str(number))
+        x, y = re.search(r'xMin="([\d.]+)" yMin="([\d.]+)"[^>]*>ĐƠN<', html).groups()  # type: ignore[union-attr]
+        positions.add((round(float(x)), round(float(y))))
+    assert len(positions) == 1  # the text sits in the same place on every page as shown
