@@ -24,7 +24,7 @@ class Page:
 
     source: str  # the file's name as the user gave it
     number: int  # 1-based page number within that file
-    path: Path  # JPEG (kept byte for byte) or PNG
+    path: Path  # JPEG (kept byte for byte), G4 TIFF (bilevel) or PNG
     width: int
     height: int
     dpi: tuple[float, float]
@@ -118,6 +118,12 @@ def _normalise_mode(img: Image.Image) -> Image.Image:
     """Keep 1-bit, grey and RGB as scanned; flatten anything else to RGB on white."""
     if img.mode in ("1", "L", "RGB"):
         return img
+    if img.mode == "P" and "transparency" not in img.info:
+        palette = img.getpalette() or []
+        used = [tuple(palette[3 * i : 3 * i + 3]) for _, i in img.getcolors(256) or []]
+        if used and all(len(c) == 3 and c[0] == c[1] == c[2] for c in used):
+            # A grey palette (often a bilevel scan saved as palette PNG): keep it grey or bilevel.
+            return img.convert("1") if {c[0] for c in used} <= {0, 255} else img.convert("L")
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         return img.point(lambda v: v / 256).convert("L")
     if "A" in img.getbands() or (img.mode == "P" and "transparency" in img.info):
@@ -129,9 +135,14 @@ def _normalise_mode(img: Image.Image) -> Image.Image:
 
 
 def _save_page(img: Image.Image, out: Path) -> Path:
+    """Bilevel pages as CCITT G4 in one strip (the PDF embeds that strip as is), the rest as PNG."""
     img = _normalise_mode(img)
-    target = out.with_suffix(".png")
-    img.save(target, format="PNG", compress_level=1)
+    if img.mode == "1":
+        target = out.with_suffix(".tif")
+        img.save(target, format="TIFF", compression="group4", strip_size=2**31 - 1)
+    else:
+        target = out.with_suffix(".png")
+        img.save(target, format="PNG", compress_level=1)
     return target
 
 
@@ -152,6 +163,10 @@ def _image_pages(path: Path, label: str, workdir: Path, kind: str, *, max_pixels
                     target = out.with_suffix(".jpg")
                     target.write_bytes(path.read_bytes())  # JPEG kept byte for byte
                     frame.load()  # decodes now so a truncated file fails here
+                elif kind == "png" and frame.mode in ("L", "RGB") and not frame.info.get("interlace"):
+                    frame.load()
+                    target = out.with_suffix(".png")
+                    target.write_bytes(path.read_bytes())  # its compressed data goes into the PDF as is
                 else:
                     frame.load()
                     target = _save_page(ImageOps.exif_transpose(frame) if orientation != 1 else frame, out)
@@ -214,10 +229,18 @@ def _pdf_pages(path: Path, label: str, workdir: Path, *, max_pixels: int, render
             yield page
 
 
+def _square(dpi: tuple[float, float]) -> bool:
+    return abs(dpi[0] - dpi[1]) <= 0.03 * max(dpi)
+
+
 def _extract_single_image(pdf_page: pikepdf.Page, label: str, out: Path, max_pixels: int) -> Page | None:
-    """A scanned page is one image filling the page: take it out without re-encoding when possible."""
+    """A scanned page is one image filling the page: take it out without re-encoding when possible.
+
+    The image is kept as stored; how the source turned it for display (/Rotate, or a
+    quarter turn in its matrix) does not matter, since orientation detection decides
+    what is upright."""
     resources = pdf_page.obj.get("/Resources", {})
-    if "/Font" in resources or int(pdf_page.obj.get("/Rotate", 0)) % 360 != 0:
+    if "/Font" in resources:
         return None
     xobjects = resources.get("/XObject", {})
     if any(x.get("/Subtype") != "/Image" for x in xobjects.values()):
@@ -232,7 +255,9 @@ def _extract_single_image(pdf_page: pikepdf.Page, label: str, out: Path, max_pix
     width_in = float(box[2] - box[0]) / 72
     height_in = float(box[3] - box[1]) / 72
     dpi = (pdfimage.width / width_in, pdfimage.height / height_in)
-    if not all(PLAUSIBLE_DPI[0] <= d <= PLAUSIBLE_DPI[1] for d in dpi):
+    if not _square(dpi):
+        dpi = (pdfimage.width / height_in, pdfimage.height / width_in)  # drawn a quarter turn
+    if not _square(dpi) or not all(PLAUSIBLE_DPI[0] <= d <= PLAUSIBLE_DPI[1] for d in dpi):
         return None
     filters = pdfimage.filters
     if filters == ["/DCTDecode"] and pdfimage.colorspace in ("/DeviceRGB", "/DeviceGray"):
@@ -241,7 +266,7 @@ def _extract_single_image(pdf_page: pikepdf.Page, label: str, out: Path, max_pix
     else:
         try:
             img = pdfimage.as_pil_image()
-        except (pikepdf.PdfError, NotImplementedError, ValueError, OSError):
+        except (pikepdf.PdfError, pikepdf.DependencyError, NotImplementedError, ValueError, OSError):
             return None  # unusual encodings are rendered by poppler instead
         target = _save_page(img, out)
     with Image.open(target) as check:

@@ -17,13 +17,18 @@ from digitize import ocr
 LOW_CONFIDENCE = 70.0
 MIN_OSD_CONFIDENCE = 2.0
 OSD_DPI = 150  # enough for orientation; a smaller image keeps detection cheap
-_TRANSPOSE = {90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_90}
+TURN = {  # clockwise turns, as PIL transposes
+    90: Image.Transpose.ROTATE_270,
+    180: Image.Transpose.ROTATE_180,
+    270: Image.Transpose.ROTATE_90,
+}
 
 
 @dataclass(frozen=True)
 class Reading:
     lines: list[ocr.Line]
     rotate: int  # clockwise degrees applied to the scan before this reading
+    skew: float = 0.0  # then counter-clockwise degrees that levelled its lines
 
     @property
     def score(self) -> float:
@@ -43,7 +48,7 @@ def looks_wrong(lines: list[ocr.Line]) -> bool:
 
 def _copy_for_ocr(image: Path, out: Path, *, rotate: int = 0, scale: float = 1.0) -> Path:
     with Image.open(image) as img:
-        turned = img.transpose(_TRANSPOSE[rotate]) if rotate else img
+        turned = img.transpose(TURN[rotate]) if rotate else img
         if scale < 1:
             size = (round(turned.width * scale), round(turned.height * scale))
             turned = turned.convert("L").resize(size)

@@ -13,6 +13,7 @@ import pikepdf.pdfa
 from PIL import Image
 
 from digitize import textlayer
+from digitize.deskew import unskew
 from digitize.errors import DigitizeError
 from digitize.ingest import Page
 from digitize.ocr import Line
@@ -47,11 +48,37 @@ def _png_idat(path: Path) -> tuple[bytes, int, int, int]:
     return b"".join(idat), width, height, depth
 
 
+def _g4_strip(path: Path) -> tuple[bytes, bool]:
+    """The one G4 strip of a TIFF that ingest wrote, and whether its 1 bits are black."""
+    with Image.open(path) as img:
+        offsets, counts = img.tag_v2[273], img.tag_v2[279]
+        black_is_1 = img.tag_v2.get(262, 0) == 1
+    if len(offsets) != 1:
+        raise ValueError(f"{path.name}: expected one strip")
+    with path.open("rb") as f:
+        f.seek(offsets[0])
+        return f.read(counts[0]), black_is_1
+
+
 def image_xobject(pdf: pikepdf.Pdf, page: Page) -> pikepdf.Stream:
     """The scan as an image XObject, without re-encoding it."""
     with Image.open(page.path) as img:
         mode = img.mode
     colorspace = pikepdf.Name(_COLORSPACE[mode])
+    if page.path.suffix == ".tif":
+        data, black_is_1 = _g4_strip(page.path)
+        return pikepdf.Stream(
+            pdf,
+            data,
+            Type=pikepdf.Name.XObject,
+            Subtype=pikepdf.Name.Image,
+            Width=page.width,
+            Height=page.height,
+            ColorSpace=colorspace,
+            BitsPerComponent=1,
+            Filter=pikepdf.Name.CCITTFaxDecode,
+            DecodeParms=pikepdf.Dictionary(K=-1, Columns=page.width, Rows=page.height, BlackIs1=black_is_1),
+        )
     if page.is_jpeg:
         return pikepdf.Stream(
             pdf,
@@ -89,11 +116,12 @@ def _unrotate(rotate: int, width_pt: float, height_pt: float) -> str:
     }[rotate]
 
 
-def write_page(page: Page, lines: Sequence[Line], out: Path, *, rotate: int = 0) -> Path:
+def write_page(page: Page, lines: Sequence[Line], out: Path, *, rotate: int = 0, skew: float = 0.0) -> Path:
     """A one-page PDF: the image at true size and the text layer over it.
 
     A page read upright after turning it ``rotate`` degrees clockwise keeps its image as
-    scanned (no loss) and gets /Rotate, with the text layer mapped back onto the scan."""
+    scanned (no loss) and gets /Rotate, with the text layer mapped back onto the scan; so
+    does a page read from a copy straightened by ``skew`` degrees."""
     pdf = pikepdf.new()
     width_pt = page.width * 72.0 / page.dpi[0]
     height_pt = page.height * 72.0 / page.dpi[1]
@@ -104,7 +132,9 @@ def write_page(page: Page, lines: Sequence[Line], out: Path, *, rotate: int = 0)
         upright_dpi, upright_height = (page.dpi[1], page.dpi[0]), page.width
     else:
         upright_dpi, upright_height = page.dpi, page.height
-    text = textlayer.content_stream(lines, dpi=upright_dpi, page_height_px=upright_height)
+    upright_w, upright_h = (height_pt, width_pt) if rotate in (90, 270) else (width_pt, height_pt)
+    place = unskew(skew, upright_w, upright_h) if skew else None
+    text = textlayer.content_stream(lines, dpi=upright_dpi, page_height_px=upright_height, place=place)
     if rotate:
         text = f"q {_unrotate(rotate, width_pt, height_pt)} cm\n".encode() + text + b"\nQ"
     pdf_page = pikepdf.Dictionary(

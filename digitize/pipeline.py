@@ -11,7 +11,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from digitize import orientation, pdfa
+from digitize import deskew, orientation, pdfa
 from digitize.errors import DigitizeError
 from digitize.ingest import Page, iter_pages
 
@@ -33,6 +33,7 @@ class PageResult:
     width: int
     height: int
     rotate: int = 0  # clockwise degrees the page is shown turned, to read upright
+    skew: float = 0.0  # degrees the OCR input was straightened by
     notices: list[dict[str, str]] = field(default_factory=list)
 
 
@@ -57,8 +58,11 @@ def _process_page(page: Page, *, languages: str, tessdata: Path) -> tuple[PageRe
     reading = orientation.read_upright(
         page.path, min(page.dpi), languages=languages, tessdata=tessdata, label=page.label
     )
+    reading = deskew.straighten(
+        page.path, reading, min(page.dpi), languages=languages, tessdata=tessdata, label=page.label
+    )
     lines = reading.lines
-    page_pdf = pdfa.write_page(page, lines, page.path.with_suffix(".pdf"), rotate=reading.rotate)
+    page_pdf = pdfa.write_page(page, lines, page.path.with_suffix(".pdf"), rotate=reading.rotate, skew=reading.skew)
     page.path.unlink()  # the image now lives in the page PDF
     words = [w for line in lines for w in line.words]
     result = PageResult(
@@ -71,6 +75,7 @@ def _process_page(page: Page, *, languages: str, tessdata: Path) -> tuple[PageRe
         width=page.width,
         height=page.height,
         rotate=reading.rotate,
+        skew=reading.skew,
         notices=page.notices,
     )
     return result, page_pdf

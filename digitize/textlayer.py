@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from io import BytesIO
 
@@ -95,16 +95,31 @@ def _encode(text: str) -> str:
     return safe.encode("utf-16-be").hex().upper()
 
 
+Place = Callable[[float, float], tuple[float, float]]
+
+
 def content_stream(
-    lines: Sequence[Line], *, dpi: tuple[float, float], page_height_px: int, font: str = "/OCR"
+    lines: Sequence[Line],
+    *,
+    dpi: tuple[float, float],
+    page_height_px: int,
+    place: Place | None = None,
+    font: str = "/OCR",
 ) -> bytes:
-    """PDF operators that lay each OCR word, invisibly, over its box on the page image."""
+    """PDF operators that lay each OCR word, invisibly, over its box on the page image.
+
+    ``place`` maps a point of the page OCR read to the page as scanned (a straightened
+    copy back to the skewed scan). Lines stay level, at the height of their mapped
+    centre: tilted or stepped text makes extractors break lines apart."""
     sx, sy = 72.0 / dpi[0], 72.0 / dpi[1]
     ops = ["BT", "3 Tr"]  # render mode 3: neither fill nor stroke
     for line in lines:
         size = max(line.height * sy, 1.0)
         baseline = (page_height_px - (line.top + line.height)) * sy + DESCENT * size
         words = line.words
+        line_y = baseline
+        if place is not None:
+            line_y = place((line.left + line.width / 2) * sx, baseline)[1]
         for i, word in enumerate(words):
             last = i == len(words) - 1
             text = word.text if last else word.text + " "
@@ -112,7 +127,7 @@ def content_stream(
             span_px = word.width if last else max(words[i + 1].left - word.left, word.width)
             natural = len(text) * CHAR_WIDTH / 1000 * size
             scale = 100.0 * span_px * sx / natural if natural else 100.0
-            x = word.left * sx
-            ops.append(f"{font} {size:.2f} Tf {scale:.2f} Tz 1 0 0 1 {x:.2f} {baseline:.2f} Tm <{_encode(text)}> Tj")
+            x = word.left * sx if place is None else place(word.left * sx, baseline)[0]
+            ops.append(f"{font} {size:.2f} Tf {scale:.2f} Tz 1 0 0 1 {x:.2f} {line_y:.2f} Tm <{_encode(text)}> Tj")
     ops.append("ET")
     return "\n".join(ops).encode("ascii")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pikepdf
 import pytest
+from PIL import Image, ImageChops
 
 from conftest import CORPUS, ROOT, TEXT
 from digitize import Source, digitize
@@ -134,3 +135,68 @@ def test_turned_pages_come_out_upright_without_touching_the_image(tmp_path: Path
         x, y = re.search(r'xMin="([\d.]+)" yMin="([\d.]+)"[^>]*>ĐƠN<', html).groups()  # type: ignore[union-attr]
         positions.add((round(float(x)), round(float(y))))
     assert len(positions) == 1  # the text sits in the same place on every page as shown
+
+
+def _pixels_of_page(pdf_path: Path, number: int = 0) -> Image.Image:
+    with pikepdf.open(pdf_path) as pdf:
+        [image] = pdf.pages[number].get_images().values()
+        return pikepdf.PdfImage(image).as_pil_image()
+
+
+def test_skewed_pages_are_read_straight_and_kept_as_scanned(tmp_path: Path) -> None:
+    from pages import render_page
+
+    level = render_page(dpi=300).convert("L")
+    sources = []
+    for angle in (3.0, -5.5, 8.0):  # at 5.5° and more Tesseract alone finds an "Empty page"
+        path = tmp_path / f"skew{angle}.png"
+        level.rotate(angle, resample=Image.Resampling.BICUBIC, fillcolor=255).save(path, dpi=(300, 300))
+        sources.append(Source(path, path.name))
+    out = tmp_path / "skewed.pdf"
+    result = digitize(sources, out, title="t", tessdata=MODELS, jobs=2)
+    for page, angle in zip(result.pages, (3.0, -5.5, 8.0), strict=True):
+        assert page.skew == pytest.approx(-angle, abs=0.3)
+        assert page.confidence > 90
+    assert check_pdfa(out).passed
+    for number, src in enumerate(sources):
+        # Lines come out whole, not broken into tilted pieces.
+        assert "ĐƠN ĐĂNG KÝ KHAI SINH" in pdftotext(out, "-f", str(number + 1), "-l", str(number + 1))
+        kept = _pixels_of_page(out, number)
+        assert ImageChops.difference(kept, Image.open(src.path)).getbbox() is None  # archived image not deskewed
+
+
+def test_bilevel_pages_are_stored_as_ccitt_g4_losslessly(tmp_path: Path) -> None:
+    from pages import render_page
+
+    bilevel = render_page(dpi=300).convert("1")
+    path = tmp_path / "den-trang.png"
+    bilevel.save(path, dpi=(300, 300))
+    out = tmp_path / "g4.pdf"
+    digitize([Source(path, path.name)], out, title="t", tessdata=MODELS, jobs=1)
+    with pikepdf.open(out) as pdf:
+        [image] = pdf.pages[0].get_images().values()
+        assert image.Filter == "/CCITTFaxDecode"
+        assert len(image.read_raw_bytes()) < path.stat().st_size
+    assert ImageChops.difference(_pixels_of_page(out).convert("1"), bilevel).getbbox() is None
+    assert "Nguyễn Thị Hương" in pdftotext(out)
+
+
+def test_png_data_goes_into_the_pdf_as_is(page_png: Path, tmp_path: Path) -> None:
+    out = tmp_path / "png.pdf"
+    digitize([Source(page_png, page_png.name)], out, title="t", tessdata=MODELS, jobs=1)
+    assert ImageChops.difference(_pixels_of_page(out), Image.open(page_png)).getbbox() is None
+    assert out.stat().st_size < page_png.stat().st_size * 1.1
+
+
+def test_quarter_turned_image_pages_keep_their_image_and_true_size(tmp_path: Path) -> None:
+    """cardinal.pdf draws one portrait scan on portrait and landscape pages, turned each way."""
+    out = tmp_path / "cardinal.pdf"
+    result = digitize(
+        [Source(CORPUS / "cardinal.pdf", "cardinal.pdf")], out, title="t", languages="eng", tessdata=MODELS, jobs=2
+    )
+    assert [p.dpi for p in result.pages] == [(300.0, 300.0)] * 4
+    for number in range(1, 5):
+        assert "The LinnSequencer" in pdftotext(out, "-f", str(number), "-l", str(number))
+    with pikepdf.open(out) as pdf:
+        for page in pdf.pages:
+            assert [round(float(v)) for v in page.mediabox] == [0, 0, 612, 792]
