@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))  # so `--one sohoa` imports the project whatever t
 MODELS = ROOT / "ocr-models"
 FONT = "/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf"
 JOBS = 2  # the machine has 2 cores; every tool gets the same parallelism
-CLASSES = {"colour": "png", "noisy": "jpg", "bilevel": "tif"}
+CLASSES = {"colour": "png", "noisy": "jpg", "bilevel": "tif", "turned": "png", "skewed": "png"}
 TOOLS = ("sohoa", "ocrmypdf", "tesseract")
 OCRMYPDF = str(Path(sys.executable).parent / "ocrmypdf")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -43,8 +43,6 @@ TITLES = [
     "ĐƠN ĐĂNG KÝ KHAI SINH",
     "TỜ KHAI ĐĂNG KÝ KẾT HÔN",
     "ĐƠN ĐỀ NGHỊ CẤP GIẤY CHỨNG NHẬN QUYỀN SỬ DỤNG ĐẤT",
-    "ĐƠN XIN XÁC NHẬN TÌNH TRẠNG HÔN NHÂN",
-    "TỜ KHAI THAY ĐỔI THÔNG TIN CƯ TRÚ",
     "ĐƠN ĐỀ NGHỊ CHỨNG THỰC BẢN SAO TỪ BẢN CHÍNH",
 ]
 FIELDS = [
@@ -56,7 +54,7 @@ FIELDS = [
     "Quan hệ với người được khai sinh: {relation}",
     "Dân tộc: Kinh; Quốc tịch: Việt Nam; Tôn giáo: không",
     "Nghề nghiệp: {job}",
-    "Giấy tờ tùy thân: căn cước công dân, cấp ngày {date} tại Cục Cảnh sát",
+    "Giấy tờ tùy thân: căn cước công dân, cấp ngày {issued}",
 ]
 RELATIONS = ["mẹ đẻ", "cha đẻ", "ông nội", "bà ngoại", "anh ruột"]
 JOBS_VI = ["giáo viên", "nông dân", "kỹ sư xây dựng", "nhân viên văn phòng", "buôn bán nhỏ", "y sĩ"]
@@ -85,6 +83,7 @@ def page_lines(rng: random.Random, font: ImageFont.FreeTypeFont, width: int) -> 
     values = {
         "name": name,
         "date": f"{rng.randint(1, 28):02d}/{rng.randint(1, 12):02d}/{rng.randint(1950, 2005)}",
+        "issued": f"{rng.randint(1, 28):02d}/{rng.randint(1, 12):02d}/{rng.randint(2016, 2024)}",
         "commune": commune,
         "district": rng.choice(DISTRICTS),
         "province": rng.choice(PROVINCES),
@@ -98,18 +97,15 @@ def page_lines(rng: random.Random, font: ImageFont.FreeTypeFont, width: int) -> 
     lines += [(f.format(**values), False) for f in rng.sample(FIELDS, 7)]
     tail = [f"{commune}, ngày {day} tháng {month} năm {year}", "NGƯỜI YÊU CẦU", "(Ký, ghi rõ họ tên)", name]
     target = rng.randint(26, 30) - len(tail)
-    for sentence in rng.sample(SENTENCES, len(SENTENCES)):  # wrap sentences to the text width
-        line = ""
-        for word in sentence.split():
-            if line and font.getlength(f"{line} {word}") > width:
-                lines.append((line, False))
-                line = word
-            else:
-                line = f"{line} {word}".strip()
-        lines.append((line, False))
-        if len(lines) >= target:
-            break
-    return lines[:target] + [(t, True) for t in tail]
+    line = ""
+    for word in " ".join(rng.sample(SENTENCES, len(SENTENCES))).split():  # one paragraph, wrapped to the width
+        if line and font.getlength(f"{line} {word}") > width:
+            lines.append((line, False))
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    lines.append((line, False))
+    return [*lines[:target], *((t, True) for t in tail)]
 
 
 def render(lines: list[tuple[str, bool]], dpi: int, pt: int, colour: bool) -> Image.Image:
@@ -141,12 +137,20 @@ def make_corpus(folder: Path, pages: int) -> dict[str, list[Path]]:
             path = folder / cls / f"p{n:02d}.{ext}"
             if cls == "colour":
                 img.save(path, dpi=(dpi, dpi))
-            elif cls == "noisy":  # scanner noise and a slightly soft focus, as from a cheap flatbed
-                noise = Image.effect_noise(img.size, 18)
-                img = ImageChops.add(img, noise, 1.0, -128).filter(ImageFilter.GaussianBlur(0.7))
+            elif cls == "noisy":  # greyish paper, soft focus, then sensor noise, as from a cheap flatbed
+                img = img.point(lambda v: 30 + v * 205 // 255).filter(ImageFilter.GaussianBlur(0.8))
+                # Seeded near-gaussian noise, sigma 12: a mean of 4 uniforms (Image.effect_noise can't be seeded).
+                u = [Image.frombytes("L", img.size, rng.randbytes(img.width * img.height)) for _ in range(4)]
+                noise = ImageChops.add(ImageChops.add(u[0], u[1], 2), ImageChops.add(u[2], u[3], 2), 2)
+                img = ImageChops.add(img, noise.point(lambda v: round(128 + (v - 127.5) * 12 / 37)), 1.0, -128)
                 img.save(path, quality=90, dpi=(dpi, dpi))
-            else:  # hard threshold, no dithering, like a fax-mode document scanner
+            elif cls == "bilevel":  # hard threshold, no dithering, like a fax-mode document scanner
                 img.convert("1", dither=Image.Dither.NONE).save(path, compression="group4", dpi=(dpi, dpi))
+            elif cls == "turned":  # fed sideways or upside down
+                img.rotate(rng.choice((90, 180, 270)), expand=True).save(path, dpi=(dpi, dpi))
+            else:  # skewed on the glass by 2-7 degrees either way
+                angle = rng.uniform(2, 7) * rng.choice((-1, 1))
+                img.rotate(angle, resample=Image.Resampling.BICUBIC, fillcolor=255).save(path, dpi=(dpi, dpi))
             text = "\n".join(t for t, _ in lines)
             path.with_suffix(".txt").write_text(unicodedata.normalize("NFC", text) + "\n", encoding="utf-8")
             corpus[cls].append(path)
@@ -155,8 +159,7 @@ def make_corpus(folder: Path, pages: int) -> dict[str, list[Path]]:
 
 def run_one(tool: str, dest: Path, inputs: list[Path]) -> None:
     """Child-process mode: run one tool once and print its wall time and outputs as JSON."""
-    dest.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "TESSDATA_PREFIX": str(MODELS)}
+    env = dict(os.environ)  # TESSDATA_PREFIX comes from measure()
     out_pdf, outputs = dest / "out.pdf", [dest / "out.pdf"]
     if tool == "sohoa":
         from digitize import Source, digitize  # imported before the clock starts, as in a running service
@@ -165,20 +168,36 @@ def run_one(tool: str, dest: Path, inputs: list[Path]) -> None:
         digitize([Source(p, p.name) for p in inputs], out_pdf, title=dest.parent.name, tessdata=MODELS, jobs=JOBS)
     elif tool == "ocrmypdf":
         started = time.monotonic()
-        cmd = [OCRMYPDF, "-l", "vie", "--output-type", "pdfa", "-j", str(JOBS), str(inputs[0]), str(out_pdf)]
-        subprocess.run(cmd, env=env, check=True)
+        cmd = [OCRMYPDF, "-l", "vie", "--rotate-pages", "--deskew", "--output-type", "pdfa", "-j", str(JOBS)]
+        cmd += [str(inputs[0]), str(out_pdf)]
+        subprocess.run(cmd, env=env, check=True, stderr=subprocess.PIPE, text=True)
     else:  # one single-threaded Tesseract per core, the way sohoa schedules pages
         env["OMP_THREAD_LIMIT"] = "1"
 
         def one(img: Path) -> None:
             cmd = ["tesseract", str(img), str(dest / img.stem), "-l", "vie", "--oem", "1", "--psm", "3", "pdf"]
-            subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
 
         started = time.monotonic()
         with ThreadPoolExecutor(JOBS) as pool:
             list(pool.map(one, inputs))
         outputs = [dest / f"{p.stem}.pdf" for p in inputs]
-    print(json.dumps({"seconds": time.monotonic() - started, "outputs": [str(p) for p in outputs]}))
+    seconds = time.monotonic() - started
+    if missing := [p.name for p in outputs if not p.is_file()]:
+        sys.exit(f"{tool} wrote no {', '.join(missing)}")
+    print(json.dumps({"seconds": seconds, "outputs": [str(p) for p in outputs]}))
+
+
+def cli_tessdata(folder: Path) -> Path:
+    """The models of ocr-models plus the system's configs/ and pdf.ttf, which the CLIs' pdf/hocr output needs."""
+    env = {k: v for k, v in os.environ.items() if k != "TESSDATA_PREFIX"}
+    listing = subprocess.run(["tesseract", "--list-langs"], capture_output=True, text=True, env=env).stdout
+    system = Path(listing.split('"')[1])  # 'List of available languages in "/usr/share/.../tessdata/"'
+    folder.mkdir(parents=True, exist_ok=True)
+    for src in [*MODELS.glob("*.traineddata"), system / "configs", system / "pdf.ttf"]:
+        (folder / src.name).unlink(missing_ok=True)
+        (folder / src.name).symlink_to(src)
+    return folder
 
 
 def tree_rss(root: int) -> int:
@@ -200,20 +219,23 @@ def tree_rss(root: int) -> int:
 
 @dataclass
 class Run:
-    ok: bool
+    error: str  # empty when the tool succeeded
     seconds: float = 0.0
     outputs: tuple[Path, ...] = ()
-    max_rss: int = 0  # bytes, largest single process (wait4 rusage, like /usr/bin/time -v)
+    max_rss: int = 0  # bytes, largest single process of the tree (/usr/bin/time %M)
     tree_peak: int = 0  # bytes, peak of the summed tree, sampled every 0.2 s
-    error: str = ""
 
 
-def measure(tool: str, dest: Path, inputs: Sequence[Path], timeout: float) -> Run:
+def measure(tool: str, dest: Path, inputs: Sequence[Path], timeout: float, tessdata: Path) -> Run:
     """Run a tool in a fresh child so its rusage and memory are its own."""
     dest.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--one", tool, "--dest", str(dest), *map(str, inputs)]
+    # /usr/bin/time, not our own wait4: a child's ru_maxrss starts at its parent's peak RSS (kept through
+    # fork/exec), and this process has held whole page images; time's own children start small.
+    cmd = ["/usr/bin/time", "-f", "%M", "-o", str(dest / "maxrss.kb"), sys.executable, str(Path(__file__).resolve())]
+    cmd += ["--one", tool, "--dest", str(dest), *map(str, inputs)]
     with (dest / "child.json").open("w") as out, (dest / "child.err").open("w") as err:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=err, start_new_session=True)
+        env = {**os.environ, "TESSDATA_PREFIX": str(tessdata)}
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=err, start_new_session=True)
     peak, stop = [0], threading.Event()
 
     def sample() -> None:
@@ -224,18 +246,20 @@ def measure(tool: str, dest: Path, inputs: Sequence[Path], timeout: float) -> Ru
     sampler.start()
     killer = threading.Timer(timeout, lambda: os.killpg(proc.pid, signal.SIGKILL))  # our own session only
     killer.start()
-    _, status, usage = os.wait4(proc.pid, 0)  # not proc.wait(): wait4 hands back the tree's rusage
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc.wait()
     killer.cancel()
     stop.set()
     sampler.join()
+    max_rss = 0
+    with contextlib.suppress(OSError, ValueError, IndexError):  # the last line; a failure note may precede it
+        max_rss = int((dest / "maxrss.kb").read_text().split()[-1]) * 1024
     if proc.returncode != 0:
         lines = [ln for ln in (dest / "child.err").read_text(errors="replace").splitlines() if ln.strip()]
-        why = "timed out" if proc.returncode == -signal.SIGKILL else (lines[-1] if lines else f"exit {status}")
-        return Run(False, error=why[:150], max_rss=usage.ru_maxrss * 1024, tree_peak=peak[0])
+        why = "timed out" if proc.returncode == -signal.SIGKILL else (lines[-1] if lines else f"exit {proc.returncode}")
+        return Run(why[:150], max_rss=max_rss, tree_peak=peak[0])
     info = json.loads((dest / "child.json").read_text())
     outputs = tuple(Path(p) for p in info["outputs"])
-    return Run(True, info["seconds"], outputs, usage.ru_maxrss * 1024, peak[0])
+    return Run("", info["seconds"], outputs, max_rss, peak[0])
 
 
 def pdf_pages_text(pdfs: Sequence[Path]) -> list[str]:
@@ -313,7 +337,12 @@ def main() -> None:
     ap.add_argument("inputs", nargs="*", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
-        return run_one(args.one, args.dest, args.inputs)
+        try:
+            return run_one(args.one, args.dest, args.inputs)
+        except subprocess.CalledProcessError as e:  # its own stderr first, then one line for the table
+            sys.stderr.write(e.stderr or "")
+            last = (e.stderr or "").strip().splitlines()[-1:] or [""]
+            sys.exit(f"{Path(e.cmd[0]).name} exit {e.returncode}: {last[0]}")
 
     import img2pdf  # OCRmyPDF's own dependency; embeds JPEG/PNG/G4 without re-encoding
 
@@ -324,6 +353,8 @@ def main() -> None:
     print("date:     ", datetime.datetime.now().astimezone().isoformat(timespec="seconds"))
     out: Path = args.out.resolve()
     shutil.rmtree(out / "runs", ignore_errors=True)  # only results of this run in the table
+    tessdata = cli_tessdata(out / "tessdata")
+    print("tessdata: ", MODELS, f"(for the CLIs: {tessdata}, the same models plus configs/ and pdf.ttf)")
     corpus = make_corpus(out / "corpus", args.pages)
     print(f"\ncorpus: {args.pages} A4 pages per class in {out / 'corpus'}\n")
     print(HEADER)
@@ -334,8 +365,9 @@ def main() -> None:
         pdf_in.parent.mkdir(parents=True, exist_ok=True)
         pdf_in.write_bytes(img2pdf.convert([str(p) for p in images]))
         for tool in TOOLS:
-            run = measure(tool, out / "runs" / cls / tool, [pdf_in] if tool == "ocrmypdf" else images, args.timeout)
-            if not run.ok:
+            inputs = [pdf_in] if tool == "ocrmypdf" else images
+            run = measure(tool, out / "runs" / cls / tool, inputs, args.timeout, tessdata)
+            if run.error:
                 print(f"{cls:<16} {tool:<10} FAILED: {run.error}")
                 continue
             print(row(cls, tool, len(images), run, error_rates(pdf_pages_text(run.outputs), truth)), flush=True)
@@ -345,17 +377,17 @@ def main() -> None:
         pairs = [(o, ppm[cls, "sohoa"] / ppm[cls, o]) for o in TOOLS[1:] if (cls, "sohoa") in ppm and (cls, o) in ppm]
         print(f"  {cls:<10}", ", ".join(f"sohoa/{o} = {r:.2f}" for o, r in pairs) or "n/a (a tool failed)")
     if args.corpus:
-        run_corpus(args.corpus, out / "runs" / "corpus", args.timeout)
+        run_corpus(args.corpus, out / "runs" / "corpus", args.timeout, tessdata)
 
 
-def run_corpus(folder: Path, work: Path, timeout: float) -> None:
+def run_corpus(folder: Path, work: Path, timeout: float, tessdata: Path) -> None:
     """Real scans without ground truth (but linn.txt): speed, size and success only; bare Tesseract reads no PDF."""
     print(f"\ncorpus {folder} (sohoa and OCRmyPDF; CER/WER only where a .txt sits next to the PDF)\n")
     print(HEADER)
     skipped: list[str] = []
     for pdf in sorted(folder.glob("*.pdf")):
-        runs = {tool: measure(tool, work / pdf.stem / tool, [pdf], timeout) for tool in ("sohoa", "ocrmypdf")}
-        failed = [f"{tool}: {run.error}" for tool, run in runs.items() if not run.ok]
+        runs = {tool: measure(tool, work / pdf.stem / tool, [pdf], timeout, tessdata) for tool in ("sohoa", "ocrmypdf")}
+        failed = [f"{tool}: {run.error}" for tool, run in runs.items() if run.error]
         if failed:
             skipped.append(f"  {pdf.name}: " + "; ".join(failed))
             continue
