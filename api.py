@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
@@ -111,7 +112,15 @@ async def _save_upload(upload: UploadFile, dest: Path, limit: int) -> None:
 
 @app.post("/api/v1/dossiers/{code}/scans", status_code=202, tags=["hồ sơ"])
 async def post_scan(
-    code: str, file: Annotated[UploadFile, File(description="PDF, TIFF, JPEG, JPEG 2000 hoặc PNG")]
+    code: str,
+    file: Annotated[UploadFile, File(description="PDF, TIFF, JPEG, JPEG 2000 hoặc PNG")],
+    spreads: Annotated[
+        Literal["auto", "never", "always"] | None,
+        Query(description="Tách trang đôi: auto (khi thấy gáy), never, always. / Split two-page spreads."),
+    ] = None,
+    blank_pages: Annotated[
+        Literal["flag", "drop"] | None, Query(description="Trang trắng: flag (đánh dấu) hoặc drop (bỏ).")
+    ] = None,
 ) -> JSONResponse:
     """Nhận một tệp quét cho hồ sơ và xếp hàng số hóa. / Accept one scan for a dossier and queue it."""
     ctx = service.context()
@@ -119,7 +128,10 @@ async def post_scan(
     with tempfile.TemporaryDirectory(dir=ctx.tmp) as tmp:
         upload = Path(tmp) / "upload"
         await _save_upload(file, upload, ctx.settings.max_upload_bytes)
-        job, created = await run_in_threadpool(service.accept_scan, ctx, code, upload, file.filename or "scan")
+        options = {k: v for k, v in (("spreads", spreads), ("blank_pages", blank_pages)) if v} or None
+        job, created = await run_in_threadpool(
+            partial(service.accept_scan, ctx, code, upload, file.filename or "scan", options=options)
+        )
     if created:
         jobs.enqueue(job.id, ctx.settings)
     body = {**service.job_view(job), "created": created, "job_url": f"/api/v1/jobs/{job.id}"}

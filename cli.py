@@ -42,6 +42,8 @@ def digitize(
     languages: Annotated[str | None, typer.Option("-l", "--languages", help="Ngôn ngữ Tesseract")] = None,
     jobs: Annotated[int | None, typer.Option("-j", "--jobs", help="Số trang OCR song song")] = None,
     flavour: Annotated[str | None, typer.Option(help="1b, 2b hoặc 3b")] = None,
+    spreads: Annotated[str | None, typer.Option(help="Tách trang đôi: auto, never, always")] = None,
+    blanks: Annotated[str | None, typer.Option(help="Trang trắng: flag (đánh dấu) hoặc drop (bỏ)")] = None,
 ) -> None:
     """Số hóa tệp quét thành một PDF/A hai lớp. / Scans to one two-layer PDF/A."""
     from digitize import Source
@@ -67,6 +69,8 @@ def digitize(
         flavour=flavour or settings.pdfa_flavour,
         max_pixels=settings.max_image_pixels,
         render_dpi=settings.render_dpi,
+        spreads=spreads or settings.spreads,  # type: ignore[arg-type]
+        blanks=blanks or settings.blank_pages,  # type: ignore[arg-type]
         progress=progress,
     )
     for notice in result.notices:

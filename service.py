@@ -41,6 +41,20 @@ from storage import (
 from storage.catalog import now
 
 log = logging.getLogger("sohoa")
+PAGE_DETAILS = (
+    "source",
+    "number",
+    "part",
+    "paper",
+    "dpi",
+    "rotate",
+    "skew",
+    "tiles",
+    "blank",
+    "dropped",
+    "words",
+    "confidence",
+)
 _EXT = {"pdf": ".pdf", "jpeg": ".jpg", "png": ".png", "tiff": ".tif", "jp2": ".jp2", "unknown": ".bin"}
 
 
@@ -95,7 +109,15 @@ def clean_filename(name: str | None) -> str:
     return "".join(c for c in base if c.isprintable())[:200]
 
 
-def accept_scan(ctx: Context, code: str, upload: Path, filename: str, *, actor: str = "anonymous") -> tuple[Job, bool]:
+def accept_scan(
+    ctx: Context,
+    code: str,
+    upload: Path,
+    filename: str,
+    *,
+    actor: str = "anonymous",
+    options: dict[str, str] | None = None,
+) -> tuple[Job, bool]:
     """Store the exact uploaded bytes under the dossier and queue a digitization job.
 
     Posting the same bytes to the same dossier again returns the existing job (False)."""
@@ -135,7 +157,7 @@ def accept_scan(ctx: Context, code: str, upload: Path, filename: str, *, actor: 
         )
         session.add(document)
         session.flush()
-        job = Job(id=uuid.uuid4().hex, dossier_code=code, document_id=document.id, status="queued")
+        job = Job(id=uuid.uuid4().hex, dossier_code=code, document_id=document.id, status="queued", options=options)
         session.add(job)
         _audit(session, actor, "scan.accepted", code, document=document.id, sha256=sha256, file=document.original_name)
     return job, True
@@ -161,7 +183,7 @@ def run_job(ctx: Context, job_id: str) -> None:
         assert job is not None and job.document_id is not None
         document = session.get(Document, job.document_id)
         assert document is not None
-        code, doc_id = job.dossier_code, document.id
+        code, doc_id, options = job.dossier_code, document.id, job.options or {}
         original_key, original_name = document.original_key, document.original_name
         dossier = session.get(Dossier, code)
         assert dossier is not None
@@ -192,6 +214,8 @@ def run_job(ctx: Context, job_id: str) -> None:
                 flavour=settings.pdfa_flavour,
                 max_pixels=settings.max_image_pixels,
                 render_dpi=settings.render_dpi,
+                spreads=options.get("spreads", settings.spreads),
+                blanks=options.get("blank_pages", settings.blank_pages),
                 progress=progress,
                 workdir=work,
             )
@@ -209,8 +233,9 @@ def run_job(ctx: Context, job_id: str) -> None:
             session.flush()
             document.pdfa_key, document.pdfa_sha256 = pdfa_info.key, pdfa_info.sha256
             document.signed_key, document.signed_sha256 = signed_info.key, signed_info.sha256
-            document.page_count = len(result.pages)
-            for number, page in enumerate(result.pages, start=1):
+            kept = [p for p in result.pages if not p.dropped]
+            document.page_count = len(kept)
+            for number, page in enumerate(kept, start=1):
                 row = Page(
                     document_id=doc_id,
                     number=number,
@@ -238,16 +263,17 @@ def run_job(ctx: Context, job_id: str) -> None:
             job = session.get(Job, job_id)
             assert job is not None
             job.status, job.finished_at = "done", now()
-            job.pages_done = job.pages_total = len(result.pages)
+            job.pages_done = job.pages_total = len(kept)
             job.result = {
                 "document_id": doc_id,
-                "pages": len(result.pages),
+                "pages": len(kept),
+                "page_details": [{k: getattr(p, k) for k in PAGE_DETAILS} for p in result.pages],
                 "pdfa": {"flavour": result.flavour, "sha256": pdfa_info.sha256, "size": pdfa_info.size},
                 "signed": {"sha256": signed_info.sha256, "size": signed_info.size, **signature},
                 "notices": result.notices,
                 "seconds": round(time.monotonic() - started, 2),
             }
-            _audit(session, "worker", "scan.digitized", code, document=doc_id, job=job_id, pages=len(result.pages))
+            _audit(session, "worker", "scan.digitized", code, document=doc_id, job=job_id, pages=len(kept))
     except Exception as e:
         if isinstance(e, SohoaError):
             error = {"code": e.code, "vi": e.vi, "en": e.en, "field": e.field}

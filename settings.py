@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(250_000_000, description="Largest page image accepted (decompression-bomb guard).")
     max_upload_bytes: int = Field(512 * 1024 * 1024, description="Largest upload accepted.")
     pdfa_flavour: str = Field("2b", pattern="^(1b|2b|3b)$", description="PDF/A flavour written.")
+    spreads: Literal["auto", "never", "always"] = Field(
+        "auto", description="Split two-page spreads: where a gutter is found, never, or always in the middle."
+    )
+    blank_pages: Literal["flag", "drop"] = Field(
+        "flag", description="Blank pages: flag them, or drop them from the PDF/A."
+    )
     dossier_code_pattern: str = Field(
         DOSSIER_CODE_PATTERN, description="Regular expression a dossier code must match in full."
     )

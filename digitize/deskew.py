@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from digitize import ocr
-from digitize.orientation import TURN, Reading
+from digitize.orientation import TURN, Reading, Recognize
 
 MAX_SKEW = 10.0  # degrees
 MIN_SKEW = 0.3  # below this, straightening changes nothing Tesseract would notice
@@ -53,7 +53,7 @@ def measure_skew(image: Image.Image, dpi: float) -> float:
     return round(float(fine), 2)
 
 
-def straighten(image: Path, reading: Reading, dpi: float, *, languages: str, tessdata: Path, label: str) -> Reading:
+def straighten(image: Path, reading: Reading, dpi: float, *, recognize: Recognize) -> Reading:
     """Read a skewed page again from a straightened copy, if that reads at least as well."""
     if not looks_skewed(reading.lines):
         return reading
@@ -66,7 +66,7 @@ def straighten(image: Path, reading: Reading, dpi: float, *, languages: str, tes
         straight = upright.rotate(angle, resample=Image.Resampling.BICUBIC, fillcolor=fill)
         copy = image.with_name(image.stem + "-deskew.png")
         straight.save(copy, format="PNG", compress_level=1)
-    lines = ocr.recognize(copy, languages=languages, tessdata=tessdata, label=label)
+    lines = recognize(copy)
     copy.unlink()
     second = replace(reading, lines=lines, skew=angle)
     return second if second.score >= reading.score else reading

@@ -7,6 +7,7 @@ reads a page turned 270° as vertical text, with good confidence but sideways bo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,9 +57,12 @@ def _copy_for_ocr(image: Path, out: Path, *, rotate: int = 0, scale: float = 1.0
     return out
 
 
-def read_upright(image: Path, source_dpi: float, *, languages: str, tessdata: Path, label: str) -> Reading:
+Recognize = Callable[[Path], list[ocr.Line]]
+
+
+def read_upright(image: Path, source_dpi: float, *, recognize: Recognize, tessdata: Path) -> Reading:
     """OCR the page; if it looks turned, detect how, and read it again upright."""
-    first = Reading(ocr.recognize(image, languages=languages, tessdata=tessdata, label=label), 0)
+    first = Reading(recognize(image), 0)
     if not looks_wrong(first.lines):
         return first
     small = _copy_for_ocr(image, image.with_name(image.stem + "-osd.png"), scale=OSD_DPI / source_dpi)
@@ -67,7 +71,7 @@ def read_upright(image: Path, source_dpi: float, *, languages: str, tessdata: Pa
     if osd is None or osd.rotate == 0 or osd.confidence < MIN_OSD_CONFIDENCE:
         return first
     turned = _copy_for_ocr(image, image.with_name(image.stem + f"-r{osd.rotate}.png"), rotate=osd.rotate)
-    second = Reading(ocr.recognize(turned, languages=languages, tessdata=tessdata, label=label), osd.rotate)
+    second = Reading(recognize(turned), osd.rotate)
     turned.unlink()
     # A sideways page can read well as vertical text; upright wins unless clearly worse.
     return second if second.score >= 0.8 * first.score else first

@@ -16,7 +16,7 @@ from digitize import textlayer
 from digitize.deskew import unskew
 from digitize.errors import DigitizeError
 from digitize.ingest import Page
-from digitize.ocr import Line
+from digitize.orientation import Reading
 
 _COLORSPACE = {"1": "/DeviceGray", "L": "/DeviceGray", "RGB": "/DeviceRGB"}
 
@@ -116,42 +116,54 @@ def _unrotate(rotate: int, width_pt: float, height_pt: float) -> str:
     }[rotate]
 
 
-def write_page(page: Page, lines: Sequence[Line], out: Path, *, rotate: int = 0, skew: float = 0.0) -> Path:
-    """A one-page PDF: the image at true size and the text layer over it.
+@dataclass(frozen=True)
+class View:
+    """One output page: columns ``x0`` to ``x0 + width`` of the scan, and how OCR read them."""
 
-    A page read upright after turning it ``rotate`` degrees clockwise keeps its image as
-    scanned (no loss) and gets /Rotate, with the text layer mapped back onto the scan; so
-    does a page read from a copy straightened by ``skew`` degrees."""
+    x0: int
+    width: int
+    reading: Reading
+
+
+def write_page(page: Page, views: Sequence[View], out: Path) -> Path:
+    """A PDF with one page per view: the image at true size and the text layer over it.
+
+    Views of one scan (the halves of a two-page spread) share one image object, each
+    page showing its part. A view read upright after turning it ``rotate`` degrees
+    clockwise keeps the image as scanned (no loss) and gets /Rotate, with the text layer
+    mapped back onto the scan; so does one read from a copy straightened by ``skew``."""
     pdf = pikepdf.new()
-    width_pt = page.width * 72.0 / page.dpi[0]
-    height_pt = page.height * 72.0 / page.dpi[1]
+    sx, sy = 72.0 / page.dpi[0], 72.0 / page.dpi[1]
     image = pdf.make_indirect(image_xobject(pdf, page))
     font = textlayer.make_font(pdf)
-    draw = f"q {width_pt:.4f} 0 0 {height_pt:.4f} 0 0 cm /Scan Do Q\n".encode()
-    if rotate in (90, 270):
-        upright_dpi, upright_height = (page.dpi[1], page.dpi[0]), page.width
-    else:
-        upright_dpi, upright_height = page.dpi, page.height
-    upright_w, upright_h = (height_pt, width_pt) if rotate in (90, 270) else (width_pt, height_pt)
-    place = unskew(skew, upright_w, upright_h) if skew else None
-    text = textlayer.content_stream(lines, dpi=upright_dpi, page_height_px=upright_height, place=place)
-    if rotate:
-        text = f"q {_unrotate(rotate, width_pt, height_pt)} cm\n".encode() + text + b"\nQ"
-    pdf_page = pikepdf.Dictionary(
-        Type=pikepdf.Name.Page,
-        MediaBox=[0, 0, round(width_pt, 4), round(height_pt, 4)],
-        Resources=pikepdf.Dictionary(XObject=pikepdf.Dictionary(Scan=image), Font=pikepdf.Dictionary(OCR=font)),
-        Contents=pikepdf.Stream(pdf, draw + text),
-    )
-    if rotate:
-        pdf_page.Rotate = rotate
-    pdf.pages.append(pikepdf.Page(pdf_page))
+    full_w, height_pt = page.width * sx, page.height * sy
+    for view in views:
+        width_pt, rotate, skew = view.width * sx, view.reading.rotate, view.reading.skew
+        draw = f"q {full_w:.4f} 0 0 {height_pt:.4f} {-view.x0 * sx:.4f} 0 cm /Scan Do Q\n".encode()
+        if rotate in (90, 270):
+            upright_dpi, upright_height = (page.dpi[1], page.dpi[0]), view.width
+        else:
+            upright_dpi, upright_height = page.dpi, page.height
+        upright_w, upright_h = (height_pt, width_pt) if rotate in (90, 270) else (width_pt, height_pt)
+        place = unskew(skew, upright_w, upright_h) if skew else None
+        text = textlayer.content_stream(view.reading.lines, dpi=upright_dpi, page_height_px=upright_height, place=place)
+        if rotate:
+            text = f"q {_unrotate(rotate, width_pt, height_pt)} cm\n".encode() + text + b"\nQ"
+        pdf_page = pikepdf.Dictionary(
+            Type=pikepdf.Name.Page,
+            MediaBox=[0, 0, round(width_pt, 4), round(height_pt, 4)],
+            Resources=pikepdf.Dictionary(XObject=pikepdf.Dictionary(Scan=image), Font=pikepdf.Dictionary(OCR=font)),
+            Contents=pikepdf.Stream(pdf, draw + text),
+        )
+        if rotate:
+            pdf_page.Rotate = rotate
+        pdf.pages.append(pikepdf.Page(pdf_page))
     pdf.save(out)
     return out
 
 
 def assemble(page_pdfs: Sequence[Path], output: Path, meta: Metadata, flavour: str = "2b") -> None:
-    """Join one-page PDFs into one PDF/A file, validated as it is written.
+    """Join page PDFs into one PDF/A file, validated as it is written.
 
     Sources stay open until the save so that page images are streamed from disk,
     not held in memory; all pages share one text-layer font.
@@ -161,8 +173,9 @@ def assemble(page_pdfs: Sequence[Path], output: Path, meta: Metadata, flavour: s
         font = textlayer.make_font(out)
         for path in page_pdfs:
             src = stack.enter_context(pikepdf.open(path))
-            out.pages.append(src.pages[0])
-            out.pages[-1].obj.Resources.Font.OCR = font
+            for page in src.pages:  # objects the pages share (a spread's image) are copied once
+                out.pages.append(page)
+                out.pages[-1].obj.Resources.Font.OCR = font
         with out.open_metadata(set_pikepdf_as_editor=False) as xmp:
             xmp["dc:title"] = meta.title
             if meta.identifier:

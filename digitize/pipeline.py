@@ -10,16 +10,25 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
-from digitize import deskew, orientation, pdfa
+import numpy as np
+from PIL import Image
+
+from digitize import deskew, largeformat, ocr, orientation, pdfa
 from digitize.errors import DigitizeError
 from digitize.ingest import Page, iter_pages
+from digitize.orientation import Reading
 
 
 @dataclass(frozen=True)
 class Source:
     path: Path
     label: str  # the file name shown in messages
+
+
+SpreadPolicy = Literal["auto", "never", "always"]
+BlankPolicy = Literal["flag", "drop"]
 
 
 @dataclass
@@ -32,8 +41,13 @@ class PageResult:
     dpi: tuple[float, float]
     width: int
     height: int
+    paper: str = ""  # A4, A3, … A0, as the scan measures
+    part: str = ""  # "trái"/"phải" (left/right) for the halves of a split spread
     rotate: int = 0  # clockwise degrees the page is shown turned, to read upright
     skew: float = 0.0  # degrees the OCR input was straightened by
+    tiles: int = 0  # OCR tiles of a sheet above A3
+    blank: bool = False
+    dropped: bool = False  # a blank page left out of the PDF
     notices: list[dict[str, str]] = field(default_factory=list)
 
 
@@ -54,31 +68,105 @@ class Result:
 ProgressFn = Callable[[int, int | None], None]
 
 
-def _process_page(page: Page, *, languages: str, tessdata: Path) -> tuple[PageResult, Path]:
-    reading = orientation.read_upright(
-        page.path, min(page.dpi), languages=languages, tessdata=tessdata, label=page.label
-    )
-    reading = deskew.straighten(
-        page.path, reading, min(page.dpi), languages=languages, tessdata=tessdata, label=page.label
-    )
-    lines = reading.lines
-    page_pdf = pdfa.write_page(page, lines, page.path.with_suffix(".pdf"), rotate=reading.rotate, skew=reading.skew)
+@dataclass(frozen=True)
+class Options:
+    languages: str
+    tessdata: Path
+    spreads: SpreadPolicy = "auto"
+    blanks: BlankPolicy = "flag"
+
+
+def _notice(code: str, vi: str, en: str) -> dict[str, str]:
+    return {"code": code, "vi": vi, "en": en}
+
+
+def _views(page: Page, ink: np.ndarray, paper: str, spreads: SpreadPolicy) -> list[tuple[int, int, str]]:
+    """(x0, width, part) of each output page the scan makes: one, or the halves of a spread."""
+    if spreads != "never" and paper != "A0" and largeformat.is_spread_shape(page.width, page.height, page.dpi):
+        gutter = largeformat.find_gutter(ink)
+        if gutter is None and spreads == "always":
+            gutter = 0.5
+        if gutter is not None:
+            x = round(page.width * gutter)
+            return [(0, x, "trái"), (x, page.width - x, "phải")]
+    return [(0, page.width, "")]
+
+
+def _read(image: Path, dpi: float, large: bool, opts: Options, label: str, tile_pool: ThreadPoolExecutor) -> Reading:
+    def recognize(path: Path) -> list[ocr.Line]:
+        return ocr.recognize(path, languages=opts.languages, tessdata=opts.tessdata, label=label)
+
+    def recognize_sheet(path: Path) -> list[ocr.Line]:
+        return largeformat.recognize_tiled(path, recognize, tile_pool) if large else recognize(path)
+
+    reading = orientation.read_upright(image, dpi, recognize=recognize_sheet, tessdata=opts.tessdata)
+    return deskew.straighten(image, reading, dpi, recognize=recognize_sheet)
+
+
+def _process_page(page: Page, opts: Options, tile_pool: ThreadPoolExecutor) -> tuple[list[PageResult], Path]:
+    with Image.open(page.path) as img:
+        ink = largeformat.analysis_copy(img, min(page.dpi))
+    paper = largeformat.paper_size(page.width, page.height, page.dpi)
+    large = largeformat.is_large(paper)
+    notices = list(page.notices)
+    if large and min(page.dpi) < 299.5:
+        notices.append(
+            _notice(
+                "low-dpi-drawing",
+                f"{page.label}: khổ {paper} {min(page.dpi):.0f} dpi, bản vẽ và bản đồ cần 300 dpi.",
+                f"{page.label}: {paper} sheet at {min(page.dpi):.0f} dpi; drawings and maps need 300 dpi.",
+            )
+        )
+    results: list[PageResult] = []
+    views: list[pdfa.View] = []
+    for x0, width, part in _views(page, ink, paper, opts.spreads):
+        label = f"{page.label} ({part})" if part else page.label
+        part_ink = ink[:, round(x0 / page.width * ink.shape[1]) : round((x0 + width) / page.width * ink.shape[1])]
+        blank = largeformat.is_blank(part_ink)
+        image = page.path
+        if part:
+            image = page.path.with_name(f"{page.path.stem}-{x0}.png")
+            with Image.open(page.path) as img:
+                img.crop((x0, 0, x0 + width, page.height)).save(image, format="PNG", compress_level=1)
+        reading = Reading([], 0) if blank else _read(image, min(page.dpi), large, opts, label, tile_pool)
+        if part:
+            image.unlink()
+        view_notices = [] if results else notices
+        if blank:
+            view_notices = [
+                *view_notices,
+                _notice(
+                    "blank-page",
+                    f"{label}: trang trắng" + (", đã bỏ." if opts.blanks == "drop" else "."),
+                    f"{label}: blank page" + (", dropped." if opts.blanks == "drop" else "."),
+                ),
+            ]
+        words = [w for line in reading.lines for w in line.words]
+        results.append(
+            PageResult(
+                source=page.source,
+                number=page.number,
+                text="\n".join(line.text for line in reading.lines),
+                words=len(words),
+                confidence=round(sum(w.conf for w in words) / len(words), 1) if words else 0.0,
+                dpi=(round(page.dpi[0], 1), round(page.dpi[1], 1)),
+                width=width,
+                height=page.height,
+                paper=largeformat.paper_size(width, page.height, page.dpi),
+                part=part,
+                rotate=reading.rotate,
+                skew=reading.skew,
+                tiles=len(largeformat.tiles(width, page.height)) if large and not blank else 0,
+                blank=blank,
+                dropped=blank and opts.blanks == "drop",
+                notices=view_notices,
+            )
+        )
+        if not (blank and opts.blanks == "drop"):
+            views.append(pdfa.View(x0, width, reading))
+    page_pdf = pdfa.write_page(page, views, page.path.with_suffix(".pdf"))
     page.path.unlink()  # the image now lives in the page PDF
-    words = [w for line in lines for w in line.words]
-    result = PageResult(
-        source=page.source,
-        number=page.number,
-        text="\n".join(line.text for line in lines),
-        words=len(words),
-        confidence=round(sum(w.conf for w in words) / len(words), 1) if words else 0.0,
-        dpi=(round(page.dpi[0], 1), round(page.dpi[1], 1)),
-        width=page.width,
-        height=page.height,
-        rotate=reading.rotate,
-        skew=reading.skew,
-        notices=page.notices,
-    )
-    return result, page_pdf
+    return results, page_pdf
 
 
 def sha256_file(path: Path) -> str:
@@ -101,22 +189,29 @@ def digitize(
     flavour: str = "2b",
     max_pixels: int = 250_000_000,
     render_dpi: int = 300,
+    spreads: SpreadPolicy = "auto",
+    blanks: BlankPolicy = "flag",
     progress: ProgressFn | None = None,
     workdir: Path | None = None,
 ) -> Result:
     """Scans in, one searchable PDF/A out. Pages are read one at a time and OCR'd in parallel;
-    at most a few page images are on disk or in memory at once."""
+    at most a few page images are on disk or in memory at once.
+
+    Two-page spreads are split by ``spreads`` (auto: where a gutter is found); blank pages
+    are flagged, or dropped with ``blanks="drop"``. Sheets above A3 are OCR'd in tiles on
+    a pool of their own, so a page waiting for its tiles never holds up the tiles."""
     if not sources:
         raise DigitizeError("Không có tệp nào để số hóa.", "No input files to digitize.")
     started = time.monotonic()
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="sohoa-", dir=workdir) as tmp:
         tmpdir = Path(tmp)
-        futures: list[Future[tuple[PageResult, Path]]] = []
+        opts = Options(languages, tessdata, spreads, blanks)
+        futures: list[Future[tuple[list[PageResult], Path]]] = []
         finished = 0
         lock = threading.Lock()
 
-        def page_done(_future: Future[tuple[PageResult, Path]]) -> None:
+        def page_done(_future: Future[tuple[list[PageResult], Path]]) -> None:
             nonlocal finished
             with lock:
                 finished += 1
@@ -124,14 +219,14 @@ def digitize(
             if progress:
                 progress(count, None)  # the total is known only once every file is read
 
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
+        with ThreadPoolExecutor(max_workers=jobs) as pool, ThreadPoolExecutor(max_workers=jobs) as tile_pool:
             try:
                 for src in sources:
                     for page in iter_pages(src.path, src.label, tmpdir, max_pixels=max_pixels, render_dpi=render_dpi):
                         # Keep the queue short so ingest does not run far ahead of OCR.
                         while sum(not f.done() for f in futures) >= 2 * jobs:
                             next(f for f in futures if not f.done()).result()
-                        future = pool.submit(_process_page, page, languages=languages, tessdata=tessdata)
+                        future = pool.submit(_process_page, page, opts, tile_pool)
                         future.add_done_callback(page_done)
                         futures.append(future)
                 results = [f.result() for f in futures]
@@ -141,7 +236,9 @@ def digitize(
                 for f in futures:
                     f.cancel()
                 raise
-        pages = [r for r, _ in results]
+        pages = [r for rs, _ in results for r in rs]
+        if all(p.dropped for p in pages):
+            raise DigitizeError("Mọi trang đều trắng: không có gì để lưu.", "Every page is blank: nothing to keep.")
         pdfa.assemble([p for _, p in results], output, pdfa.Metadata(title=title, identifier=identifier), flavour)
     return Result(
         output=output,

@@ -75,6 +75,7 @@ def upgrade() -> None:
         sa.Column("pages_done", sa.Integer(), nullable=False),
         sa.Column("pages_total", sa.Integer(), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("options", sa.JSON(), nullable=True),
         sa.Column("error", sa.JSON(), nullable=True),
         sa.Column("result", sa.JSON(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),

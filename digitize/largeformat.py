@@ -1,0 +1,155 @@
+"""Large format: paper sizes, blank pages, two-page spreads and tiled OCR of sheets above A3."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from digitize.ocr import Line, Word
+
+# ISO 216, millimetres, portrait
+A_SIZES = {"A5": (148, 210), "A4": (210, 297), "A3": (297, 420), "A2": (420, 594), "A1": (594, 841), "A0": (841, 1189)}
+FIT = 1.06  # a scan is a little larger than its paper
+ANALYSIS_DPI = 50  # blank pages and gutters are found on a small grey copy
+TILE_PX = 3000  # about A4 at 300 dpi: what Tesseract reads quickly
+TILE_OVERLAP_PX = 300  # wider than any word, so every word is whole in some tile
+
+
+def paper_size(width_px: int, height_px: int, dpi: tuple[float, float]) -> str:
+    """The smallest A size the page fits on ("A4", "A0"…), or "lớn hơn A0"."""
+    short, long = sorted((width_px / dpi[0] * 25.4, height_px / dpi[1] * 25.4))
+    for name, (w, h) in A_SIZES.items():
+        if short <= w * FIT and long <= h * FIT:
+            return name
+    return "lớn hơn A0"
+
+
+def is_large(paper: str) -> bool:
+    """Above A3: drawings and maps, OCR'd in tiles (and due 300 dpi)."""
+    return paper in ("A2", "A1", "A0", "lớn hơn A0")
+
+
+def analysis_copy(image: Image.Image, dpi: float) -> np.ndarray:
+    """Ink mask (True where dark) of a small grey copy, for layout decisions only."""
+    scale = min(1.0, ANALYSIS_DPI / dpi)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    if image.format == "JPEG":
+        image.draft("L", size)  # decode at reduced size: much faster
+    small = image.convert("L").resize(size, Image.Resampling.BOX)
+    return np.asarray(small) < 128
+
+
+def is_blank(ink: np.ndarray) -> bool:
+    """No ink beyond scanner-edge specks: less than 0.05 % of the page inside a 3 % margin."""
+    h, w = ink.shape
+    my, mx = max(1, h * 3 // 100), max(1, w * 3 // 100)
+    inner = ink[my : h - my, mx : w - mx]
+    return bool(inner.size == 0 or inner.mean() < 0.0005)
+
+
+def is_spread_shape(width_px: int, height_px: int, dpi: tuple[float, float]) -> bool:
+    """Landscape with two portrait halves: an open booklet, or two A4 pages on A3."""
+    aspect = (width_px / dpi[0]) / (height_px / dpi[1])
+    return 1.2 <= aspect <= 1.65
+
+
+def find_gutter(ink: np.ndarray) -> float | None:
+    """Where a two-page spread divides, as a fraction of the width, or None.
+
+    A gutter is a white band in the middle fifth with ink on both sides, or the dark
+    shadow of a booklet's fold; text lines running across the middle mean one page."""
+    w = ink.shape[1]
+    if w < 20:
+        return None
+    columns = ink.mean(axis=0)
+    lo, hi = int(w * 0.4), int(w * 0.6)
+    inked = columns > 0.003
+    if inked[:lo].mean() < 0.05 or inked[hi:].mean() < 0.05:
+        return None  # one side (nearly) empty: a single page with a wide margin
+    best: tuple[int, int] | None = None
+    start = None
+    for x in range(lo, hi + 1):
+        white = x < hi and columns[x] < 0.003
+        if white and start is None:
+            start = x
+        elif not white and start is not None:
+            if best is None or x - start > best[1] - best[0]:
+                best = (start, x)
+            start = None
+    if best is not None and best[1] - best[0] >= max(2, w // 100):
+        if best[0] <= w / 2 <= best[1]:
+            return 0.5  # two sheets side by side meet in the middle
+        return (best[0] + best[1]) / 2 / w
+    dark = np.flatnonzero(columns[lo:hi] > 0.85)
+    if dark.size and dark.size <= w * 0.05:
+        return (lo + float(dark.mean())) / w  # the fold's shadow
+    return None
+
+
+@dataclass(frozen=True)
+class Tile:
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1 in the page image
+    core: tuple[int, int, int, int]  # the part whose words this tile keeps
+
+
+def tiles(width: int, height: int, size: int = TILE_PX, overlap: int = TILE_OVERLAP_PX) -> list[Tile]:
+    """Overlapping tiles covering the page; their cores cover it exactly once."""
+
+    def spans(length: int) -> list[tuple[int, int, int, int]]:
+        count = max(1, math.ceil((length - overlap) / (size - overlap)))
+        step = (length - overlap) / count
+        out = []
+        for i in range(count):
+            a, b = round(i * step), round(i * step + step + overlap) if i < count - 1 else length
+            core_a = 0 if i == 0 else a + overlap // 2
+            core_b = length if i == count - 1 else round((i + 1) * step) + overlap // 2
+            out.append((a, min(b, length), core_a, core_b))
+        return out
+
+    return [
+        Tile((x0, y0, x1, y1), (cx0, cy0, cx1, cy1))
+        for (y0, y1, cy0, cy1) in spans(height)
+        for (x0, x1, cx0, cx1) in spans(width)
+    ]
+
+
+def _keep(tile: Tile, lines: list[Line]) -> list[Line]:
+    """Words of one tile, in page coordinates, whose centre lies in the tile's core."""
+    x0, y0 = tile.box[0], tile.box[1]
+    cx0, cy0, cx1, cy1 = tile.core
+    kept = []
+    for line in lines:
+        words = tuple(
+            Word(w.text, w.left + x0, w.top + y0, w.width, w.height, w.conf)
+            for w in line.words
+            if cx0 <= w.left + x0 + w.width / 2 < cx1 and cy0 <= w.top + y0 + w.height / 2 < cy1
+        )
+        if words:
+            left, top = min(w.left for w in words), min(w.top for w in words)
+            right, bottom = max(w.left + w.width for w in words), max(w.top + w.height for w in words)
+            kept.append(Line(left, top, right - left, bottom - top, words))
+    return kept
+
+
+def recognize_tiled(image: Path, recognize: Callable[[Path], list[Line]], pool: ThreadPoolExecutor) -> list[Line]:
+    """OCR a large sheet as overlapping tiles run in parallel, merged without duplicates."""
+    with Image.open(image) as img:
+        layout = tiles(img.width, img.height)
+        paths = []
+        for n, tile in enumerate(layout):
+            path = image.with_name(f"{image.stem}-tile{n:03d}.png")
+            img.crop(tile.box).save(path, format="PNG", compress_level=1)
+            paths.append(path)
+    try:
+        results = list(pool.map(recognize, paths))
+    finally:
+        for path in paths:
+            path.unlink(missing_ok=True)
+    merged = [line for tile, lines in zip(layout, results, strict=True) for line in _keep(tile, lines)]
+    return sorted(merged, key=lambda line: (line.top, line.left))

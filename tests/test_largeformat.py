@@ -1,0 +1,134 @@
+"""Large format: paper sizes, two-page spreads, blank pages and tiled OCR of sheets above A3."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pikepdf
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from conftest import ROOT
+from digitize import Source, digitize, largeformat
+from digitize.validate import check_pdfa
+from pages import FONT, render_page
+
+MODELS = ROOT / "ocr-models"
+LEFT = ["TRANG TRÁI", "Giấy chứng nhận quyền sử dụng đất", "Thửa đất số 125, tờ bản đồ số 7"]
+RIGHT = ["TRANG PHẢI", "Sơ đồ thửa đất và tài sản gắn liền", "Những thay đổi sau khi cấp giấy"]
+
+
+def text_of(pdf: Path, page: int) -> str:
+    out = subprocess.run(["pdftotext", "-f", str(page), "-l", str(page), str(pdf), "-"], capture_output=True, text=True)
+    return out.stdout
+
+
+@pytest.mark.parametrize(
+    ("mm", "paper"),
+    [((210, 297), "A4"), ((297, 210), "A4"), ((300, 425), "A3"), ((841, 1189), "A0"), ((1000, 1500), "lớn hơn A0")],
+)
+def test_paper_size_by_physical_size(mm: tuple[int, int], paper: str) -> None:
+    dpi = (300.0, 300.0)
+    px = [round(v / 25.4 * 300) for v in mm]
+    assert largeformat.paper_size(px[0], px[1], dpi) == paper
+
+
+def test_tile_cores_cover_the_page_exactly_once() -> None:
+    width, height = 9933, 14043  # A0 at 300 dpi
+    layout = largeformat.tiles(width, height)
+    assert len(layout) > 1
+    covered = np.zeros((height // 50 + 1, width // 50 + 1), dtype=int)
+    for tile in layout:
+        x0, y0, x1, y1 = tile.box
+        assert x1 - x0 <= largeformat.TILE_PX + 1 and y1 - y0 <= largeformat.TILE_PX + 1
+        cx0, cy0, cx1, cy1 = tile.core
+        assert x0 <= cx0 < cx1 <= x1 and y0 <= cy0 < cy1 <= y1
+        covered[-(-cy0 // 50) : -(-cy1 // 50), -(-cx0 // 50) : -(-cx1 // 50)] += 1
+    assert (covered == 1).all()
+
+
+def test_spread_is_split_in_reading_order_sharing_the_scan(tmp_path: Path) -> None:
+    left, right = render_page(LEFT), render_page(RIGHT)
+    spread = Image.new("RGB", (left.width * 2, left.height), "white")
+    spread.paste(left, (0, 0))
+    spread.paste(right, (left.width, 0))
+    path = tmp_path / "trang-doi.jpg"
+    spread.save(path, quality=90, dpi=(300, 300))
+    out = tmp_path / "out.pdf"
+    result = digitize([Source(path, path.name)], out, title="t", tessdata=MODELS, jobs=2)
+    assert [(p.part, p.paper) for p in result.pages] == [("trái", "A4"), ("phải", "A4")]
+    assert "TRANG TRÁI" in text_of(out, 1) and "TRANG PHẢI" not in text_of(out, 1)
+    assert "TRANG PHẢI" in text_of(out, 2)
+    assert check_pdfa(out).passed
+    with pikepdf.open(out) as pdf:
+        images = {page.get_images()["/Scan"].objgen for page in pdf.pages}
+        assert len(images) == 1  # both pages show the one JPEG, stored once, byte for byte
+        assert pdf.pages[0].get_images()["/Scan"].read_raw_bytes() == path.read_bytes()
+        widths = [round(float(p.mediabox[2])) for p in pdf.pages]
+        assert widths == [595, 595]
+    never = digitize([Source(path, path.name)], tmp_path / "n.pdf", title="t", tessdata=MODELS, jobs=2, spreads="never")
+    assert [p.part for p in never.pages] == [""] and never.pages[0].paper == "A3"
+
+
+def test_a_landscape_page_with_lines_across_the_middle_is_not_split(tmp_path: Path) -> None:
+    wide = ["BẢNG TỔNG HỢP HỒ SƠ TIẾP NHẬN TRONG THÁNG NĂM TẠI BỘ PHẬN MỘT CỬA CẤP XÃ VÀ CẤP HUYỆN"] * 8
+    img = render_page(wide, size_mm=(297, 210))
+    ink = largeformat.analysis_copy(img, 300)
+    assert largeformat.find_gutter(ink) is None
+    half_empty = render_page(LEFT, size_mm=(297, 210))  # text on the left only: one page with a margin
+    assert largeformat.find_gutter(largeformat.analysis_copy(half_empty, 300)) is None
+
+
+def test_blank_pages_are_flagged_or_dropped(page_png: Path, tmp_path: Path) -> None:
+    blank = tmp_path / "trang-trang.png"
+    img = Image.new("L", (2480, 3508), 255)
+    ImageDraw.Draw(img).rectangle([0, 0, 30, 3508], fill=0)  # a scanner's edge shadow is not content
+    img.save(blank, dpi=(300, 300))
+    sources = [Source(page_png, page_png.name), Source(blank, blank.name)]
+    flagged = digitize(sources, tmp_path / "f.pdf", title="t", tessdata=MODELS, jobs=2)
+    assert [p.blank for p in flagged.pages] == [False, True]
+    assert flagged.pages[1].notices[0]["code"] == "blank-page"
+    with pikepdf.open(tmp_path / "f.pdf") as pdf:
+        assert len(pdf.pages) == 2
+    dropped = digitize(sources, tmp_path / "d.pdf", title="t", tessdata=MODELS, jobs=2, blanks="drop")
+    assert [p.dropped for p in dropped.pages] == [False, True]
+    assert "đã bỏ" in dropped.pages[1].notices[0]["vi"]
+    with pikepdf.open(tmp_path / "d.pdf") as pdf:
+        assert len(pdf.pages) == 1
+
+
+def test_large_sheet_is_read_in_tiles_without_duplicates(tmp_path: Path) -> None:
+    """An A2 drawing at 300 dpi: its title block and a label on a tile seam, each read once."""
+    width, height = round(420 / 25.4 * 300), round(594 / 25.4 * 300)
+    img = Image.new("L", (width, height), 255)
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.truetype(str(FONT), 60)
+    for y in range(300, height - 300, 900):
+        draw.line([(150, y), (width - 150, y)], fill=0, width=4)
+    draw.rectangle([width - 2200, height - 900, width - 150, height - 150], outline=0, width=6)
+    draw.text((width - 2150, height - 850), "BẢN VẼ MẶT BẰNG TẦNG MỘT", font=font, fill=0)
+    draw.text((width - 2150, height - 730), "Công trình: nhà ở riêng lẻ", font=font, fill=0)
+    layout = largeformat.tiles(width, height)
+    seam = layout[0].core[2]  # where the first tile's core ends: a label straddles it
+    draw.text((seam - 300, 1500), "Phòng khách", font=font, fill=0)
+    path = tmp_path / "ban-ve.png"
+    img.save(path, dpi=(300, 300))
+    out = tmp_path / "ban-ve.pdf"
+    [page] = digitize([Source(path, path.name)], out, title="t", tessdata=MODELS, jobs=2).pages
+    assert page.paper == "A2" and page.tiles == len(layout) > 1
+    text = text_of(out, 1)
+    assert text.count("BẢN VẼ MẶT BẰNG TẦNG MỘT") == 1
+    assert text.count("Phòng khách") == 1
+    assert check_pdfa(out).passed
+    with pikepdf.open(out) as pdf:
+        assert [round(float(v)) for v in pdf.pages[0].mediabox] == [0, 0, 1191, 1684]  # true A2 size
+
+
+def test_drawing_below_300_dpi_is_flagged(tmp_path: Path) -> None:
+    path = tmp_path / "ban-do.png"
+    Image.new("L", (round(594 / 25.4 * 150), round(420 / 25.4 * 150)), 255).save(path, dpi=(150, 150))
+    [page] = digitize([Source(path, path.name)], tmp_path / "o.pdf", title="t", tessdata=MODELS, jobs=1).pages
+    assert page.paper == "A2"
+    assert "low-dpi-drawing" in [n["code"] for n in page.notices]
