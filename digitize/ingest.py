@@ -161,10 +161,8 @@ def _image_pages(path: Path, label: str, workdir: Path, kind: str, *, max_pixels
                 orientation = frame.getexif().get(0x0112, 1) if kind == "jpeg" else 1
                 if kind == "jpeg" and frame.mode in ("L", "RGB") and orientation == 1:
                     target = out.with_suffix(".jpg")
-                    target.write_bytes(path.read_bytes())  # JPEG kept byte for byte
-                    frame.load()  # decodes now so a truncated file fails here
+                    target.write_bytes(path.read_bytes())  # JPEG kept byte for byte; decoded later, once
                 elif kind == "png" and frame.mode in ("L", "RGB") and not frame.info.get("interlace"):
-                    frame.load()
                     target = out.with_suffix(".png")
                     target.write_bytes(path.read_bytes())  # its compressed data goes into the PDF as is
                 else:

@@ -143,8 +143,8 @@ def recognize_tiled(image: Path, recognize: Callable[[Path], list[Line]], pool: 
         layout = tiles(img.width, img.height)
         paths = []
         for n, tile in enumerate(layout):
-            path = image.with_name(f"{image.stem}-tile{n:03d}.png")
-            img.crop(tile.box).save(path, format="PNG", compress_level=1)
+            path = image.with_name(f"{image.stem}-tile{n:03d}.pnm")
+            img.crop(tile.box).save(path, format="PPM")
             paths.append(path)
     try:
         results = list(pool.map(recognize, paths))

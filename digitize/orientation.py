@@ -1,16 +1,16 @@
-"""Orientation: find pages scanned sideways or upside down; the archived image is never rotated.
+"""Orientation signals: is a page turned, and which way? The archived image is never rotated.
 
-Tesseract's orientation detection costs about as much as OCR itself, so it runs only when
-the first OCR pass looks wrong: low confidence, or words boxed vertically (Tesseract
-reads a page turned 270° as vertical text, with good confidence but sideways boxes).
+Before OCR, the small ink mask says whether text runs vertically (a page turned 90° or
+270°); only then does Tesseract's orientation detection run. After OCR, low confidence or
+words boxed upright (Tesseract reads a page turned 270° as vertical text) say the page is
+turned after all, for instance upside down.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from digitize import ocr
@@ -25,16 +25,15 @@ TURN = {  # clockwise turns, as PIL transposes
 }
 
 
-@dataclass(frozen=True)
-class Reading:
-    lines: list[ocr.Line]
-    rotate: int  # clockwise degrees applied to the scan before this reading
-    skew: float = 0.0  # then counter-clockwise degrees that levelled its lines
-
-    @property
-    def score(self) -> float:
-        words = [w for line in self.lines for w in line.words]
-        return sum(max(w.conf, 0) * len(w.text) for w in words)
+def looks_sideways(ink: np.ndarray) -> bool:
+    """Text lines run vertically: inside the inked area, many empty columns and no empty rows."""
+    rows, cols = ink.any(axis=1), ink.any(axis=0)
+    if not rows.any():
+        return False
+    (r0, r1), (c0, c1) = np.flatnonzero(rows)[[0, -1]], np.flatnonzero(cols)[[0, -1]]
+    box = ink[r0 : r1 + 1, c0 : c1 + 1]
+    empty_rows, empty_cols = (~box.any(axis=1)).mean(), (~box.any(axis=0)).mean()
+    return bool(empty_cols > 0.2 and empty_cols > 3 * empty_rows)
 
 
 def looks_wrong(lines: list[ocr.Line]) -> bool:
@@ -47,31 +46,16 @@ def looks_wrong(lines: list[ocr.Line]) -> bool:
     return mean < LOW_CONFIDENCE or (bool(long_words) and vertical > len(long_words) / 2)
 
 
-def _copy_for_ocr(image: Path, out: Path, *, rotate: int = 0, scale: float = 1.0) -> Path:
+def detect(image: Path, dpi: float, *, tessdata: Path) -> int:
+    """Clockwise degrees that make the page upright, by Tesseract's detection on a small copy; 0 if unsure."""
+    small = image.with_name(image.stem + "-osd.png")
     with Image.open(image) as img:
-        turned = img.transpose(TURN[rotate]) if rotate else img
-        if scale < 1:
-            size = (round(turned.width * scale), round(turned.height * scale))
-            turned = turned.convert("L").resize(size)
-        turned.save(out, format="PNG", compress_level=1)
-    return out
-
-
-Recognize = Callable[[Path], list[ocr.Line]]
-
-
-def read_upright(image: Path, source_dpi: float, *, recognize: Recognize, tessdata: Path) -> Reading:
-    """OCR the page; if it looks turned, detect how, and read it again upright."""
-    first = Reading(recognize(image), 0)
-    if not looks_wrong(first.lines):
-        return first
-    small = _copy_for_ocr(image, image.with_name(image.stem + "-osd.png"), scale=OSD_DPI / source_dpi)
-    osd = ocr.detect_orientation(small, tessdata=tessdata)
-    small.unlink()
-    if osd is None or osd.rotate == 0 or osd.confidence < MIN_OSD_CONFIDENCE:
-        return first
-    turned = _copy_for_ocr(image, image.with_name(image.stem + f"-r{osd.rotate}.png"), rotate=osd.rotate)
-    second = Reading(recognize(turned), osd.rotate)
-    turned.unlink()
-    # A sideways page can read well as vertical text; upright wins unless clearly worse.
-    return second if second.score >= 0.8 * first.score else first
+        scale = min(1.0, OSD_DPI / dpi)
+        img.convert("L").resize((max(1, round(img.width * scale)), max(1, round(img.height * scale)))).save(small)
+    try:
+        osd = ocr.detect_orientation(small, tessdata=tessdata)
+    finally:
+        small.unlink()
+    if osd is None or osd.confidence < MIN_OSD_CONFIDENCE:
+        return 0
+    return osd.rotate

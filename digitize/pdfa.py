@@ -16,7 +16,7 @@ from digitize import textlayer
 from digitize.deskew import unskew
 from digitize.errors import DigitizeError
 from digitize.ingest import Page
-from digitize.orientation import Reading
+from digitize.reading import Reading
 
 _COLORSPACE = {"1": "/DeviceGray", "L": "/DeviceGray", "RGB": "/DeviceRGB"}
 

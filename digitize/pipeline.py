@@ -15,10 +15,10 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-from digitize import deskew, largeformat, ocr, orientation, pdfa
-from digitize.errors import DigitizeError
+from digitize import largeformat, ocr, orientation, pdfa
+from digitize.errors import CorruptInput, DigitizeError
 from digitize.ingest import Page, iter_pages
-from digitize.orientation import Reading
+from digitize.reading import Reading, read_page
 
 
 @dataclass(frozen=True)
@@ -81,9 +81,13 @@ def _notice(code: str, vi: str, en: str) -> dict[str, str]:
 
 
 def _views(page: Page, ink: np.ndarray, paper: str, spreads: SpreadPolicy) -> list[tuple[int, int, str]]:
-    """(x0, width, part) of each output page the scan makes: one, or the halves of a spread."""
-    if spreads != "never" and paper != "A0" and largeformat.is_spread_shape(page.width, page.height, page.dpi):
-        gutter = largeformat.find_gutter(ink)
+    """(x0, width, part) of each output page the scan makes: one, or the halves of a spread.
+
+    A page turned sideways is landscape-shaped and its vertical lines of text leave white
+    columns: it is never taken for a spread (auto)."""
+    shape = largeformat.is_spread_shape(page.width, page.height, page.dpi)
+    if spreads != "never" and paper != "A0" and shape:
+        gutter = None if orientation.looks_sideways(ink) else largeformat.find_gutter(ink)
         if gutter is None and spreads == "always":
             gutter = 0.5
         if gutter is not None:
@@ -92,20 +96,28 @@ def _views(page: Page, ink: np.ndarray, paper: str, spreads: SpreadPolicy) -> li
     return [(0, page.width, "")]
 
 
-def _read(image: Path, dpi: float, large: bool, opts: Options, label: str, tile_pool: ThreadPoolExecutor) -> Reading:
+def _read(
+    image: Path, dpi: float, ink: np.ndarray, large: bool, opts: Options, label: str, tile_pool: ThreadPoolExecutor
+) -> Reading:
     def recognize(path: Path) -> list[ocr.Line]:
         return ocr.recognize(path, languages=opts.languages, tessdata=opts.tessdata, label=label)
 
     def recognize_sheet(path: Path) -> list[ocr.Line]:
         return largeformat.recognize_tiled(path, recognize, tile_pool) if large else recognize(path)
 
-    reading = orientation.read_upright(image, dpi, recognize=recognize_sheet, tessdata=opts.tessdata)
-    return deskew.straighten(image, reading, dpi, recognize=recognize_sheet)
+    return read_page(image, dpi, ink, recognize=recognize_sheet, tessdata=opts.tessdata)
 
 
 def _process_page(page: Page, opts: Options, tile_pool: ThreadPoolExecutor) -> tuple[list[PageResult], Path]:
-    with Image.open(page.path) as img:
-        ink = largeformat.analysis_copy(img, min(page.dpi))
+    try:
+        with Image.open(page.path) as img:
+            ink = largeformat.analysis_copy(img, min(page.dpi))  # the first full decode of the scan
+    except (OSError, SyntaxError, ValueError) as e:
+        raise CorruptInput(
+            f"{page.label}: ảnh hỏng hoặc bị cắt cụt ({e}).",
+            f"{page.label}: corrupt or truncated image ({e}).",
+            field=page.label,
+        ) from e
     paper = largeformat.paper_size(page.width, page.height, page.dpi)
     large = largeformat.is_large(paper)
     notices = list(page.notices)
@@ -125,10 +137,10 @@ def _process_page(page: Page, opts: Options, tile_pool: ThreadPoolExecutor) -> t
         blank = largeformat.is_blank(part_ink)
         image = page.path
         if part:
-            image = page.path.with_name(f"{page.path.stem}-{x0}.png")
+            image = page.path.with_name(f"{page.path.stem}-{x0}.pnm")
             with Image.open(page.path) as img:
-                img.crop((x0, 0, x0 + width, page.height)).save(image, format="PNG", compress_level=1)
-        reading = Reading([], 0) if blank else _read(image, min(page.dpi), large, opts, label, tile_pool)
+                img.crop((x0, 0, x0 + width, page.height)).save(image, format="PPM")
+        reading = Reading([]) if blank else _read(image, min(page.dpi), part_ink, large, opts, label, tile_pool)
         if part:
             image.unlink()
         view_notices = [] if results else notices

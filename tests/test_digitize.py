@@ -92,6 +92,17 @@ def test_a_bad_file_among_good_ones_fails_naming_it_and_writes_nothing(page_png:
     assert not out.exists()
 
 
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_truncated_scan_fails_naming_the_file(page_png: Path, page_jpeg: Path, suffix: str, tmp_path: Path) -> None:
+    whole = page_png if suffix == ".png" else page_jpeg
+    cut = tmp_path / f"bi-cat{suffix}"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with pytest.raises(CorruptInput) as e:
+        digitize([Source(cut, cut.name)], tmp_path / "o.pdf", title="t", tessdata=MODELS, jobs=1)
+    assert cut.name in e.value.vi and cut.name in e.value.en
+    assert not (tmp_path / "o.pdf").exists()
+
+
 def test_tsv_parsing_groups_words_into_lines_and_normalises_to_nfc() -> None:
     decomposed = unicodedata.normalize("NFD", "Hồ")
     tsv = (

@@ -132,3 +132,12 @@ def test_drawing_below_300_dpi_is_flagged(tmp_path: Path) -> None:
     [page] = digitize([Source(path, path.name)], tmp_path / "o.pdf", title="t", tessdata=MODELS, jobs=1).pages
     assert page.paper == "A2"
     assert "low-dpi-drawing" in [n["code"] for n in page.notices]
+
+
+def test_a_portrait_page_turned_sideways_is_not_taken_for_a_spread(tmp_path: Path) -> None:
+    path = tmp_path / "nghieng.png"
+    render_page().convert("L").rotate(90, expand=True).save(path, dpi=(300, 300))  # landscape-shaped now
+    out = tmp_path / "o.pdf"
+    [page] = digitize([Source(path, path.name)], out, title="t", tessdata=MODELS, jobs=2).pages
+    assert page.part == "" and page.rotate == 90
+    assert "ĐƠN ĐĂNG KÝ KHAI SINH" in text_of(out, 1)
