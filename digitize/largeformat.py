@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from digitize.ocr import Line, Word
+from digitize.ocr import Line, Word, opened
 
 # ISO 216, millimetres, portrait
 A_SIZES = {"A5": (148, 210), "A4": (210, 297), "A3": (297, 420), "A2": (420, 594), "A1": (594, 841), "A0": (841, 1189)}
@@ -137,19 +137,13 @@ def _keep(tile: Tile, lines: list[Line]) -> list[Line]:
     return kept
 
 
-def recognize_tiled(image: Path, recognize: Callable[[Path], list[Line]], pool: ThreadPoolExecutor) -> list[Line]:
+def recognize_tiled(
+    image: Path | Image.Image, recognize: Callable[[Image.Image], list[Line]], pool: ThreadPoolExecutor
+) -> list[Line]:
     """OCR a large sheet as overlapping tiles run in parallel, merged without duplicates."""
-    with Image.open(image) as img:
+    with opened(image) as img:
+        img.load()  # one decode; the tiles are views cut from it
         layout = tiles(img.width, img.height)
-        paths = []
-        for n, tile in enumerate(layout):
-            path = image.with_name(f"{image.stem}-tile{n:03d}.pnm")
-            img.crop(tile.box).save(path, format="PPM")
-            paths.append(path)
-    try:
-        results = list(pool.map(recognize, paths))
-    finally:
-        for path in paths:
-            path.unlink(missing_ok=True)
+        results = list(pool.map(lambda tile: recognize(img.crop(tile.box)), layout))
     merged = [line for tile, lines in zip(layout, results, strict=True) for line in _keep(tile, lines)]
     return sorted(merged, key=lambda line: (line.top, line.left))

@@ -1,17 +1,30 @@
-"""Interface to the Tesseract executable: the only module that runs it."""
+"""Interface to Tesseract: the only module that talks to it.
+
+Tesseract runs through its C++ API (tesserocr), one engine per worker thread, kept for
+the life of the thread: loading a model for every page costs more than a process pool
+saves. The engine is single-threaded; parallelism comes from one page per core.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
-import shutil
-import subprocess
+import threading
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # read when the engine starts
+
+import tesserocr
+from PIL import Image
+
 from digitize.errors import MissingDependency, OcrFailed
+
+TSV_HEADER = "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext\n"
 
 
 @dataclass(frozen=True)
@@ -37,41 +50,59 @@ class Line:
         return " ".join(w.text for w in self.words)
 
 
-def _env(tessdata: Path) -> dict[str, str]:
-    # One thread per Tesseract: parallelism comes from running one page per core.
-    return {**os.environ, "OMP_THREAD_LIMIT": "1", "TESSDATA_PREFIX": str(tessdata)}
+_engines = threading.local()
+
+
+def _engine(lang: str, tessdata: Path, psm: int) -> tesserocr.PyTessBaseAPI:
+    """This thread's engine for ``lang``, started on first use."""
+    cache: dict[tuple[str, str, int], tesserocr.PyTessBaseAPI] = _engines.__dict__.setdefault("cache", {})
+    key = (lang, str(tessdata), psm)
+    if key not in cache:
+        for name in lang.split("+"):
+            if not (tessdata / f"{name}.traineddata").is_file():
+                raise MissingDependency(
+                    f"Thiếu mô hình OCR {name}.traineddata trong {tessdata}.",
+                    f"OCR model {name}.traineddata is missing from {tessdata}.",
+                )
+        oem = tesserocr.OEM.DEFAULT if lang == "osd" else tesserocr.OEM.LSTM_ONLY
+        cache[key] = tesserocr.PyTessBaseAPI(path=f"{tessdata}/", lang=lang, oem=oem, psm=psm)
+    return cache[key]
 
 
 def version() -> str:
-    exe = shutil.which("tesseract")
-    if exe is None:
-        raise MissingDependency(
-            "Chưa cài Tesseract (gói tesseract-ocr).", "Tesseract is not installed (tesseract-ocr)."
-        )
-    out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False)
-    return (out.stdout or out.stderr).splitlines()[0].split()[-1]
+    return tesserocr.tesseract_version().split()[1]
 
 
-def recognize(image: Path, *, languages: str, tessdata: Path, label: str) -> list[Line]:
+@contextlib.contextmanager
+def opened(image: Path | Image.Image) -> Iterator[Image.Image]:
+    """A path opened (and closed after), or an image already in memory as it is."""
+    if isinstance(image, Path):
+        with Image.open(image) as img:
+            yield img
+    else:
+        yield image
+
+
+def _set_image(api: tesserocr.PyTessBaseAPI, image: Path | Image.Image) -> None:
+    if isinstance(image, Path):
+        api.SetImageFile(str(image))
+    else:
+        api.SetImage(image)  # a turned, straightened or cropped copy never touches the disk
+
+
+def recognize(image: Path | Image.Image, *, languages: str, tessdata: Path, label: str) -> list[Line]:
     """OCR one page image; returns its lines of words in reading order, pixel coordinates."""
-    for lang in languages.split("+"):
-        if not (tessdata / f"{lang}.traineddata").is_file():
-            raise MissingDependency(
-                f"Thiếu mô hình OCR {lang}.traineddata trong {tessdata}.",
-                f"OCR model {lang}.traineddata is missing from {tessdata}.",
-            )
-    # Config variables instead of the `tsv` config file, which lives outside our tessdata.
-    options = ["--oem", "1", "--psm", "3", "-c", "tessedit_create_tsv=1", "-c", "tessedit_create_txt=0"]
-    cmd = ["tesseract", str(image), "stdout", "-l", languages, *options]
-    proc = subprocess.run(cmd, capture_output=True, env=_env(tessdata), check=False)
-    if proc.returncode != 0:
-        err = proc.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["?"]
+    api = _engine(languages, tessdata, tesserocr.PSM.AUTO)
+    try:
+        _set_image(api, image)
+        tsv = api.GetTSVText(0)
+    except RuntimeError as e:
         raise OcrFailed(
-            f"Tesseract không đọc được {label}: {err[0]}",
-            f"Tesseract failed on {label}: {err[0]}",
-            field=label,
-        )
-    return parse_tsv(proc.stdout.decode("utf-8", errors="replace"))
+            f"Tesseract không đọc được {label}: {e}", f"Tesseract failed on {label}: {e}", field=label
+        ) from e
+    finally:
+        api.Clear()  # drop the page image now, not when the next page comes
+    return parse_tsv(TSV_HEADER + tsv)
 
 
 @dataclass(frozen=True)
@@ -80,16 +111,20 @@ class Osd:
     confidence: float
 
 
-def detect_orientation(image: Path, *, tessdata: Path) -> Osd | None:
+def detect_orientation(image: Path | Image.Image, *, tessdata: Path) -> Osd | None:
     """Tesseract's orientation detection; None when the page has too little text to tell."""
-    cmd = ["tesseract", str(image), "stdout", "--psm", "0", "-l", "osd"]
-    proc = subprocess.run(cmd, capture_output=True, env=_env(tessdata), check=False)
-    out = proc.stdout.decode(errors="replace")
-    fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+    api = _engine("osd", tessdata, tesserocr.PSM.OSD_ONLY)
     try:
-        return Osd(int(fields["Rotate"].strip()) % 360, float(fields["Orientation confidence"].strip()))
-    except (KeyError, ValueError):
-        return None  # "Too few characters to determine orientation" and the like
+        _set_image(api, image)
+        found = api.DetectOrientationScript()
+    except RuntimeError:
+        return None
+    finally:
+        api.Clear()
+    if not found:
+        return None  # too few characters to tell
+    # Tesseract gives the page's orientation counter-clockwise; the turn that undoes it is clockwise.
+    return Osd((360 - int(found["orient_deg"])) % 360, float(found["orient_conf"]))
 
 
 def parse_tsv(tsv: str) -> list[Line]:

@@ -46,16 +46,12 @@ def looks_wrong(lines: list[ocr.Line]) -> bool:
     return mean < LOW_CONFIDENCE or (bool(long_words) and vertical > len(long_words) / 2)
 
 
-def detect(image: Path, dpi: float, *, tessdata: Path) -> int:
+def detect(image: Path | Image.Image, dpi: float, *, tessdata: Path) -> int:
     """Clockwise degrees that make the page upright, by Tesseract's detection on a small copy; 0 if unsure."""
-    small = image.with_name(image.stem + "-osd.png")
-    with Image.open(image) as img:
+    with ocr.opened(image) as img:
         scale = min(1.0, OSD_DPI / dpi)
-        img.convert("L").resize((max(1, round(img.width * scale)), max(1, round(img.height * scale)))).save(small)
-    try:
-        osd = ocr.detect_orientation(small, tessdata=tessdata)
-    finally:
-        small.unlink()
+        small = img.convert("L").resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))))
+    osd = ocr.detect_orientation(small, tessdata=tessdata)
     if osd is None or osd.confidence < MIN_OSD_CONFIDENCE:
         return 0
     return osd.rotate

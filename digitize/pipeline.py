@@ -97,13 +97,19 @@ def _views(page: Page, ink: np.ndarray, paper: str, spreads: SpreadPolicy) -> li
 
 
 def _read(
-    image: Path, dpi: float, ink: np.ndarray, large: bool, opts: Options, label: str, tile_pool: ThreadPoolExecutor
+    image: Path | Image.Image,
+    dpi: float,
+    ink: np.ndarray,
+    large: bool,
+    opts: Options,
+    label: str,
+    tile_pool: ThreadPoolExecutor,
 ) -> Reading:
-    def recognize(path: Path) -> list[ocr.Line]:
-        return ocr.recognize(path, languages=opts.languages, tessdata=opts.tessdata, label=label)
+    def recognize(image: Path | Image.Image) -> list[ocr.Line]:
+        return ocr.recognize(image, languages=opts.languages, tessdata=opts.tessdata, label=label)
 
-    def recognize_sheet(path: Path) -> list[ocr.Line]:
-        return largeformat.recognize_tiled(path, recognize, tile_pool) if large else recognize(path)
+    def recognize_sheet(image: Path | Image.Image) -> list[ocr.Line]:
+        return largeformat.recognize_tiled(image, recognize, tile_pool) if large else recognize(image)
 
     return read_page(image, dpi, ink, recognize=recognize_sheet, tessdata=opts.tessdata)
 
@@ -135,14 +141,11 @@ def _process_page(page: Page, opts: Options, tile_pool: ThreadPoolExecutor) -> t
         label = f"{page.label} ({part})" if part else page.label
         part_ink = ink[:, round(x0 / page.width * ink.shape[1]) : round((x0 + width) / page.width * ink.shape[1])]
         blank = largeformat.is_blank(part_ink)
-        image = page.path
+        image: Path | Image.Image = page.path
         if part:
-            image = page.path.with_name(f"{page.path.stem}-{x0}.pnm")
             with Image.open(page.path) as img:
-                img.crop((x0, 0, x0 + width, page.height)).save(image, format="PPM")
+                image = img.crop((x0, 0, x0 + width, page.height))  # a half in memory, for OCR only
         reading = Reading([]) if blank else _read(image, min(page.dpi), part_ink, large, opts, label, tile_pool)
-        if part:
-            image.unlink()
         view_notices = [] if results else notices
         if blank:
             view_notices = [

@@ -12,7 +12,7 @@ from PIL import Image
 
 from digitize import deskew, ocr, orientation
 
-Recognize = Callable[[Path], list[ocr.Line]]
+Recognize = Callable[[Path | Image.Image], list[ocr.Line]]
 
 
 @dataclass(frozen=True)
@@ -30,23 +30,20 @@ def _turned(ink: np.ndarray, rotate: int) -> np.ndarray:
     return np.rot90(ink, k=-rotate // 90)  # np.rot90 turns counter-clockwise
 
 
-def _attempt(image: Path, rotate: int, skew: float, recognize: Recognize) -> Reading:
+def _attempt(image: Path | Image.Image, rotate: int, skew: float, recognize: Recognize) -> Reading:
     if not rotate and not skew:
         return Reading(recognize(image))
-    copy = image.with_name(f"{image.stem}-r{rotate}-s{skew:+.2f}.pnm")  # uncompressed: quick to write
-    with Image.open(image) as img:
+    with ocr.opened(image) as img:
         upright = img.transpose(orientation.TURN[rotate]) if rotate else img
         if skew:
             fill = 255 if upright.mode in ("1", "L") else (255, 255, 255)
             upright = upright.rotate(skew, resample=Image.Resampling.BICUBIC, fillcolor=fill)
-        upright.save(copy, format="PPM")
-    try:
-        return Reading(recognize(copy), rotate, skew)
-    finally:
-        copy.unlink()
+        return Reading(recognize(upright), rotate, skew)
 
 
-def read_page(image: Path, dpi: float, ink: np.ndarray, *, recognize: Recognize, tessdata: Path) -> Reading:
+def read_page(
+    image: Path | Image.Image, dpi: float, ink: np.ndarray, *, recognize: Recognize, tessdata: Path
+) -> Reading:
     """OCR ``image`` upright and level. ``ink`` is its small ink mask (see largeformat.analysis_copy)."""
     slopes: dict[int, float] = {}
 
