@@ -157,6 +157,50 @@ def make_corpus(folder: Path, pages: int) -> dict[str, list[Path]]:
     return corpus
 
 
+TITLE_BLOCK = [
+    "BẢN VẼ MẶT BẰNG TỔNG THỂ",
+    "Công trình: Trụ sở Ủy ban nhân dân xã Quảng Điền",
+    "Chủ đầu tư: Ban quản lý dự án đầu tư xây dựng huyện",
+    "Tỷ lệ 1:200 Bản vẽ số KT-01 Ngày 27/05/2025",
+    "Thiết kế: Nguyễn Đức Thắng Kiểm tra: Phạm Thị Hồng",
+]
+
+
+def make_large(folder: Path, rng: random.Random) -> dict[str, list[Path]]:
+    """An A3 spread of two A4 pages (JPEG) and an A0 drawing at 300 dpi with a title block (PNG)."""
+    (folder / "spread").mkdir(parents=True, exist_ok=True)
+    (folder / "a0").mkdir(parents=True, exist_ok=True)
+    font = ImageFont.truetype(FONT, round(13 / 72 * 300))
+    halves = [page_lines(rng, font, round(160 / 25.4 * 300)) for _ in range(2)]
+    left, right = (render(lines, 300, 13, colour=False) for lines in halves)
+    spread = Image.new("L", (left.width * 2, left.height), 255)
+    spread.paste(left, (0, 0))
+    spread.paste(right, (left.width, 0))
+    path = folder / "spread" / "a3.jpg"
+    spread.save(path, quality=90, dpi=(300, 300))
+    path.with_suffix(".txt").write_text("\n".join(t for lines in halves for t, _ in lines) + "\n", encoding="utf-8")
+
+    width, height = round(841 / 25.4 * 300), round(1189 / 25.4 * 300)
+    drawing = Image.new("L", (width, height), 255)
+    draw = ImageDraw.Draw(drawing)
+    for _ in range(120):  # walls and grid lines: ink that is not text
+        x, y = rng.randrange(400, width - 400), rng.randrange(400, height - 2000)
+        if rng.random() < 0.5:
+            draw.line([(x, y), (min(width - 400, x + rng.randrange(300, 3000)), y)], fill=0, width=6)
+        else:
+            draw.line([(x, y), (x, min(height - 2000, y + rng.randrange(300, 3000)))], fill=0, width=6)
+    draw.rectangle([200, 200, width - 200, height - 200], outline=0, width=12)
+    box = (width - 3200, height - 1500, width - 300, height - 300)
+    draw.rectangle(box, outline=0, width=8)
+    title_font = ImageFont.truetype(FONT, round(14 / 72 * 300))
+    for n, text in enumerate(TITLE_BLOCK):
+        draw.text((box[0] + 80, box[1] + 80 + n * 210), text, font=title_font, fill=0)
+    path = folder / "a0" / "a0.png"
+    drawing.save(path, dpi=(300, 300))
+    path.with_suffix(".txt").write_text("\n".join(TITLE_BLOCK) + "\n", encoding="utf-8")
+    return {"spread": [folder / "spread" / "a3.jpg"], "a0": [path]}
+
+
 def run_one(tool: str, dest: Path, inputs: list[Path]) -> None:
     """Child-process mode: run one tool once and print its wall time and outputs as JSON."""
     env = dict(os.environ)  # TESSDATA_PREFIX comes from measure()
@@ -331,6 +375,7 @@ def main() -> None:
     ap.add_argument("--pages", type=int, default=4, help="pages per class (default 4)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out", help="work folder (default bench/out)")
     ap.add_argument("--corpus", type=Path, help="also run sohoa and OCRmyPDF on the PDFs in DIR")
+    ap.add_argument("--large", action="store_true", help="also an A3 spread and an A0 drawing (slow for the peers)")
     ap.add_argument("--timeout", type=float, default=600, help="seconds allowed per tool run (default 600)")
     ap.add_argument("--one", choices=TOOLS, help=argparse.SUPPRESS)  # child mode, used by measure()
     ap.add_argument("--dest", type=Path, help=argparse.SUPPRESS)
@@ -356,7 +401,11 @@ def main() -> None:
     tessdata = cli_tessdata(out / "tessdata")
     print("tessdata: ", MODELS, f"(for the CLIs: {tessdata}, the same models plus configs/ and pdf.ttf)")
     corpus = make_corpus(out / "corpus", args.pages)
-    print(f"\ncorpus: {args.pages} A4 pages per class in {out / 'corpus'}\n")
+    print(f"\ncorpus: {args.pages} A4 pages per class in {out / 'corpus'}", end="")
+    if args.large:
+        corpus |= make_large(out / "corpus", random.Random(20250528))
+        print("; an A3 two-page spread (JPEG) and an A0 drawing with a title block (300 dpi PNG)", end="")
+    print("\n")
     print(HEADER)
     ppm: dict[tuple[str, str], float] = {}
     for cls, images in corpus.items():

@@ -17,8 +17,8 @@ from digitize.ocr import Line, Word, opened
 A_SIZES = {"A5": (148, 210), "A4": (210, 297), "A3": (297, 420), "A2": (420, 594), "A1": (594, 841), "A0": (841, 1189)}
 FIT = 1.06  # a scan is a little larger than its paper
 ANALYSIS_DPI = 50  # blank pages and gutters are found on a small grey copy
-TILE_PX = 3000  # about A4 at 300 dpi: what Tesseract reads quickly
-TILE_OVERLAP_PX = 300  # wider than any word, so every word is whole in some tile
+TILE_PX = 2000  # about A5 at 300 dpi: Tesseract's working memory grows with the tile
+TILE_OVERLAP_PX = 400  # wider than a word of large lettering, so every word is whole in some tile
 
 
 def paper_size(width_px: int, height_px: int, dpi: tuple[float, float]) -> str:
@@ -36,13 +36,24 @@ def is_large(paper: str) -> bool:
 
 
 def analysis_copy(image: Image.Image, dpi: float) -> np.ndarray:
-    """Ink mask (True where dark) of a small grey copy, for layout decisions only."""
-    scale = min(1.0, ANALYSIS_DPI / dpi)
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    """Ink mask (True where dark) of a small grey copy, for layout decisions only.
+
+    Built band by band with box averaging, so no full-size grey copy of a large colour or
+    bilevel sheet is ever made."""
+    factor = max(1, round(dpi / ANALYSIS_DPI))
+    width, height = image.width // factor, image.height // factor
     if image.format == "JPEG":
-        image.draft("L", size)  # decode at reduced size: much faster
-    small = image.convert("L").resize(size, Image.Resampling.BOX)
-    return np.asarray(small) < 128
+        image.draft("L", (width, height))  # the decoder scales down by itself: much faster
+        factor = max(1, round(image.width / max(width, 1)))
+    band = factor * 256
+    usable_w, usable_h = image.width - image.width % factor, image.height - image.height % factor
+    if not usable_w or not usable_h:
+        return np.zeros((1, 1), dtype=bool)
+    rows = [
+        np.asarray(image.crop((0, y, usable_w, min(y + band, usable_h))).convert("L").reduce(factor)) < 128
+        for y in range(0, usable_h, band)
+    ]
+    return np.vstack(rows)
 
 
 def is_blank(ink: np.ndarray) -> bool:
@@ -137,13 +148,35 @@ def _keep(tile: Tile, lines: list[Line]) -> list[Line]:
     return kept
 
 
+def join_pieces(lines: list[Line]) -> list[Line]:
+    """Lines cut at a tile seam, joined again: pieces side by side at the same height."""
+    joined: list[Line] = []
+    for line in sorted(lines, key=lambda item: item.left):
+        for n, prev in enumerate(joined):
+            overlap = min(prev.top + prev.height, line.top + line.height) - max(prev.top, line.top)
+            gap = line.left - (prev.left + prev.width)
+            if overlap > 0.6 * min(prev.height, line.height) and -prev.height < gap < 2 * prev.height:
+                top, bottom = min(prev.top, line.top), max(prev.top + prev.height, line.top + line.height)
+                joined[n] = Line(
+                    prev.left, top, line.left + line.width - prev.left, bottom - top, prev.words + line.words
+                )
+                break
+        else:
+            joined.append(line)
+    return sorted(joined, key=lambda item: (item.top, item.left))
+
+
 def recognize_tiled(
     image: Path | Image.Image, recognize: Callable[[Image.Image], list[Line]], pool: ThreadPoolExecutor
 ) -> list[Line]:
     """OCR a large sheet as overlapping tiles run in parallel, merged without duplicates."""
     with opened(image) as img:
-        img.load()  # one decode; the tiles are views cut from it
+        img.load()  # one decode; the tiles are cut from it
+
+        def read(tile: Tile) -> list[Line]:
+            piece = img.crop(tile.box)
+            return recognize(piece if piece.mode in ("1", "L") else piece.convert("L"))
+
         layout = tiles(img.width, img.height)
-        results = list(pool.map(lambda tile: recognize(img.crop(tile.box)), layout))
-    merged = [line for tile, lines in zip(layout, results, strict=True) for line in _keep(tile, lines)]
-    return sorted(merged, key=lambda line: (line.top, line.left))
+        results = list(pool.map(read, layout))
+    return join_pieces([line for tile, lines in zip(layout, results, strict=True) for line in _keep(tile, lines)])

@@ -114,18 +114,39 @@ def _read(
     return read_page(image, dpi, ink, recognize=recognize_sheet, tessdata=opts.tessdata)
 
 
-def _process_page(page: Page, opts: Options, tile_pool: ThreadPoolExecutor) -> tuple[list[PageResult], Path]:
+def _decode(page: Page, large: bool) -> tuple[np.ndarray, Image.Image | None]:
+    """The scan's ink mask, and for a sheet above A3 the scan decoded once (the mask and the
+    OCR tiles are cut from it: a second full-size copy would double the memory)."""
     try:
-        with Image.open(page.path) as img:
-            ink = largeformat.analysis_copy(img, min(page.dpi))  # the first full decode of the scan
+        img = Image.open(page.path)
+        if large:
+            img.load()
+            return largeformat.analysis_copy(img, min(page.dpi)), img
+        with img:
+            return largeformat.analysis_copy(img, min(page.dpi)), None
     except (OSError, SyntaxError, ValueError) as e:
         raise CorruptInput(
             f"{page.label}: ảnh hỏng hoặc bị cắt cụt ({e}).",
             f"{page.label}: corrupt or truncated image ({e}).",
             field=page.label,
         ) from e
+
+
+def _process_page(page: Page, opts: Options, tile_pool: ThreadPoolExecutor) -> tuple[list[PageResult], Path]:
     paper = largeformat.paper_size(page.width, page.height, page.dpi)
     large = largeformat.is_large(paper)
+    ink, sheet = _decode(page, large)
+    try:
+        return _read_views(page, opts, tile_pool, paper, ink, sheet)
+    finally:
+        if sheet is not None:
+            sheet.close()
+
+
+def _read_views(
+    page: Page, opts: Options, tile_pool: ThreadPoolExecutor, paper: str, ink: np.ndarray, sheet: Image.Image | None
+) -> tuple[list[PageResult], Path]:
+    large = sheet is not None
     notices = list(page.notices)
     if large and min(page.dpi) < 299.5:
         notices.append(
@@ -141,9 +162,9 @@ def _process_page(page: Page, opts: Options, tile_pool: ThreadPoolExecutor) -> t
         label = f"{page.label} ({part})" if part else page.label
         part_ink = ink[:, round(x0 / page.width * ink.shape[1]) : round((x0 + width) / page.width * ink.shape[1])]
         blank = largeformat.is_blank(part_ink)
-        image: Path | Image.Image = page.path
+        image: Path | Image.Image = sheet or page.path
         if part:
-            with Image.open(page.path) as img:
+            with ocr.opened(image) as img:
                 image = img.crop((x0, 0, x0 + width, page.height))  # a half in memory, for OCR only
         reading = Reading([]) if blank else _read(image, min(page.dpi), part_ink, large, opts, label, tile_pool)
         view_notices = [] if results else notices

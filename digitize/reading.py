@@ -38,6 +38,8 @@ def _attempt(image: Path | Image.Image, rotate: int, skew: float, recognize: Rec
         if skew:
             fill = 255 if upright.mode in ("1", "L") else (255, 255, 255)
             upright = upright.rotate(skew, resample=Image.Resampling.BICUBIC, fillcolor=fill)
+        if upright.mode not in ("1", "L"):
+            upright = upright.convert("L")  # the engine takes grey in memory fastest; it reads grey anyway
         return Reading(recognize(upright), rotate, skew)
 
 
