@@ -169,19 +169,25 @@ def get_dossier(code: str) -> dict[str, Any]:
                     "file": d.original_name,
                     "pages": d.page_count,
                     "original_sha256": d.original_sha256,
-                    "downloads": {
-                        k: f"{base}/{d.id}/{k}"
-                        for k, key in (("original", d.original_key), ("pdfa", d.pdfa_key), ("signed", d.signed_key))
-                        if key
-                    },
+                    "downloads": {k: f"{base}/{d.id}/{k}" for k, key in _versions(d).items() if key},
                 }
                 for d in dossier.documents
             ],
         }
 
 
+def _versions(document: Document) -> dict[str, str | None]:
+    """What can be downloaded of a document, by kind: object keys, None if not made yet."""
+    return {
+        "original": document.original_key,
+        "pdfa": document.pdfa_key,
+        "signed": document.signed_key,
+        "alto": document.alto_key,  # words with their boxes, ALTO v4 XML
+    }
+
+
 @app.get("/api/v1/dossiers/{code}/documents/{document_id}/{kind}", tags=["hồ sơ"])
-def download(code: str, document_id: int, kind: Literal["original", "pdfa", "signed"]) -> StreamingResponse:
+def download(code: str, document_id: int, kind: Literal["original", "pdfa", "signed", "alto"]) -> StreamingResponse:
     """Tải bản gốc, bản PDF/A hoặc bản đã ký. / Download the original, the PDF/A or the signed PDF/A."""
     ctx = service.context()
     parse_code(code, ctx.settings.dossier_code_pattern)
@@ -189,18 +195,15 @@ def download(code: str, document_id: int, kind: Literal["original", "pdfa", "sig
         document = session.scalars(
             select(Document).where(Document.id == document_id, Document.dossier_code == code)
         ).first()
-        key = (
-            {"original": document.original_key, "pdfa": document.pdfa_key, "signed": document.signed_key}[kind]
-            if document
-            else None
-        )
+        key = _versions(document)[kind] if document else None
         if not key:
             raise NotFound(
                 f"Hồ sơ {code} chưa có bản {kind} của tài liệu {document_id}.",
                 f"Dossier {code} has no {kind} version of document {document_id}.",
                 field="kind",
             )
-        name = document.original_name if kind == "original" else f"{code}-{document_id}-{kind}.pdf"  # type: ignore[union-attr]
+        suffix = ".xml" if kind == "alto" else ".pdf"
+        name = document.original_name if kind == "original" else f"{code}-{document_id}-{kind}{suffix}"  # type: ignore[union-attr]
     stream = ctx.store.open(key)
 
     def chunks() -> Iterator[bytes]:
@@ -208,7 +211,9 @@ def download(code: str, document_id: int, kind: Literal["original", "pdfa", "sig
             while chunk := stream.read(CHUNK):
                 yield chunk
 
-    media = "application/pdf" if kind != "original" or key.endswith(".pdf") else "application/octet-stream"
+    media = {"alto": "application/xml", "original": "application/octet-stream"}.get(kind, "application/pdf")
+    if kind == "original" and key.endswith(".pdf"):
+        media = "application/pdf"
     headers = {
         "Content-Length": str(ctx.store.size(key)),
         "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name, safe='')}",

@@ -44,6 +44,8 @@ def digitize(
     flavour: Annotated[str | None, typer.Option(help="1b, 2b hoặc 3b")] = None,
     spreads: Annotated[str | None, typer.Option(help="Tách trang đôi: auto, never, always")] = None,
     blanks: Annotated[str | None, typer.Option(help="Trang trắng: flag (đánh dấu) hoặc drop (bỏ)")] = None,
+    hocr: Annotated[Path | None, typer.Option(help="Ghi thêm kết quả OCR dạng hOCR")] = None,
+    alto: Annotated[Path | None, typer.Option(help="Ghi thêm kết quả OCR dạng ALTO v4")] = None,
 ) -> None:
     """Số hóa tệp quét thành một PDF/A hai lớp. / Scans to one two-layer PDF/A."""
     from digitize import Source
@@ -73,6 +75,12 @@ def digitize(
         blanks=blanks or settings.blank_pages,  # type: ignore[arg-type]
         progress=progress,
     )
+    from digitize.export import to_alto, to_hocr
+
+    if hocr:
+        hocr.write_text(to_hocr(result.pages, title=title or inputs[0].stem), encoding="utf-8")
+    if alto:
+        alto.write_text(to_alto(result.pages), encoding="utf-8")
     for notice in result.notices:
         typer.echo(f"Chú ý: {notice['vi']}", err=True)
     typer.echo(f"{output}: {len(result.pages)} trang, PDF/A-{result.flavour}, {result.size:,} byte, {result.seconds} s")

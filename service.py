@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 import storage.search
 from digitize import Source, digitize
 from digitize.errors import UnsupportedInput
+from digitize.export import to_alto
 from digitize.ingest import sniff
 from digitize.pipeline import sha256_file
 from errors import SohoaError
@@ -223,6 +224,11 @@ def run_job(ctx: Context, job_id: str) -> None:
             signature = sign_pdf(pdfa_path, signed_path, ctx.signer(), agency_name=settings.agency_name)
             prefix = f"{dossier_prefix(code)}/documents/{doc_id}"
             pdfa_info = ctx.store.put_file(f"{prefix}/pdfa-{result.sha256[:16]}.pdf", pdfa_path, write_once=True)
+            alto_path = work / "alto.xml"
+            alto_path.write_text(to_alto(result.pages), encoding="utf-8")
+            alto_info = ctx.store.put_file(
+                f"{prefix}/alto-{sha256_file(alto_path)[:16]}.xml", alto_path, write_once=True
+            )
             signed_sha = sha256_file(signed_path)
             signed_info = ctx.store.put_file(f"{prefix}/signed-{signed_sha[:16]}.pdf", signed_path, write_once=True)
         with ctx.sessions.begin() as session:
@@ -233,6 +239,7 @@ def run_job(ctx: Context, job_id: str) -> None:
             session.flush()
             document.pdfa_key, document.pdfa_sha256 = pdfa_info.key, pdfa_info.sha256
             document.signed_key, document.signed_sha256 = signed_info.key, signed_info.sha256
+            document.alto_key = alto_info.key
             kept = [p for p in result.pages if not p.dropped]
             document.page_count = len(kept)
             for number, page in enumerate(kept, start=1):

@@ -351,6 +351,12 @@ def error_rates(hyp: list[str], truth: list[str]) -> tuple[float, float]:
     return chars, words
 
 
+def ocr_engine_version() -> str:
+    from digitize import ocr
+
+    return ocr.version()
+
+
 def version(cmd: list[str]) -> str:
     with contextlib.suppress(OSError):
         out = subprocess.run(cmd, capture_output=True, text=True)
@@ -392,7 +398,7 @@ def main() -> None:
     import img2pdf  # OCRmyPDF's own dependency; embeds JPEG/PNG/G4 without re-encoding
 
     print("command:  ", shlex.join([sys.executable, *sys.argv]))
-    print("tesseract:", version(["tesseract", "--version"]))
+    print("tesseract:", version(["tesseract", "--version"]), "| sohoa's engine (tesserocr):", ocr_engine_version())
     print("OCRmyPDF: ", version([OCRMYPDF, "--version"]), "| ghostscript", version(["gs", "--version"]))
     print("CPUs:     ", os.cpu_count(), "| jobs per tool:", JOBS)
     print("date:     ", datetime.datetime.now().astimezone().isoformat(timespec="seconds"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 import struct
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -162,12 +163,26 @@ def write_page(page: Page, views: Sequence[View], out: Path) -> Path:
     return out
 
 
+def _allow_open_files(needed: int) -> None:
+    """Page PDFs stay open until the save; a long dossier needs more than the usual 1024."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        limit = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
+        if limit < needed:
+            raise DigitizeError(
+                f"Hệ điều hành chỉ cho mở {hard} tệp; hồ sơ {needed - 256} trang cần nhiều hơn.",
+                f"The system allows {hard} open files; a {needed - 256}-page dossier needs more.",
+            )
+
+
 def assemble(page_pdfs: Sequence[Path], output: Path, meta: Metadata, flavour: str = "2b") -> None:
     """Join page PDFs into one PDF/A file, validated as it is written.
 
     Sources stay open until the save so that page images are streamed from disk,
     not held in memory; all pages share one text-layer font.
     """
+    _allow_open_files(len(page_pdfs) + 256)
     with ExitStack() as stack:
         out = stack.enter_context(pikepdf.new())
         font = textlayer.make_font(out)

@@ -49,6 +49,7 @@ class PageResult:
     blank: bool = False
     dropped: bool = False  # a blank page left out of the PDF
     notices: list[dict[str, str]] = field(default_factory=list)
+    lines: list[ocr.Line] = field(default_factory=list, repr=False)  # words and boxes, as read
 
 
 @dataclass
@@ -194,6 +195,7 @@ def _read_views(
                 skew=reading.skew,
                 tiles=len(largeformat.tiles(width, page.height)) if large and not blank else 0,
                 blank=blank,
+                lines=reading.lines,
                 dropped=blank and opts.blanks == "drop",
                 notices=view_notices,
             )

@@ -61,6 +61,7 @@ class Document(Base):
     pdfa_sha256: Mapped[str | None] = mapped_column(String(64))
     signed_key: Mapped[str | None] = mapped_column(String(300))
     signed_sha256: Mapped[str | None] = mapped_column(String(64))
+    alto_key: Mapped[str | None] = mapped_column(String(300))  # words with boxes (ALTO v4)
     page_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(default=now)
     dossier: Mapped[Dossier] = relationship(back_populates="documents")

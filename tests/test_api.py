@@ -70,6 +70,10 @@ def test_scan_to_signed_searchable_pdfa(client: TestClient, page_png: Path, tmp_
     status = check_pdfa(path)
     assert status.passed, status.findings
 
+    alto = client.get(doc["downloads"]["alto"])
+    assert alto.headers["content-type"].startswith("application/xml")
+    assert 'CONTENT="KHAI"' in alto.text
+
     report = client.post("/api/v1/verify", files={"file": ("signed.pdf", signed.content)}).json()
     assert report["ok"] and report["signatures"][0]["trusted"]
 

@@ -90,3 +90,20 @@ def test_bad_input_names_the_file(name: str, fragment: str, var: Path, tmp_path:
 def test_bad_dossier_code_in_process(page_png: Path, var: Path) -> None:
     r = run("process", "../../etc", str(page_png), data_dir=var)
     assert r.returncode == 2 and "Lỗi [code]" in r.stderr
+
+
+def test_digitize_writes_hocr_and_alto_on_request(page_png: Path, var: Path, tmp_path: Path) -> None:
+    r = run(
+        "digitize",
+        str(page_png),
+        "-o",
+        str(tmp_path / "o.pdf"),
+        "--hocr",
+        str(tmp_path / "o.hocr"),
+        "--alto",
+        str(tmp_path / "o.xml"),
+        data_dir=var,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "ocrx_word" in (tmp_path / "o.hocr").read_text(encoding="utf-8")
+    assert 'CONTENT="ĐĂNG"' in (tmp_path / "o.xml").read_text(encoding="utf-8")

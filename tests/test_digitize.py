@@ -211,3 +211,22 @@ def test_quarter_turned_image_pages_keep_their_image_and_true_size(tmp_path: Pat
     with pikepdf.open(out) as pdf:
         for page in pdf.pages:
             assert [round(float(v)) for v in page.mediabox] == [0, 0, 612, 792]
+
+
+def test_long_dossier_beyond_the_open_file_limit(tmp_path: Path) -> None:
+    """300 pages under a soft limit of 128 open files: assembly raises the limit it needs."""
+    import resource
+
+    page = tmp_path / "trang.png"
+    Image.new("L", (413, 585), 255).save(page, dpi=(50, 50))  # A4 at 50 dpi, blank: no OCR needed
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (128, hard))
+    try:
+        result = digitize(
+            [Source(page, f"p{n}.png") for n in range(300)], tmp_path / "dai.pdf", title="t", tessdata=MODELS, jobs=2
+        )
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert len(result.pages) == 300 and all(p.blank for p in result.pages)
+    with pikepdf.open(result.output) as pdf:
+        assert len(pdf.pages) == 300

@@ -53,6 +53,7 @@ def upgrade() -> None:
         sa.Column("pdfa_sha256", sa.String(length=64), nullable=True),
         sa.Column("signed_key", sa.String(length=300), nullable=True),
         sa.Column("signed_sha256", sa.String(length=64), nullable=True),
+        sa.Column("alto_key", sa.String(length=300), nullable=True),
         sa.Column("page_count", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
