@@ -87,6 +87,41 @@ def digitize(
 
 
 @app.command()
+def batch(
+    inputs: Annotated[list[Path], typer.Argument(help="Lô quét: PDF, TIFF, JPEG, JPEG 2000, PNG")],
+    output_dir: Annotated[Path, typer.Option("-o", "--output-dir", help="Thư mục kết quả: <mã hồ sơ>/<n>.pdf")],
+    code: Annotated[str, typer.Option(help="Mã hồ sơ cho các trang trước tờ phân cách đầu tiên")] = "",
+) -> None:
+    """Tách lô quét theo tờ phân cách (QR mã hồ sơ, PATCH-T) thành từng PDF/A.
+    / Split a batch scan at its separator sheets (dossier-code QR, PATCH-T), one PDF/A per document."""
+    from digitize import Source, digitize_batch
+    from storage import parse_code
+
+    settings = get_settings()
+    for path in inputs:
+        if not path.is_file():
+            fail(SohoaError(f"Không có tệp {path}.", f"No such file: {path}.", field=str(path)))
+    if code:
+        _run(parse_code, code, settings.dossier_code_pattern)
+    segments = _run(
+        digitize_batch,
+        [Source(p, p.name) for p in inputs],
+        output_dir,
+        code_pattern=settings.dossier_code_pattern,
+        default_code=code,
+        languages=settings.ocr_languages,
+        tessdata=settings.tessdata_dir,
+        jobs=settings.ocr_jobs,
+        flavour=settings.pdfa_flavour,
+        max_pixels=settings.max_image_pixels,
+        render_dpi=settings.render_dpi,
+    )
+    for s in segments:
+        kept = sum(not p.dropped for p in s.result.pages)
+        typer.echo(f"{s.result.output}: hồ sơ {s.code or '(chưa rõ mã)'}, tài liệu {s.document}, {kept} trang")
+
+
+@app.command()
 def sign(
     input: Annotated[Path, typer.Argument(help="Tệp PDF cần ký")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Tệp PDF đã ký")],

@@ -15,10 +15,11 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-from digitize import largeformat, ocr, orientation, pdfa
+from digitize import largeformat, ocr, orientation, pdfa, separators
 from digitize.errors import CorruptInput, DigitizeError
 from digitize.ingest import Page, iter_pages
 from digitize.reading import Reading, read_page
+from digitize.separators import Separator
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class PageResult:
     dropped: bool = False  # a blank page left out of the PDF
     notices: list[dict[str, str]] = field(default_factory=list)
     lines: list[ocr.Line] = field(default_factory=list, repr=False)  # words and boxes, as read
+    separator: Separator | None = None  # this scan starts a new dossier or document
 
 
 @dataclass
@@ -75,6 +77,7 @@ class Options:
     tessdata: Path
     spreads: SpreadPolicy = "auto"
     blanks: BlankPolicy = "flag"
+    separators: str | None = None  # dossier-code pattern: look for separator sheets
 
 
 def _notice(code: str, vi: str, en: str) -> dict[str, str]:
@@ -157,6 +160,26 @@ def _read_views(
                 f"{page.label}: {paper} sheet at {min(page.dpi):.0f} dpi; drawings and maps need 300 dpi.",
             )
         )
+    separator = None
+    if opts.separators:
+        with ocr.opened(sheet or page.path) as img:
+            separator = separators.find(img, min(page.dpi), ink, opts.separators)
+    if separator is not None and separator.only:  # a sheet that only separates: not OCR'd, not kept
+        result = PageResult(
+            page.source,
+            page.number,
+            "",
+            0,
+            0.0,
+            page.dpi,
+            page.width,
+            page.height,
+            paper=paper,
+            dropped=True,
+            separator=separator,
+            notices=notices,
+        )
+        return [result], pdfa.write_page(page, [], page.path.with_suffix(".pdf"))
     results: list[PageResult] = []
     views: list[pdfa.View] = []
     for x0, width, part in _views(page, ink, paper, opts.spreads):
@@ -195,6 +218,7 @@ def _read_views(
                 skew=reading.skew,
                 tiles=len(largeformat.tiles(width, page.height)) if large and not blank else 0,
                 blank=blank,
+                separator=separator if not results else None,
                 lines=reading.lines,
                 dropped=blank and opts.blanks == "drop",
                 notices=view_notices,
@@ -213,6 +237,71 @@ def sha256_file(path: Path) -> str:
         while chunk := f.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _read_all(
+    sources: Sequence[Source],
+    opts: Options,
+    tmpdir: Path,
+    *,
+    jobs: int,
+    max_pixels: int,
+    render_dpi: int,
+    progress: ProgressFn | None,
+) -> list[tuple[list[PageResult], Path]]:
+    """Every page of every source read, in order: its results and its page PDF."""
+    if not sources:
+        raise DigitizeError("Không có tệp nào để số hóa.", "No input files to digitize.")
+    futures: list[Future[tuple[list[PageResult], Path]]] = []
+    finished = 0
+    lock = threading.Lock()
+
+    def page_done(_future: Future[tuple[list[PageResult], Path]]) -> None:
+        nonlocal finished
+        with lock:
+            finished += 1
+            count = finished
+        if progress:
+            progress(count, None)  # the total is known only once every file is read
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool, ThreadPoolExecutor(max_workers=jobs) as tile_pool:
+        try:
+            for index, src in enumerate(sources):
+                folder = tmpdir / f"{index:05d}"  # two inputs may have the same name
+                folder.mkdir()
+                for page in iter_pages(src.path, src.label, folder, max_pixels=max_pixels, render_dpi=render_dpi):
+                    # Keep the queue short so ingest does not run far ahead of OCR.
+                    while sum(not f.done() for f in futures) >= 2 * jobs:
+                        next(f for f in futures if not f.done()).result()
+                    future = pool.submit(_process_page, page, opts, tile_pool)
+                    future.add_done_callback(page_done)
+                    futures.append(future)
+            results = [f.result() for f in futures]
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+    if progress:
+        progress(len(results), len(results))
+    return results
+
+
+def _assemble(
+    results: list[tuple[list[PageResult], Path]], output: Path, meta: pdfa.Metadata, flavour: str, started: float
+) -> Result:
+    pages = [r for rs, _ in results for r in rs]
+    if all(p.dropped for p in pages):
+        raise DigitizeError("Mọi trang đều trắng: không có gì để lưu.", "Every page is blank: nothing to keep.")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    pdfa.assemble([p for _, p in results], output, meta, flavour)
+    return Result(
+        output=output,
+        sha256=sha256_file(output),
+        size=output.stat().st_size,
+        flavour=flavour,
+        pages=pages,
+        seconds=round(time.monotonic() - started, 2),
+    )
 
 
 def digitize(
@@ -238,51 +327,63 @@ def digitize(
     Two-page spreads are split by ``spreads`` (auto: where a gutter is found); blank pages
     are flagged, or dropped with ``blanks="drop"``. Sheets above A3 are OCR'd in tiles on
     a pool of their own, so a page waiting for its tiles never holds up the tiles."""
-    if not sources:
-        raise DigitizeError("Không có tệp nào để số hóa.", "No input files to digitize.")
     started = time.monotonic()
-    output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="sohoa-", dir=workdir) as tmp:
-        tmpdir = Path(tmp)
         opts = Options(languages, tessdata, spreads, blanks)
-        futures: list[Future[tuple[list[PageResult], Path]]] = []
-        finished = 0
-        lock = threading.Lock()
+        results = _read_all(
+            sources, opts, Path(tmp), jobs=jobs, max_pixels=max_pixels, render_dpi=render_dpi, progress=progress
+        )
+        return _assemble(results, output, pdfa.Metadata(title=title, identifier=identifier), flavour, started)
 
-        def page_done(_future: Future[tuple[list[PageResult], Path]]) -> None:
-            nonlocal finished
-            with lock:
-                finished += 1
-                count = finished
-            if progress:
-                progress(count, None)  # the total is known only once every file is read
 
-        with ThreadPoolExecutor(max_workers=jobs) as pool, ThreadPoolExecutor(max_workers=jobs) as tile_pool:
-            try:
-                for src in sources:
-                    for page in iter_pages(src.path, src.label, tmpdir, max_pixels=max_pixels, render_dpi=render_dpi):
-                        # Keep the queue short so ingest does not run far ahead of OCR.
-                        while sum(not f.done() for f in futures) >= 2 * jobs:
-                            next(f for f in futures if not f.done()).result()
-                        future = pool.submit(_process_page, page, opts, tile_pool)
-                        future.add_done_callback(page_done)
-                        futures.append(future)
-                results = [f.result() for f in futures]
-                if progress:
-                    progress(len(results), len(results))
-            except BaseException:
-                for f in futures:
-                    f.cancel()
-                raise
-        pages = [r for rs, _ in results for r in rs]
-        if all(p.dropped for p in pages):
-            raise DigitizeError("Mọi trang đều trắng: không có gì để lưu.", "Every page is blank: nothing to keep.")
-        pdfa.assemble([p for _, p in results], output, pdfa.Metadata(title=title, identifier=identifier), flavour)
-    return Result(
-        output=output,
-        sha256=sha256_file(output),
-        size=output.stat().st_size,
-        flavour=flavour,
-        pages=pages,
-        seconds=round(time.monotonic() - started, 2),
-    )
+@dataclass
+class Segment:
+    code: str  # the dossier the pages belong to ("" before the first dossier separator, without a default)
+    document: int  # 1, 2, … within that dossier in this batch
+    result: Result
+
+
+def digitize_batch(
+    sources: Sequence[Source],
+    outdir: Path,
+    *,
+    code_pattern: str,
+    default_code: str = "",
+    languages: str = "vie",
+    tessdata: Path,
+    jobs: int = 2,
+    flavour: str = "2b",
+    max_pixels: int = 250_000_000,
+    render_dpi: int = 300,
+    spreads: SpreadPolicy = "auto",
+    blanks: BlankPolicy = "flag",
+    progress: ProgressFn | None = None,
+) -> list[Segment]:
+    """A batch scan split at its separator sheets into one PDF/A per document, each under
+    the dossier code its separator carries: ``outdir/<code>/<n>.pdf``."""
+    started = time.monotonic()
+    outdir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".sohoa-", dir=outdir) as tmp:
+        opts = Options(languages, tessdata, spreads, blanks, separators=code_pattern)
+        results = _read_all(
+            sources, opts, Path(tmp), jobs=jobs, max_pixels=max_pixels, render_dpi=render_dpi, progress=progress
+        )
+        groups: list[tuple[str, list[tuple[list[PageResult], Path]]]] = []
+        code = default_code
+        for item in results:
+            separator = item[0][0].separator
+            if separator is not None:
+                code = separator.code if separator.kind == "dossier" else code
+                groups.append((code, []))
+            elif not groups:
+                groups.append((code, []))
+            groups[-1][1].append(item)
+        segments: list[Segment] = []
+        for code, items in groups:
+            if all(p.dropped for rs, _ in items for p in rs):
+                continue  # a separator with nothing after it
+            number = 1 + sum(s.code == code for s in segments)
+            output = outdir / (code or "chua-ro-ma") / f"{number}.pdf"
+            meta = pdfa.Metadata(title=f"Hồ sơ {code} - tài liệu {number}" if code else "", identifier=code)
+            segments.append(Segment(code, number, _assemble(items, output, meta, flavour, started)))
+        return segments

@@ -107,3 +107,34 @@ def test_digitize_writes_hocr_and_alto_on_request(page_png: Path, var: Path, tmp
     assert r.returncode == 0, r.stderr
     assert "ocrx_word" in (tmp_path / "o.hocr").read_text(encoding="utf-8")
     assert 'CONTENT="ĐĂNG"' in (tmp_path / "o.xml").read_text(encoding="utf-8")
+
+
+def test_batch_splits_at_a_qr_separator(page_png: Path, var: Path, tmp_path: Path) -> None:
+    import numpy as np
+    import zxingcpp
+    from PIL import Image
+
+    sheet = Image.new("L", (1654, 2339), 255)  # A4 at 200 dpi
+    code = np.asarray(
+        zxingcpp.create_barcode("000.00.12.H12-250529-0007", zxingcpp.BarcodeFormat.QRCode).to_image(scale=10)
+    )
+    sheet.paste(Image.fromarray(code), (500, 600))
+    separator = tmp_path / "phan-cach.png"
+    sheet.save(separator, dpi=(200, 200))
+    out = tmp_path / "lo"
+    r = run(
+        "batch",
+        str(page_png),
+        str(separator),
+        str(page_png),
+        "-o",
+        str(out),
+        "--code",
+        "000.00.12.H12-250529-0006",
+        data_dir=var,
+    )
+    assert r.returncode == 0, r.stderr
+    assert (out / "000.00.12.H12-250529-0006" / "1.pdf").is_file()
+    assert (out / "000.00.12.H12-250529-0007" / "1.pdf").is_file()
+    r = run("batch", str(page_png), "-o", str(out), "--code", "../x", data_dir=var)
+    assert r.returncode == 2 and "Lỗi [code]" in r.stderr

@@ -230,3 +230,40 @@ def test_long_dossier_beyond_the_open_file_limit(tmp_path: Path) -> None:
     assert len(result.pages) == 300 and all(p.blank for p in result.pages)
     with pikepdf.open(result.output) as pdf:
         assert len(pdf.pages) == 300
+
+
+@pytest.mark.parametrize("flavour", ["1b", "3b"])
+def test_other_pdfa_flavours_on_request(page_jpeg: Path, flavour: str, tmp_path: Path) -> None:
+    out = tmp_path / f"{flavour}.pdf"
+    digitize(
+        [Source(page_jpeg, page_jpeg.name), Source(CORPUS / "ccitt.pdf", "ccitt.pdf")],
+        out,
+        title="t",
+        tessdata=MODELS,
+        jobs=2,
+        flavour=flavour,
+    )
+    status = check_pdfa(out)
+    assert status.passed and status.flavour == flavour, status.findings
+    with pikepdf.open(out) as pdf:
+        if flavour == "1b":
+            assert pdf.pdf_version <= "1.4"
+
+
+def test_jpeg2000_scan(tmp_path: Path) -> None:
+    from pages import render_page
+
+    path = tmp_path / "scan.jp2"
+    render_page(dpi=300).save(path, format="JPEG2000", irreversible=False)  # lossless JPEG 2000
+    out = tmp_path / "jp2.pdf"
+    [page] = digitize([Source(path, path.name)], out, title="t", tessdata=MODELS, jobs=1).pages
+    assert "ĐĂNG KÝ KHAI SINH" in pdftotext(out)
+    assert check_pdfa(out).passed
+    assert [n["code"] for n in page.notices] == ["dpi-assumed"]  # JPEG 2000 from Pillow records no resolution
+
+
+def test_the_same_file_twice_gives_two_pages(page_png: Path, tmp_path: Path) -> None:
+    result = digitize(
+        [Source(page_png, "a.png"), Source(page_png, "a.png")], tmp_path / "o.pdf", title="t", tessdata=MODELS, jobs=2
+    )
+    assert [p.source for p in result.pages] == ["a.png", "a.png"]
