@@ -122,6 +122,33 @@ def batch(
 
 
 @app.command()
+def printset(
+    input: Annotated[Path, typer.Argument(help="Tệp PDF (thường là bản vẽ khổ lớn đã số hóa)")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Bộ bản in")],
+    sheet: Annotated[str, typer.Option(help="Khổ giấy in: A4 hoặc A3")] = "A3",
+    overlap: Annotated[float, typer.Option(help="Phần chồng lên nhau giữa các tờ, mm")] = 10.0,
+) -> None:
+    """Chia trang khổ lớn thành các tờ A4/A3 chồng mép, có nhãn vị trí. / Tile large pages onto A4/A3 sheets."""
+    from digitize.printset import print_set
+
+    if sheet not in ("A4", "A3"):
+        fail(SohoaError("Khổ giấy in phải là A4 hoặc A3.", "The sheet must be A4 or A3.", field="sheet"))
+    if not input.is_file():
+        fail(SohoaError(f"Không có tệp {input}.", f"No such file: {input}.", field=str(input)))
+    try:
+        sheets = print_set(input, output, sheet=sheet, overlap_mm=overlap)
+    except pikepdf_errors() as e:
+        fail(SohoaError(f"{input.name}: PDF hỏng ({e}).", f"{input.name}: corrupt PDF ({e}).", field=input.name))
+    typer.echo(f"{output}: {len(sheets)} tờ {sheet}")
+
+
+def pikepdf_errors() -> tuple[type[Exception], ...]:
+    import pikepdf
+
+    return (pikepdf.PdfError, pikepdf.PasswordError)
+
+
+@app.command()
 def sign(
     input: Annotated[Path, typer.Argument(help="Tệp PDF cần ký")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Tệp PDF đã ký")],

@@ -16,6 +16,7 @@ from digitize.validate import check_pdfa
 from pages import FONT, render_page
 
 MODELS = ROOT / "ocr-models"
+CORPUS_PAGE = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "scans" / "linn.png"
 LEFT = ["TRANG TRÁI", "Giấy chứng nhận quyền sử dụng đất", "Thửa đất số 125, tờ bản đồ số 7"]
 RIGHT = ["TRANG PHẢI", "Sơ đồ thửa đất và tài sản gắn liền", "Những thay đổi sau khi cấp giấy"]
 
@@ -141,3 +142,35 @@ def test_a_portrait_page_turned_sideways_is_not_taken_for_a_spread(tmp_path: Pat
     [page] = digitize([Source(path, path.name)], out, title="t", tessdata=MODELS, jobs=2).pages
     assert page.part == "" and page.rotate == 90
     assert "ĐƠN ĐĂNG KÝ KHAI SINH" in text_of(out, 1)
+
+
+def test_print_set_tiles_a_large_sheet_with_labelled_overlapping_parts(tmp_path: Path) -> None:
+    from digitize.printset import print_set
+
+    width, height = round(420 / 25.4 * 150), round(594 / 25.4 * 150)  # A2 at 150 dpi
+    img = Image.new("L", (width, height), 255)
+    ImageDraw.Draw(img).text(
+        (width - 900, height - 300), "KHUNG TÊN BẢN VẼ", fill=0, font=ImageFont.truetype(str(FONT), 40)
+    )
+    sheet_png = tmp_path / "a2.png"
+    img.save(sheet_png, dpi=(150, 150))
+    src = tmp_path / "src.pdf"
+    digitize([Source(sheet_png, "a2.png"), Source(CORPUS_PAGE, "a4.png")], src, title="t", tessdata=MODELS, jobs=2)
+    out = tmp_path / "in.pdf"
+    sheets = print_set(src, out, sheet="A4", overlap_mm=10)
+    drawing = [s for s in sheets if s.page == 1]
+    assert len(drawing) == 6 and {(s.rows, s.cols) for s in drawing} == {(3, 2)}  # A4 landscape: 6, not 9
+    assert [s for s in sheets if s.page == 2] == [type(sheets[0])(2, 1, 1, 1, 1)]  # an A4 page stays whole
+    with pikepdf.open(out) as pdf:
+        assert len(pdf.pages) == 7
+        assert [round(float(v)) for v in pdf.pages[0].mediabox] == [0, 0, 842, 595]
+    # The title block, bottom right, is on the last sheet of the drawing and only partly on its neighbour.
+    assert "KHUNG TÊN BẢN VẼ" in text_of(out, 6)
+
+
+def test_one_line_on_a_large_sheet_is_not_blank() -> None:
+    width, height = round(841 / 25.4 * 200), round(1189 / 25.4 * 200)  # A0 at 200 dpi
+    sheet = Image.new("L", (width, height), 255)
+    assert largeformat.is_blank(largeformat.analysis_copy(sheet, 200))
+    ImageDraw.Draw(sheet).text((3000, 5000), "Ghi chú", fill=0, font=ImageFont.truetype(str(FONT), 50))
+    assert not largeformat.is_blank(largeformat.analysis_copy(sheet, 200))
