@@ -138,6 +138,24 @@ async def post_scan(
     return JSONResponse(body, status_code=202 if created else 200)
 
 
+@app.post("/api/v1/batches", status_code=202, tags=["hồ sơ"])
+async def post_batch(
+    file: Annotated[UploadFile, File(description="Lô quét có tờ phân cách (QR mã hồ sơ, PATCH-T)")],
+    code: Annotated[str | None, Query(description="Mã hồ sơ cho các trang trước tờ phân cách đầu tiên")] = None,
+) -> JSONResponse:
+    """Nhận một lô quét; tờ phân cách chia lô thành tài liệu và hồ sơ.
+    / Accept a batch scan; its separator sheets split it into documents and dossiers."""
+    ctx = service.context()
+    with tempfile.TemporaryDirectory(dir=ctx.tmp) as tmp:
+        upload = Path(tmp) / "upload"
+        await _save_upload(file, upload, ctx.settings.max_upload_bytes)
+        job = await run_in_threadpool(
+            partial(service.accept_batch, ctx, upload, file.filename or "batch", default_code=code or "")
+        )
+    jobs.enqueue(job.id, ctx.settings)
+    return JSONResponse({**service.job_view(job), "job_url": f"/api/v1/jobs/{job.id}"}, status_code=202)
+
+
 @app.get("/api/v1/jobs/{job_id}", tags=["công việc"])
 def get_job(job_id: str) -> dict[str, Any]:
     """Trạng thái, tiến độ và lỗi của một công việc. / A job's status, progress and errors."""

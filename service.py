@@ -8,6 +8,7 @@ import tempfile
 import time
 import unicodedata
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -17,11 +18,11 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 import storage.search
-from digitize import Source, digitize
+from digitize import Result, Source, digitize, digitize_batch
 from digitize.errors import UnsupportedInput
 from digitize.export import to_alto
 from digitize.ingest import sniff
-from digitize.pipeline import sha256_file
+from digitize.pipeline import PageResult, sha256_file
 from errors import SohoaError
 from settings import Settings, get_settings
 from signing import AgencySigner, agency_signer, sign_pdf
@@ -40,6 +41,7 @@ from storage import (
     parse_code,
 )
 from storage.catalog import now
+from storage.objects import ObjectInfo
 
 log = logging.getLogger("sohoa")
 PAGE_DETAILS = (
@@ -136,7 +138,9 @@ def accept_scan(
     info = ctx.store.put_file(key, upload, write_once=True)  # content-addressed: same bytes, same object
     with ctx.sessions.begin() as session:
         existing = session.scalars(
-            select(Document).where(Document.dossier_code == code, Document.original_sha256 == sha256)
+            select(Document).where(
+                Document.dossier_code == code, Document.original_sha256 == sha256, Document.part == ""
+            )
         ).first()
         if existing is not None:
             job = session.scalars(
@@ -169,9 +173,112 @@ def _set_progress(ctx: Context, job_id: str, done: int, total: int | None) -> No
         session.execute(update(Job).where(Job.id == job_id).values(pages_done=done, pages_total=total))
 
 
+def _progress(ctx: Context, job_id: str) -> Callable[[int, int | None], None]:
+    last = [0.0]
+
+    def report(done: int, total: int | None) -> None:
+        if total is not None or time.monotonic() - last[0] > 1:  # at most one write a second
+            last[0] = time.monotonic()
+            _set_progress(ctx, job_id, done, total)
+
+    return report
+
+
+@dataclass
+class Made:
+    """One digitized document, signed and stored, waiting for its catalog rows."""
+
+    code: str
+    result: Result
+    pdfa: ObjectInfo
+    signed: ObjectInfo
+    alto: ObjectInfo
+    signature: dict[str, str]
+
+    @property
+    def kept(self) -> list[PageResult]:
+        return [p for p in self.result.pages if not p.dropped]
+
+
+def _sign_and_store(ctx: Context, work: Path, code: str, prefix: str, result: Result) -> Made:
+    """Sign the PDF/A as the agency and store PDF/A, signed copy and ALTO (content-addressed)."""
+    signed_path = work / f"{result.output.stem}-signed.pdf"
+    signature = sign_pdf(result.output, signed_path, ctx.signer(), agency_name=ctx.settings.agency_name)
+    alto_path = work / f"{result.output.stem}-alto.xml"
+    alto_path.write_text(to_alto(result.pages), encoding="utf-8")
+    put = ctx.store.put_file
+    pdfa = put(f"{prefix}/pdfa-{result.sha256[:16]}.pdf", result.output, write_once=True)
+    alto = put(f"{prefix}/alto-{sha256_file(alto_path)[:16]}.xml", alto_path, write_once=True)
+    signed = put(f"{prefix}/signed-{sha256_file(signed_path)[:16]}.pdf", signed_path, write_once=True)
+    return Made(code, result, pdfa, signed, alto, signature)
+
+
+def _record(session: Session, document: Document, made: Made) -> None:
+    """The catalog rows of a stored document: its versions, pages (indexed) and signature."""
+    for old in list(document.pages):
+        session.delete(old)
+    session.flush()
+    document.pdfa_key, document.pdfa_sha256 = made.pdfa.key, made.pdfa.sha256
+    document.signed_key, document.signed_sha256 = made.signed.key, made.signed.sha256
+    document.alto_key = made.alto.key
+    document.page_count = len(made.kept)
+    for number, page in enumerate(made.kept, start=1):
+        row = Page(
+            document_id=document.id,
+            number=number,
+            text=page.text,
+            words=page.words,
+            confidence=page.confidence,
+            dpi=min(page.dpi),
+        )
+        session.add(row)
+        session.flush()
+        storage.search.index_page(session, row)
+    sig = made.signature
+    session.add(
+        Signature(
+            document_id=document.id,
+            field=sig["field"],
+            signer=sig["signer"],
+            signed_at=sig["time"],
+            level=sig["level"],
+            object_key=made.signed.key,
+        )
+    )
+    dossier = session.get(Dossier, made.code)
+    assert dossier is not None
+    dossier.status = "DIGITIZED"
+
+
+def _summary(made: Made, document_id: int) -> dict[str, Any]:
+    return {
+        "dossier": made.code,
+        "document_id": document_id,
+        "pages": len(made.kept),
+        "page_details": [{k: getattr(p, k) for k in PAGE_DETAILS} for p in made.result.pages],
+        "pdfa": {"flavour": made.result.flavour, "sha256": made.pdfa.sha256, "size": made.pdfa.size},
+        "signed": {"sha256": made.signed.sha256, "size": made.signed.size, **made.signature},
+        "notices": made.result.notices,
+    }
+
+
+def _digitize_options(ctx: Context, options: dict[str, Any]) -> dict[str, Any]:
+    s = ctx.settings
+    return {
+        "languages": s.ocr_languages,
+        "tessdata": s.tessdata_dir,
+        "jobs": s.ocr_jobs,
+        "flavour": s.pdfa_flavour,
+        "max_pixels": s.max_image_pixels,
+        "render_dpi": s.render_dpi,
+        "spreads": options.get("spreads", s.spreads),
+        "blanks": options.get("blank_pages", s.blank_pages),
+    }
+
+
 def run_job(ctx: Context, job_id: str) -> None:
-    """Digitize, sign, store and index one uploaded scan. Safe to run again after a crash:
-    objects are content-addressed and the catalog is updated in one transaction at the end."""
+    """Run one queued job. Safe to run again after a crash: objects are content-addressed and
+    the catalog is written in one transaction at the end, or not at all."""
     with ctx.sessions.begin() as session:
         claimed = session.execute(
             update(Job)
@@ -181,127 +288,161 @@ def run_job(ctx: Context, job_id: str) -> None:
         if not claimed:
             return  # done already, or another worker has it
         job = session.get(Job, job_id)
-        assert job is not None and job.document_id is not None
-        document = session.get(Document, job.document_id)
-        assert document is not None
-        code, doc_id, options = job.dossier_code, document.id, job.options or {}
-        original_key, original_name = document.original_key, document.original_name
-        dossier = session.get(Dossier, code)
-        assert dossier is not None
-        dossier.status = "DIGITIZING"
-    settings = ctx.settings
+        assert job is not None
+        kind, code, doc_id, options = job.kind, job.dossier_code, job.document_id, dict(job.options or {})
+        if code and (dossier := session.get(Dossier, code)) is not None:
+            dossier.status = "DIGITIZING"
     started = time.monotonic()
     try:
         with tempfile.TemporaryDirectory(prefix="job-", dir=ctx.tmp) as tmp:
-            work = Path(tmp)
-            original = work / ("original" + Path(original_key).suffix)
-            ctx.store.get_file(original_key, original)
-            pdfa_path = work / "pdfa.pdf"
-            last = [0.0]
-
-            def progress(done: int, total: int | None) -> None:
-                if total is not None or time.monotonic() - last[0] > 1:
-                    last[0] = time.monotonic()
-                    _set_progress(ctx, job_id, done, total)
-
-            result = digitize(
-                [Source(original, original_name)],
-                pdfa_path,
-                title=f"Hồ sơ {code} - {original_name}",
-                identifier=code,
-                languages=settings.ocr_languages,
-                tessdata=settings.tessdata_dir,
-                jobs=settings.ocr_jobs,
-                flavour=settings.pdfa_flavour,
-                max_pixels=settings.max_image_pixels,
-                render_dpi=settings.render_dpi,
-                spreads=options.get("spreads", settings.spreads),
-                blanks=options.get("blank_pages", settings.blank_pages),
-                progress=progress,
-                workdir=work,
-            )
-            signed_path = work / "signed.pdf"
-            signature = sign_pdf(pdfa_path, signed_path, ctx.signer(), agency_name=settings.agency_name)
-            prefix = f"{dossier_prefix(code)}/documents/{doc_id}"
-            pdfa_info = ctx.store.put_file(f"{prefix}/pdfa-{result.sha256[:16]}.pdf", pdfa_path, write_once=True)
-            alto_path = work / "alto.xml"
-            alto_path.write_text(to_alto(result.pages), encoding="utf-8")
-            alto_info = ctx.store.put_file(
-                f"{prefix}/alto-{sha256_file(alto_path)[:16]}.xml", alto_path, write_once=True
-            )
-            signed_sha = sha256_file(signed_path)
-            signed_info = ctx.store.put_file(f"{prefix}/signed-{signed_sha[:16]}.pdf", signed_path, write_once=True)
+            if kind == "batch":
+                result = _run_batch(ctx, job_id, Path(tmp), options)
+            else:
+                assert code is not None and doc_id is not None
+                result = _run_scan(ctx, job_id, Path(tmp), code, doc_id, options)
         with ctx.sessions.begin() as session:
-            document = session.get(Document, doc_id)
-            assert document is not None
-            for old in list(document.pages):
-                session.delete(old)
-            session.flush()
-            document.pdfa_key, document.pdfa_sha256 = pdfa_info.key, pdfa_info.sha256
-            document.signed_key, document.signed_sha256 = signed_info.key, signed_info.sha256
-            document.alto_key = alto_info.key
-            kept = [p for p in result.pages if not p.dropped]
-            document.page_count = len(kept)
-            for number, page in enumerate(kept, start=1):
-                row = Page(
-                    document_id=doc_id,
-                    number=number,
-                    text=page.text,
-                    words=page.words,
-                    confidence=page.confidence,
-                    dpi=min(page.dpi),
-                )
-                session.add(row)
-                session.flush()
-                storage.search.index_page(session, row)
-            session.add(
-                Signature(
-                    document_id=doc_id,
-                    field=signature["field"],
-                    signer=signature["signer"],
-                    signed_at=signature["time"],
-                    level=signature["level"],
-                    object_key=signed_info.key,
-                )
-            )
-            dossier = session.get(Dossier, code)
-            assert dossier is not None
-            dossier.status = "DIGITIZED"
             job = session.get(Job, job_id)
             assert job is not None
             job.status, job.finished_at = "done", now()
-            job.pages_done = job.pages_total = len(kept)
-            job.result = {
-                "document_id": doc_id,
-                "pages": len(kept),
-                "page_details": [{k: getattr(p, k) for k in PAGE_DETAILS} for p in result.pages],
-                "pdfa": {"flavour": result.flavour, "sha256": pdfa_info.sha256, "size": pdfa_info.size},
-                "signed": {"sha256": signed_info.sha256, "size": signed_info.size, **signature},
-                "notices": result.notices,
-                "seconds": round(time.monotonic() - started, 2),
-            }
-            _audit(session, "worker", "scan.digitized", code, document=doc_id, job=job_id, pages=len(kept))
+            job.pages_done = job.pages_total = result.pop("pages_total")
+            job.result = {**result, "seconds": round(time.monotonic() - started, 2)}
     except Exception as e:
-        if isinstance(e, SohoaError):
-            error = {"code": e.code, "vi": e.vi, "en": e.en, "field": e.field}
-        else:
-            log.exception("job %s failed", job_id)
-            error = {
-                "code": "internal",
-                "vi": f"Lỗi hệ thống: {type(e).__name__}.",
-                "en": f"Internal error: {type(e).__name__}.",
-                "field": None,
-            }
-        with ctx.sessions.begin() as session:
-            job = session.get(Job, job_id)
-            assert job is not None
-            job.status, job.finished_at, job.error = "failed", now(), error
-            dossier = session.get(Dossier, code)
-            if dossier is not None and dossier.status == "DIGITIZING":
-                # Back to what the dossier's other documents make it.
-                digitized = any(d.signed_key for d in dossier.documents)
-                dossier.status = "DIGITIZED" if digitized else "RECEIVED"
-            _audit(session, "worker", "scan.failed", code, document=doc_id, job=job_id, error=error["code"])
+        _fail(ctx, job_id, code, doc_id, e)
+
+
+def _run_scan(ctx: Context, job_id: str, work: Path, code: str, doc_id: int, options: dict[str, Any]) -> dict[str, Any]:
+    with ctx.sessions() as session:
+        document = session.get(Document, doc_id)
+        assert document is not None
+        original_key, original_name = document.original_key, document.original_name
+    original = work / ("original" + Path(original_key).suffix)
+    ctx.store.get_file(original_key, original)
+    result = digitize(
+        [Source(original, original_name)],
+        work / "pdfa.pdf",
+        title=f"Hồ sơ {code} - {original_name}",
+        identifier=code,
+        progress=_progress(ctx, job_id),
+        workdir=work,
+        **_digitize_options(ctx, options),
+    )
+    made = _sign_and_store(ctx, work, code, f"{dossier_prefix(code)}/documents/{doc_id}", result)
+    with ctx.sessions.begin() as session:
+        document = session.get(Document, doc_id)
+        assert document is not None
+        _record(session, document, made)
+        _audit(session, "worker", "scan.digitized", code, document=doc_id, job=job_id, pages=len(made.kept))
+    return {**_summary(made, doc_id), "pages_total": len(made.kept)}
+
+
+def _run_batch(ctx: Context, job_id: str, work: Path, options: dict[str, Any]) -> dict[str, Any]:
+    """A batch scan split at its separator sheets: one document per segment, in the dossier
+    its separator names. Every segment needs a dossier code, or nothing is recorded."""
+    original = work / ("batch" + Path(options["original_key"]).suffix)
+    ctx.store.get_file(options["original_key"], original)
+    segments = digitize_batch(
+        [Source(original, options["original_name"])],
+        work / "out",
+        code_pattern=ctx.settings.dossier_code_pattern,
+        default_code=options.get("default_code", ""),
+        progress=_progress(ctx, job_id),
+        **_digitize_options(ctx, options),
+    )
+    if any(not s.code for s in segments):
+        raise SohoaError(
+            "Lô quét có trang trước tờ phân cách đầu tiên mà không có mã hồ sơ; gửi kèm mã mặc định (?code=…).",
+            "The batch has pages before its first separator sheet and no dossier code; send a default (?code=…).",
+            field="code",
+        )
+    sha = options["sha256"]
+    made = [
+        _sign_and_store(ctx, work, s.code, f"{dossier_prefix(s.code)}/batches/{sha[:16]}-{n}", s.result)
+        for n, s in enumerate(segments, start=1)
+    ]
+    documents = []
+    with ctx.sessions.begin() as session:
+        for n, (segment, item) in enumerate(zip(segments, made, strict=True), start=1):
+            parsed = parse_code(segment.code, ctx.settings.dossier_code_pattern)
+            if session.get(Dossier, segment.code) is None:
+                session.add(Dossier(code=segment.code, agency=parsed.agency, received_on=parsed.received_on))
+                session.flush()
+                _audit(session, "worker", "dossier.created", segment.code, batch=sha)
+            document = session.scalars(
+                select(Document).where(
+                    Document.dossier_code == segment.code, Document.original_sha256 == sha, Document.part == str(n)
+                )
+            ).first() or Document(
+                dossier_code=segment.code,
+                part=str(n),
+                original_key=options["original_key"],
+                original_sha256=sha,
+                original_size=options["size"],
+                original_name=f"{options['original_name']} (tài liệu {n})",
+            )
+            session.add(document)
+            session.flush()
+            _record(session, document, item)
+            _audit(
+                session,
+                "worker",
+                "batch.document",
+                segment.code,
+                document=document.id,
+                job=job_id,
+                pages=len(item.kept),
+            )
+            documents.append(_summary(item, document.id))
+    return {"documents": documents, "pages_total": sum(d["pages"] for d in documents)}
+
+
+def _fail(ctx: Context, job_id: str, code: str | None, doc_id: int | None, e: Exception) -> None:
+    if isinstance(e, SohoaError):
+        error = {"code": e.code, "vi": e.vi, "en": e.en, "field": e.field}
+    else:
+        log.exception("job %s failed", job_id)
+        error = {
+            "code": "internal",
+            "vi": f"Lỗi hệ thống: {type(e).__name__}.",
+            "en": f"Internal error: {type(e).__name__}.",
+            "field": None,
+        }
+    with ctx.sessions.begin() as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        job.status, job.finished_at, job.error = "failed", now(), error
+        dossier = session.get(Dossier, code) if code else None
+        if dossier is not None and dossier.status == "DIGITIZING":
+            # Back to what the dossier's other documents make it.
+            dossier.status = "DIGITIZED" if any(d.signed_key for d in dossier.documents) else "RECEIVED"
+        _audit(session, "worker", "scan.failed", code, document=doc_id, job=job_id, error=error["code"])
+
+
+def accept_batch(ctx: Context, upload: Path, filename: str, *, default_code: str = "", actor: str = "anonymous") -> Job:
+    """Store a batch scan as uploaded and queue its split into documents and dossiers."""
+    if default_code:
+        parse_code(default_code, ctx.settings.dossier_code_pattern)
+    with upload.open("rb") as f:
+        kind = sniff(f.read(1024))
+    if kind == "unknown":
+        raise UnsupportedInput(
+            f"Tệp {filename} không phải PDF, TIFF, JPEG, JPEG 2000 hay PNG.",
+            f"{filename} is not a PDF, TIFF, JPEG, JPEG 2000 or PNG file.",
+            field="file",
+        )
+    sha256 = sha256_file(upload)
+    info = ctx.store.put_file(f"batches/{sha256}{_EXT[kind]}", upload, write_once=True)
+    options = {
+        "original_key": info.key,
+        "original_name": clean_filename(filename),
+        "sha256": sha256,
+        "size": info.size,
+        "default_code": default_code,
+    }
+    with ctx.sessions.begin() as session:
+        job = Job(id=uuid.uuid4().hex, kind="batch", dossier_code=None, status="queued", options=options)
+        session.add(job)
+        _audit(session, actor, "batch.accepted", default_code or None, sha256=sha256, file=options["original_name"])
+    return job
 
 
 def job_view(job: Job) -> dict[str, Any]:

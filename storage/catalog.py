@@ -50,9 +50,10 @@ class Dossier(Base):
 
 class Document(Base):
     __tablename__ = "documents"
-    __table_args__ = (UniqueConstraint("dossier_code", "original_sha256"),)
+    __table_args__ = (UniqueConstraint("dossier_code", "original_sha256", "part"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     dossier_code: Mapped[str] = mapped_column(ForeignKey("dossiers.code"), index=True)
+    part: Mapped[str] = mapped_column(String(16), default="")  # "2" for the 2nd document of a batch scan
     original_name: Mapped[str] = mapped_column(String(255))
     original_key: Mapped[str] = mapped_column(String(300))
     original_sha256: Mapped[str] = mapped_column(String(64))
@@ -83,8 +84,8 @@ class Page(Base):
 class Job(Base):
     __tablename__ = "jobs"
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(32), default="digitize")
-    dossier_code: Mapped[str] = mapped_column(ForeignKey("dossiers.code"), index=True)
+    kind: Mapped[str] = mapped_column(String(32), default="digitize")  # or "batch"
+    dossier_code: Mapped[str | None] = mapped_column(ForeignKey("dossiers.code"), index=True)
     document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))
     status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
     pages_done: Mapped[int] = mapped_column(Integer, default=0)

@@ -129,3 +129,41 @@ def test_openapi_documents_the_routes(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     for route in ("/api/v1/dossiers/{code}/scans", "/api/v1/jobs/{job_id}", "/api/v1/search", "/api/v1/verify"):
         assert route in paths
+
+
+def test_batch_scan_goes_to_the_dossiers_its_separators_name(client: TestClient, tmp_path: Path) -> None:
+    import numpy as np
+    import zxingcpp
+    from PIL import Image
+
+    from pages import render_page
+
+    def qr_sheet(code: str) -> Image.Image:
+        sheet = Image.new("L", (1654, 2339), 255)
+        qr = zxingcpp.create_barcode(code, zxingcpp.BarcodeFormat.QRCode).to_image(scale=10)
+        sheet.paste(Image.fromarray(np.asarray(qr)), (500, 600))
+        return sheet
+
+    other = "000.00.12.H12-250527-0002"
+    pages = [
+        render_page(["HỒ SƠ THỨ NHẤT", "Đơn đề nghị cấp bản sao"], dpi=200, mode="L"),
+        qr_sheet(other),
+        render_page(["HỒ SƠ THỨ HAI", "Giấy chứng nhận quyền sử dụng đất"], dpi=200, mode="L"),
+    ]
+    batch = tmp_path / "lo.pdf"
+    pages[0].save(batch, save_all=True, append_images=pages[1:], resolution=200)
+    r = client.post("/api/v1/batches", params={"code": CODE}, files={"file": ("lo.pdf", batch.read_bytes())})
+    assert r.status_code == 202, r.text
+    job = wait(client, r.json()["id"])
+    assert job["status"] == "done", job["error"]
+    assert [(d["dossier"], d["pages"]) for d in job["result"]["documents"]] == [(CODE, 1), (other, 1)]
+    for code, words in ((CODE, "ho so thu nhat"), (other, "quyen su dung dat")):
+        dossier = client.get(f"/api/v1/dossiers/{code}").json()
+        [doc] = dossier["documents"]
+        assert doc["file"].startswith("lo.pdf (tài liệu")
+        assert client.get(doc["downloads"]["original"]).content == batch.read_bytes()
+        hits = client.get("/api/v1/search", params={"q": words}).json()["hits"]
+        assert [h["dossier_code"] for h in hits] == [code]
+    # Pages before the first separator, and no default code: nothing is recorded.
+    failed = wait(client, client.post("/api/v1/batches", files={"file": ("lo2.pdf", batch.read_bytes())}).json()["id"])
+    assert failed["status"] == "failed" and failed["error"]["field"] == "code"

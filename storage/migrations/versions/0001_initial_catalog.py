@@ -45,6 +45,7 @@ def upgrade() -> None:
         "documents",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("dossier_code", sa.String(length=64), nullable=False),
+        sa.Column("part", sa.String(length=16), nullable=False),
         sa.Column("original_name", sa.String(length=255), nullable=False),
         sa.Column("original_key", sa.String(length=300), nullable=False),
         sa.Column("original_sha256", sa.String(length=64), nullable=False),
@@ -61,7 +62,7 @@ def upgrade() -> None:
             ["dossiers.code"],
         ),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("dossier_code", "original_sha256"),
+        sa.UniqueConstraint("dossier_code", "original_sha256", "part"),
     )
     with op.batch_alter_table("documents", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_documents_dossier_code"), ["dossier_code"], unique=False)
@@ -70,7 +71,7 @@ def upgrade() -> None:
         "jobs",
         sa.Column("id", sa.String(length=32), nullable=False),
         sa.Column("kind", sa.String(length=32), nullable=False),
-        sa.Column("dossier_code", sa.String(length=64), nullable=False),
+        sa.Column("dossier_code", sa.String(length=64), nullable=True),
         sa.Column("document_id", sa.Integer(), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("pages_done", sa.Integer(), nullable=False),
