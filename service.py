@@ -19,9 +19,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import storage.search
 from digitize import Result, Source, digitize, digitize_batch
-from digitize.errors import UnsupportedInput
 from digitize.export import to_alto
-from digitize.ingest import sniff
+from digitize.ingest import check_type
 from digitize.pipeline import PageResult, sha256_file
 from errors import SohoaError
 from settings import Settings, get_settings
@@ -125,14 +124,7 @@ def accept_scan(
 
     Posting the same bytes to the same dossier again returns the existing job (False)."""
     dossier_code = parse_code(code, ctx.settings.dossier_code_pattern)
-    with upload.open("rb") as f:
-        kind = sniff(f.read(1024))
-    if kind == "unknown":
-        raise UnsupportedInput(
-            f"Tệp {filename} không phải PDF, TIFF, JPEG, JPEG 2000 hay PNG.",
-            f"{filename} is not a PDF, TIFF, JPEG, JPEG 2000 or PNG file.",
-            field="file",
-        )
+    kind = check_type(upload, filename)
     sha256 = sha256_file(upload)
     key = f"{dossier_prefix(code)}/originals/{sha256}{_EXT[kind]}"
     info = ctx.store.put_file(key, upload, write_once=True)  # content-addressed: same bytes, same object
@@ -421,14 +413,7 @@ def accept_batch(ctx: Context, upload: Path, filename: str, *, default_code: str
     """Store a batch scan as uploaded and queue its split into documents and dossiers."""
     if default_code:
         parse_code(default_code, ctx.settings.dossier_code_pattern)
-    with upload.open("rb") as f:
-        kind = sniff(f.read(1024))
-    if kind == "unknown":
-        raise UnsupportedInput(
-            f"Tệp {filename} không phải PDF, TIFF, JPEG, JPEG 2000 hay PNG.",
-            f"{filename} is not a PDF, TIFF, JPEG, JPEG 2000 or PNG file.",
-            field="file",
-        )
+    kind = check_type(upload, filename)
     sha256 = sha256_file(upload)
     info = ctx.store.put_file(f"batches/{sha256}{_EXT[kind]}", upload, write_once=True)
     options = {

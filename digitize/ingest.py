@@ -54,8 +54,8 @@ def sniff(head: bytes) -> str:
     return "unknown"
 
 
-def iter_pages(path: Path, label: str, workdir: Path, *, max_pixels: int, render_dpi: int) -> Iterator[Page]:
-    """Yield the pages of one input file, writing each page image into ``workdir``."""
+def check_type(path: Path, label: str) -> str:
+    """The file's type, or a clear error naming it when it is not a scan sohoa reads."""
     try:
         with path.open("rb") as f:
             kind = sniff(f.read(1024))
@@ -67,6 +67,12 @@ def iter_pages(path: Path, label: str, workdir: Path, *, max_pixels: int, render
             f"{label} is not a PDF, TIFF, JPEG, JPEG 2000 or PNG file.",
             field=label,
         )
+    return kind
+
+
+def iter_pages(path: Path, label: str, workdir: Path, *, max_pixels: int, render_dpi: int) -> Iterator[Page]:
+    """Yield the pages of one input file, writing each page image into ``workdir``."""
+    kind = check_type(path, label)
     if kind == "pdf":
         yield from _pdf_pages(path, label, workdir, max_pixels=max_pixels, render_dpi=render_dpi)
     else:
