@@ -155,6 +155,9 @@ def sign(
     pkcs12: Annotated[Path | None, typer.Option(help="Chứng thư PKCS#12 (mặc định: theo cấu hình)")] = None,
     password_file: Annotated[Path | None, typer.Option(help="Tệp chứa mật khẩu PKCS#12")] = None,
     agency: Annotated[str | None, typer.Option(help="Tên cơ quan hiện trên chữ ký")] = None,
+    level: Annotated[str | None, typer.Option(help="Mức PAdES: B-B, B-T, B-LT, B-LTA (mặc định theo cấu hình)")] = None,
+    tsa_url: Annotated[str | None, typer.Option(help="Máy chủ dấu thời gian RFC 3161")] = None,
+    trust_root: Annotated[list[Path] | None, typer.Option(help="Chứng thư gốc tin cậy (PEM), cho B-LT")] = None,
 ) -> None:
     """Ký số PAdES bằng chứng thư cơ quan. / PAdES-sign with the agency certificate."""
     from signing import agency_signer, sign_pdf
@@ -169,7 +172,21 @@ def sign(
         pki_dir=settings.pki_dir,
         agency_name=settings.agency_name,
     )
-    info = _run(sign_pdf, input, output, signer, agency_name=agency or settings.agency_name)
+    import service
+    from signing.sign import effective_level
+
+    tsa = tsa_url if tsa_url is not None else settings.tsa_url
+    roots = list(trust_root or []) or service.context().trust_roots()
+    info = _run(
+        sign_pdf,
+        input,
+        output,
+        signer,
+        agency_name=agency or settings.agency_name,
+        level=level or effective_level(settings.signing_level, tsa),
+        tsa_url=tsa,
+        trust_roots=roots,
+    )
     demo = " (chứng thư DEMO)" if signer.demo else ""
     typer.echo(f"{output}: đã ký{demo} bởi {info['signer']} lúc {info['time']}, {info['level']}")
 

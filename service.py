@@ -26,6 +26,7 @@ from errors import SohoaError
 from settings import Settings, get_settings
 from signing import AgencySigner, agency_signer, sign_pdf
 from signing.demo_pki import ensure_demo_pki
+from signing.sign import effective_level
 from storage import (
     AuditEvent,
     Document,
@@ -195,7 +196,18 @@ class Made:
 def _sign_and_store(ctx: Context, work: Path, code: str, prefix: str, result: Result) -> Made:
     """Sign the PDF/A as the agency and store PDF/A, signed copy and ALTO (content-addressed)."""
     signed_path = work / f"{result.output.stem}-signed.pdf"
-    signature = sign_pdf(result.output, signed_path, ctx.signer(), agency_name=ctx.settings.agency_name)
+    s = ctx.settings
+    signature = sign_pdf(
+        result.output,
+        signed_path,
+        ctx.signer(),
+        agency_name=s.agency_name,
+        level=effective_level(s.signing_level, s.tsa_url),
+        tsa_url=s.tsa_url,
+        trust_roots=ctx.trust_roots(),
+    )
+    if not s.tsa_url:
+        signature["note"] = "Không có máy chủ dấu thời gian: chữ ký không có dấu thời gian tin cậy (B-B)."
     alto_path = work / f"{result.output.stem}-alto.xml"
     alto_path.write_text(to_alto(result.pages), encoding="utf-8")
     put = ctx.store.put_file

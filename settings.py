@@ -54,6 +54,10 @@ class Settings(BaseSettings):
         None, description="Agency certificate (PKCS#12); empty means the demo PKI in `<data_dir>/pki`."
     )
     signing_pkcs12_password_file: Path | None = Field(None, description="File holding the PKCS#12 password.")
+    signing_level: Literal["auto", "B-B", "B-T", "B-LT", "B-LTA"] = Field(
+        "auto", description="PAdES level of the agency's signatures; `auto` is B-LT with a TSA, B-B without."
+    )
+    tsa_url: str = Field("", description="RFC 3161 time-stamping authority (needed from B-T up).")
     trust_roots: Annotated[tuple[Path, ...], NoDecode] = Field(
         default=(),
         description="Comma-separated PEM files of trusted root CAs (the demo root is added when the demo PKI is used).",

@@ -50,7 +50,10 @@ def _project_signature_fields(pdf: pikepdf.Pdf) -> int:
     del pdf.Root["/AcroForm"]
     if "/Perms" in pdf.Root:
         del pdf.Root["/Perms"]
-    # ETSI's PAdES developer extension (ISO 32000-1 7.12) is allowed but unknown to the validator.
+    # PAdES's document security store (ETSI EN 319 142-1, the OCSP/CRL data of B-LT) and
+    # ETSI's developer extension (ISO 32000-1 7.12) are allowed but unknown to the validator.
+    if "/DSS" in pdf.Root:
+        del pdf.Root["/DSS"]
     extensions = pdf.Root.get("/Extensions")
     if extensions is not None and "/ESIC" in extensions:
         del extensions["/ESIC"]

@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfReadError
 from pyhanko.sign import fields, signers
 from pyhanko.sign.fields import SigSeedSubFilter
+from pyhanko.sign.timestamps.common_utils import TimestampRequestError
+from pyhanko.sign.timestamps.requests_client import RequestsHTTPTimeStamper
+from pyhanko_certvalidator import CertificateValidator, ValidationContext
+from pyhanko_certvalidator.errors import (
+    InsufficientRevinfoError,
+    PathBuildingError,
+    PathValidationError,
+    RevokedError,
+)
+from pyhanko_certvalidator.fetchers.requests_fetchers import RequestsFetcherBackend
 
 from signing.appearance import VIETNAM, digitized_copy_stamp
-from signing.errors import NotAPdf, SigningError
+from signing.errors import CertificateUnusable, NotAPdf, SigningError
 from signing.signers import AgencySigner
+from signing.verify import load_roots
 
 
 def _next_field_name(writer: IncrementalPdfFileWriter) -> str:
@@ -25,9 +38,101 @@ def _next_field_name(writer: IncrementalPdfFileWriter) -> str:
     return f"Sig{n}"
 
 
-def sign_pdf(src: Path, dst: Path, agency: AgencySigner, *, agency_name: str, reason: str = "Số hóa") -> dict[str, str]:
-    """Sign ``src`` as the agency (PAdES B-B) with the digitized-copy stamp; write ``dst`` atomically."""
+LEVELS = ("B-B", "B-T", "B-LT", "B-LTA")
+
+
+def effective_level(setting: str, tsa_url: str) -> str:
+    """``auto``: B-LT when a time-stamping authority is configured, B-B without one."""
+    if setting == "auto":
+        return "B-LT" if tsa_url else "B-B"
+    return setting
+
+
+def check_certificate(agency: AgencySigner, moment: dt.datetime) -> None:
+    """Refuse, before anything is written, a certificate that cannot make a valid signature."""
+    cert = agency.signer.signing_cert
+    validity = cert["tbs_certificate"]["validity"]
+    not_before, not_after = validity["not_before"].native, validity["not_after"].native
+    if moment < not_before:
+        raise CertificateUnusable(
+            f"Chứng thư của {agency.name} chưa có hiệu lực (từ {not_before:%d/%m/%Y}).",
+            f"The certificate of {agency.name} is not valid yet (from {not_before:%Y-%m-%d}).",
+            field="certificate",
+        )
+    if moment > not_after:
+        raise CertificateUnusable(
+            f"Chứng thư của {agency.name} đã hết hạn ngày {not_after:%d/%m/%Y}.",
+            f"The certificate of {agency.name} expired on {not_after:%Y-%m-%d}.",
+            field="certificate",
+        )
+    usage = set(cert.key_usage_value.native) if cert.key_usage_value is not None else set()
+    if not usage & {"digital_signature", "non_repudiation"}:
+        raise CertificateUnusable(
+            f"Chứng thư của {agency.name} không được dùng để ký số (thiếu digitalSignature/nonRepudiation).",
+            f"The certificate of {agency.name} is not for signing (no digitalSignature/nonRepudiation usage).",
+            field="certificate",
+        )
+
+
+def check_revocation(agency: AgencySigner, context: ValidationContext) -> None:
+    """Validate the signer's chain now, revocation included, to name what is wrong with it."""
+    validator = CertificateValidator(
+        agency.signer.signing_cert, intermediate_certs=agency.signer.cert_registry, validation_context=context
+    )
+    try:
+        asyncio.run(validator.async_validate_usage(set(), extended_optional=True))
+    except RevokedError as e:
+        raise CertificateUnusable(
+            f"Chứng thư của {agency.name} đã bị thu hồi; không ký được.",
+            f"The certificate of {agency.name} has been revoked; it cannot sign.",
+            field="certificate",
+        ) from e
+    except (PathValidationError, PathBuildingError, InsufficientRevinfoError) as e:
+        raise CertificateUnusable(
+            f"Không xác minh được chứng thư của {agency.name} (chuỗi tin cậy hoặc tình trạng thu hồi): {e}",
+            f"The certificate of {agency.name} cannot be validated (chain of trust or revocation): {e}",
+            field="certificate",
+        ) from e
+
+
+def sign_pdf(
+    src: Path,
+    dst: Path,
+    agency: AgencySigner,
+    *,
+    agency_name: str,
+    level: str = "B-B",
+    tsa_url: str = "",
+    trust_roots: Sequence[Path] = (),
+    reason: str = "Số hóa",
+) -> dict[str, str]:
+    """Sign ``src`` as the agency with the digitized-copy stamp; write ``dst`` atomically.
+
+    B-T adds an RFC 3161 time stamp from ``tsa_url``; B-LT also validates the chain now
+    (OCSP/CRL fetched from the certificates' own URLs, hard-fail) and embeds what it
+    fetched, so the signature can be checked offline for years; B-LTA seals it all with a
+    document time stamp. A revoked, expired or unsuitable certificate is refused."""
+    if level not in LEVELS:
+        raise SigningError(f"Mức chữ ký {level} không hợp lệ.", f"Unknown signature level {level}.", field="level")
+    if level != "B-B" and not tsa_url:
+        raise SigningError(
+            f"Mức {level} cần máy chủ dấu thời gian (SOHOA_TSA_URL).",
+            f"Level {level} needs a time-stamping authority (SOHOA_TSA_URL).",
+            field="tsa_url",
+        )
     moment = dt.datetime.now(VIETNAM)
+    check_certificate(agency, moment)
+    timestamper = RequestsHTTPTimeStamper(tsa_url, timeout=15) if level != "B-B" else None
+    long_term = level in ("B-LT", "B-LTA")
+    context = None
+    if long_term:
+        context = ValidationContext(
+            trust_roots=load_roots(list(trust_roots)),
+            allow_fetching=True,
+            revocation_mode="hard-fail",
+            fetcher_backend=RequestsFetcherBackend(per_request_timeout=15),
+        )
+        check_revocation(agency, context)
     try:
         with src.open("rb") as f:
             if not f.read(1024).lstrip().startswith(b"%PDF"):
@@ -49,10 +154,14 @@ def sign_pdf(src: Path, dst: Path, agency: AgencySigner, *, agency_name: str, re
                 subfilter=SigSeedSubFilter.PADES,
                 reason=reason,
                 location="Việt Nam",
+                embed_validation_info=long_term,
+                use_pades_lta=level == "B-LTA",
+                validation_context=context,
             )
             pdf_signer = signers.PdfSigner(
                 meta,
                 signer=agency.signer,
+                timestamper=timestamper,
                 stamp_style=stamp.style,
                 new_field_spec=fields.SigFieldSpec(sig_field_name=name, on_page=0, box=stamp.box),
             )
@@ -75,6 +184,18 @@ def sign_pdf(src: Path, dst: Path, agency: AgencySigner, *, agency_name: str, re
         ) from e
     except SigningError:
         raise
+    except TimestampRequestError as e:
+        raise SigningError(
+            f"Không lấy được dấu thời gian từ {tsa_url}: {e}. Chưa ký, không ghi gì.",
+            f"No time stamp from {tsa_url}: {e}. Nothing was signed or written.",
+            field="tsa_url",
+        ) from e
+    except (PathValidationError, PathBuildingError, InsufficientRevinfoError) as e:
+        raise CertificateUnusable(
+            f"Chứng thư ký không hợp lệ lúc này (thu hồi, không tin cậy hoặc không kiểm tra được): {e}",
+            f"The signing certificate does not validate now (revoked, untrusted or unverifiable): {e}",
+            field="certificate",
+        ) from e
     except Exception as e:  # pyHanko signals certificate problems with many exception types
         raise SigningError(f"Ký số thất bại: {e}", f"Signing failed: {e}") from e
-    return {"field": name, "signer": agency.subject, "time": stamp.text_params["when"], "level": "PAdES B-B"}
+    return {"field": name, "signer": agency.subject, "time": stamp.text_params["when"], "level": f"PAdES {level}"}

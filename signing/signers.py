@@ -22,6 +22,11 @@ class AgencySigner:
     subject: str
     demo: bool
 
+    @property
+    def name(self) -> str:
+        """The certificate's common name, for messages."""
+        return str(self.signer.signing_cert.subject.native.get("common_name", self.subject))
+
 
 def _der(cert: object) -> bytes:
     return cert.public_bytes(serialization.Encoding.DER)  # type: ignore[attr-defined]

@@ -11,7 +11,7 @@ from asn1crypto import pem
 from asn1crypto import x509 as asn1_x509
 from pyhanko.pdf_utils.misc import PdfReadError
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko.sign.validation import DocumentSecurityStore, EmbeddedPdfSignature, validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 
 from digitize.validate import check_pdfa
@@ -76,12 +76,25 @@ def _iso(moment: dt.datetime | None) -> str | None:
     return moment.astimezone(VIETNAM).replace(microsecond=0).isoformat() if moment else None
 
 
-def _level(embedded: object, has_timestamp: bool, reader: PdfFileReader) -> str:
+def _revocation(embedded: EmbeddedPdfSignature, dss: DocumentSecurityStore | None, roots: list) -> str:
+    """What the OCSP/CRL data embedded in the document (B-LT) say, with nothing fetched."""
+    if dss is None:
+        return "not checked (no embedded revocation data)"
+    context = dss.as_validation_context({"trust_roots": roots, "allow_fetching": False, "revocation_mode": "hard-fail"})
+    status = validate_pdf_signature(embedded, context)
+    if status.revoked:
+        return "revoked"
+    if status.trusted:
+        return "good (embedded OCSP/CRL)"
+    return "not established by the embedded data"
+
+
+def _level(has_timestamp: bool, revocation: str, archived: bool) -> str:
     if not has_timestamp:
         return "PAdES B-B"
-    if "/DSS" not in reader.root:
+    if not revocation.startswith("good"):
         return "PAdES B-T"
-    return "PAdES B-LT"
+    return "PAdES B-LTA" if archived else "PAdES B-LT"
 
 
 def verify_pdf(path: Path, trust_roots: list[Path]) -> DocumentReport:
@@ -96,7 +109,9 @@ def verify_pdf(path: Path, trust_roots: list[Path]) -> DocumentReport:
             reader = PdfFileReader(f, strict=False)
             if reader.encrypted:
                 raise NotAPdf(f"{path.name} được mã hóa.", f"{path.name} is encrypted.", field=path.name)
-            for embedded in reader.embedded_signatures:
+            dss = DocumentSecurityStore.read_dss(reader) if "/DSS" in reader.root else None
+            archived = bool(reader.embedded_timestamp_signatures)  # a document time stamp seals it (B-LTA)
+            for embedded in reader.embedded_regular_signatures:
                 context = ValidationContext(trust_roots=roots, allow_fetching=False, revocation_mode="soft-fail")
                 status = validate_pdf_signature(embedded, context)
                 chain = (
@@ -105,9 +120,12 @@ def verify_pdf(path: Path, trust_roots: list[Path]) -> DocumentReport:
                     else [status.signing_cert.issuer.human_friendly]
                 )
                 ts = status.timestamp_validity
+                revocation = _revocation(embedded, dss, roots) if status.trusted else "not checked (untrusted chain)"
                 problems = []
                 if not status.trusted:
                     problems.append("certificate chain does not reach a configured trust root")
+                if revocation == "revoked":
+                    problems.append("the signer's certificate is revoked")
                 reports.append(
                     SignatureReport(
                         field=str(embedded.field_name),
@@ -117,13 +135,9 @@ def verify_pdf(path: Path, trust_roots: list[Path]) -> DocumentReport:
                         timestamp_time=_iso(ts.timestamp) if ts else None,
                         intact=status.intact,
                         valid=status.valid,
-                        trusted=status.trusted,
-                        revocation="revoked"
-                        if status.revoked
-                        else "not checked (no revocation data)"
-                        if status.revocation_details is None
-                        else "good",
-                        level=_level(embedded, ts is not None, reader),
+                        trusted=status.trusted and revocation != "revoked",
+                        revocation=revocation,
+                        level=_level(ts is not None, revocation, archived),
                         coverage=status.coverage.name if status.coverage else "UNKNOWN",
                         modification_level=status.modification_level.name if status.modification_level else "UNKNOWN",
                         problems=problems,

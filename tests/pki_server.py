@@ -1,0 +1,73 @@
+"""The test PKI (certomancer) with its TSA, OCSP responder and CRLs served on loopback."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from asn1crypto import pem
+from certomancer.integrations.animator import Animator, AnimatorArchStore
+from certomancer.registry import ArchLabel, CertLabel, CertomancerConfig, PKIArchitecture
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from werkzeug.serving import make_server
+
+logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no request log lines in test output
+ARCHITECTURE = Path(__file__).resolve().parent / "pki" / "architecture.yml"
+KEYS = ("root", "interm", "tsa", "ocsp", "agency", "revoked", "expired", "no-signing")
+
+
+@dataclass
+class TestPki:
+    arch: PKIArchitecture
+    url: str
+    root_pem: Path
+    folder: Path
+
+    def pkcs12(self, label: str, password: bytes = b"mat-khau") -> Path:
+        """The certificate ``label`` with its key and chain, as the agency would get it."""
+        path = self.folder / f"{label}.p12"
+        path.write_bytes(self.arch.package_pkcs12(CertLabel(label), password=password))
+        return path
+
+    @property
+    def tsa_url(self) -> str:
+        return f"{self.url}/sohoa/tsa/tsa"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(folder: Path) -> tuple[TestPki, threading.Thread, object]:
+    """Generate keys, load the architecture and serve it; returns the PKI, thread and server."""
+    for label in KEYS:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        (folder / f"{label}.key.pem").write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    config = {
+        "external-url-prefix": url,
+        "keysets": {
+            "sohoa-test": {"path-prefix": str(folder), "keys": {label: {"path": f"{label}.key.pem"} for label in KEYS}}
+        },
+        "pki-architectures": {"sohoa": yaml.safe_load(ARCHITECTURE.read_text(encoding="utf-8"))},
+    }
+    cfg = CertomancerConfig(config, key_search_dir=str(folder), external_url_prefix=url)
+    arch = cfg.get_pki_arch(ArchLabel("sohoa"))
+    server = make_server("127.0.0.1", port, Animator(AnimatorArchStore(cfg.pki_archs), with_web_ui=False))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    root_pem = folder / "root.pem"
+    root_pem.write_bytes(pem.armor("CERTIFICATE", arch.get_cert(CertLabel("root")).dump()))
+    return TestPki(arch, url, root_pem, folder), thread, server
