@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from fontTools import subset
 from fontTools.ttLib import TTFont
 from fontTools.ttLib.scaleUpem import scale_upem
 from pyhanko.pdf_utils.font.opentype import GlyphAccumulatorFactory
@@ -36,11 +37,27 @@ def stamp_font() -> Path:
     width-consistency rule. A rescaled copy is made once per machine.
     """
     digest = hashlib.sha256(SERIF.read_bytes()).hexdigest()[:12]
-    target = Path(tempfile.gettempdir()) / "sohoa-fonts" / f"LiberationSerif-1000upm-{digest}.ttf"
+    target = Path(tempfile.gettempdir()) / "sohoa-fonts" / f"LiberationSerif-vi-1000upm-{digest}.ttf"
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         font = TTFont(SERIF)
         scale_upem(font, 1000)
+        # Latin and Vietnamese only: pyHanko subsets the font again for every signature,
+        # and a few hundred glyphs subset much faster than the full set.
+        options = subset.Options()
+        options.name_IDs = ["*"]
+        options.notdef_outline = True
+        subsetter = subset.Subsetter(options)
+        subsetter.populate(
+            unicodes=[
+                *range(0x20, 0x7F),
+                *range(0xA0, 0x250),
+                *range(0x300, 0x324),
+                *range(0x1EA0, 0x1EFA),
+                *range(0x2010, 0x2027),
+            ]
+        )
+        subsetter.subset(font)
         tmp = target.with_suffix(f".{os.getpid()}.tmp")
         font.save(tmp)
         os.replace(tmp, target)
