@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := tesseract-ocr tesseract-ocr-vie tesseract-ocr-osd tesseract-ocr-eng \
-	poppler-utils qpdf jbig2dec fonts-liberation2 openssl python3-venv
+	poppler-utils qpdf jbig2dec fonts-liberation2 openssl softhsm2 python3-venv
 
 .PHONY: run test lint system-deps clean
 

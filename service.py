@@ -27,6 +27,7 @@ from settings import Settings, get_settings
 from signing import AgencySigner, agency_signer, sign_pdf
 from signing.demo_pki import ensure_demo_pki
 from signing.sign import effective_level
+from signing.signers import Pkcs11Config
 from storage import (
     AuditEvent,
     Document,
@@ -78,18 +79,27 @@ class Context:
 
     def trust_roots(self) -> list[Path]:
         roots = list(self.settings.trust_roots)
-        if self.settings.signing_pkcs12 is None:
+        if self.settings.signing_pkcs12 is None and self.settings.signing_pkcs11_module is None:
             roots.append(ensure_demo_pki(self.settings.pki_dir, self.settings.agency_name).root_cert)
         return roots
 
 
 @lru_cache(maxsize=4)
 def _signer(settings: Settings) -> AgencySigner:
+    token = None
+    if settings.signing_pkcs11_module is not None:
+        token = Pkcs11Config(
+            settings.signing_pkcs11_module,
+            settings.signing_pkcs11_token,
+            settings.signing_pkcs11_key,
+            settings.signing_pkcs11_pin_file,
+        )
     return agency_signer(
         settings.signing_pkcs12,
         settings.signing_pkcs12_password_file,
         pki_dir=settings.pki_dir,
         agency_name=settings.agency_name,
+        pkcs11=token,
     )
 
 

@@ -54,6 +54,12 @@ class Settings(BaseSettings):
         None, description="Agency certificate (PKCS#12); empty means the demo PKI in `<data_dir>/pki`."
     )
     signing_pkcs12_password_file: Path | None = Field(None, description="File holding the PKCS#12 password.")
+    signing_pkcs11_module: Path | None = Field(
+        None, description="PKCS#11 library of the token or HSM holding the agency key (takes precedence over PKCS#12)."
+    )
+    signing_pkcs11_token: str = Field("", description="Label of that token.")
+    signing_pkcs11_key: str = Field("", description="Label of the key and its certificate on the token.")
+    signing_pkcs11_pin_file: Path | None = Field(None, description="File holding the token's user PIN.")
     signing_level: Literal["auto", "B-B", "B-T", "B-LT", "B-LTA"] = Field(
         "auto", description="PAdES level of the agency's signatures; `auto` is B-LT with a TSA, B-B without."
     )

@@ -39,7 +39,7 @@ class KeyedSigner(signers.SimpleSigner):
 
 @dataclass(frozen=True)
 class AgencySigner:
-    signer: signers.SimpleSigner
+    signer: signers.Signer
     subject: str
     demo: bool
 
@@ -92,21 +92,75 @@ def load_pkcs12(path: Path, password: bytes, *, demo: bool = False) -> AgencySig
     return AgencySigner(simple, signing_cert.subject.human_friendly, demo)
 
 
+@dataclass(frozen=True)
+class Pkcs11Config:
+    module: Path  # the token's PKCS#11 library, e.g. /usr/lib/softhsm/libsofthsm2.so
+    token: str  # token label
+    key: str  # label of the key and its certificate on the token
+    pin_file: Path | None = None
+
+
+def _read_secret(path: Path | None, what: str) -> str:
+    if path is None:
+        return ""
+    try:
+        return path.read_text(encoding="utf-8").rstrip("\r\n")
+    except OSError as e:
+        raise CertificateUnusable(
+            f"Không đọc được tệp {path.name} ({what}).", f"Cannot read {path.name} ({what}).", field=what
+        ) from e
+
+
+def load_pkcs11(config: Pkcs11Config) -> AgencySigner:
+    """The agency key on a PKCS#11 token or HSM; the key never leaves it."""
+    import pkcs11.exceptions as p11
+    from pyhanko.sign.pkcs11 import PKCS11Signer, TokenCriteria, open_pkcs11_session
+
+    pin = _read_secret(config.pin_file, "pin_file")
+    criteria = TokenCriteria(label=config.token)
+    try:
+        try:
+            session = open_pkcs11_session(str(config.module), token_criteria=criteria, user_pin=pin or None)
+        except p11.UserAlreadyLoggedIn:  # PKCS#11 logs in the application, not the session
+            session = open_pkcs11_session(str(config.module), token_criteria=criteria, user_pin=None)
+    except (p11.PinIncorrect, p11.PinInvalid, p11.PinLenRange) as e:
+        raise WrongPassword(
+            f"Sai mã PIN của thiết bị ký «{config.token}».",
+            f"Wrong PIN for signing token “{config.token}”.",
+            field="pin",
+        ) from e
+    except (OSError, p11.PKCS11Error, ValueError, RuntimeError) as e:
+        raise CertificateUnusable(
+            f"Không mở được thiết bị ký «{config.token}» qua {config.module.name}: {e}",
+            f"Cannot open signing token “{config.token}” through {config.module.name}: {e}",
+            field="pkcs11",
+        ) from e
+    # Every certificate on the token goes into the signature: tokens carry their CA chain.
+    signer = PKCS11Signer(session, key_label=config.key, cert_label=config.key, other_certs_to_pull=None)
+    try:
+        cert = signer.signing_cert
+    except Exception as e:  # pyHanko reports a missing object with several exception types
+        raise CertificateUnusable(
+            f"Thiết bị ký «{config.token}» không có khóa và chứng thư «{config.key}».",
+            f"Token “{config.token}” holds no key and certificate labelled “{config.key}”.",
+            field="pkcs11",
+        ) from e
+    return AgencySigner(signer, cert.subject.human_friendly, demo=False)
+
+
 def agency_signer(
-    pkcs12_path: Path | None, password_file: Path | None, *, pki_dir: Path, agency_name: str
+    pkcs12_path: Path | None,
+    password_file: Path | None,
+    *,
+    pki_dir: Path,
+    agency_name: str,
+    pkcs11: Pkcs11Config | None = None,
 ) -> AgencySigner:
-    """The configured agency certificate, or the demo one when none is configured."""
+    """The configured agency key (token, or PKCS#12 file), or the demo one when none is configured."""
+    if pkcs11 is not None:
+        return load_pkcs11(pkcs11)
     if pkcs12_path is None:
         pki = ensure_demo_pki(pki_dir, agency_name)
         return load_pkcs12(pki.agency_p12, pki.agency_password_file.read_bytes().strip(), demo=True)
-    password = b""
-    if password_file is not None:
-        try:
-            password = password_file.read_bytes().rstrip(b"\r\n")
-        except OSError as e:
-            raise CertificateUnusable(
-                f"Không đọc được tệp mật khẩu {password_file.name}.",
-                f"Cannot read password file {password_file.name}.",
-                field="password_file",
-            ) from e
+    password = _read_secret(password_file, "password_file").encode()
     return load_pkcs12(pkcs12_path, password)
