@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfReadError
 from pyhanko.sign import fields, signers
-from pyhanko.sign.fields import SigSeedSubFilter
+from pyhanko.sign.fields import MDPPerm, SigSeedSubFilter
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 from pyhanko.sign.timestamps.requests_client import RequestsHTTPTimeStamper
+from pyhanko.sign.validation import read_certification_data
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator.errors import (
     InsufficientRevinfoError,
@@ -28,6 +31,58 @@ from signing.appearance import VIETNAM, digitized_copy_stamp
 from signing.errors import CertificateUnusable, NotAPdf, SigningError
 from signing.signers import AgencySigner
 from signing.verify import load_roots
+
+
+def _check_may_sign(writer: IncrementalPdfFileWriter, label: str, field: str | None) -> None:
+    """Refuse before writing: a document certified "no changes", or a field already signed or absent."""
+    certification = read_certification_data(writer.prev)
+    if certification is not None and certification.permission == MDPPerm.NO_CHANGES:
+        raise SigningError(
+            f"{label} đã được chứng nhận «không cho phép thay đổi»: không thể ký thêm.",
+            f"{label} is certified “no changes allowed”: it cannot be signed again.",
+            field="document",
+        )
+    if field is None:
+        return
+    existing = {name: value for name, value, _ in fields.enumerate_sig_fields(writer.prev)}
+    if field not in existing:
+        raise SigningError(
+            f"{label} không có ô ký «{field}».", f"{label} has no signature field “{field}”.", field="field"
+        )
+    if existing[field] is not None:
+        raise SigningError(
+            f"Ô ký «{field}» đã được ký.", f"Signature field “{field}” is already signed.", field="field"
+        )
+
+
+def add_signature_fields(src: Path, dst: Path, specs: Sequence[tuple[str, tuple[int, int, int, int]]]) -> None:
+    """Every signature field a result needs (name, box on page 1), made before the first
+    signature so that signing them later changes nothing an earlier signature covers."""
+    try:
+        with src.open("rb") as f:
+            writer = IncrementalPdfFileWriter(f, strict=False)
+            for name, box in specs:
+                fields.append_signature_field(writer, fields.SigFieldSpec(sig_field_name=name, on_page=0, box=box))
+            with _atomic(dst) as out:
+                writer.write(out)
+    except (PdfReadError, KeyError, IndexError) as e:
+        raise NotAPdf(f"{src.name}: PDF hỏng ({e}).", f"{src.name}: corrupt PDF ({e}).", field=src.name) from e
+
+
+@contextlib.contextmanager
+def _atomic(dst: Path) -> Iterator[BinaryIO]:
+    """A file that appears at ``dst`` whole, or not at all."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=".signing-", suffix=".pdf")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, dst)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _next_field_name(writer: IncrementalPdfFileWriter) -> str:
@@ -105,13 +160,19 @@ def sign_pdf(
     tsa_url: str = "",
     trust_roots: Sequence[Path] = (),
     reason: str = "Số hóa",
+    field: str | None = None,
+    certify: MDPPerm | None = None,
 ) -> dict[str, str]:
     """Sign ``src`` as the agency with the digitized-copy stamp; write ``dst`` atomically.
 
     B-T adds an RFC 3161 time stamp from ``tsa_url``; B-LT also validates the chain now
     (OCSP/CRL fetched from the certificates' own URLs, hard-fail) and embeds what it
     fetched, so the signature can be checked offline for years; B-LTA seals it all with a
-    document time stamp. A revoked, expired or unsuitable certificate is refused."""
+    document time stamp. A revoked, expired or unsuitable certificate is refused.
+
+    ``field`` signs a field made beforehand (``add_signature_fields``: a result's signer
+    first, then the organization); ``certify`` makes this the certifying signature, with
+    the changes it still allows (DocMDP)."""
     if level not in LEVELS:
         raise SigningError(f"Mức chữ ký {level} không hợp lệ.", f"Unknown signature level {level}.", field="level")
     if level != "B-B" and not tsa_url:
@@ -145,7 +206,8 @@ def sign_pdf(
                     f"{src.name} is encrypted and cannot be signed.",
                     field=src.name,
                 )
-            name = _next_field_name(writer)
+            _check_may_sign(writer, src.name, field)
+            name = field or _next_field_name(writer)
             page_box = tuple(float(v) for v in writer.root["/Pages"]["/Kids"][0].get_object()["/MediaBox"])
             stamp = digitized_copy_stamp(page_box, agency_name, moment)  # type: ignore[arg-type]
             meta = signers.PdfSignatureMetadata(
@@ -157,25 +219,19 @@ def sign_pdf(
                 embed_validation_info=long_term,
                 use_pades_lta=level == "B-LTA",
                 validation_context=context,
+                certify=certify is not None,
+                docmdp_permissions=certify or MDPPerm.FILL_FORMS,
             )
             pdf_signer = signers.PdfSigner(
                 meta,
                 signer=agency.signer,
                 timestamper=timestamper,
                 stamp_style=stamp.style,
-                new_field_spec=fields.SigFieldSpec(sig_field_name=name, on_page=0, box=stamp.box),
+                # A field made beforehand keeps its own place; otherwise the stamp's.
+                new_field_spec=None if field else fields.SigFieldSpec(sig_field_name=name, on_page=0, box=stamp.box),
             )
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=".signing-", suffix=".pdf")
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    pdf_signer.sign_pdf(writer, output=out, appearance_text_params=stamp.text_params)
-                    out.flush()
-                    os.fsync(out.fileno())
-                os.replace(tmp, dst)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            with _atomic(dst) as out:
+                pdf_signer.sign_pdf(writer, output=out, appearance_text_params=stamp.text_params)
     except (PdfReadError, KeyError, IndexError) as e:
         raise NotAPdf(
             f"{src.name}: PDF hỏng, không ký được ({e}).",

@@ -11,7 +11,7 @@ import pytest
 from digitize.validate import check_pdfa
 from signing import agency_signer, load_pkcs12, sign_pdf, verify_pdf
 from signing.demo_pki import ensure_demo_pki
-from signing.errors import NotAPdf, WrongPassword
+from signing.errors import NotAPdf, SigningError, WrongPassword
 
 AGENCY = "UBND xã Hòa Bình"
 
@@ -116,3 +116,43 @@ def test_non_pdf_and_encrypted_input_leave_no_output(pki_dir: Path, tmp_path: Pa
             sign_pdf(src, out, signer, agency_name=AGENCY)
         assert not out.exists()
         assert not list(tmp_path.glob(".signing-*"))
+
+
+def test_result_signed_by_signer_then_organization_in_fields_made_first(
+    digitized_pdf: Path, pki_dir: Path, tmp_path: Path
+) -> None:
+    from pyhanko.sign.fields import MDPPerm
+
+    from signing.sign import add_signature_fields
+
+    signer = agency_signer(None, None, pki_dir=pki_dir, agency_name=AGENCY)
+    roots = [ensure_demo_pki(pki_dir, AGENCY).root_cert]
+    blank = tmp_path / "o-ky.pdf"
+    add_signature_fields(digitized_pdf, blank, [("NguoiKy", (330, 90, 560, 130)), ("CoQuan", (60, 90, 290, 130))])
+    first, second = tmp_path / "1.pdf", tmp_path / "2.pdf"
+    sign_pdf(blank, first, signer, agency_name="Chủ tịch UBND xã", field="NguoiKy", certify=MDPPerm.FILL_FORMS)
+    sign_pdf(first, second, signer, agency_name=AGENCY, field="CoQuan")
+    report = verify_pdf(second, roots)
+    assert [s.field for s in report.signatures] == ["NguoiKy", "CoQuan"]
+    assert all(s.intact and s.valid for s in report.signatures) and report.ok
+    assert report.signatures[0].modification_level == "FORM_FILLING"  # the organization only filled its field
+    assert check_pdfa(second).passed
+    out = subprocess.run(["pdfsig", str(second)], capture_output=True, text=True).stdout
+    assert out.count("Signature is Valid") == 2
+    with pytest.raises(SigningError) as e:
+        sign_pdf(second, tmp_path / "3.pdf", signer, agency_name=AGENCY, field="CoQuan")
+    assert e.value.field == "field" and not (tmp_path / "3.pdf").exists()
+
+
+def test_a_document_certified_no_changes_cannot_be_signed_again(
+    digitized_pdf: Path, pki_dir: Path, tmp_path: Path
+) -> None:
+    from pyhanko.sign.fields import MDPPerm
+
+    signer = agency_signer(None, None, pki_dir=pki_dir, agency_name=AGENCY)
+    locked = tmp_path / "khoa.pdf"
+    sign_pdf(digitized_pdf, locked, signer, agency_name=AGENCY, certify=MDPPerm.NO_CHANGES)
+    with pytest.raises(SigningError) as e:
+        sign_pdf(locked, tmp_path / "o.pdf", signer, agency_name=AGENCY)
+    assert e.value.field == "document" and "không cho phép thay đổi" in e.value.vi
+    assert not (tmp_path / "o.pdf").exists()
