@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -13,6 +14,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, File, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -237,6 +239,35 @@ def download(code: str, document_id: int, kind: Literal["original", "pdfa", "sig
         "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name, safe='')}",
     }
     return StreamingResponse(chunks(), media_type=media, headers=headers)
+
+
+class RemotePrepare(BaseModel):
+    certificates: str = Field(
+        description="Chứng thư của người ký và chuỗi CA, dạng PEM / signer certificate and CA chain, PEM"
+    )
+
+
+class RemoteComplete(BaseModel):
+    signature: str = Field(
+        description="Chữ ký (base64) trên `to_be_signed` / the signature over `to_be_signed`, base64"
+    )
+
+
+@app.post("/api/v1/dossiers/{code}/documents/{document_id}/remote-signatures", status_code=201, tags=["chữ ký số"])
+def prepare_remote_signature(code: str, document_id: int, body: RemotePrepare) -> dict[str, Any]:
+    """Bước 1 ký bằng USB token của cán bộ: chuẩn bị tài liệu, trả về dữ liệu cần ký.
+    / Step 1 of signing with a clerk's token: prepare the document and return the bytes to sign."""
+    return service.prepare_remote(service.context(), code, document_id, body.certificates.encode())
+
+
+@app.post("/api/v1/remote-signatures/{pending_id}", tags=["chữ ký số"])
+def complete_remote_signature(pending_id: str, body: RemoteComplete) -> dict[str, Any]:
+    """Bước 2: gửi chữ ký về, dịch vụ hoàn tất tài liệu. / Step 2: send the signature; the service completes the PDF."""
+    try:
+        signature = base64.b64decode(body.signature, validate=True)
+    except ValueError as e:
+        raise SohoaError("Chữ ký phải ở dạng base64.", "The signature must be base64.", field="signature") from e
+    return service.complete_remote(service.context(), pending_id, signature)
 
 
 @app.get("/api/v1/search", tags=["tìm kiếm"])

@@ -191,6 +191,50 @@ def sign(
     typer.echo(f"{output}: đã ký{demo} bởi {info['signer']} lúc {info['time']}, {info['level']}")
 
 
+@app.command("sign-agent")
+def sign_agent(
+    document_url: Annotated[
+        str, typer.Argument(help="Địa chỉ tài liệu, vd. http://127.0.0.1:8000/api/v1/dossiers/<mã>/documents/1")
+    ],
+    module: Annotated[Path, typer.Option(help="Thư viện PKCS#11 của USB token")],
+    token: Annotated[str, typer.Option(help="Nhãn của token")],
+    key: Annotated[str, typer.Option(help="Nhãn khóa và chứng thư trên token")],
+    pin_file: Annotated[Path | None, typer.Option(help="Tệp chứa mã PIN")] = None,
+) -> None:
+    """Ký bằng USB token của cán bộ (hai bước, khóa không rời token). / Sign with a clerk's token, in two steps."""
+    import json
+    import urllib.error
+    import urllib.request
+    from urllib.parse import urljoin
+
+    from signing import agent
+    from signing.signers import Pkcs11Config
+
+    def post(path: str, body: dict) -> dict:  # type: ignore[type-arg]
+        request = urllib.request.Request(
+            urljoin(document_url, path),
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                return json.loads(answer.read())
+        except urllib.error.HTTPError as e:
+            problem = json.loads(e.read() or b"{}")
+            fail(
+                SohoaError(
+                    problem.get("detail_vi", str(e)), problem.get("detail_en", str(e)), field=problem.get("field")
+                )
+            )
+        except OSError as e:
+            fail(SohoaError(f"Không kết nối được dịch vụ: {e}", f"Cannot reach the service: {e}", field="document_url"))
+
+    path = "/" + document_url.split("://", 1)[-1].split("/", 1)[-1]
+    result = _run(agent.run, post, path, Pkcs11Config(module, token, key, pin_file))
+    typer.echo(f"Đã ký {result['dossier']} tài liệu {result['document_id']} bởi {result['signer']}, {result['level']}")
+
+
 @app.command()
 def verify(
     file: Annotated[Path, typer.Argument(help="Tệp PDF đã ký")],

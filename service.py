@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import logging
 import tempfile
@@ -24,7 +25,7 @@ from digitize.ingest import check_type
 from digitize.pipeline import PageResult, sha256_file
 from errors import SohoaError
 from settings import Settings, get_settings
-from signing import AgencySigner, agency_signer, sign_pdf
+from signing import AgencySigner, agency_signer, remote, sign_pdf
 from signing.demo_pki import ensure_demo_pki
 from signing.sign import effective_level
 from signing.signers import Pkcs11Config
@@ -42,6 +43,7 @@ from storage import (
     parse_code,
 )
 from storage.catalog import now
+from storage.errors import NotFound
 from storage.objects import ObjectInfo
 
 log = logging.getLogger("sohoa")
@@ -67,6 +69,11 @@ class Context:
     settings: Settings
     store: ObjectStore
     sessions: sessionmaker[Session]
+
+    @property
+    def pending(self) -> Path:
+        """Prepared two-step signatures waiting for the clerk's signature value."""
+        return self.settings.data_dir / "pending-signatures"
 
     @property
     def tmp(self) -> Path:
@@ -429,6 +436,66 @@ def _fail(ctx: Context, job_id: str, code: str | None, doc_id: int | None, e: Ex
             # Back to what the dossier's other documents make it.
             dossier.status = "DIGITIZED" if any(d.signed_key for d in dossier.documents) else "RECEIVED"
         _audit(session, "worker", "scan.failed", code, document=doc_id, job=job_id, error=error["code"])
+
+
+def prepare_remote(
+    ctx: Context, code: str, document_id: int, chain: bytes, *, actor: str = "anonymous"
+) -> dict[str, Any]:
+    """Step 1 of a clerk's signature: the document's latest signed version, ready for the clerk's key."""
+    parse_code(code, ctx.settings.dossier_code_pattern)
+    with ctx.sessions() as session:
+        document = session.scalars(
+            select(Document).where(Document.id == document_id, Document.dossier_code == code)
+        ).first()
+        key = (document.signed_key or document.pdfa_key) if document else None
+    if not key:
+        raise NotFound(
+            f"Hồ sơ {code} chưa có tài liệu {document_id} đã số hóa.",
+            f"Dossier {code} has no digitized document {document_id}.",
+            field="document_id",
+        )
+    with tempfile.TemporaryDirectory(dir=ctx.tmp) as tmp:
+        src = Path(tmp) / "current.pdf"
+        ctx.store.get_file(key, src)
+        prepared = remote.prepare(src, ctx.pending, chain, context={"code": code, "document_id": document_id})
+    with ctx.sessions.begin() as session:
+        _audit(session, actor, "signature.prepared", code, document=document_id, pending=prepared.id)
+    return {
+        "id": prepared.id,
+        "to_be_signed": base64.b64encode(prepared.to_be_signed).decode(),
+        "sha256": prepared.sha256,
+        "expires_at": prepared.expires_at.isoformat(),
+        "complete_url": f"/api/v1/remote-signatures/{prepared.id}",
+    }
+
+
+def complete_remote(ctx: Context, pending_id: str, signature: bytes, *, actor: str = "anonymous") -> dict[str, Any]:
+    """Step 2: embed the clerk's signature and store the result as the document's new signed version."""
+    context = remote.context_of(ctx.pending, pending_id)
+    code, document_id = str(context["code"]), int(context["document_id"])  # type: ignore[call-overload]
+    with tempfile.TemporaryDirectory(dir=ctx.tmp) as tmp:
+        out = Path(tmp) / "signed.pdf"
+        info = remote.complete(ctx.pending, pending_id, signature, out, tsa_url=ctx.settings.tsa_url)
+        sha = sha256_file(out)
+        stored = ctx.store.put_file(
+            f"{dossier_prefix(code)}/documents/{document_id}/signed-{sha[:16]}.pdf", out, write_once=True
+        )
+    with ctx.sessions.begin() as session:
+        document = session.get(Document, document_id)
+        assert document is not None
+        document.signed_key, document.signed_sha256 = stored.key, stored.sha256
+        session.add(
+            Signature(
+                document_id=document_id,
+                field=info["field"],
+                signer=info["signer"],
+                signed_at=info["time"],
+                level=info["level"],
+                object_key=stored.key,
+            )
+        )
+        _audit(session, actor, "signature.completed", code, document=document_id, signer=info["signer"])
+    return {**info, "dossier": code, "document_id": document_id, "sha256": stored.sha256}
 
 
 def accept_batch(ctx: Context, upload: Path, filename: str, *, default_code: str = "", actor: str = "anonymous") -> Job:

@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
+from asn1crypto import x509 as asn1_x509
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfReadError
 from pyhanko.sign import fields, signers
@@ -103,30 +104,33 @@ def effective_level(setting: str, tsa_url: str) -> str:
     return setting
 
 
-def check_certificate(agency: AgencySigner, moment: dt.datetime) -> None:
+def check_signing_certificate(cert: asn1_x509.Certificate, name: str, moment: dt.datetime) -> None:
     """Refuse, before anything is written, a certificate that cannot make a valid signature."""
-    cert = agency.signer.signing_cert
     validity = cert["tbs_certificate"]["validity"]
     not_before, not_after = validity["not_before"].native, validity["not_after"].native
     if moment < not_before:
         raise CertificateUnusable(
-            f"Chứng thư của {agency.name} chưa có hiệu lực (từ {not_before:%d/%m/%Y}).",
-            f"The certificate of {agency.name} is not valid yet (from {not_before:%Y-%m-%d}).",
+            f"Chứng thư của {name} chưa có hiệu lực (từ {not_before:%d/%m/%Y}).",
+            f"The certificate of {name} is not valid yet (from {not_before:%Y-%m-%d}).",
             field="certificate",
         )
     if moment > not_after:
         raise CertificateUnusable(
-            f"Chứng thư của {agency.name} đã hết hạn ngày {not_after:%d/%m/%Y}.",
-            f"The certificate of {agency.name} expired on {not_after:%Y-%m-%d}.",
+            f"Chứng thư của {name} đã hết hạn ngày {not_after:%d/%m/%Y}.",
+            f"The certificate of {name} expired on {not_after:%Y-%m-%d}.",
             field="certificate",
         )
     usage = set(cert.key_usage_value.native) if cert.key_usage_value is not None else set()
     if not usage & {"digital_signature", "non_repudiation"}:
         raise CertificateUnusable(
-            f"Chứng thư của {agency.name} không được dùng để ký số (thiếu digitalSignature/nonRepudiation).",
-            f"The certificate of {agency.name} is not for signing (no digitalSignature/nonRepudiation usage).",
+            f"Chứng thư của {name} không được dùng để ký số (thiếu digitalSignature/nonRepudiation).",
+            f"The certificate of {name} is not for signing (no digitalSignature/nonRepudiation usage).",
             field="certificate",
         )
+
+
+def check_certificate(agency: AgencySigner, moment: dt.datetime) -> None:
+    check_signing_certificate(agency.signer.signing_cert, agency.name, moment)
 
 
 def check_revocation(agency: AgencySigner, context: ValidationContext) -> None:

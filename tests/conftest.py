@@ -12,7 +12,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 CORPUS = ROOT.parent / "shared" / "corpus" / "scans"
 
+import os  # noqa: E402
+import subprocess  # noqa: E402
+
+import pkcs11  # noqa: E402
+from asn1crypto import pem  # noqa: E402
+from certomancer.registry import CertLabel, KeyLabel  # noqa: E402
+from pkcs11 import Attribute, CertificateType, ObjectClass  # noqa: E402
+
 import jobs  # noqa: E402
+import pki_server  # noqa: E402
 import service  # noqa: E402
 import settings as settings_module  # noqa: E402
 from pages import TEXT, save_page  # noqa: E402
@@ -73,4 +82,51 @@ def digitized_pdf(tmp_path_factory: pytest.TempPathFactory, page_png: Path) -> P
     return out
 
 
-__all__ = ["CORPUS", "ROOT", "TEXT"]
+MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")
+PIN, SO_PIN = "123456", "654321"
+
+
+@pytest.fixture(scope="session")
+def token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[pki_server.TestPki, Path]]:
+    folder = tmp_path_factory.mktemp("softhsm")
+    (folder / "tokens").mkdir()
+    conf = folder / "softhsm2.conf"
+    conf.write_text(f"directories.tokendir = {folder / 'tokens'}\nobjectstore.backend = file\n")
+    os.environ["SOFTHSM2_CONF"] = str(conf)  # read when the library starts: once per process
+    test_pki, _thread, server = pki_server.start(tmp_path_factory.mktemp("pki"))
+    subprocess.run(
+        ["softhsm2-util", "--init-token", "--free", "--label", "sohoa", "--pin", PIN, "--so-pin", SO_PIN],
+        check=True,
+        capture_output=True,
+    )
+    key = folder / "agency.key.pem"
+    key.write_bytes(pem.armor("PRIVATE KEY", test_pki.arch.key_set.get_private_key(KeyLabel("agency")).dump()))
+    subprocess.run(
+        ["softhsm2-util", "--import", str(key), "--token", "sohoa", "--label", "agency", "--id", "01", "--pin", PIN],
+        check=True,
+        capture_output=True,
+    )
+    key.unlink()  # from now on the key lives only in the token
+    with pkcs11.lib(str(MODULE)).get_token(token_label="sohoa").open(rw=True, user_pin=PIN) as session:
+        for label, object_id in (("agency", b"\x01"), ("interm", b"\x02")):  # the certificate and its CA
+            cert = test_pki.arch.get_cert(CertLabel(label))
+            session.create_object(
+                {
+                    Attribute.CLASS: ObjectClass.CERTIFICATE,
+                    Attribute.CERTIFICATE_TYPE: CertificateType.X_509,
+                    Attribute.TOKEN: True,
+                    Attribute.LABEL: label,
+                    Attribute.ID: object_id,
+                    Attribute.VALUE: cert.dump(),
+                    Attribute.SUBJECT: cert.subject.dump(),
+                    Attribute.ISSUER: cert.issuer.dump(),
+                    Attribute.SERIAL_NUMBER: cert["tbs_certificate"]["serial_number"].dump(),
+                }
+            )
+    pin_file = folder / "pin"
+    pin_file.write_text(PIN)
+    yield test_pki, pin_file
+    server.shutdown()  # type: ignore[attr-defined]
+
+
+__all__ = ["CORPUS", "MODULE", "ROOT", "TEXT"]

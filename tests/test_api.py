@@ -167,3 +167,64 @@ def test_batch_scan_goes_to_the_dossiers_its_separators_name(client: TestClient,
     # Pages before the first separator, and no default code: nothing is recorded.
     failed = wait(client, client.post("/api/v1/batches", files={"file": ("lo2.pdf", batch.read_bytes())}).json()["id"])
     assert failed["status"] == "failed" and failed["error"]["field"] == "code"
+
+
+def test_clerk_signs_with_a_usb_token_in_two_steps(client: TestClient, token, page_png: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import base64
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    from conftest import MODULE
+    from signing import agent, verify_pdf
+    from signing.signers import Pkcs11Config
+    from storage import Document
+
+    test_pki, pin_file = token
+    assert wait(client, post(client, page_png).json()["id"])["status"] == "done"
+    document = f"/api/v1/dossiers/{CODE}/documents/1"
+
+    def call(path: str, body: dict) -> dict:  # type: ignore[type-arg]
+        answer = client.post(path, json=body)
+        assert answer.status_code in (200, 201), answer.text
+        return answer.json()
+
+    done = agent.run(call, document, Pkcs11Config(MODULE, "sohoa", "agency", pin_file))
+    assert done["signer"] == "UBND xã Hòa Bình" and done["document_id"] == 1
+    signed = tmp_path / "two.pdf"
+    signed.write_bytes(client.get(f"{document}/signed").content)
+    report = verify_pdf(signed, [*service.context().trust_roots(), test_pki.root_pem])
+    assert [s.field for s in report.signatures] == ["Sig1", "Sig2"]  # the agency's, then the clerk's
+    assert all(s.intact and s.valid and s.trusted for s in report.signatures) and report.pdfa_valid
+
+    # A signature made with another key is refused, and the document keeps its version.
+    with service.context().sessions() as s:
+        before = s.get(Document, 1).signed_sha256  # type: ignore[union-attr]
+    prepared = client.post(
+        f"{document}/remote-signatures",
+        json={"certificates": agent.token_chain(Pkcs11Config(MODULE, "sohoa", "agency", pin_file))},
+    )
+    assert prepared.status_code == 201
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    forged = other.sign(base64.b64decode(prepared.json()["to_be_signed"]), padding.PKCS1v15(), hashes.SHA256())
+    refused = client.post(prepared.json()["complete_url"], json={"signature": base64.b64encode(forged).decode()})
+    assert refused.status_code == 400 and refused.json()["field"] == "signature"
+    with service.context().sessions() as s:
+        assert s.get(Document, 1).signed_sha256 == before  # type: ignore[union-attr]
+    assert client.post("/api/v1/remote-signatures/" + "0" * 32, json={"signature": "AAAA"}).json()["field"] == "id"
+
+
+def test_a_prepared_signature_expires(token, digitized_pdf: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from asn1crypto import pem
+    from certomancer.registry import CertLabel
+
+    from signing import remote
+    from signing.errors import SigningError
+
+    test_pki, _ = token
+    chain = pem.armor("CERTIFICATE", test_pki.arch.get_cert(CertLabel("agency")).dump())
+    prepared = remote.prepare(digitized_pdf, tmp_path, chain, minutes=-1)
+    with pytest.raises(SigningError) as e:
+        remote.complete(tmp_path, prepared.id, b"x" * 256, tmp_path / "o.pdf")
+    assert "hết hạn" in e.value.vi and not (tmp_path / "o.pdf").exists()
+    assert not list(tmp_path.glob(f"{prepared.id}*"))  # the expired session is gone

@@ -138,3 +138,83 @@ def test_batch_splits_at_a_qr_separator(page_png: Path, var: Path, tmp_path: Pat
     assert (out / "000.00.12.H12-250529-0007" / "1.pdf").is_file()
     r = run("batch", str(page_png), "-o", str(out), "--code", "../x", data_dir=var)
     assert r.returncode == 2 and "Lỗi [code]" in r.stderr
+
+
+def test_sign_agent_against_a_running_service(token, page_png: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import socket
+    import time
+    import urllib.request
+
+    from conftest import MODULE
+
+    _test_pki, pin_file = token
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "SOHOA_DATA_DIR": str(tmp_path / "var"), "SOHOA_PORT": str(port), "SOHOA_OCR_JOBS": "2"}
+    server = subprocess.Popen([SOHOA, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"{base}/healthz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.2)
+        code = "000.00.12.H12-250530-0009"
+        body, boundary = page_png.read_bytes(), "sohoa-test-boundary"
+        form = (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n'
+                f"Content-Type: image/png\r\n\r\n"
+            ).encode()
+            + body
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
+        request = urllib.request.Request(
+            f"{base}/api/v1/dossiers/{code}/scans",
+            data=form,
+            method="POST",
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
+        job = json.loads(urllib.request.urlopen(request, timeout=30).read())
+        for _ in range(300):
+            status = json.loads(urllib.request.urlopen(f"{base}/api/v1/jobs/{job['id']}", timeout=5).read())
+            if status["status"] in ("done", "failed"):
+                break
+            time.sleep(0.2)
+        assert status["status"] == "done", status
+        r = run(
+            "sign-agent",
+            f"{base}/api/v1/dossiers/{code}/documents/1",
+            "--module",
+            str(MODULE),
+            "--token",
+            "sohoa",
+            "--key",
+            "agency",
+            "--pin-file",
+            str(pin_file),
+            data_dir=tmp_path / "agent",
+        )
+        assert r.returncode == 0, r.stderr
+        assert "UBND xã Hòa Bình" in r.stdout and "PAdES" in r.stdout
+        wrong = tmp_path / "sai-pin"
+        wrong.write_text("000000")
+        r = run(
+            "sign-agent",
+            f"{base}/api/v1/dossiers/{code}/documents/1",
+            "--module",
+            str(MODULE),
+            "--token",
+            "sohoa",
+            "--key",
+            "agency",
+            "--pin-file",
+            str(wrong),
+            data_dir=tmp_path / "agent",
+        )
+        assert r.returncode == 2 and "PIN" in r.stderr and "Traceback" not in r.stderr
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
