@@ -18,7 +18,7 @@ from werkzeug.serving import make_server
 
 logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no request log lines in test output
 ARCHITECTURE = Path(__file__).resolve().parent / "pki" / "architecture.yml"
-KEYS = ("root", "interm", "tsa", "ocsp", "agency", "revoked", "expired", "no-signing")
+KEYS = ("root", "interm", "tsa", "ocsp", "agency", "revoked", "expired", "no-signing", "future")
 
 
 @dataclass

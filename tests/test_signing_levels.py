@@ -89,7 +89,12 @@ def test_openssl_verifies_the_signed_byte_ranges(pki, digitized_pdf: Path, tmp_p
 
 @pytest.mark.parametrize(
     ("label", "words"),
-    [("revoked", "thu hồi"), ("expired", "hết hạn"), ("no-signing", "không được dùng để ký")],
+    [
+        ("revoked", "thu hồi"),
+        ("expired", "hết hạn"),
+        ("no-signing", "không được dùng để ký"),
+        ("future", "chưa có hiệu lực"),
+    ],
 )
 def test_unusable_certificates_are_refused_and_nothing_is_written(
     pki,
@@ -103,6 +108,27 @@ def test_unusable_certificates_are_refused_and_nothing_is_written(
         sign(pki, digitized_pdf, out, "B-LT", label=label)
     assert words in e.value.vi and e.value.field == "certificate"
     assert not out.exists() and not list(tmp_path.glob(".signing-*"))
+
+
+def test_unreachable_ocsp_and_crl_refuse_b_lt(pki, digitized_pdf: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A second PKI, shut down before signing: its certificate's OCSP and CRL do not answer."""
+    folder = tmp_path / "gone-pki"
+    folder.mkdir()
+    gone, _thread, server = pki_server.start(folder)
+    server.shutdown()  # type: ignore[attr-defined]
+    signer = load_pkcs12(gone.pkcs12("agency", PASSWORD), PASSWORD)
+    out = tmp_path / "o.pdf"
+    with pytest.raises(CertificateUnusable) as e:
+        sign_pdf(
+            digitized_pdf,
+            out,
+            signer,
+            agency_name=AGENCY,
+            level="B-LT",
+            tsa_url=pki.tsa_url,
+            trust_roots=[gone.root_pem],
+        )
+    assert "thu hồi" in e.value.vi and not out.exists()
 
 
 def test_unreachable_or_missing_tsa(pki, digitized_pdf: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
