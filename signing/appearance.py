@@ -14,7 +14,9 @@ from pathlib import Path
 from fontTools import subset
 from fontTools.ttLib import TTFont
 from fontTools.ttLib.scaleUpem import scale_upem
+from pyhanko.pdf_utils import layout
 from pyhanko.pdf_utils.font.opentype import GlyphAccumulatorFactory
+from pyhanko.pdf_utils.images import PdfImage
 from pyhanko.pdf_utils.text import TextBoxStyle
 from pyhanko.stamp import TextStampStyle
 
@@ -88,3 +90,48 @@ def digitized_copy_stamp(page_box: tuple[float, float, float, float], agency: st
         background=None,
     )
     return Stamp(style, box, {"agency": agency, "when": vietnam_time(moment)})
+
+
+SEAL_MM = 36  # a round agency seal is about 36 mm across: shown at real size
+PT_PER_MM = 72 / 25.4
+
+
+def _image_stamp(text: str, image: Path) -> TextStampStyle:
+    return TextStampStyle(
+        stamp_text=text,
+        text_box_style=TextBoxStyle(font=GlyphAccumulatorFactory(str(stamp_font()), font_size=FONT_SIZE), leading=12),
+        border_width=0,
+        background=PdfImage(str(image)),
+        background_opacity=1.0,
+        # No margin: the seal must show at its real size (pyHanko's default leaves 5 pt).
+        background_layout=layout.SimpleBoxLayoutRule(
+            x_align=layout.AxisAlignment.ALIGN_MID,
+            y_align=layout.AxisAlignment.ALIGN_MID,
+            margins=layout.Margins.uniform(0),
+        ),
+    )
+
+
+def issued_result_stamps(
+    signer_box: tuple[int, int, int, int],
+    signer_name: str,
+    organization: str,
+    moment: dt.datetime,
+    signature_image: Path,
+    seal_image: Path,
+) -> tuple[Stamp, Stamp]:
+    """Decree 30/2020 appendix I: the signer's signature image (blue, transparent PNG) with
+    the signer's name, then the organization's seal image at real size over the left third
+    of the signer's image, with the organization's name and the time. Two signatures: the
+    signer signs first, the organization after."""
+    x0, y0, x1, y1 = signer_box
+    signer = Stamp(_image_stamp("%(name)s", signature_image), signer_box, {"name": signer_name})
+    seal = round(SEAL_MM * PT_PER_MM)
+    cx, cy = x0 + (x1 - x0) / 6, (y0 + y1) / 2  # the middle of the signer's image's left third
+    seal_box = (round(cx - seal / 2), round(cy - seal / 2), round(cx + seal / 2), round(cy + seal / 2))
+    organization_stamp = Stamp(
+        _image_stamp("%(organization)s\n%(when)s", seal_image),
+        seal_box,
+        {"organization": organization, "when": vietnam_time(moment)},
+    )
+    return signer, organization_stamp

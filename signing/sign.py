@@ -28,7 +28,7 @@ from pyhanko_certvalidator.errors import (
 )
 from pyhanko_certvalidator.fetchers.requests_fetchers import RequestsFetcherBackend
 
-from signing.appearance import VIETNAM, digitized_copy_stamp
+from signing.appearance import VIETNAM, Stamp, digitized_copy_stamp, vietnam_time
 from signing.errors import CertificateUnusable, NotAPdf, SigningError
 from signing.signers import AgencySigner
 from signing.verify import load_roots
@@ -166,6 +166,7 @@ def sign_pdf(
     reason: str = "Số hóa",
     field: str | None = None,
     certify: MDPPerm | None = None,
+    stamp: Stamp | None = None,
 ) -> dict[str, str]:
     """Sign ``src`` as the agency with the digitized-copy stamp; write ``dst`` atomically.
 
@@ -213,7 +214,8 @@ def sign_pdf(
             _check_may_sign(writer, src.name, field)
             name = field or _next_field_name(writer)
             page_box = tuple(float(v) for v in writer.root["/Pages"]["/Kids"][0].get_object()["/MediaBox"])
-            stamp = digitized_copy_stamp(page_box, agency_name, moment)  # type: ignore[arg-type]
+            # The digitized-copy stamp unless the caller brings another (an issued result's).
+            stamp = stamp or digitized_copy_stamp(page_box, agency_name, moment)  # type: ignore[arg-type]
             meta = signers.PdfSignatureMetadata(
                 field_name=name,
                 md_algorithm="sha256",
@@ -258,4 +260,4 @@ def sign_pdf(
         ) from e
     except Exception as e:  # pyHanko signals certificate problems with many exception types
         raise SigningError(f"Ký số thất bại: {e}", f"Signing failed: {e}") from e
-    return {"field": name, "signer": agency.subject, "time": stamp.text_params["when"], "level": f"PAdES {level}"}
+    return {"field": name, "signer": agency.subject, "time": vietnam_time(moment), "level": f"PAdES {level}"}

@@ -156,3 +156,51 @@ def test_a_document_certified_no_changes_cannot_be_signed_again(
         sign_pdf(locked, tmp_path / "o.pdf", signer, agency_name=AGENCY)
     assert e.value.field == "document" and "không cho phép thay đổi" in e.value.vi
     assert not (tmp_path / "o.pdf").exists()
+
+
+def test_issued_result_signature_image_then_seal_over_its_left_third(
+    digitized_pdf: Path, pki_dir: Path, tmp_path: Path
+) -> None:
+    import datetime as dt
+
+    from PIL import Image, ImageDraw
+
+    from signing.appearance import issued_result_stamps
+    from signing.sign import add_signature_fields
+
+    signature_png, seal_png = tmp_path / "chu-ky.png", tmp_path / "con-dau.png"
+    sig = Image.new("RGBA", (600, 240), (0, 0, 0, 0))
+    ImageDraw.Draw(sig).line([(20, 180), (200, 40), (320, 200), (580, 60)], fill=(20, 40, 200, 255), width=14)
+    sig.save(signature_png)
+    seal = Image.new("RGBA", (400, 400), (0, 0, 0, 0))
+    ImageDraw.Draw(seal).ellipse([10, 10, 390, 390], outline=(220, 20, 20, 255), width=40)
+    seal.save(seal_png)
+    signer_stamp, seal_stamp = issued_result_stamps(
+        (300, 100, 540, 200), "Nguyễn Văn An", "UBND xã Hòa Bình", dt.datetime.now(dt.UTC), signature_png, seal_png
+    )
+    assert seal_stamp.box[2] - seal_stamp.box[0] == round(36 * 72 / 25.4)  # the seal at real size
+    blank, first, second = tmp_path / "o.pdf", tmp_path / "1.pdf", tmp_path / "2.pdf"
+    add_signature_fields(digitized_pdf, blank, [("NguoiKy", signer_stamp.box), ("ConDau", seal_stamp.box)])
+    signer = agency_signer(None, None, pki_dir=pki_dir, agency_name=AGENCY)
+    sign_pdf(blank, first, signer, agency_name=AGENCY, field="NguoiKy", stamp=signer_stamp)
+    sign_pdf(first, second, signer, agency_name=AGENCY, field="ConDau", stamp=seal_stamp)
+    report = verify_pdf(second, [ensure_demo_pki(pki_dir, AGENCY).root_cert])
+    assert [s.field for s in report.signatures] == ["NguoiKy", "ConDau"] and report.ok
+    assert check_pdfa(second).passed
+    text = subprocess.run(["pdftotext", str(second), "-"], capture_output=True, text=True).stdout
+    assert "Nguyễn Văn An" in text and "UBND xã Hòa Bình" in text
+    subprocess.run(["pdftoppm", "-r", "72", "-f", "1", "-l", "1", "-png", str(second), str(tmp_path / "r")], check=True)
+    page = Image.open(next(tmp_path.glob("r*.png"))).convert("RGB")
+    height = page.height
+
+    def colour(x: float, y: float) -> tuple[int, int, int]:
+        return page.getpixel((round(x), round(height - y)))  # type: ignore[return-value]
+
+    cx = (seal_stamp.box[0] + seal_stamp.box[2]) / 2
+    ring = colour(cx, seal_stamp.box[3] - 4)  # top of the seal's ring
+    assert ring[0] > 150 and ring[2] < 120, ring  # red, drawn over the signature's left third
+    assert seal_stamp.box[0] < 300 + 240 / 3 < seal_stamp.box[2]
+    import pikepdf
+
+    with pikepdf.open(second) as pdf:  # the seal's widget comes last, so it is drawn over the signature
+        assert [str(a.get("/T")) for a in pdf.pages[0].Annots] == ["NguoiKy", "ConDau"]
