@@ -21,7 +21,10 @@ Post = Callable[[str, dict[str, Any]], dict[str, Any]]  # (path, JSON body) -> J
 def _session(config: Pkcs11Config) -> Any:
     try:
         token = pkcs11.lib(str(config.module)).get_token(token_label=config.token)
-        return token.open(user_pin=_read_secret(config.pin_file, "pin_file") or None)
+        try:
+            return token.open(user_pin=_read_secret(config.pin_file, "pin_file") or None)
+        except pkcs11.exceptions.UserAlreadyLoggedIn:  # PKCS#11 logs in the application, not the session
+            return token.open()
     except (pkcs11.exceptions.PinIncorrect, pkcs11.exceptions.PinLenRange) as e:
         raise WrongPassword(
             f"Sai mã PIN của thiết bị ký «{config.token}».",

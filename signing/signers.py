@@ -140,6 +140,7 @@ def load_pkcs11(config: Pkcs11Config) -> AgencySigner:
     try:
         cert = signer.signing_cert
     except Exception as e:  # pyHanko reports a missing object with several exception types
+        session.close()  # leaves nobody logged in to the token
         raise CertificateUnusable(
             f"Thiết bị ký «{config.token}» không có khóa và chứng thư «{config.key}».",
             f"Token “{config.token}” holds no key and certificate labelled “{config.key}”.",

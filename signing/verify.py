@@ -11,7 +11,12 @@ from asn1crypto import pem
 from asn1crypto import x509 as asn1_x509
 from pyhanko.pdf_utils.misc import PdfReadError
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign.validation import DocumentSecurityStore, EmbeddedPdfSignature, validate_pdf_signature
+from pyhanko.sign.validation import (
+    DocumentSecurityStore,
+    EmbeddedPdfSignature,
+    PdfSignatureStatus,
+    validate_pdf_signature,
+)
 from pyhanko_certvalidator import ValidationContext
 
 from digitize.validate import check_pdfa
@@ -76,17 +81,26 @@ def _iso(moment: dt.datetime | None) -> str | None:
     return moment.astimezone(VIETNAM).replace(microsecond=0).isoformat() if moment else None
 
 
-def _revocation(embedded: EmbeddedPdfSignature, dss: DocumentSecurityStore | None, roots: list) -> str:
-    """What the OCSP/CRL data embedded in the document (B-LT) say, with nothing fetched."""
-    if dss is None:
-        return "not checked (no embedded revocation data)"
-    context = dss.as_validation_context({"trust_roots": roots, "allow_fetching": False, "revocation_mode": "hard-fail"})
+def _validate(
+    embedded: EmbeddedPdfSignature, dss: DocumentSecurityStore | None, roots: list
+) -> tuple[PdfSignatureStatus, str]:
+    """One validation when the document carries OCSP/CRL data (B-LT): against that data
+    alone, nothing fetched. Without it, or when it cannot settle trust, a plain one."""
+    if dss is not None:
+        context = dss.as_validation_context(
+            {"trust_roots": roots, "allow_fetching": False, "revocation_mode": "hard-fail"}
+        )
+        status = validate_pdf_signature(embedded, context)
+        if status.revoked:
+            return status, "revoked"
+        if status.trusted:
+            return status, "good (embedded OCSP/CRL)"
+        revocation = "not established by the embedded data"
+    else:
+        revocation = "not checked (no embedded revocation data)"
+    context = ValidationContext(trust_roots=roots, allow_fetching=False, revocation_mode="soft-fail")
     status = validate_pdf_signature(embedded, context)
-    if status.revoked:
-        return "revoked"
-    if status.trusted:
-        return "good (embedded OCSP/CRL)"
-    return "not established by the embedded data"
+    return status, revocation if status.trusted else "not checked (untrusted chain)"
 
 
 def _level(has_timestamp: bool, revocation: str, archived: bool) -> str:
@@ -112,15 +126,13 @@ def verify_pdf(path: Path, trust_roots: list[Path]) -> DocumentReport:
             dss = DocumentSecurityStore.read_dss(reader) if "/DSS" in reader.root else None
             archived = bool(reader.embedded_timestamp_signatures)  # a document time stamp seals it (B-LTA)
             for embedded in reader.embedded_regular_signatures:
-                context = ValidationContext(trust_roots=roots, allow_fetching=False, revocation_mode="soft-fail")
-                status = validate_pdf_signature(embedded, context)
+                status, revocation = _validate(embedded, dss, roots)
                 chain = (
                     [c.subject.human_friendly for c in status.validation_path.iter_certs(include_root=True)]
                     if status.validation_path
                     else [status.signing_cert.issuer.human_friendly]
                 )
                 ts = status.timestamp_validity
-                revocation = _revocation(embedded, dss, roots) if status.trusted else "not checked (untrusted chain)"
                 problems = []
                 if not status.trusted:
                     problems.append("certificate chain does not reach a configured trust root")

@@ -13,11 +13,12 @@ from asn1crypto import pem
 from certomancer.integrations.animator import Animator, AnimatorArchStore
 from certomancer.registry import ArchLabel, CertLabel, CertomancerConfig, PKIArchitecture
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from werkzeug.serving import make_server
 
 logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no request log lines in test output
 ARCHITECTURE = Path(__file__).resolve().parent / "pki" / "architecture.yml"
+SERVICE_KEYS = ("root", "interm", "tsa", "ocsp")
 KEYS = ("root", "interm", "tsa", "ocsp", "agency", "revoked", "expired", "no-signing", "future")
 
 
@@ -48,7 +49,12 @@ def _free_port() -> int:
 def start(folder: Path) -> tuple[TestPki, threading.Thread, object]:
     """Generate keys, load the architecture and serve it; returns the PKI, thread and server."""
     for label in KEYS:
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        # The services' own keys are EC: quick to load and use on every request. Signers keep
+        # RSA, as the certificates Vietnamese CAs issue do.
+        if label in SERVICE_KEYS:
+            key = ec.generate_private_key(ec.SECP256R1())
+        else:
+            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         (folder / f"{label}.key.pem").write_bytes(
             key.private_bytes(
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
