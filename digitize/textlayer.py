@@ -118,6 +118,7 @@ def content_stream(
         baseline = (page_height_px - (line.top + line.height)) * sy + DESCENT * size
         words = line.words
         line_y = baseline
+        ops.append(f"{font} {size:.2f} Tf")  # once a line: every word of a line has its size
         if place is not None:
             line_y = place((line.left + line.width / 2) * sx, baseline)[1]
         for i, word in enumerate(words):
@@ -128,6 +129,6 @@ def content_stream(
             natural = len(text) * CHAR_WIDTH / 1000 * size
             scale = 100.0 * span_px * sx / natural if natural else 100.0
             x = word.left * sx if place is None else place(word.left * sx, baseline)[0]
-            ops.append(f"{font} {size:.2f} Tf {scale:.2f} Tz 1 0 0 1 {x:.2f} {line_y:.2f} Tm <{_encode(text)}> Tj")
+            ops.append(f"{scale:.2f} Tz 1 0 0 1 {x:.2f} {line_y:.2f} Tm <{_encode(text)}> Tj")
     ops.append("ET")
     return "\n".join(ops).encode("ascii")
