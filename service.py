@@ -292,6 +292,7 @@ def _digitize_options(ctx: Context, options: dict[str, Any]) -> dict[str, Any]:
         "flavour": s.pdfa_flavour,
         "max_pixels": s.max_image_pixels,
         "render_dpi": s.render_dpi,
+        "deskew_archive": s.deskew_archive,
         "spreads": options.get("spreads", s.spreads),
         "blanks": options.get("blank_pages", s.blank_pages),
     }

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     spreads: Literal["auto", "never", "always"] = Field(
         "auto", description="Split two-page spreads: where a gutter is found, never, or always in the middle."
     )
+    deskew_archive: bool = Field(
+        False, description="Straighten skewed pages in the archived image too, not only for OCR."
+    )
     blank_pages: Literal["flag", "drop"] = Field(
         "flag", description="Blank pages: flag them, or drop them from the PDF/A."
     )

@@ -90,23 +90,59 @@ def _check_pixels(width: int, height: int, max_pixels: int, label: str) -> None:
         )
 
 
+# Paper a scan is likely to be of (mm, portrait) and the resolutions scanners use.
+PAPERS = {
+    "A5": (148, 210),
+    "A4": (210, 297),
+    "Letter": (216, 279),
+    "A3": (297, 420),
+    "A2": (420, 594),
+    "A1": (594, 841),
+    "A0": (841, 1189),
+}
+SCANNER_DPI = (150, 200, 240, 300, 400, 600)
+
+
+def infer_dpi(width: int, height: int) -> tuple[float, str] | None:
+    """The resolution that makes the image a whole sheet of common paper at a usual scanner
+    setting (2480 × 3508 px is A4 at 300 dpi), or None when no paper fits the shape."""
+    short, long = sorted((width, height))
+    best: tuple[float, float, str] | None = None
+    for name, (w_mm, h_mm) in PAPERS.items():
+        dpi_short, dpi_long = short / (w_mm / 25.4), long / (h_mm / 25.4)
+        if abs(dpi_short - dpi_long) > 0.03 * dpi_long:
+            continue  # not this paper's shape
+        dpi = (dpi_short + dpi_long) / 2
+        miss = min(abs(dpi - usual) / usual for usual in SCANNER_DPI)
+        if best is None or miss < best[0]:
+            best = (miss, dpi, name)
+    if best is None or best[0] > 0.05 or not PLAUSIBLE_DPI[0] <= best[1] <= PLAUSIBLE_DPI[1]:
+        return None
+    return round(best[1], 1), best[2]
+
+
 def _resolve_dpi(raw: object, width: int, height: int, label: str) -> tuple[tuple[float, float], list[dict[str, str]]]:
-    notices: list[dict[str, str]] = []
-    dpi: tuple[float, float] | None = None
     if isinstance(raw, tuple) and len(raw) == 2:
         x, y = float(raw[0]), float(raw[1])
         if all(PLAUSIBLE_DPI[0] <= v <= PLAUSIBLE_DPI[1] for v in (x, y)):
-            dpi = (x, y)
-    if dpi is None:
-        dpi = (ASSUMED_DPI, ASSUMED_DPI)
-        notices.append(
+            return (x, y), []
+    inferred = infer_dpi(width, height)
+    if inferred is not None:
+        dpi, paper = inferred
+        return (dpi, dpi), [
             {
-                "code": "dpi-assumed",
-                "vi": f"{label}: thiếu độ phân giải hợp lệ, tạm coi là {ASSUMED_DPI} dpi.",
-                "en": f"{label}: no plausible resolution recorded, assumed {ASSUMED_DPI} dpi.",
+                "code": "dpi-inferred",
+                "vi": f"{label}: thiếu độ phân giải; theo kích thước ảnh, coi là khổ {paper} ở {dpi:.0f} dpi.",
+                "en": f"{label}: no resolution recorded; from its size, taken as {paper} at {dpi:.0f} dpi.",
             }
-        )
-    return dpi, notices
+        ]
+    return (ASSUMED_DPI, ASSUMED_DPI), [
+        {
+            "code": "dpi-assumed",
+            "vi": f"{label}: thiếu độ phân giải hợp lệ, tạm coi là {ASSUMED_DPI} dpi.",
+            "en": f"{label}: no plausible resolution recorded, assumed {ASSUMED_DPI} dpi.",
+        }
+    ]
 
 
 def _low_dpi_notice(page: Page) -> None:
@@ -140,7 +176,7 @@ def _normalise_mode(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def _save_page(img: Image.Image, out: Path) -> Path:
+def save_page_image(img: Image.Image, out: Path) -> Path:
     """Bilevel pages as CCITT G4 in one strip (the PDF embeds that strip as is), the rest as PNG."""
     img = _normalise_mode(img)
     if img.mode == "1":
@@ -173,7 +209,7 @@ def _image_pages(path: Path, label: str, workdir: Path, kind: str, *, max_pixels
                     target.write_bytes(path.read_bytes())  # its compressed data goes into the PDF as is
                 else:
                     frame.load()
-                    target = _save_page(ImageOps.exif_transpose(frame) if orientation != 1 else frame, out)
+                    target = save_page_image(ImageOps.exif_transpose(frame) if orientation != 1 else frame, out)
                 with Image.open(target) as check:
                     width, height = check.size
                 page = Page(label, number, target, width, height, dpi, notices)
@@ -272,7 +308,7 @@ def _extract_single_image(pdf_page: pikepdf.Page, label: str, out: Path, max_pix
             img = pdfimage.as_pil_image()
         except (pikepdf.PdfError, pikepdf.DependencyError, NotImplementedError, ValueError, OSError):
             return None  # unusual encodings are rendered by poppler instead
-        target = _save_page(img, out)
+        target = save_page_image(img, out)
     with Image.open(target) as check:
         width, height = check.size
     return Page(label, 0, target, width, height, dpi)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import tempfile
 import threading
@@ -17,7 +18,7 @@ from PIL import Image
 
 from digitize import largeformat, ocr, orientation, pdfa, separators
 from digitize.errors import CorruptInput, DigitizeError
-from digitize.ingest import Page, iter_pages
+from digitize.ingest import Page, iter_pages, save_page_image
 from digitize.reading import Reading, read_page
 from digitize.separators import Separator
 
@@ -78,6 +79,7 @@ class Options:
     spreads: SpreadPolicy = "auto"
     blanks: BlankPolicy = "flag"
     separators: str | None = None  # dossier-code pattern: look for separator sheets
+    deskew_archive: bool = False  # straighten the stored image too, not only the OCR copy
 
 
 def _notice(code: str, vi: str, en: str) -> dict[str, str]:
@@ -147,6 +149,19 @@ def _process_page(page: Page, opts: Options, tile_pool: ThreadPoolExecutor) -> t
             sheet.close()
 
 
+def _straighten_scan(page: Page, skew: float) -> Page:
+    """The scan itself turned level (only when configured: the archive keeps the scan as made
+    by default). Lossless from here on: PNG, or CCITT G4 for bilevel pages."""
+    with Image.open(page.path) as img:
+        bilevel = img.mode == "1"
+        fill = 255 if img.mode in ("1", "L") else (255, 255, 255)
+        resample = Image.Resampling.NEAREST if bilevel else Image.Resampling.BICUBIC
+        level = img.rotate(skew, resample=resample, fillcolor=fill)
+        target = save_page_image(level, page.path.with_name(page.path.stem + "-level"))
+    page.path.unlink()
+    return dataclasses.replace(page, path=target)
+
+
 def _read_views(
     page: Page, opts: Options, tile_pool: ThreadPoolExecutor, paper: str, ink: np.ndarray, sheet: Image.Image | None
 ) -> tuple[list[PageResult], Path]:
@@ -192,6 +207,18 @@ def _read_views(
                 image = img.crop((x0, 0, x0 + width, page.height))  # a half in memory, for OCR only
         reading = Reading([]) if blank else _read(image, min(page.dpi), part_ink, large, opts, label, tile_pool)
         view_notices = [] if results else notices
+        skew = reading.skew  # as measured, whether the text or the image is mapped
+        if opts.deskew_archive and reading.skew and not part:
+            page = _straighten_scan(page, reading.skew)
+            view_notices = [
+                *view_notices,
+                _notice(
+                    "deskewed",
+                    f"{label}: ảnh lưu trữ đã được chỉnh nghiêng {reading.skew:+.1f}°.",
+                    f"{label}: the archived image was straightened by {reading.skew:+.1f}°.",
+                ),
+            ]
+            reading = dataclasses.replace(reading, skew=0.0)  # the text now lies on the image as read
         if blank:
             view_notices = [
                 *view_notices,
@@ -215,7 +242,7 @@ def _read_views(
                 paper=largeformat.paper_size(width, page.height, page.dpi),
                 part=part,
                 rotate=reading.rotate,
-                skew=reading.skew,
+                skew=skew,
                 tiles=len(largeformat.tiles(width, page.height)) if large and not blank else 0,
                 blank=blank,
                 separator=separator if not results else None,
@@ -318,6 +345,7 @@ def digitize(
     render_dpi: int = 300,
     spreads: SpreadPolicy = "auto",
     blanks: BlankPolicy = "flag",
+    deskew_archive: bool = False,
     progress: ProgressFn | None = None,
     workdir: Path | None = None,
 ) -> Result:
@@ -329,7 +357,7 @@ def digitize(
     a pool of their own, so a page waiting for its tiles never holds up the tiles."""
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="sohoa-", dir=workdir) as tmp:
-        opts = Options(languages, tessdata, spreads, blanks)
+        opts = Options(languages, tessdata, spreads, blanks, deskew_archive=deskew_archive)
         results = _read_all(
             sources, opts, Path(tmp), jobs=jobs, max_pixels=max_pixels, render_dpi=render_dpi, progress=progress
         )
@@ -357,6 +385,7 @@ def digitize_batch(
     render_dpi: int = 300,
     spreads: SpreadPolicy = "auto",
     blanks: BlankPolicy = "flag",
+    deskew_archive: bool = False,
     progress: ProgressFn | None = None,
 ) -> list[Segment]:
     """A batch scan split at its separator sheets into one PDF/A per document, each under
@@ -364,7 +393,7 @@ def digitize_batch(
     started = time.monotonic()
     outdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".sohoa-", dir=outdir) as tmp:
-        opts = Options(languages, tessdata, spreads, blanks, separators=code_pattern)
+        opts = Options(languages, tessdata, spreads, blanks, separators=code_pattern, deskew_archive=deskew_archive)
         results = _read_all(
             sources, opts, Path(tmp), jobs=jobs, max_pixels=max_pixels, render_dpi=render_dpi, progress=progress
         )

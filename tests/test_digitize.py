@@ -259,7 +259,8 @@ def test_jpeg2000_scan(tmp_path: Path) -> None:
     [page] = digitize([Source(path, path.name)], out, title="t", tessdata=MODELS, jobs=1).pages
     assert "ĐĂNG KÝ KHAI SINH" in pdftotext(out)
     assert check_pdfa(out).passed
-    assert [n["code"] for n in page.notices] == ["dpi-assumed"]  # JPEG 2000 from Pillow records no resolution
+    assert [n["code"] for n in page.notices] == ["dpi-inferred"]  # Pillow's JPEG 2000 records no resolution
+    assert page.dpi == (300.0, 300.0)
 
 
 def test_the_same_file_twice_gives_two_pages(page_png: Path, tmp_path: Path) -> None:
@@ -267,3 +268,21 @@ def test_the_same_file_twice_gives_two_pages(page_png: Path, tmp_path: Path) -> 
         [Source(page_png, "a.png"), Source(page_png, "a.png")], tmp_path / "o.pdf", title="t", tessdata=MODELS, jobs=2
     )
     assert [p.source for p in result.pages] == ["a.png", "a.png"]
+
+
+def test_archived_image_is_straightened_only_when_configured(tmp_path: Path) -> None:
+    from pages import render_page
+
+    skewed = tmp_path / "nghieng.png"
+    render_page(dpi=300).convert("L").rotate(4, resample=Image.Resampling.BICUBIC, fillcolor=255).save(
+        skewed, dpi=(300, 300)
+    )
+    out = tmp_path / "thang.pdf"
+    [page] = digitize([Source(skewed, skewed.name)], out, title="t", tessdata=MODELS, jobs=1, deskew_archive=True).pages
+    assert page.skew == pytest.approx(-4, abs=0.3)
+    assert "deskewed" in [n["code"] for n in page.notices]
+    assert ImageChops.difference(_pixels_of_page(out), Image.open(skewed)).getbbox() is not None  # re-drawn
+    assert check_pdfa(out).passed
+    html = pdftotext(out, "-bbox")
+    x = float(re.search(r'xMin="([\d.]+)"[^>]*>ĐƠN<', html).group(1))  # type: ignore[union-attr]
+    assert x == pytest.approx(25 / 25.4 * 72, abs=4)  # where it stands on the level page

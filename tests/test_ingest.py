@@ -59,7 +59,12 @@ def test_missing_and_low_resolution_are_flagged(tmp_path: Path) -> None:
     low = tmp_path / "low.png"
     img.save(low, dpi=(150, 150))
     [p] = pages(no_dpi, tmp_path)
-    assert [n["code"] for n in p.notices] == ["dpi-assumed"]
+    assert [n["code"] for n in p.notices] == ["dpi-inferred", "low-dpi"]  # A4-shaped: A4 at 150 dpi, said so
+    assert p.dpi == (150.0, 150.0) and "A4" in p.notices[0]["en"]
+    odd = tmp_path / "odd.png"
+    Image.new("L", (1000, 1000), 255).save(odd)  # no paper is square: assumed, and it says so
+    [q] = pages(odd, tmp_path)
+    assert [n["code"] for n in q.notices] == ["dpi-assumed"] and q.dpi == (300, 300)
     [p] = pages(low, tmp_path)
     assert [n["code"] for n in p.notices] == ["low-dpi"]
     assert "low.png" in p.notices[0]["vi"] and "200 dpi" in p.notices[0]["en"]
