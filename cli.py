@@ -282,6 +282,35 @@ def search(
 
 
 @app.command()
+def audit(
+    as_json: Annotated[bool, typer.Option("--json", help="In kết quả dạng JSON")] = False,
+) -> None:
+    """Kiểm tra toàn vẹn kho lưu trữ: băm lại mọi đối tượng; mã thoát 1 khi thiếu hoặc hỏng.
+    / Re-hash every stored object against the catalog; exit 1 when any is missing or corrupt."""
+    import dataclasses
+
+    import service
+    from storage.audit import audit as run_audit
+
+    ctx = service.context()
+    report = _run(run_audit, ctx.store, ctx.sessions)
+    if as_json:
+        typer.echo(json.dumps({**dataclasses.asdict(report), "ok": report.ok}, ensure_ascii=False, indent=2))
+    else:
+        typer.echo(f"Đã kiểm {report.checked} đối tượng / checked {report.checked} objects")
+        for key in report.missing:
+            typer.echo(f"THIẾU / MISSING  {key}")
+        for item in report.corrupt:
+            typer.echo(f"HỎNG / CORRUPT   {item['key']} (sha256 {item['actual'][:16]}…, cần {item['expected'][:16]}…)")
+        for key in report.orphans:
+            typer.echo(f"THỪA / ORPHAN    {key}")
+        typer.echo(
+            "Toàn vẹn. / Intact." if report.ok else "Có đối tượng thiếu hoặc hỏng. / Objects missing or corrupt."
+        )
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Địa chỉ lắng nghe")] = None,
     port: Annotated[int | None, typer.Option(help="Cổng")] = None,
