@@ -15,7 +15,7 @@ from fastapi import FastAPI, File, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import select, text
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -35,7 +35,10 @@ def _lang(request: Request) -> str:
     return "en" if request.headers.get("accept-language", "vi").lower().startswith("en") else "vi"
 
 
-def problem(request: Request, status: int, code: str, vi: str, en: str, field: str | None = None) -> JSONResponse:
+def problem(
+    request: Request, status: int, code: str, vi: str, en: str, field: str | None = None, **extra: object
+) -> JSONResponse:
+    """RFC 9457 problem details, Vietnamese first; ``extra`` members go in as they are."""
     lang = _lang(request)
     body = {
         "type": f"urn:sohoa:error:{code}",
@@ -47,7 +50,7 @@ def problem(request: Request, status: int, code: str, vi: str, en: str, field: s
     }
     if field:
         body["field"] = field
-    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+    return JSONResponse({**body, **extra}, status_code=status, media_type=PROBLEM)
 
 
 @contextlib.asynccontextmanager
@@ -94,6 +97,30 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
 @app.get("/healthz", tags=["vận hành"])
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
+
+
+@app.get("/readyz", tags=["vận hành"])
+def readyz(request: Request) -> JSONResponse:
+    """Sẵn sàng phục vụ: cơ sở dữ liệu, kho lưu trữ, hàng đợi. / Ready: database, object store, queue."""
+    ctx = service.context()
+    checks: dict[str, str] = {}
+    for name, probe in (
+        ("database", lambda: ctx.sessions().execute(text("SELECT 1")).scalar_one()),
+        ("storage", ctx.store.check),
+        ("queue", lambda: jobs.queue(ctx.settings).huey.pending_count()),
+    ):
+        try:
+            probe()
+            checks[name] = "ok"
+        except Exception as e:  # any failure means "not ready"; the message says which part
+            checks[name] = f"{type(e).__name__}: {e}"[:200]
+    ready = all(v == "ok" for v in checks.values())
+    if not ready:
+        failing = ", ".join(k for k, v in checks.items() if v != "ok")
+        return problem(
+            request, 503, "not-ready", f"Chưa sẵn sàng: {failing}.", f"Not ready: {failing}.", failing, checks=checks
+        )
+    return JSONResponse({"status": "ok", "checks": checks})
 
 
 async def _save_upload(upload: UploadFile, dest: Path, limit: int) -> None:

@@ -228,3 +228,15 @@ def test_a_prepared_signature_expires(token, digitized_pdf: Path, tmp_path: Path
         remote.complete(tmp_path, prepared.id, b"x" * 256, tmp_path / "o.pdf")
     assert "hết hạn" in e.value.vi and not (tmp_path / "o.pdf").exists()
     assert not list(tmp_path.glob(f"{prepared.id}*"))  # the expired session is gone
+
+
+def test_readiness_names_the_part_that_is_down(client: TestClient, data_dir: Path) -> None:
+    import shutil
+
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "storage": "ok", "queue": "ok"}
+    shutil.rmtree(data_dir / "objects")  # the object store's disk is gone
+    down = client.get("/readyz")
+    assert down.status_code == 503 and down.headers["content-type"] == "application/problem+json"
+    assert down.json()["field"] == "storage" and down.json()["checks"]["database"] == "ok"
+    assert client.get("/healthz").status_code == 200  # alive, just not ready
