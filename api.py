@@ -13,7 +13,8 @@ from urllib.parse import quote
 
 from fastapi import FastAPI, File, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel, Field
 from sqlalchemy import select, text
 from starlette.concurrency import run_in_threadpool
@@ -22,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import jobs
 import service
 from errors import SohoaError
+from metrics import CatalogCollector
 from settings import get_settings
 from signing import verify_pdf
 from storage import Document, Dossier, Job, parse_code
@@ -97,6 +99,16 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
 @app.get("/healthz", tags=["vận hành"])
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
+
+
+_registry = CollectorRegistry()
+_registry.register(CatalogCollector())
+
+
+@app.get("/metrics", tags=["vận hành"], response_class=PlainTextResponse)
+def metrics() -> PlainTextResponse:
+    """Số liệu dạng Prometheus. / Metrics in Prometheus text format."""
+    return PlainTextResponse(generate_latest(_registry).decode(), media_type=CONTENT_TYPE_LATEST)
 
 
 @app.get("/readyz", tags=["vận hành"])

@@ -240,3 +240,21 @@ def test_readiness_names_the_part_that_is_down(client: TestClient, data_dir: Pat
     assert down.status_code == 503 and down.headers["content-type"] == "application/problem+json"
     assert down.json()["field"] == "storage" and down.json()["checks"]["database"] == "ok"
     assert client.get("/healthz").status_code == 200  # alive, just not ready
+
+
+def test_metrics_count_jobs_and_pages(client: TestClient, page_png: Path, tmp_path: Path) -> None:
+    def value(text: str, name: str) -> float:
+        line = next(x for x in text.splitlines() if x.startswith(name + " ") or x.startswith(name + "{"))
+        return float(line.rsplit(" ", 1)[1])
+
+    before = client.get("/metrics")
+    assert before.status_code == 200 and before.headers["content-type"].startswith("text/plain")
+    assert value(before.text, "sohoa_pages_total") == 0
+    assert wait(client, post(client, page_png).json()["id"])["status"] == "done"
+    cut = tmp_path / "hong.png"
+    cut.write_bytes(page_png.read_bytes()[:3000])
+    assert wait(client, post(client, cut).json()["id"])["status"] == "failed"
+    after = client.get("/metrics").text
+    assert value(after, "sohoa_pages_total") == 1
+    assert 'sohoa_jobs_total{status="done"} 1.0' in after and 'sohoa_jobs_total{status="failed"} 1.0' in after
+    assert value(after, "sohoa_job_seconds_total") > 0 and value(after, "sohoa_queue_depth") == 0
