@@ -135,17 +135,8 @@ def printset(
         fail(SohoaError("Khổ giấy in phải là A4 hoặc A3.", "The sheet must be A4 or A3.", field="sheet"))
     if not input.is_file():
         fail(SohoaError(f"Không có tệp {input}.", f"No such file: {input}.", field=str(input)))
-    try:
-        sheets = print_set(input, output, sheet=sheet, overlap_mm=overlap)
-    except pikepdf_errors() as e:
-        fail(SohoaError(f"{input.name}: PDF hỏng ({e}).", f"{input.name}: corrupt PDF ({e}).", field=input.name))
+    sheets = _run(print_set, input, output, sheet=sheet, overlap_mm=overlap)
     typer.echo(f"{output}: {len(sheets)} tờ {sheet}")
-
-
-def pikepdf_errors() -> tuple[type[Exception], ...]:
-    import pikepdf
-
-    return (pikepdf.PdfError, pikepdf.PasswordError)
 
 
 @app.command()

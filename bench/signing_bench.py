@@ -31,6 +31,14 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def row(label: str, attempted: int, times: list[float], per_second: float) -> str:
+    """One line of the table: attempts, successes, p50 and p95 in ms, throughput."""
+    return (
+        f"{label:<28} {attempted:>4} {len(times):>4} "
+        f"{percentile(times, 0.5) * 1000:>8.0f} {percentile(times, 0.95) * 1000:>8.0f} {per_second:>7.1f}"
+    )
+
+
 def make_document(folder: Path, pages: int) -> Path:
     page = folder / "page.png"
     render_page(dpi=200, mode="L").save(page, dpi=(200, 200))
@@ -85,33 +93,21 @@ def main() -> None:
                         errors += 1
                         print("  error:", e)
             wall = time.perf_counter() - started
-            print(
-                f"{'sign ' + level + f' x{concurrency}':<28} {args.runs:>4} {len(times):>4} "
-                f"{percentile(times, 0.5) * 1000:>8.0f} {percentile(times, 0.95) * 1000:>8.0f} "
-                f"{len(times) / wall:>7.1f}"
-            )
+            print(row(f"sign {level} x{concurrency}", args.runs, times, len(times) / wall))
     verify_times = []
     for n in range(args.runs):
         started = time.perf_counter()
         report = verify_pdf(work / f"B-LT-{n}.pdf", [root_pem])
         verify_times.append(time.perf_counter() - started)
         assert report.ok, report.verdict_en
-    print(
-        f"{'verify B-LT (incl. PDF/A)':<28} {args.runs:>4} {len(verify_times):>4} "
-        f"{percentile(verify_times, 0.5) * 1000:>8.0f} {percentile(verify_times, 0.95) * 1000:>8.0f} "
-        f"{len(verify_times) / sum(verify_times):>7.1f}"
-    )
+    print(row("verify B-LT (incl. PDF/A)", args.runs, verify_times, len(verify_times) / sum(verify_times)))
 
     pdfa_times = []
     for n in range(args.runs):
         started = time.perf_counter()
         check_pdfa(work / f"B-LT-{n}.pdf")
         pdfa_times.append(time.perf_counter() - started)
-    print(
-        f"{'  of which PDF/A check':<28} {args.runs:>4} {len(pdfa_times):>4} "
-        f"{percentile(pdfa_times, 0.5) * 1000:>8.0f} {percentile(pdfa_times, 0.95) * 1000:>8.0f} "
-        f"{len(pdfa_times) / sum(pdfa_times):>7.1f}"
-    )
+    print(row("  of which PDF/A check", args.runs, pdfa_times, len(pdfa_times) / sum(pdfa_times)))
 
     # The peer: pyHanko's own command line, B-LT with the same TSA, one at a time (a process per signature).
     (work / "pw").write_bytes(PASSWORD)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pikepdf
 from PIL import Image, ImageDraw, ImageFont
 
+from digitize.errors import CorruptInput, EncryptedInput
 from digitize.largeformat import A_SIZES, FIT
 
 SERIF = "/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf"
@@ -59,7 +60,21 @@ def _label(text: str, pdf: pikepdf.Pdf) -> tuple[pikepdf.Stream, float, float]:
 
 
 def print_set(source: Path, output: Path, *, sheet: str = "A3", overlap_mm: float = 10.0) -> list[Sheet]:
-    """Write ``output``: every page of ``source`` on ``sheet`` paper, large ones in overlapping parts."""
+    """Write ``output``: every page of ``source`` on ``sheet`` paper, large ones in overlapping parts.
+    A PDF that cannot be read is a clear error naming it (ingest's)."""
+    try:
+        return _print_set(source, output, sheet=sheet, overlap_mm=overlap_mm)
+    except pikepdf.PasswordError as e:
+        raise EncryptedInput(
+            f"{source.name}: PDF được mã hóa.", f"{source.name}: the PDF is encrypted.", field=source.name
+        ) from e
+    except pikepdf.PdfError as e:
+        raise CorruptInput(
+            f"{source.name}: PDF hỏng ({e}).", f"{source.name}: corrupt PDF ({e}).", field=source.name
+        ) from e
+
+
+def _print_set(source: Path, output: Path, *, sheet: str, overlap_mm: float) -> list[Sheet]:
     short, long = (v * MM for v in A_SIZES[sheet])
     overlap = overlap_mm * MM
     made: list[Sheet] = []

@@ -218,3 +218,9 @@ def test_sign_agent_against_a_running_service(token, page_png: Path, tmp_path: P
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_printset_of_a_corrupt_pdf_names_it(var: Path, tmp_path: Path) -> None:
+    r = run("printset", str(CORPUS / "invalid.pdf"), "-o", str(tmp_path / "in.pdf"), data_dir=var)
+    assert r.returncode == 2 and "invalid.pdf" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "in.pdf").exists()
