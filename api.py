@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import datetime as dt
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from functools import partial
@@ -11,22 +12,26 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-from fastapi import FastAPI, File, Query, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel, Field
 from sqlalchemy import select, text
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+import access
 import jobs
 import service
+import uploads
+from access import Principal
 from errors import SohoaError
 from metrics import CatalogCollector
 from settings import get_settings
 from signing import verify_pdf
-from storage import Document, Dossier, Job, parse_code
+from storage import Document, Job, lifecycle, parse_code
 from storage.errors import NotFound
 
 PROBLEM = "application/problem+json"
@@ -78,7 +83,32 @@ app = FastAPI(
 
 @app.exception_handler(SohoaError)
 async def _sohoa_error(request: Request, exc: SohoaError) -> JSONResponse:
-    return problem(request, exc.status, exc.code, exc.vi, exc.en, exc.field)
+    response = problem(request, exc.status, exc.code, exc.vi, exc.en, exc.field)
+    if exc.status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+_bearer = HTTPBearer(auto_error=False, description="Mã truy cập (`sohoa users add`) / API token")
+
+
+def _caller(roles: tuple[str, ...]) -> Any:
+    def check(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
+        principal = access.authenticate(service.context().sessions, credentials.credentials if credentials else None)
+        principal.require(roles)
+        return principal
+
+    return Depends(check)
+
+
+# Every route but the health checks names who may call it (an admin may call all).
+Uploader = Annotated[Principal, _caller(access.UPLOAD)]
+Reader = Annotated[Principal, _caller(access.READ)]
+Signer = Annotated[Principal, _caller(access.SIGN)]
+Anyone = Annotated[Principal, _caller(access.ANYONE)]
+Clerk = Annotated[Principal, _caller(("clerk",))]
+Archivist = Annotated[Principal, _caller(("archivist",))]
+Admin = Annotated[Principal, _caller(())]
 
 
 @app.exception_handler(RequestValidationError)
@@ -106,7 +136,7 @@ _registry.register(CatalogCollector())
 
 
 @app.get("/metrics", tags=["vận hành"], response_class=PlainTextResponse)
-def metrics() -> PlainTextResponse:
+def metrics(who: Admin) -> PlainTextResponse:
     """Số liệu dạng Prometheus. / Metrics in Prometheus text format."""
     return PlainTextResponse(generate_latest(_registry).decode(), media_type=CONTENT_TYPE_LATEST)
 
@@ -141,7 +171,7 @@ async def _save_upload(upload: UploadFile, dest: Path, limit: int) -> None:
         while chunk := await upload.read(CHUNK):
             size += len(chunk)
             if size > limit:
-                raise SohoaError(
+                raise uploads.TooLarge(
                     f"Tệp {upload.filename} vượt giới hạn {limit:,} byte.",
                     f"{upload.filename} exceeds the limit of {limit:,} bytes.",
                     field="file",
@@ -151,10 +181,11 @@ async def _save_upload(upload: UploadFile, dest: Path, limit: int) -> None:
         raise SohoaError(f"Tệp {upload.filename} rỗng.", f"{upload.filename} is empty.", field="file")
 
 
-@app.post("/api/v1/dossiers/{code}/scans", status_code=202, tags=["hồ sơ"])
+@app.post("/api/v1/dossiers/{code}/scans", status_code=202, tags=["hồ sơ"], openapi_extra=uploads.OPENAPI_BODY)
 async def post_scan(
+    who: Uploader,
+    request: Request,
     code: str,
-    file: Annotated[UploadFile, File(description="PDF, TIFF, JPEG, JPEG 2000 hoặc PNG")],
     spreads: Annotated[
         Literal["auto", "never", "always"] | None,
         Query(description="Tách trang đôi: auto (khi thấy gáy), never, always. / Split two-page spreads."),
@@ -163,42 +194,53 @@ async def post_scan(
         Literal["flag", "drop"] | None, Query(description="Trang trắng: flag (đánh dấu) hoặc drop (bỏ).")
     ] = None,
 ) -> JSONResponse:
-    """Nhận một tệp quét cho hồ sơ và xếp hàng số hóa. / Accept one scan for a dossier and queue it."""
+    """Nhận một hay nhiều tệp quét cho hồ sơ; mỗi tệp là một tài liệu, một công việc số hóa.
+    / Accept one or more scans for a dossier; each file is a document with its own job."""
     ctx = service.context()
     parse_code(code, ctx.settings.dossier_code_pattern)  # reject a bad code before reading the body
+    options = {k: v for k, v in (("spreads", spreads), ("blank_pages", blank_pages)) if v} or None
+    accepted = []
     with tempfile.TemporaryDirectory(dir=ctx.tmp) as tmp:
-        upload = Path(tmp) / "upload"
-        await _save_upload(file, upload, ctx.settings.max_upload_bytes)
-        options = {k: v for k, v in (("spreads", spreads), ("blank_pages", blank_pages)) if v} or None
-        job, created = await run_in_threadpool(
-            partial(service.accept_scan, ctx, code, upload, file.filename or "scan", options=options)
-        )
-    if created:
-        jobs.enqueue(job.id, ctx.settings)
-    body = {**service.job_view(job), "created": created, "job_url": f"/api/v1/jobs/{job.id}"}
-    return JSONResponse(body, status_code=202 if created else 200)
+        for item in await uploads.receive(request, Path(tmp), ctx.settings.max_upload_bytes):
+            job, created = await run_in_threadpool(
+                partial(
+                    service.accept_scan,
+                    ctx,
+                    code,
+                    item.path,
+                    item.name,
+                    options=options,
+                    actor=who.actor,
+                    sha256=item.sha256,
+                )
+            )
+            if created:
+                jobs.enqueue(job.id, ctx.settings)
+            accepted.append({**service.job_view(job), "created": created, "job_url": f"/api/v1/jobs/{job.id}"})
+    status = 202 if any(j["created"] for j in accepted) else 200
+    return JSONResponse({"dossier": code, "jobs": accepted}, status_code=status)
 
 
-@app.post("/api/v1/batches", status_code=202, tags=["hồ sơ"])
+@app.post("/api/v1/batches", status_code=202, tags=["hồ sơ"], openapi_extra=uploads.OPENAPI_BODY)
 async def post_batch(
-    file: Annotated[UploadFile, File(description="Lô quét có tờ phân cách (QR mã hồ sơ, PATCH-T)")],
+    who: Uploader,
+    request: Request,
     code: Annotated[str | None, Query(description="Mã hồ sơ cho các trang trước tờ phân cách đầu tiên")] = None,
 ) -> JSONResponse:
     """Nhận một lô quét; tờ phân cách chia lô thành tài liệu và hồ sơ.
     / Accept a batch scan; its separator sheets split it into documents and dossiers."""
     ctx = service.context()
     with tempfile.TemporaryDirectory(dir=ctx.tmp) as tmp:
-        upload = Path(tmp) / "upload"
-        await _save_upload(file, upload, ctx.settings.max_upload_bytes)
+        [item] = await uploads.receive(request, Path(tmp), ctx.settings.max_upload_bytes, max_files=1)
         job = await run_in_threadpool(
-            partial(service.accept_batch, ctx, upload, file.filename or "batch", default_code=code or "")
+            partial(service.accept_batch, ctx, item.path, item.name, default_code=code or "", actor=who.actor)
         )
     jobs.enqueue(job.id, ctx.settings)
     return JSONResponse({**service.job_view(job), "job_url": f"/api/v1/jobs/{job.id}"}, status_code=202)
 
 
 @app.get("/api/v1/jobs/{job_id}", tags=["công việc"])
-def get_job(job_id: str) -> dict[str, Any]:
+def get_job(who: Anyone, job_id: str) -> dict[str, Any]:
     """Trạng thái, tiến độ và lỗi của một công việc. / A job's status, progress and errors."""
     with service.context().sessions() as session:
         job = session.get(Job, job_id)
@@ -207,46 +249,103 @@ def get_job(job_id: str) -> dict[str, Any]:
         return service.job_view(job)
 
 
+class DossierFields(BaseModel):
+    title: str = Field("", max_length=500, description="Trích yếu hồ sơ / title")
+    procedure: str = Field("", max_length=200, description="Thủ tục hành chính / administrative procedure")
+    applicant: str = Field("", max_length=200, description="Người nộp / applicant")
+    retention: Literal["", "01", "70", "50", "30", "20", "10"] = Field(
+        "", description="Thời hạn bảo quản: 01 vĩnh viễn, hoặc số năm / retention code"
+    )
+    due_on: dt.date | None = Field(None, description="Ngày hẹn trả / due date")
+
+
+class DossierCreate(DossierFields):
+    code: str = Field(max_length=64, description="Mã hồ sơ, ví dụ 000.00.12.H12-250527-0001")
+
+
+class DossierUpdate(BaseModel):
+    title: str | None = Field(None, max_length=500)
+    procedure: str | None = Field(None, max_length=200)
+    applicant: str | None = Field(None, max_length=200)
+    retention: Literal["", "01", "70", "50", "30", "20", "10"] | None = None
+
+
+Status = Literal[lifecycle.STATUSES]  # type: ignore[valid-type]
+
+
+class Transition(BaseModel):
+    to: Status = Field(description="Trạng thái mới / new status")
+    reason: str = Field("", max_length=1000, description="Lý do (bắt buộc khi từ chối, rút, bổ sung, gia hạn)")
+    due_on: dt.date | None = Field(None, description="Ngày hẹn trả mới khi gia hạn / new due date (EXTENDED)")
+
+
+@app.post("/api/v1/dossiers", status_code=201, tags=["hồ sơ"])
+def create_dossier(who: Clerk, body: DossierCreate) -> dict[str, Any]:
+    """Tạo hồ sơ với thông tin tiếp nhận. / Create a dossier with its receipt details."""
+    meta = body.model_dump(exclude={"code"})
+    return service.create_dossier(service.context(), body.code, meta, actor=who.actor)
+
+
+@app.get("/api/v1/dossiers", tags=["hồ sơ"])
+def list_dossiers(
+    who: Reader,
+    agency: Annotated[str | None, Query(max_length=32, description="Mã cơ quan")] = None,
+    procedure: Annotated[str | None, Query(max_length=200, description="Thủ tục")] = None,
+    status: Annotated[Status | None, Query(description="Trạng thái")] = None,
+    received_from: Annotated[dt.date | None, Query(description="Tiếp nhận từ ngày")] = None,
+    received_to: Annotated[dt.date | None, Query(description="Tiếp nhận đến ngày")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """Danh sách hồ sơ, lọc theo cơ quan, thủ tục, trạng thái, ngày. / Dossiers, filtered."""
+    return service.list_dossiers(
+        service.context(),
+        agency=agency,
+        procedure=procedure,
+        status=status,
+        received_from=received_from,
+        received_to=received_to,
+        limit=limit,
+        offset=offset,
+    )
+
+
 @app.get("/api/v1/dossiers/{code}", tags=["hồ sơ"])
-def get_dossier(code: str) -> dict[str, Any]:
-    """Hồ sơ, các tài liệu và đường tải về. / A dossier, its documents and download links."""
+def get_dossier(who: Reader, code: str) -> dict[str, Any]:
+    """Hồ sơ, tài liệu, đường tải về và lịch sử trạng thái. / A dossier, documents, downloads and history."""
     ctx = service.context()
     parse_code(code, ctx.settings.dossier_code_pattern)
-    with ctx.sessions() as session:
-        dossier = session.get(Dossier, code)
-        if dossier is None:
-            raise NotFound(f"Không có hồ sơ {code}.", f"No dossier {code}.", field="code")
-        base = f"/api/v1/dossiers/{code}/documents"
-        return {
-            "code": dossier.code,
-            "agency": dossier.agency,
-            "status": dossier.status,
-            "received_on": dossier.received_on.isoformat() if dossier.received_on else None,
-            "documents": [
-                {
-                    "id": d.id,
-                    "file": d.original_name,
-                    "pages": d.page_count,
-                    "original_sha256": d.original_sha256,
-                    "downloads": {k: f"{base}/{d.id}/{k}" for k, key in _versions(d).items() if key},
-                }
-                for d in dossier.documents
-            ],
-        }
+    return service.dossier_view(ctx, code)
 
 
-def _versions(document: Document) -> dict[str, str | None]:
-    """What can be downloaded of a document, by kind: object keys, None if not made yet."""
-    return {
-        "original": document.original_key,
-        "pdfa": document.pdfa_key,
-        "signed": document.signed_key,
-        "alto": document.alto_key,  # words with their boxes, ALTO v4 XML
-    }
+@app.patch("/api/v1/dossiers/{code}", tags=["hồ sơ"])
+def update_dossier(who: Clerk, code: str, body: DossierUpdate) -> dict[str, Any]:
+    """Sửa thông tin hồ sơ. / Change a dossier's details."""
+    return service.update_dossier(service.context(), code, body.model_dump(exclude_none=True), actor=who.actor)
+
+
+@app.post("/api/v1/dossiers/{code}/transitions", tags=["hồ sơ"])
+def transition(who: Reader, code: str, body: Transition) -> dict[str, Any]:
+    """Chuyển trạng thái hồ sơ (ghi người, giờ, lý do). / Move a dossier along its lifecycle."""
+    who.require(lifecycle.roles_for(body.to))  # e.g. only a leader approves
+    return service.transition(service.context(), code, body.to, actor=who.actor, reason=body.reason, due_on=body.due_on)
+
+
+@app.get("/api/v1/audit-events", tags=["lưu trữ"])
+def audit_events(
+    who: Archivist,
+    dossier: Annotated[str | None, Query(max_length=64, description="Mã hồ sơ")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """Nhật ký kiểm tra (chuỗi băm). / The hash-chained audit log."""
+    return service.audit_events(service.context(), dossier=dossier, limit=limit, offset=offset)
 
 
 @app.get("/api/v1/dossiers/{code}/documents/{document_id}/{kind}", tags=["hồ sơ"])
-def download(code: str, document_id: int, kind: Literal["original", "pdfa", "signed", "alto"]) -> StreamingResponse:
+def download(
+    who: Reader, code: str, document_id: int, kind: Literal["original", "pdfa", "signed", "alto"]
+) -> StreamingResponse:
     """Tải bản gốc, bản PDF/A hoặc bản đã ký. / Download the original, the PDF/A or the signed PDF/A."""
     ctx = service.context()
     parse_code(code, ctx.settings.dossier_code_pattern)
@@ -254,7 +353,7 @@ def download(code: str, document_id: int, kind: Literal["original", "pdfa", "sig
         document = session.scalars(
             select(Document).where(Document.id == document_id, Document.dossier_code == code)
         ).first()
-        key = _versions(document)[kind] if document else None
+        key = service.versions(document)[kind] if document else None
         if not key:
             raise NotFound(
                 f"Hồ sơ {code} chưa có bản {kind} của tài liệu {document_id}.",
@@ -293,34 +392,57 @@ class RemoteComplete(BaseModel):
 
 
 @app.post("/api/v1/dossiers/{code}/documents/{document_id}/remote-signatures", status_code=201, tags=["chữ ký số"])
-def prepare_remote_signature(code: str, document_id: int, body: RemotePrepare) -> dict[str, Any]:
+def prepare_remote_signature(who: Signer, code: str, document_id: int, body: RemotePrepare) -> dict[str, Any]:
     """Bước 1 ký bằng USB token của cán bộ: chuẩn bị tài liệu, trả về dữ liệu cần ký.
     / Step 1 of signing with a clerk's token: prepare the document and return the bytes to sign."""
-    return service.prepare_remote(service.context(), code, document_id, body.certificates.encode())
+    return service.prepare_remote(service.context(), code, document_id, body.certificates.encode(), actor=who.actor)
 
 
 @app.post("/api/v1/remote-signatures/{pending_id}", tags=["chữ ký số"])
-def complete_remote_signature(pending_id: str, body: RemoteComplete) -> dict[str, Any]:
+def complete_remote_signature(who: Signer, pending_id: str, body: RemoteComplete) -> dict[str, Any]:
     """Bước 2: gửi chữ ký về, dịch vụ hoàn tất tài liệu. / Step 2: send the signature; the service completes the PDF."""
     try:
         signature = base64.b64decode(body.signature, validate=True)
     except ValueError as e:
         raise SohoaError("Chữ ký phải ở dạng base64.", "The signature must be base64.", field="signature") from e
-    return service.complete_remote(service.context(), pending_id, signature)
+    return service.complete_remote(service.context(), pending_id, signature, actor=who.actor)
 
 
 @app.get("/api/v1/search", tags=["tìm kiếm"])
 def search(
-    q: Annotated[str, Query(min_length=1, max_length=500, description="Từ cần tìm, có hoặc không dấu")],
+    who: Reader,
+    q: Annotated[
+        str, Query(min_length=1, max_length=500, description='Từ cần tìm, có hoặc không dấu; cụm từ trong "…"')
+    ],
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0)] = 0,
+    agency: Annotated[str | None, Query(max_length=32, description="Mã cơ quan / agency code")] = None,
+    procedure: Annotated[str | None, Query(max_length=200, description="Thủ tục hành chính / procedure")] = None,
+    status: Annotated[str | None, Query(max_length=32, description="Trạng thái hồ sơ / dossier status")] = None,
+    received_from: Annotated[
+        dt.date | None, Query(description="Nhận từ ngày (YYYY-MM-DD) / received on or after")
+    ] = None,
+    received_to: Annotated[
+        dt.date | None, Query(description="Nhận đến ngày (YYYY-MM-DD) / received on or before")
+    ] = None,
 ) -> dict[str, Any]:
-    """Tìm trong nội dung OCR, có dấu hoặc không dấu. / Search OCR text, with or without diacritics."""
-    return service.search(service.context(), q, limit=limit, offset=offset)
+    """Tìm trong nội dung OCR và thông tin hồ sơ, có dấu hoặc không dấu; khớp đúng dấu xếp trước.
+    / Search OCR text and dossier metadata, with or without diacritics; exact matches first."""
+    return service.search(
+        service.context(),
+        q,
+        limit=limit,
+        offset=offset,
+        agency=agency,
+        procedure=procedure,
+        status=status,
+        received_from=received_from,
+        received_to=received_to,
+    )
 
 
 @app.post("/api/v1/verify", tags=["chữ ký số"])
-async def verify(file: Annotated[UploadFile, File(description="Tệp PDF đã ký")]) -> dict[str, Any]:
+async def verify(who: Anyone, file: Annotated[UploadFile, File(description="Tệp PDF đã ký")]) -> dict[str, Any]:
     """Kiểm tra chữ ký số và PDF/A của một tệp. / Verify a PDF's signatures and PDF/A conformance."""
     ctx = service.context()
     with tempfile.TemporaryDirectory(dir=ctx.tmp) as tmp:

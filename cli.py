@@ -191,6 +191,9 @@ def sign_agent(
     token: Annotated[str, typer.Option(help="Nhãn của token")],
     key: Annotated[str, typer.Option(help="Nhãn khóa và chứng thư trên token")],
     pin_file: Annotated[Path | None, typer.Option(help="Tệp chứa mã PIN")] = None,
+    api_token: Annotated[
+        str, typer.Option(envvar="SOHOA_API_TOKEN", help="Mã truy cập dịch vụ của cán bộ (`sohoa users add`)")
+    ] = "",
 ) -> None:
     """Ký bằng USB token của cán bộ (hai bước, khóa không rời token). / Sign with a clerk's token, in two steps."""
     import json
@@ -205,7 +208,7 @@ def sign_agent(
         request = urllib.request.Request(
             urljoin(document_url, path),
             data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {api_token}"},
             method="POST",
         )
         try:
@@ -256,20 +259,53 @@ def verify(
 
 @app.command()
 def search(
-    query: Annotated[str, typer.Argument(help="Từ cần tìm, có hoặc không dấu")],
+    query: Annotated[str, typer.Argument(help='Từ cần tìm, có hoặc không dấu; cụm từ trong "…"')],
     as_json: Annotated[bool, typer.Option("--json", help="In kết quả dạng JSON")] = False,
-    limit: Annotated[int, typer.Option(help="Số kết quả tối đa")] = 20,
+    limit: Annotated[int, typer.Option(help="Số kết quả tối đa (≤ 100)")] = 20,
+    offset: Annotated[int, typer.Option(help="Bỏ qua bấy nhiêu kết quả đầu")] = 0,
+    agency: Annotated[str | None, typer.Option(help="Chỉ hồ sơ của cơ quan này (mã cơ quan)")] = None,
+    procedure: Annotated[str | None, typer.Option(help="Chỉ hồ sơ của thủ tục này")] = None,
+    status: Annotated[str | None, typer.Option(help="Chỉ hồ sơ ở trạng thái này")] = None,
+    received_from: Annotated[str | None, typer.Option(help="Nhận từ ngày (YYYY-MM-DD)")] = None,
+    received_to: Annotated[str | None, typer.Option(help="Nhận đến ngày (YYYY-MM-DD)")] = None,
 ) -> None:
-    """Tìm hồ sơ theo nội dung. / Search dossiers by their text."""
+    """Tìm hồ sơ theo nội dung và thông tin hồ sơ. / Search dossiers by their text and metadata."""
+    import datetime as dt
+
     import service
 
-    result = _run(service.search, service.context(), query, limit=limit)
+    def day(value: str | None, name: str) -> dt.date | None:
+        try:
+            return dt.date.fromisoformat(value) if value else None
+        except ValueError:
+            fail(
+                SohoaError(
+                    f"Ngày {value!r} không hợp lệ, cần dạng YYYY-MM-DD.",
+                    f"Invalid date {value!r}, expected YYYY-MM-DD.",
+                    field=name,
+                )
+            )
+
+    result = _run(
+        service.search,
+        service.context(),
+        query,
+        limit=limit,
+        offset=offset,
+        agency=agency,
+        procedure=procedure,
+        status=status,
+        received_from=day(received_from, "received_from"),
+        received_to=day(received_to, "received_to"),
+    )
     if as_json:
         typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
         return
-    typer.echo(f"{result['total']} trang khớp «{result['query']}»")
+    shown = f"{offset + 1}–{offset + len(result['hits'])}" if result["hits"] else "0"
+    typer.echo(f"{result['total']} trang khớp «{result['query']}» (hiển thị {shown})")
     for hit in result["hits"]:
-        typer.echo(f"{hit['dossier_code']}  tài liệu {hit['document_id']} trang {hit['page']}: {hit['snippet']}")
+        mark = " [đúng dấu]" if hit["exact"] else ""
+        typer.echo(f"{hit['dossier_code']}  tài liệu {hit['document_id']} trang {hit['page']}{mark}: {hit['snippet']}")
 
 
 @app.command()
@@ -295,10 +331,63 @@ def audit(
             typer.echo(f"HỎNG / CORRUPT   {item['key']} (sha256 {item['actual'][:16]}…, cần {item['expected'][:16]}…)")
         for key in report.orphans:
             typer.echo(f"THỪA / ORPHAN    {key}")
+        log = report.log
+        assert log is not None
+        if log.ok:
+            typer.echo(
+                f"Nhật ký kiểm tra: {log.entries} mục, chuỗi băm liền mạch / audit log: {log.entries} entries,"
+                f" hash chain intact (head {log.head[:16]}…)"
+            )
+        else:
+            typer.echo(f"NHẬT KÝ BỊ SỬA / AUDIT LOG ALTERED at entry {log.broken_at}: {log.reason}")
         typer.echo(
-            "Toàn vẹn. / Intact." if report.ok else "Có đối tượng thiếu hoặc hỏng. / Objects missing or corrupt."
+            "Toàn vẹn. / Intact."
+            if report.ok
+            else "Có đối tượng thiếu, hỏng hoặc nhật ký bị sửa. / Objects missing or corrupt, or the log altered."
         )
     raise typer.Exit(0 if report.ok else 1)
+
+
+users = typer.Typer(help="Mã truy cập của người dùng và trạm quét. / API tokens of people and scanner stations.")
+app.add_typer(users, name="users")
+
+
+@users.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="Tên người dùng hoặc trạm quét")],
+    role: Annotated[str, typer.Option(help="scanner, clerk, leader, archivist hoặc admin")],
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Chỉ in mã truy cập")] = False,
+) -> None:
+    """Cấp mã truy cập; mã chỉ hiện một lần. / Issue a token; it is shown once only."""
+    import access
+    import service
+
+    row, token = _run(access.issue, service.context().sessions, name, role, actor="cli")
+    if not quiet:
+        typer.echo(f"Đã cấp mã số {row.id} cho {row.name} ({row.role}); lưu lại, mã không hiện lại.", err=True)
+        typer.echo(f"Issued token {row.id} to {row.name} ({row.role}); keep it, it is not shown again.", err=True)
+    typer.echo(token)
+
+
+@users.command("list")
+def users_list() -> None:
+    """Liệt kê mã truy cập (không in mã). / List tokens (never the tokens themselves)."""
+    import access
+    import service
+
+    for row in access.tokens(service.context().sessions):
+        state = f"thu hồi / revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "hiệu lực / active"
+        typer.echo(f"{row.id}\t{row.role}\t{row.name}\t{state}")
+
+
+@users.command("revoke")
+def users_revoke(token_id: Annotated[int, typer.Argument(help="Số của mã truy cập (xem `sohoa users list`)")]) -> None:
+    """Thu hồi một mã truy cập. / Revoke a token."""
+    import access
+    import service
+
+    row = _run(access.revoke, service.context().sessions, token_id, actor="cli")
+    typer.echo(f"Đã thu hồi mã {row.id} của {row.name}. / Revoked token {row.id} of {row.name}.")
 
 
 @app.command()

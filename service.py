@@ -15,9 +15,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+import storage.auditlog
+import storage.manifest
 import storage.search
 from digitize import Result, Source, digitize, digitize_batch
 from digitize.export import to_alto
@@ -38,12 +40,13 @@ from storage import (
     Page,
     Signature,
     dossier_prefix,
+    lifecycle,
     open_catalog,
     open_store,
     parse_code,
 )
 from storage.catalog import now
-from storage.errors import NotFound
+from storage.errors import NotFound, StorageError
 from storage.objects import ObjectInfo
 
 log = logging.getLogger("sohoa")
@@ -113,7 +116,11 @@ def _signer(settings: Settings) -> AgencySigner:
 @lru_cache(maxsize=4)
 def _context(settings: Settings) -> Context:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return Context(settings, open_store(settings.objects_url), open_catalog(settings.db_url))
+    return Context(
+        settings,
+        open_store(settings.objects_url, retention_days=settings.retention_days),
+        open_catalog(settings.db_url),
+    )
 
 
 def context(settings: Settings | None = None) -> Context:
@@ -121,7 +128,7 @@ def context(settings: Settings | None = None) -> Context:
 
 
 def _audit(session: Session, actor: str, action: str, code: str | None, **detail: Any) -> None:
-    session.add(AuditEvent(actor=actor, action=action, dossier_code=code, detail=detail or None))
+    storage.auditlog.append(session, actor, action, code, **detail)
 
 
 def clean_filename(name: str | None) -> str:
@@ -137,13 +144,14 @@ def accept_scan(
     *,
     actor: str = "anonymous",
     options: dict[str, str] | None = None,
+    sha256: str | None = None,
 ) -> tuple[Job, bool]:
     """Store the exact uploaded bytes under the dossier and queue a digitization job.
 
     Posting the same bytes to the same dossier again returns the existing job (False)."""
     dossier_code = parse_code(code, ctx.settings.dossier_code_pattern)
     kind = check_type(upload, filename)
-    sha256 = sha256_file(upload)
+    sha256 = sha256 or sha256_file(upload)  # the API hashed it while it streamed in
     key = f"{dossier_prefix(code)}/originals/{sha256}{_EXT[kind]}"
     info = ctx.store.put_file(key, upload, write_once=True)  # content-addressed: same bytes, same object
     with ctx.sessions.begin() as session:
@@ -172,10 +180,150 @@ def accept_scan(
         )
         session.add(document)
         session.flush()
+        storage.manifest.record(session, info, kind="original", code=code, actor=actor)
         job = Job(id=uuid.uuid4().hex, dossier_code=code, document_id=document.id, status="queued", options=options)
         session.add(job)
         _audit(session, actor, "scan.accepted", code, document=document.id, sha256=sha256, file=document.original_name)
+    write_manifest(ctx, code)
     return job, True
+
+
+def write_manifest(ctx: Context, code: str) -> None:
+    """Bring the dossier's manifest up to date. The catalog is the record: a manifest that cannot be
+    written now (store down) is rewritten whole at the dossier's next change."""
+    try:
+        with ctx.sessions() as session:
+            storage.manifest.write(ctx.store, session, code, ctx.tmp)
+    except StorageError as e:
+        log.warning("manifest of %s not written: %s", code, e.en)
+
+
+RETENTION_CODES = ("", "01", "70", "50", "30", "20", "10")  # 01 = permanent, else years
+
+
+def _check_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    meta = {k: unicodedata.normalize("NFC", v).strip() if isinstance(v, str) else v for k, v in meta.items()}
+    if meta.get("retention", "") not in RETENTION_CODES:
+        raise SohoaError(
+            "Mã thời hạn bảo quản phải là 01 (vĩnh viễn), 70, 50, 30, 20 hoặc 10 (năm).",
+            "The retention code must be 01 (permanent), 70, 50, 30, 20 or 10 (years).",
+            field="retention",
+        )
+    return meta
+
+
+def create_dossier(ctx: Context, code: str, meta: dict[str, Any], *, actor: str) -> dict[str, Any]:
+    parsed = parse_code(code, ctx.settings.dossier_code_pattern)
+    meta = _check_meta(meta)
+    with ctx.sessions.begin() as session:
+        if session.get(Dossier, code) is not None:
+            raise lifecycle.TransitionRefused(f"Hồ sơ {code} đã có.", f"Dossier {code} exists already.", field="code")
+        session.add(Dossier(code=code, agency=parsed.agency, received_on=parsed.received_on, **meta))
+        session.flush()
+        _audit(session, actor, "dossier.created", code, **{k: str(v) for k, v in meta.items()})
+    write_manifest(ctx, code)
+    return dossier_view(ctx, code)
+
+
+def update_dossier(ctx: Context, code: str, meta: dict[str, Any], *, actor: str) -> dict[str, Any]:
+    parse_code(code, ctx.settings.dossier_code_pattern)
+    meta = _check_meta(meta)
+    with ctx.sessions.begin() as session:
+        dossier = session.get(Dossier, code)
+        if dossier is None:
+            raise NotFound(f"Không có hồ sơ {code}.", f"No dossier {code}.", field="code")
+        for key, value in meta.items():
+            setattr(dossier, key, value)
+        session.flush()
+        storage.search.reindex_dossier(session, code)  # title, procedure and applicant are searchable
+        _audit(session, actor, "dossier.updated", code, **{k: str(v) for k, v in meta.items()})
+    write_manifest(ctx, code)
+    return dossier_view(ctx, code)
+
+
+def transition(
+    ctx: Context, code: str, to: str, *, actor: str, reason: str = "", due_on: dt.date | None = None
+) -> dict[str, Any]:
+    parse_code(code, ctx.settings.dossier_code_pattern)
+    with ctx.sessions.begin() as session:
+        lifecycle.move(session, code, to, actor=actor, reason=reason, due_on=due_on)
+    write_manifest(ctx, code)
+    return dossier_view(ctx, code)
+
+
+def _dossier_dict(dossier: Dossier) -> dict[str, Any]:
+    return {
+        "code": dossier.code,
+        "agency": dossier.agency,
+        "title": dossier.title,
+        "procedure": dossier.procedure,
+        "applicant": dossier.applicant,
+        "retention": dossier.retention,
+        "status": dossier.status,
+        "received_on": dossier.received_on.isoformat() if dossier.received_on else None,
+        "due_on": dossier.due_on.isoformat() if dossier.due_on else None,
+        "next": sorted(lifecycle.NEXT[dossier.status]),
+    }
+
+
+def dossier_view(ctx: Context, code: str) -> dict[str, Any]:
+    """A dossier with its documents, download links and lifecycle history."""
+    with ctx.sessions() as session:
+        dossier = session.get(Dossier, code)
+        if dossier is None:
+            raise NotFound(f"Không có hồ sơ {code}.", f"No dossier {code}.", field="code")
+        base = f"/api/v1/dossiers/{code}/documents"
+        return {
+            **_dossier_dict(dossier),
+            "documents": [
+                {
+                    "id": d.id,
+                    "file": d.original_name,
+                    "pages": d.page_count,
+                    "original_sha256": d.original_sha256,
+                    "downloads": {k: f"{base}/{d.id}/{k}" for k, key in versions(d).items() if key},
+                }
+                for d in dossier.documents
+            ],
+            "history": lifecycle.history(session, code),
+        }
+
+
+def versions(document: Document) -> dict[str, str | None]:
+    """What can be downloaded of a document, by kind: object keys, None if not made yet."""
+    return {
+        "original": document.original_key,
+        "pdfa": document.pdfa_key,
+        "signed": document.signed_key,
+        "alto": document.alto_key,  # words with their boxes, ALTO v4 XML
+    }
+
+
+def list_dossiers(
+    ctx: Context,
+    *,
+    agency: str | None = None,
+    procedure: str | None = None,
+    status: str | None = None,
+    received_from: dt.date | None = None,
+    received_to: dt.date | None = None,
+    limit: int = 20,
+    offset: int = 0,
+) -> dict[str, Any]:
+    query = select(Dossier)
+    for column, value in ((Dossier.agency, agency), (Dossier.procedure, procedure), (Dossier.status, status)):
+        if value:
+            query = query.where(column == value)
+    if received_from:
+        query = query.where(Dossier.received_on >= received_from)
+    if received_to:
+        query = query.where(Dossier.received_on <= received_to)
+    with ctx.sessions() as session:
+        total = session.scalar(select(func.count()).select_from(query.subquery()))
+        rows = session.scalars(
+            query.order_by(Dossier.received_on.desc(), Dossier.code.desc()).limit(limit).offset(offset)
+        )
+        return {"total": total, "limit": limit, "offset": offset, "dossiers": [_dossier_dict(d) for d in rows]}
 
 
 def _set_progress(ctx: Context, job_id: str, done: int, total: int | None) -> None:
@@ -236,6 +384,7 @@ def _sign_and_store(ctx: Context, work: Path, code: str, prefix: str, result: Re
 
 def _record(session: Session, document: Document, made: Made) -> None:
     """The catalog rows of a stored document: its versions, pages (indexed) and signature."""
+    storage.search.unindex_pages(session, [old.id for old in document.pages])  # FTS5 rows do not cascade
     for old in list(document.pages):
         session.delete(old)
     session.flush()
@@ -243,6 +392,8 @@ def _record(session: Session, document: Document, made: Made) -> None:
     document.signed_key, document.signed_sha256 = made.signed.key, made.signed.sha256
     document.alto_key = made.alto.key
     document.page_count = len(made.kept)
+    for kind, info in (("pdfa", made.pdfa), ("alto", made.alto), ("signed", made.signed)):
+        storage.manifest.record(session, info, kind=kind, code=made.code, actor="worker")
     for number, page in enumerate(made.kept, start=1):
         row = Page(
             document_id=document.id,
@@ -253,8 +404,7 @@ def _record(session: Session, document: Document, made: Made) -> None:
             dpi=min(page.dpi),
         )
         session.add(row)
-        session.flush()
-        storage.search.index_page(session, row)
+    storage.search.index_document(session, document)  # flushes; page 1 also carries the dossier's metadata
     sig = made.signature
     session.add(
         Signature(
@@ -268,7 +418,8 @@ def _record(session: Session, document: Document, made: Made) -> None:
     )
     dossier = session.get(Dossier, made.code)
     assert dossier is not None
-    dossier.status = "DIGITIZED"
+    if dossier.status in lifecycle.DIGITIZABLE:  # a dossier further on keeps its status
+        dossier.status = "DIGITIZED"
 
 
 def _summary(made: Made, document_id: int) -> dict[str, Any]:
@@ -312,7 +463,8 @@ def run_job(ctx: Context, job_id: str) -> None:
         job = session.get(Job, job_id)
         assert job is not None
         kind, code, doc_id, options = job.kind, job.dossier_code, job.document_id, dict(job.options or {})
-        if code and (dossier := session.get(Dossier, code)) is not None:
+        dossier = session.get(Dossier, code) if code else None
+        if dossier is not None and dossier.status in lifecycle.DIGITIZABLE:
             dossier.status = "DIGITIZING"
     started = time.monotonic()
     try:
@@ -354,6 +506,7 @@ def _run_scan(ctx: Context, job_id: str, work: Path, code: str, doc_id: int, opt
         assert document is not None
         _record(session, document, made)
         _audit(session, "worker", "scan.digitized", code, document=doc_id, job=job_id, pages=len(made.kept))
+    write_manifest(ctx, code)
     return {**_summary(made, doc_id), "pages_total": len(made.kept)}
 
 
@@ -414,6 +567,8 @@ def _run_batch(ctx: Context, job_id: str, work: Path, options: dict[str, Any]) -
                 pages=len(item.kept),
             )
             documents.append(_summary(item, document.id))
+    for code in dict.fromkeys(s.code for s in segments):
+        write_manifest(ctx, code)
     return {"documents": documents, "pages_total": sum(d["pages"] for d in documents)}
 
 
@@ -485,6 +640,7 @@ def complete_remote(ctx: Context, pending_id: str, signature: bytes, *, actor: s
         document = session.get(Document, document_id)
         assert document is not None
         document.signed_key, document.signed_sha256 = stored.key, stored.sha256
+        storage.manifest.record(session, stored, kind="signed", code=code, actor=actor)
         session.add(
             Signature(
                 document_id=document_id,
@@ -496,6 +652,7 @@ def complete_remote(ctx: Context, pending_id: str, signature: bytes, *, actor: s
             )
         )
         _audit(session, actor, "signature.completed", code, document=document_id, signer=info["signer"])
+    write_manifest(ctx, code)
     return {**info, "dossier": code, "document_id": document_id, "sha256": stored.sha256}
 
 
@@ -516,6 +673,7 @@ def accept_batch(ctx: Context, upload: Path, filename: str, *, default_code: str
     with ctx.sessions.begin() as session:
         job = Job(id=uuid.uuid4().hex, kind="batch", dossier_code=None, status="queued", options=options)
         session.add(job)
+        storage.manifest.record(session, info, kind="original", code=None, actor=actor)
         _audit(session, actor, "batch.accepted", default_code or None, sha256=sha256, file=options["original_name"])
     return job
 
@@ -544,13 +702,62 @@ def _iso(moment: dt.datetime | None) -> str | None:
     return moment.isoformat()
 
 
-def search(ctx: Context, query: str, *, limit: int = 20, offset: int = 0) -> dict[str, Any]:
+def search(
+    ctx: Context,
+    query: str,
+    *,
+    limit: int = 20,
+    offset: int = 0,
+    agency: str | None = None,
+    procedure: str | None = None,
+    status: str | None = None,
+    received_from: dt.date | None = None,
+    received_to: dt.date | None = None,
+) -> dict[str, Any]:
+    """Pages matching ``query`` (OCR text and dossier metadata), exact matches first, then newest first."""
+    filters = {
+        "agency": agency or None,
+        "procedure": procedure or None,
+        "status": status or None,
+        "received_from": received_from,
+        "received_to": received_to,
+    }
+    limit, offset = max(1, min(limit, storage.search.MAX_LIMIT)), max(0, offset)
     with ctx.sessions() as session:
-        total, hits = storage.search.search(session, query, limit=limit, offset=offset)
+        total, hits = storage.search.search(session, query, limit=limit, offset=offset, **filters)
     return {
         "query": unicodedata.normalize("NFC", query),
+        "filters": {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in filters.items() if v is not None},
         "total": total,
         "limit": limit,
         "offset": offset,
         "hits": [h.__dict__ for h in hits],
     }
+
+
+def audit_events(ctx: Context, *, dossier: str | None = None, limit: int = 100, offset: int = 0) -> dict[str, Any]:
+    """Audit log entries, oldest first, each with the hashes that chain it to the one before."""
+    query = select(AuditEvent)
+    if dossier:
+        query = query.where(AuditEvent.dossier_code == dossier)
+    with ctx.sessions() as session:
+        total = session.scalar(select(func.count()).select_from(query.subquery()))
+        events = session.scalars(query.order_by(AuditEvent.id).limit(limit).offset(offset))
+        return {
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+            "events": [
+                {
+                    "id": e.id,
+                    "at": _iso(e.at),
+                    "actor": e.actor,
+                    "action": e.action,
+                    "dossier": e.dossier_code,
+                    "detail": e.detail,
+                    "prev_hash": e.prev_hash,
+                    "hash": e.hash,
+                }
+                for e in events
+            ],
+        }

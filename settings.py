@@ -22,7 +22,14 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SOHOA_", extra="ignore", frozen=True)
 
     data_dir: Path = Field(Path("var"), description="Where the embedded defaults keep their state.")
-    object_store_url: str = Field("", description="Object store; empty means `file://<data_dir>/objects`.")
+    object_store_url: str = Field(
+        "",
+        description="Object store: `file:///path`, `s3://ACCESS:SECRET@host:port/bucket` (HTTP) or `s3s://…` (TLS); "
+        "empty means `file://<data_dir>/objects`.",
+    )
+    retention_days: int = Field(
+        3650, ge=1, description="Days an object stored with retention stays undeletable (S3 COMPLIANCE mode)."
+    )
     database_url: str = Field(
         "", description="SQLAlchemy URL of the catalog; empty means `sqlite:///<data_dir>/sohoa.db`."
     )

@@ -1,5 +1,6 @@
-"""Integrity audit: re-read every stored object the catalog knows, compare its SHA-256, and
-list objects the catalog does not know. An operator's tool (``sohoa audit``), not a test."""
+"""Integrity audit: re-read every stored object the catalog knows, compare its SHA-256, list
+objects the catalog does not know, and check the audit log's hash chain. An operator's tool
+(``sohoa audit``), not a test."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.catalog import Document, Signature
+from storage.auditlog import ChainReport, verify_chain
+from storage.catalog import Document, Signature, StoredObject
 from storage.objects import ObjectStore
 
 AREAS = ("dossiers/", "batches/")  # where the service writes; anything else is not ours
@@ -21,10 +23,11 @@ class AuditReport:
     missing: list[str] = field(default_factory=list)
     corrupt: list[dict[str, str]] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)  # e.g. left by a job that crashed and ran again
+    log: ChainReport | None = None
 
     @property
     def ok(self) -> bool:
-        return not self.missing and not self.corrupt
+        return not self.missing and not self.corrupt and (self.log is None or self.log.ok)
 
 
 def _sha256(store: ObjectStore, key: str) -> str:
@@ -49,6 +52,8 @@ def _expected(session: Session) -> dict[str, str | None]:
                 keys[key] = sha or keys.get(key)
     for key in session.scalars(select(Signature.object_key)):
         keys.setdefault(key, None)  # earlier signed versions: must still exist
+    for key, sha in session.execute(select(StoredObject.key, StoredObject.sha256)):
+        keys[key] = sha
     return keys
 
 
@@ -56,6 +61,7 @@ def audit(store: ObjectStore, sessions: sessionmaker[Session]) -> AuditReport:
     report = AuditReport()
     with sessions() as session:
         expected = _expected(session)
+        report.log = verify_chain(session)
     for key, sha in sorted(expected.items()):
         report.checked += 1
         if not store.exists(key):
@@ -64,5 +70,7 @@ def audit(store: ObjectStore, sessions: sessionmaker[Session]) -> AuditReport:
         if sha is not None and (actual := _sha256(store, key)) != sha:
             report.corrupt.append({"key": key, "expected": sha, "actual": actual})
     for area in AREAS:
-        report.orphans += [key for key in store.list(area) if key not in expected]
+        report.orphans += [
+            key for key in store.list(area) if key not in expected and not key.endswith("/manifest.json")
+        ]
     return report

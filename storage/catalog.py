@@ -11,6 +11,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Date,
     DateTime,
     Engine,
@@ -42,7 +43,11 @@ class Dossier(Base):
     agency: Mapped[str] = mapped_column(String(32), index=True)
     received_on: Mapped[dt.date | None] = mapped_column(Date)
     title: Mapped[str] = mapped_column(String(500), default="")
-    status: Mapped[str] = mapped_column(String(32), default="RECEIVED")
+    procedure: Mapped[str] = mapped_column(String(200), default="", index=True)  # thủ tục hành chính
+    applicant: Mapped[str] = mapped_column(String(200), default="")
+    retention: Mapped[str] = mapped_column(String(8), default="")  # 01 = permanent, else years: 70 50 30 20 10
+    due_on: Mapped[dt.date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(32), default="RECEIVED", index=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=now)
     updated_at: Mapped[dt.datetime] = mapped_column(default=now, onupdate=now)
     documents: Mapped[list[Document]] = relationship(back_populates="dossier", order_by="Document.id")
@@ -57,7 +62,7 @@ class Document(Base):
     original_name: Mapped[str] = mapped_column(String(255))
     original_key: Mapped[str] = mapped_column(String(300))
     original_sha256: Mapped[str] = mapped_column(String(64))
-    original_size: Mapped[int] = mapped_column(Integer)
+    original_size: Mapped[int] = mapped_column(BigInteger)
     pdfa_key: Mapped[str | None] = mapped_column(String(300))
     pdfa_sha256: Mapped[str | None] = mapped_column(String(64))
     signed_key: Mapped[str | None] = mapped_column(String(300))
@@ -111,6 +116,8 @@ class Signature(Base):
 
 
 class AuditEvent(Base):
+    """Append-only (database triggers) and hash-chained: see storage.auditlog."""
+
     __tablename__ = "audit_events"
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(default=now)
@@ -118,6 +125,33 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(64))
     dossier_code: Mapped[str | None] = mapped_column(String(64), index=True)
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class StoredObject(Base):
+    """Every object the service wrote: what the dossier manifest lists and the audit re-hashes."""
+
+    __tablename__ = "stored_objects"
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    dossier_code: Mapped[str | None] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # original, pdfa, signed, alto, package
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(default=now)
+
+
+class ApiToken(Base):
+    """A person's or a scanner station's access token; only its SHA-256 is kept."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(16))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=now)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

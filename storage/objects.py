@@ -1,11 +1,13 @@
-"""Object store interface and its filesystem backend (the embedded default)."""
+"""Object store interface and its filesystem backend (the embedded default); S3 is in ``storage.s3``."""
 
 from __future__ import annotations
 
+import builtins  # the stores have a method named list
 import hashlib
 import os
 import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,12 +35,24 @@ def check_key(key: str) -> str:
 
 
 class ObjectStore(Protocol):
-    def put_file(self, key: str, source: Path, *, write_once: bool = False) -> ObjectInfo: ...
+    def put_file(self, key: str, source: Path, *, write_once: bool = False, retain: bool = False) -> ObjectInfo:
+        """Store a file under key. ``write_once``: the same bytes again are a no-op, other bytes
+        raise ObjectExists. ``retain``: kept unchangeable (S3: COMPLIANCE retention)."""
+        ...
+
     def open(self, key: str) -> BinaryIO: ...
     def get_file(self, key: str, dest: Path) -> None: ...
     def exists(self, key: str) -> bool: ...
     def size(self, key: str) -> int: ...
-    def list(self, prefix: str = "") -> Iterator[str]: ...
+    def list(self, prefix: str = "") -> Iterator[str]:
+        """Keys starting with prefix (a plain string prefix), in lexicographic order."""
+        ...
+
+    def versions(self, key: str) -> builtins.list[str]:
+        """Version ids of the object, newest first; empty when there is no such object."""
+        ...
+
+    def legal_hold(self, key: str, on: bool) -> None: ...
     def check(self) -> None: ...
 
 
@@ -54,7 +68,11 @@ def _hash_file(path: Path) -> tuple[str, int]:
 
 class FilesystemStore:
     """Objects as files under one root. Writes go to a temporary file that is fsynced and
-    renamed into place, so a reader never sees a partial object, even across processes."""
+    renamed into place, so a reader never sees a partial object, even across processes.
+
+    There are no versions: an overwrite replaces the file. ``retain=True`` makes the file
+    read-only (0444) and refuses to replace it, which guards against mistakes, not against
+    root or anyone who can chmod: only an S3 store with object lock enforces retention."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -63,7 +81,7 @@ class FilesystemStore:
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
 
-    def put_file(self, key: str, source: Path, *, write_once: bool = False) -> ObjectInfo:
+    def put_file(self, key: str, source: Path, *, write_once: bool = False, retain: bool = False) -> ObjectInfo:
         target = self._path(key)
         sha256, size = _hash_file(source)
         if target.exists() and write_once:
@@ -71,6 +89,12 @@ class FilesystemStore:
                 return ObjectInfo(key, size, sha256)  # same bytes again: nothing to do
             raise ObjectExists(
                 f"Đối tượng {key} đã có và không được ghi đè.", f"Object {key} exists and is write-once.", field="key"
+            )
+        if target.exists() and _retained(target):  # no older version to fall back on, so never replaced
+            raise ObjectExists(
+                f"Đối tượng {key} đang được lưu giữ và không được ghi đè.",
+                f"Object {key} is retained and cannot be replaced.",
+                field="key",
             )
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -80,6 +104,8 @@ class FilesystemStore:
                     shutil.copyfileobj(src, out, 1 << 20)
                     out.flush()
                     os.fsync(out.fileno())
+                    if retain:  # before it is linked into place, so it is never visible writable
+                        os.fchmod(out.fileno(), 0o444)
                 if write_once:
                     os.link(tmp, target)  # fails if another writer got there first
                     os.unlink(tmp)
@@ -123,22 +149,43 @@ class FilesystemStore:
             raise NotFound(f"Không có đối tượng {key}.", f"No object {key}.", field="key") from e
 
     def list(self, prefix: str = "") -> Iterator[str]:
-        for path in sorted(self.root.rglob("*")):
-            if path.is_file() and not path.name.startswith(".tmp-"):
-                key = path.relative_to(self.root).as_posix()
-                if key.startswith(prefix):
-                    yield key
+        keys = (
+            path.relative_to(self.root).as_posix()
+            for path in self.root.rglob("*")
+            if path.is_file() and not path.name.startswith(".tmp-")
+        )
+        yield from sorted(key for key in keys if key.startswith(prefix))  # as strings: the order S3 lists in
+
+    def versions(self, key: str) -> builtins.list[str]:
+        """One version at most: "null", the id S3 gives an object in an unversioned bucket."""
+        return ["null"] if self.exists(key) else []
+
+    def legal_hold(self, key: str, on: bool) -> None:
+        raise StorageError(
+            "Kho lưu trữ trên hệ thống tệp không có phong tỏa pháp lý (legal hold); cần kho S3 có khóa đối tượng.",
+            "The filesystem object store has no legal hold; it needs an S3 store with object lock.",
+            field="key",
+        )
 
     def check(self) -> None:
         if not os.access(self.root, os.W_OK):
             raise StorageUnavailable("Kho lưu trữ không ghi được.", "The object store is not writable.")
 
 
-def open_store(url: str) -> ObjectStore:
-    """The object store named by a URL: ``file:///path`` (S3 backends plug in here)."""
+def _retained(path: Path) -> bool:
+    return not path.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+
+
+def open_store(url: str, *, retention_days: int = 3650) -> ObjectStore:
+    """The object store named by a URL: ``file:///path``, ``s3://ACCESS:SECRET@host:port/bucket``
+    (plain HTTP) or ``s3s://…`` (TLS), optionally ``?region=…``."""
     parsed = urlparse(url)
     if parsed.scheme == "file":
         return FilesystemStore(Path(parsed.path))
+    if parsed.scheme in ("s3", "s3s"):
+        from storage.s3 import open_s3_store  # the SDK is only loaded when S3 is used
+
+        return open_s3_store(url, retention_days=retention_days)
     raise StorageError(
         f"Chưa hỗ trợ kho lưu trữ {parsed.scheme}://.",
         f"Object store scheme {parsed.scheme}:// is not supported.",

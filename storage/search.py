@@ -1,22 +1,54 @@
-"""Vietnamese full-text search over page text: with or without diacritics.
+"""Vietnamese full-text search over page text and dossier metadata: with or without diacritics.
 
-Each page is indexed twice: as written and folded (diacritics removed, đ → d). A query
-always matches on the folded form, so "ho so" finds "hồ sơ"; when the query carries
-diacritics, pages matching it exactly rank first (bản, bạn, bán, bàn stay apart).
+Each page is indexed twice: as written (``exact``: NFC, lower case) and folded (diacritics
+removed, đ → d). A query always matches on the folded form, so "ho so" finds "hồ sơ"; when
+a query word carries diacritics, pages where it matches as typed rank first (bản, bạn, bán,
+bàn stay apart). Within each of these two tiers the newest page (highest id) comes first.
+
+The same answers on both engines: tokens are made here, in Python, and never by the
+database. SQLite FTS5 gets them joined by spaces (its unicode61 tokenizer splits them back
+into exactly these tokens); PostgreSQL gets tsvector and tsquery literals built from them
+(never ``to_tsvector``, whose parser and dictionaries depend on the server's configuration).
+Positions follow the token list on both, so phrases behave alike.
+
+A dossier's metadata (code, title, procedure, applicant) is indexed with the first page of
+each of its documents, after a gap so that no phrase runs from page text into metadata.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import islice
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Date, bindparam, select, text
 from sqlalchemy.orm import Session
 
-from storage.catalog import Document, Page
+from storage.catalog import Document, Dossier, Page
+from storage.errors import StorageError
 
-_WORD = re.compile(r"\w+", re.UNICODE)
+# Letters and digits. Not the underscore: FTS5's unicode61 splits words there, and both
+# engines must see the same tokens.
+_WORD = re.compile(r"[^\W_]+")
+_SPACE = re.compile(r"\s+")
+# A private-use character: FTS5 indexes it as a token (category Co), but words() never
+# yields one, so no query can match it. It fills positions PostgreSQL cannot store.
+GAP = "\ue000"
+MAX_TOKEN = 64  # longer "words" are OCR noise; PostgreSQL refuses lexemes over 2 KB
+MAX_POSITIONS = 16383  # the highest tsvector position: later words are not indexed
+MAX_REPEATS = 256  # tsvector keeps 256 positions of a lexeme; later ones are gaps on both engines
+MAX_LIMIT = 100
+_BATCH = 1000
+
+
+class InvalidSearch(StorageError):
+    status = 422
+    code = "invalid-search"
 
 
 def nfc(value: str) -> str:
@@ -35,21 +67,169 @@ def has_diacritics(value: str) -> bool:
 
 
 def words(value: str) -> list[str]:
+    """The tokens of ``value``, as both engines index them: NFC, lower case, letters and digits."""
     return _WORD.findall(nfc(value).lower())
 
 
+def _fold_token(token: str) -> str:
+    return "".join(_WORD.findall(fold(token))) or token  # one token in, one token out: positions stay aligned
+
+
+def metadata_text(dossier: Dossier) -> str:
+    """The searchable metadata line of a dossier (also shown as the snippet of a metadata match)."""
+    return " · ".join(v for v in (dossier.code, dossier.title, dossier.procedure, dossier.applicant) if v)
+
+
+def _cap_repeats(tokens: list[str]) -> list[str]:
+    seen: Counter[str] = Counter()
+    capped = []
+    for token in tokens:
+        seen[token] += 1
+        capped.append(GAP if seen[token] > MAX_REPEATS else token)
+    return capped
+
+
+def index_columns(page_text: str, metadata: str = "") -> tuple[list[str], list[str]]:
+    """The exact and folded token lists of a page (GAP where a position holds nothing searchable)."""
+    tokens = words(page_text)
+    if metadata:
+        tokens += [GAP, *words(metadata)]
+    exact = [t if len(t) <= MAX_TOKEN else GAP for t in tokens[:MAX_POSITIONS]]
+    folded = [t if t == GAP else _fold_token(t) for t in exact]
+    return _cap_repeats(exact), _cap_repeats(folded)
+
+
+def _quote(token: str) -> str:
+    return "'" + token.replace("\\", "\\\\").replace("'", "''") + "'"  # tokens are \w only; belt and braces
+
+
+def _tsvector(tokens: list[str]) -> str:
+    """A tsvector literal with our tokens and their positions: ``'dang':1 'ky':2``."""
+    positions: dict[str, list[int]] = {}
+    for position, token in enumerate(tokens, start=1):
+        if token != GAP:
+            positions.setdefault(token, []).append(position)
+    return " ".join(f"{_quote(t)}:{','.join(map(str, p))}" for t, p in positions.items())
+
+
+def _dialect(session: Session) -> str:
+    name = session.get_bind().dialect.name
+    if name not in ("sqlite", "postgresql"):
+        raise StorageError(f"Tìm kiếm chưa hỗ trợ cơ sở dữ liệu {name}.", f"Search does not support {name} yet.")
+    return name
+
+
+def _batches(items: Iterable[Any], size: int = _BATCH) -> Iterable[list[Any]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def index_entries(session: Session, entries: Iterable[tuple[int, str, str]], *, replace: bool = True) -> int:
+    """Index ``(page id, page text, metadata)`` entries in batches (executemany); returns how many.
+
+    ``replace=False`` is for a bulk load of pages never indexed before (skips the delete on SQLite)."""
+    dialect = _dialect(session)
+    count = 0
+    for batch in _batches(entries):
+        rows = []
+        for page_id, page_text, metadata in batch:
+            exact, folded = index_columns(page_text, metadata)
+            if dialect == "sqlite":
+                rows.append({"id": page_id, "exact": " ".join(exact), "folded": " ".join(folded)})
+            else:
+                rows.append({"id": page_id, "exact": _tsvector(exact), "folded": _tsvector(folded)})
+        if dialect == "sqlite":
+            if replace:  # FTS5 has no unique rowid constraint to upsert on
+                session.execute(text("DELETE FROM page_search WHERE rowid = :id"), [{"id": r["id"]} for r in rows])
+            session.execute(text("INSERT INTO page_search (rowid, exact, folded) VALUES (:id, :exact, :folded)"), rows)
+        else:
+            session.execute(
+                text(
+                    "INSERT INTO page_search (page_id, exact, folded) "
+                    "VALUES (:id, CAST(:exact AS tsvector), CAST(:folded AS tsvector)) "
+                    "ON CONFLICT (page_id) DO UPDATE SET exact = EXCLUDED.exact, folded = EXCLUDED.folded"
+                ),
+                rows,
+            )
+        count += len(rows)
+    return count
+
+
+def unindex_pages(session: Session, page_ids: Iterable[int]) -> None:
+    """Forget pages about to be deleted (FTS5 rows have no foreign key to cascade from)."""
+    column = "rowid" if _dialect(session) == "sqlite" else "page_id"
+    statement = text(f"DELETE FROM page_search WHERE {column} IN :ids").bindparams(bindparam("ids", expanding=True))
+    for batch in _batches(page_ids):
+        session.execute(statement, {"ids": batch})
+
+
+def index_document(session: Session, document: Document) -> None:
+    """(Re)index every page of ``document``; its first page also carries the dossier's metadata."""
+    session.flush()
+    dossier = session.get(Dossier, document.dossier_code)
+    metadata = metadata_text(dossier) if dossier is not None else ""
+    pages = session.execute(
+        select(Page.id, Page.text).where(Page.document_id == document.id).order_by(Page.number)
+    ).all()
+    index_entries(session, ((pid, body, metadata if n == 0 else "") for n, (pid, body) in enumerate(pages)))
+
+
 def index_page(session: Session, page: Page) -> None:
-    session.execute(text("DELETE FROM page_search WHERE rowid = :id"), {"id": page.id})
-    session.execute(
-        text("INSERT INTO page_search (rowid, exact, folded) VALUES (:id, :exact, :folded)"),
-        {"id": page.id, "exact": nfc(page.text).lower(), "folded": fold(page.text)},
-    )
+    """(Re)index one page (with the dossier's metadata when it is its document's first page)."""
+    session.flush()
+    first = session.execute(select(Page.id).where(Page.document_id == page.document_id).order_by(Page.number)).first()
+    metadata = ""
+    if first is not None and first[0] == page.id:
+        document = session.get(Document, page.document_id)
+        dossier = session.get(Dossier, document.dossier_code) if document is not None else None
+        metadata = metadata_text(dossier) if dossier is not None else ""
+    index_entries(session, [(page.id, page.text, metadata)])
 
 
-def _fts_query(column: str, tokens: list[str], phrase: bool) -> str:
-    quoted = [f'"{t}"' for t in tokens]  # tokens are \w+ only, so quoting is safe
-    body = " ".join(quoted) if not phrase else '"' + " ".join(tokens) + '"'
-    return f"{column} : ({body})" if not phrase else f"{column} : {body}"
+def reindex_dossier(session: Session, code: str) -> None:
+    """Index the dossier's metadata again after it changed (title, procedure, applicant)."""
+    for document in session.scalars(select(Document).where(Document.dossier_code == code)):
+        index_document(session, document)
+
+
+@dataclass(frozen=True)
+class Term:
+    """A word, or a phrase (words in double quotes), as typed: NFC, lower case."""
+
+    tokens: tuple[str, ...]
+
+    @property
+    def folded(self) -> tuple[str, ...]:
+        return tuple(_fold_token(t) for t in self.tokens)
+
+    @property
+    def marked(self) -> bool:
+        """Typed with diacritics: then it must also match as typed to rank first."""
+        return self.folded != self.tokens
+
+
+def parse_query(query: str) -> list[Term]:
+    """Words, and phrases in double quotes; an unclosed quote is ignored. Nothing else is syntax."""
+    parts = nfc(query).split('"')
+    terms: list[Term] = []
+    for i, part in enumerate(parts):
+        tokens = words(part)
+        if i % 2 == 1 and i < len(parts) - 1 and len(tokens) > 1:
+            terms.append(Term(tuple(tokens)))
+        else:
+            terms.extend(Term((t,)) for t in tokens)
+    return terms
+
+
+def _fts5(column: str, phrases: Sequence[tuple[str, ...]]) -> str:
+    # Each term in double quotes is an FTS5 string: its tokenizer splits it into our tokens
+    # (letters and digits only, so no quote can end it early); adjacent strings are ANDed.
+    return f"{column} : (" + " ".join('"' + " ".join(p) + '"' for p in phrases) + ")"
+
+
+def _tsquery(phrases: Sequence[tuple[str, ...]]) -> str:
+    return " & ".join("(" + " <-> ".join(_quote(t) for t in p) + ")" for p in phrases)
 
 
 @dataclass
@@ -59,49 +239,174 @@ class Hit:
     page: int
     snippet: str
     exact: bool
+    title: str = ""
 
 
-def snippet(page_text: str, tokens: list[str], width: int = 12) -> str:
-    """A few words around the first match, matched words in «»; diacritics as written."""
+def snippet(page_text: str, tokens: Sequence[str], width: int = 12, terms: Sequence[Term] = ()) -> str:
+    """A few words around the first match, matched words in «»; diacritics and punctuation as written.
+
+    Centred on the first place a term (a phrase: all of it) matches as typed, else folded, else
+    on the first word of ``tokens``."""
+    page_text = nfc(page_text)
     found = [(m.start(), m.end()) for m in _WORD.finditer(page_text)]
+    written = [page_text[a:b] for a, b in found]
+    lower = [w.lower() for w in written]
+    folded = [fold(w) for w in written]
     folded_tokens = {fold(t) for t in tokens}
-    idx = next((i for i, (a, b) in enumerate(found) if fold(page_text[a:b]) in folded_tokens), 0)
-    lo, hi = max(0, idx - width // 2), min(len(found), idx + width // 2 + 1)
-    parts = []
-    for a, b in found[lo:hi]:
-        word = page_text[a:b]
-        parts.append(f"«{word}»" if fold(word) in folded_tokens else word)
-    prefix = "… " if lo > 0 else ""
-    suffix = " …" if hi < len(found) else ""
-    return prefix + " ".join(parts) + suffix
+
+    def first(seq: list[str], phrase: tuple[str, ...]) -> int | None:
+        n = len(phrase)
+        return next((i for i in range(len(seq) - n + 1) if tuple(seq[i : i + n]) == phrase), None)
+
+    starts = [i for t in terms if (i := first(lower, t.tokens)) is not None]
+    starts = starts or [i for t in terms if (i := first(folded, t.folded)) is not None]
+    starts = starts or [i for i, w in enumerate(folded) if w in folded_tokens][:1]
+    idx = min(starts, default=0)
+    lo = max(0, min(idx - width // 3, len(found) - width))  # more context after the match than before
+    hi = min(len(found), lo + width)
+    out = "… " if lo > 0 else ""
+    for i in range(lo, hi):
+        if i > lo:  # what stood between two words: punctuation kept, whitespace made one space
+            out += _SPACE.sub(" ", page_text[found[i - 1][1] : found[i][0]])
+        out += f"«{written[i]}»" if folded[i] in folded_tokens else written[i]
+    return out + (" …" if hi < len(found) else "")
 
 
-def search(session: Session, query: str, *, limit: int = 20, offset: int = 0) -> tuple[int, list[Hit]]:
-    """Pages matching every word of ``query`` (a phrase if it is in double quotes)."""
-    phrase = query.strip().startswith('"') and query.strip().endswith('"') and len(query.strip()) > 1
-    tokens = words(query)
-    if not tokens:
-        return 0, []
-    folded = _fts_query("folded", [fold(t) for t in tokens], phrase)
-    exact = _fts_query("exact", tokens, phrase) if has_diacritics(query) else None
-    rank_exact = "rowid IN (SELECT rowid FROM page_search WHERE page_search MATCH :exact)" if exact else "0"
-    params = {"folded": folded, "exact": exact, "limit": limit, "offset": offset}
-    total = session.execute(
-        text("SELECT count(*) FROM page_search WHERE page_search MATCH :folded"), params
-    ).scalar_one()
+@dataclass
+class _Plan:
+    """One search, as SQL fragments for the session's engine."""
+
+    dialect: str
+    terms: list[Term]
+    filters: list[str]
+    params: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        return "page_search.rowid" if self.dialect == "sqlite" else "page_search.page_id"
+
+    @property
+    def ranked(self) -> bool:
+        return any(t.marked for t in self.terms)
+
+    def match(self, tier: str) -> tuple[str, dict[str, Any]]:
+        """``all`` folded matches, or the ``exact`` tier, or the ``rest`` (folded but not exact)."""
+        folded = [t.folded for t in self.terms]
+        marked = [t.tokens for t in self.terms if t.marked]
+        if self.dialect == "sqlite":
+            query = _fts5("folded", folded)
+            if tier == "exact":
+                query = f"{query} AND {_fts5('exact', marked)}"
+            elif tier == "rest":
+                query = f"({query}) NOT ({_fts5('exact', marked)})"
+            return "page_search MATCH :match", {"match": query}
+        sql, params = "page_search.folded @@ CAST(:folded AS tsquery)", {"folded": _tsquery(folded)}
+        if tier != "all":
+            params["exact"] = _tsquery(marked)
+            negate = "NOT " if tier == "rest" else ""
+            sql += f" AND {negate}page_search.exact @@ CAST(:exact AS tsquery)"
+        return sql, params
+
+    def _statement(self, select_list: str, tier: str, tail: str = "") -> tuple[Any, dict[str, Any]]:
+        where, params = self.match(tier)
+        joins = ""
+        if self.filters:  # only then: the common case reads the index alone
+            joins = (
+                f" JOIN pages ON pages.id = {self.id} JOIN documents ON documents.id = pages.document_id"
+                " JOIN dossiers ON dossiers.code = documents.dossier_code"
+            )
+            where = " AND ".join([where, *self.filters])
+        statement = text(f"SELECT {select_list} FROM page_search{joins} WHERE {where}{tail}")
+        dates = [bindparam(n, type_=Date()) for n in ("received_from", "received_to") if n in self.params]
+        return statement.bindparams(*dates), {**self.params, **params}
+
+    def count(self, session: Session, tier: str) -> int:
+        return session.execute(*self._statement("count(*)", tier)).scalar_one()
+
+    def ids(self, session: Session, tier: str, limit: int, offset: int) -> list[int]:
+        if limit <= 0:
+            return []
+        # Newest first. FTS5 walks its doclists backwards for ORDER BY rowid DESC and stops at
+        # LIMIT; PostgreSQL picks a backward primary-key scan or a bitmap scan and a top-N sort.
+        tail = f" ORDER BY {self.id} DESC LIMIT :limit OFFSET :offset"
+        statement, params = self._statement(self.id, tier, tail)
+        return list(session.execute(statement, {**params, "limit": limit, "offset": offset}).scalars())
+
+
+def search(
+    session: Session,
+    query: str,
+    *,
+    limit: int = 20,
+    offset: int = 0,
+    agency: str | None = None,
+    procedure: str | None = None,
+    status: str | None = None,
+    received_from: dt.date | None = None,
+    received_to: dt.date | None = None,
+) -> tuple[int, list[Hit]]:
+    """Pages matching every word and phrase of ``query``, in dossiers passing the filters.
+
+    Returns the number of matching pages and one page of hits (``limit`` at most 100): exact
+    matches first, then the others, newest page first within each."""
+    if received_from and received_to and received_from > received_to:
+        raise InvalidSearch(
+            "Ngày nhận 'đến' phải sau ngày nhận 'từ'.",
+            "received_to must not be before received_from.",
+            field="received_to",
+        )
+    limit, offset = max(0, min(limit, MAX_LIMIT)), max(0, offset)
+    terms = parse_query(query)
+    if not terms or any(len(t) > MAX_TOKEN for term in terms for t in term.tokens):
+        return 0, []  # nothing to look for, or a word longer than any indexed one
+    if any("\x00" in v for v in (agency, procedure, status) if v):
+        return 0, []  # no stored value holds NUL, and PostgreSQL refuses it in a parameter
+    filters, params = [], {}
+    for name, value, sql in (
+        ("agency", agency, "dossiers.agency = :agency"),
+        ("procedure", procedure, "dossiers.procedure = :procedure"),
+        ("status", status, "dossiers.status = :status"),
+        ("received_from", received_from, "dossiers.received_on >= :received_from"),
+        ("received_to", received_to, "dossiers.received_on <= :received_to"),
+    ):
+        if value:
+            filters.append(sql)
+            params[name] = nfc(value) if isinstance(value, str) else value
+    plan = _Plan(_dialect(session), terms, filters, params)
+    total = plan.count(session, "all")
+    if total == 0 or offset >= total:
+        return total, []
+    if not plan.ranked:
+        found = [(i, False) for i in plan.ids(session, "all", limit, offset)]
+    else:
+        # Two tiers, each a cheap LIMIT/OFFSET walk: exact hits, then folded-only hits.
+        exact = plan.ids(session, "exact", limit, offset)
+        skip = 0
+        if not exact and offset > 0:  # the page starts past the exact tier: how far past?
+            skip = offset - plan.count(session, "exact")
+        rest = plan.ids(session, "rest", limit - len(exact), skip) if len(exact) < limit else []
+        found = [(i, True) for i in exact] + [(i, False) for i in rest]
+    return total, _hits(session, found, terms)
+
+
+def _hits(session: Session, found: list[tuple[int, bool]], terms: list[Term]) -> list[Hit]:
+    if not found:
+        return []
     rows = session.execute(
-        text(
-            f"SELECT rowid, {rank_exact} AS is_exact FROM page_search WHERE page_search MATCH :folded "
-            "ORDER BY is_exact DESC, bm25(page_search) LIMIT :limit OFFSET :offset"
-        ),
-        params,
+        select(Page.id, Page.number, Page.text, Document.id, Dossier)
+        .join(Document, Document.id == Page.document_id)
+        .join(Dossier, Dossier.code == Document.dossier_code)
+        .where(Page.id.in_([i for i, _ in found]))
     ).all()
+    by_id = {row[0]: row for row in rows}
+    tokens = [t for term in terms for t in term.tokens]
+    folded_tokens = {fold(t) for t in tokens}
     hits = []
-    for page_id, is_exact in rows:
-        page = session.get(Page, page_id)
-        if page is None:
-            continue
-        document = session.get(Document, page.document_id)
-        assert document is not None
-        hits.append(Hit(document.dossier_code, document.id, page.number, snippet(page.text, tokens), bool(is_exact)))
-    return total, hits
+    for page_id, exact in found:
+        if (row := by_id.get(page_id)) is None:
+            continue  # deleted since it was indexed
+        _, number, body, document_id, dossier = row
+        in_page = any(fold(w) in folded_tokens for w in _WORD.findall(body))
+        source = body if in_page else metadata_text(dossier)
+        hits.append(Hit(dossier.code, document_id, number, snippet(source, tokens, terms=terms), exact, dossier.title))
+    return hits

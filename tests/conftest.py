@@ -129,4 +129,56 @@ def token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[pki_server
     server.shutdown()  # type: ignore[attr-defined]
 
 
+PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL schema of its own on the machine's server, so runs never see each other's tables."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    schema = f"sohoa_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f"CREATE SCHEMA {schema}"))
+    yield f"{PG}?options=-csearch_path%3D{schema}"
+    with admin.connect() as c:
+        c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The catalog's URL on each engine the service supports: tests using it run on both."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'catalog.db'}"
+    return request.getfixturevalue("pg_url")
+
+
 __all__ = ["CORPUS", "MODULE", "ROOT", "TEXT"]
+
+
+import s3_server  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[s3_server.S3Server]:
+    """One S3 server for the session: the one SOHOA_TEST_S3_ENDPOINT names, else SeaweedFS on loopback."""
+    if (server := s3_server.from_environment()) is not None:
+        yield server
+        return
+    server = s3_server.start(tmp_path_factory.mktemp("seaweedfs"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_url(s3_endpoint: s3_server.S3Server) -> str:
+    """``s3://ACCESS:SECRET@host:port/bucket`` of a bucket no other test uses (made by the store on first use)."""
+    import uuid
+
+    return s3_endpoint.url(f"sohoa-test-{uuid.uuid4().hex[:16]}")

@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
+import access
 import api
 import service
 from digitize.validate import check_pdfa
@@ -19,9 +20,14 @@ from storage import Job
 CODE = "000.00.12.H12-250527-0001"
 
 
+def bearer(role: str = "admin", name: str = "Quản trị viên thử") -> dict[str, str]:
+    _, token = access.issue(service.context().sessions, name, role)
+    return {"Authorization": f"Bearer {token}"}
+
+
 @pytest.fixture
 def client(data_dir: Path) -> Iterator[TestClient]:
-    with TestClient(api.app) as c:  # the lifespan starts the embedded worker
+    with TestClient(api.app, headers=bearer()) as c:  # the lifespan starts the embedded worker
         yield c
 
 
@@ -43,7 +49,7 @@ def post(client: TestClient, path: Path, code: str = CODE, name: str | None = No
 def test_scan_to_signed_searchable_pdfa(client: TestClient, page_png: Path, tmp_path: Path) -> None:
     r = post(client, page_png)
     assert r.status_code == 202, r.text
-    job = wait(client, r.json()["id"])
+    job = wait(client, r.json()["jobs"][0]["id"])
     assert job["status"] == "done", job["error"]
     assert job["progress"] == {"pages_done": 1, "pages_total": 1}
     assert job["result"]["signed"]["level"] == "PAdES B-B"
@@ -78,7 +84,8 @@ def test_scan_to_signed_searchable_pdfa(client: TestClient, page_png: Path, tmp_
     assert report["ok"] and report["signatures"][0]["trusted"]
 
     again = post(client, page_png)
-    assert again.status_code == 200 and again.json()["id"] == job["id"] and not again.json()["created"]
+    [same] = again.json()["jobs"]
+    assert again.status_code == 200 and same["id"] == job["id"] and not same["created"]
 
 
 def test_bad_input_gets_problem_json_and_loses_nothing(client: TestClient, page_png: Path, tmp_path: Path) -> None:
@@ -94,11 +101,11 @@ def test_bad_input_gets_problem_json_and_loses_nothing(client: TestClient, page_
     r = post(client, notes)
     assert r.status_code == 415 and "ghi-chu.pdf" in r.json()["detail"]
 
-    ok = wait(client, post(client, page_png).json()["id"])
+    ok = wait(client, post(client, page_png).json()["jobs"][0]["id"])
     assert ok["status"] == "done"
     cut = tmp_path / "bi-cat.png"
     cut.write_bytes(page_png.read_bytes()[:4000])
-    failed = wait(client, post(client, cut).json()["id"])
+    failed = wait(client, post(client, cut).json()["jobs"][0]["id"])
     assert failed["status"] == "failed"
     assert "bi-cat.png" in failed["error"]["vi"] and failed["error"]["code"] == "corrupt-file"
     dossier = client.get(f"/api/v1/dossiers/{CODE}").json()
@@ -119,7 +126,7 @@ def test_job_interrupted_by_a_crash_completes_after_restart(data_dir: Path, page
     assert created
     with ctx.sessions.begin() as s:  # as if the server died while the job ran
         s.execute(update(Job).where(Job.id == job.id).values(status="running"))
-    with TestClient(api.app) as c:
+    with TestClient(api.app, headers=bearer()) as c:
         done = wait(c, job.id)
     assert done["status"] == "done" and done["attempts"] == 1
     assert done["result"]["pages"] == 1
@@ -181,7 +188,7 @@ def test_clerk_signs_with_a_usb_token_in_two_steps(client: TestClient, token, pa
     from storage import Document
 
     test_pki, pin_file = token
-    assert wait(client, post(client, page_png).json()["id"])["status"] == "done"
+    assert wait(client, post(client, page_png).json()["jobs"][0]["id"])["status"] == "done"
     document = f"/api/v1/dossiers/{CODE}/documents/1"
 
     def call(path: str, body: dict) -> dict:  # type: ignore[type-arg]
@@ -250,10 +257,10 @@ def test_metrics_count_jobs_and_pages(client: TestClient, page_png: Path, tmp_pa
     before = client.get("/metrics")
     assert before.status_code == 200 and before.headers["content-type"].startswith("text/plain")
     assert value(before.text, "sohoa_pages_total") == 0
-    assert wait(client, post(client, page_png).json()["id"])["status"] == "done"
+    assert wait(client, post(client, page_png).json()["jobs"][0]["id"])["status"] == "done"
     cut = tmp_path / "hong.png"
     cut.write_bytes(page_png.read_bytes()[:3000])
-    assert wait(client, post(client, cut).json()["id"])["status"] == "failed"
+    assert wait(client, post(client, cut).json()["jobs"][0]["id"])["status"] == "failed"
     after = client.get("/metrics").text
     assert value(after, "sohoa_pages_total") == 1
     assert 'sohoa_jobs_total{status="done"} 1.0' in after and 'sohoa_jobs_total{status="failed"} 1.0' in after

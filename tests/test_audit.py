@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+from sqlalchemy import text
+
 import service
 from storage import Document
 from storage.audit import audit
+from storage.auditlog import verify_chain
 
 SOHOA = str(Path(sys.executable).parent / "sohoa")
 
@@ -44,3 +48,42 @@ def test_audit_reports_what_was_lost_or_altered(data_dir: Path, page_png: Path) 
     out = subprocess.run([SOHOA, "audit", "--json"], capture_output=True, text=True, env=env)
     assert out.returncode == 1, out.stderr
     assert json.loads(out.stdout)["missing"] == [signed_key]
+
+
+def test_each_dossier_has_a_manifest_of_its_objects(data_dir: Path, page_png: Path) -> None:
+    ctx = service.context()
+    code = "000.00.12.H12-250527-0002"
+    job, _ = service.accept_scan(ctx, code, page_png, page_png.name, actor="trạm quét 1")
+    key = f"dossiers/{code}/manifest.json"
+    with ctx.store.open(key) as f:
+        accepted = json.load(f)
+    assert [o["kind"] for o in accepted["objects"]] == ["original"]
+    assert accepted["objects"][0]["created_by"] == "trạm quét 1"
+
+    service.run_job(ctx, job.id)
+    with ctx.store.open(key) as f:
+        manifest = json.load(f)
+    assert manifest["dossier"]["code"] == code and manifest["dossier"]["status"] == "DIGITIZED"
+    kinds = sorted(o["kind"] for o in manifest["objects"])
+    assert kinds == ["alto", "original", "pdfa", "signed"]
+    for item in manifest["objects"]:  # each entry's hash and size are the stored bytes'
+        data = (data_dir / "objects" / item["key"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == item["sha256"] and len(data) == item["size"]
+        assert item["created_at"].endswith("+00:00")
+    assert manifest["documents"][0]["pages"] == 1
+    with ctx.sessions() as session:
+        assert manifest["audit_head"]["hash"] == verify_chain(session).head
+    assert audit(ctx.store, ctx.sessions).orphans == []  # the manifest is the service's own
+
+
+def test_audit_detects_an_edited_audit_log(data_dir: Path, page_png: Path) -> None:
+    ctx = service.context()
+    service.accept_scan(ctx, "000.00.12.H12-250527-0003", page_png, page_png.name, actor="trạm quét 2")
+    env = {**os.environ, "SOHOA_DATA_DIR": str(data_dir)}
+    out = subprocess.run([SOHOA, "audit"], capture_output=True, text=True, env=env)
+    assert out.returncode == 0 and "hash chain intact" in out.stdout, out.stdout + out.stderr
+    with ctx.sessions.begin() as session:
+        session.execute(text("DROP TRIGGER audit_events_no_update"))
+        session.execute(text("UPDATE audit_events SET actor = 'ai đó' WHERE action = 'scan.accepted'"))
+    out = subprocess.run([SOHOA, "audit"], capture_output=True, text=True, env=env)
+    assert out.returncode == 1 and "AUDIT LOG ALTERED at entry 2" in out.stdout, out.stdout

@@ -162,6 +162,8 @@ def test_sign_agent_against_a_running_service(token, page_png: Path, tmp_path: P
             except OSError:
                 time.sleep(0.2)
         code = "000.00.12.H12-250530-0009"
+        clerk = run("users", "add", "Cán bộ ký", "--role", "clerk", "-q", data_dir=tmp_path / "var").stdout.strip()
+        auth = {"Authorization": f"Bearer {clerk}"}
         body, boundary = page_png.read_bytes(), "sohoa-test-boundary"
         form = (
             (
@@ -175,11 +177,12 @@ def test_sign_agent_against_a_running_service(token, page_png: Path, tmp_path: P
             f"{base}/api/v1/dossiers/{code}/scans",
             data=form,
             method="POST",
-            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}", **auth},
         )
-        job = json.loads(urllib.request.urlopen(request, timeout=30).read())
+        [job] = json.loads(urllib.request.urlopen(request, timeout=30).read())["jobs"]
         for _ in range(300):
-            status = json.loads(urllib.request.urlopen(f"{base}/api/v1/jobs/{job['id']}", timeout=5).read())
+            poll = urllib.request.Request(f"{base}/api/v1/jobs/{job['id']}", headers=auth)
+            status = json.loads(urllib.request.urlopen(poll, timeout=5).read())
             if status["status"] in ("done", "failed"):
                 break
             time.sleep(0.2)
@@ -193,6 +196,8 @@ def test_sign_agent_against_a_running_service(token, page_png: Path, tmp_path: P
             "sohoa",
             "--key",
             "agency",
+            "--api-token",
+            clerk,
             "--pin-file",
             str(pin_file),
             data_dir=tmp_path / "agent",
@@ -210,6 +215,8 @@ def test_sign_agent_against_a_running_service(token, page_png: Path, tmp_path: P
             "sohoa",
             "--key",
             "agency",
+            "--api-token",
+            clerk,
             "--pin-file",
             str(wrong),
             data_dir=tmp_path / "agent",

@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-
-import pytest
 import redis
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from jobs import make_huey
 from storage import Document, Dossier, open_catalog
 
-PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 REDIS = "redis://127.0.0.1:6379/15"
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A schema of its own, so runs never see each other's tables."""
-    schema = f"sohoa_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f"CREATE SCHEMA {schema}"))
-    yield f"{PG}?options=-csearch_path%3D{schema}"
-    with admin.connect() as c:
-        c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
 
 
 def test_catalog_migrates_and_stores_on_postgresql(pg_url: str) -> None:
@@ -44,7 +26,7 @@ def test_catalog_migrates_and_stores_on_postgresql(pg_url: str) -> None:
             )
         )
     with sessions() as s:
-        assert s.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+        assert s.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0003"
         dossier = s.get(Dossier, "000.00.12.H12-250527-0001")
         assert dossier is not None and dossier.title == "Hồ sơ đăng ký"
         assert [d.original_name for d in dossier.documents] == ["scan.pdf"]

@@ -1,0 +1,119 @@
+"""A dossier's lifecycle (../shared/domain/vietnam.md): which status may follow which, who may
+move it, and the record of each move (actor, time, reason) in the hash-chained audit log."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from errors import SohoaError
+from storage.auditlog import append
+from storage.catalog import AuditEvent, Dossier, now
+from storage.errors import NotFound
+
+_PROCESSING = {"PENDING_APPROVAL", "SUPPLEMENT_REQUESTED", "EXTENDED", "REJECTED", "WITHDRAWN"}
+# DIGITIZING and DIGITIZED are set by the digitization jobs, never by hand.
+NEXT: dict[str, set[str]] = {
+    "RECEIVED": {"IN_PROCESSING", "REJECTED", "WITHDRAWN"},
+    "DIGITIZING": set(),
+    "DIGITIZED": {"IN_PROCESSING", "REJECTED", "WITHDRAWN"},
+    "IN_PROCESSING": _PROCESSING,
+    "EXTENDED": _PROCESSING - {"EXTENDED"},
+    "SUPPLEMENT_REQUESTED": {"IN_PROCESSING", "WITHDRAWN"},
+    "PENDING_APPROVAL": {"APPROVED", "RETURNED_FOR_REWORK", "REJECTED"},
+    "RETURNED_FOR_REWORK": {"IN_PROCESSING", "PENDING_APPROVAL"},
+    "APPROVED": {"RESULT_SIGNED"},
+    "RESULT_SIGNED": {"RETURNED"},
+    "RETURNED": {"ARCHIVED"},
+    "REJECTED": {"RETURNED", "ARCHIVED"},
+    "WITHDRAWN": {"ARCHIVED"},
+    "ARCHIVED": set(),
+}
+STATUSES = tuple(NEXT)
+# Who may move a dossier into a status; an admin may do all.
+ROLES_FOR = {
+    "APPROVED": ("leader",),
+    "RETURNED_FOR_REWORK": ("leader",),
+    "RESULT_SIGNED": ("leader",),
+    "ARCHIVED": ("archivist", "clerk"),
+}
+DEFAULT_ROLES = ("clerk", "leader")
+NEEDS_REASON = {"REJECTED", "WITHDRAWN", "SUPPLEMENT_REQUESTED", "RETURNED_FOR_REWORK", "EXTENDED"}
+DIGITIZABLE = {"RECEIVED", "DIGITIZING", "DIGITIZED"}  # where a new scan's job may set the status
+
+
+class TransitionRefused(SohoaError):
+    status = 409
+    code = "transition-refused"
+
+
+def roles_for(status: str) -> tuple[str, ...]:
+    return ROLES_FOR.get(status, DEFAULT_ROLES)
+
+
+def move(
+    session: Session,
+    code: str,
+    to: str,
+    *,
+    actor: str,
+    reason: str = "",
+    due_on: dt.date | None = None,
+) -> Dossier:
+    """Move a dossier to ``to`` if its lifecycle allows it; a concurrent move makes this one fail."""
+    dossier = session.get(Dossier, code)
+    if dossier is None:
+        raise NotFound(f"Không có hồ sơ {code}.", f"No dossier {code}.", field="code")
+    current = dossier.status
+    if to not in NEXT:
+        raise SohoaError(f"Không có trạng thái {to[:40]}.", f"No status {to[:40]}.", field="to")
+    if to not in NEXT[current]:
+        allowed = ", ".join(sorted(NEXT[current])) or "—"
+        raise TransitionRefused(
+            f"Hồ sơ {code} đang ở {current}, không chuyển sang {to} được (được: {allowed}).",
+            f"Dossier {code} is {current} and cannot move to {to} (allowed: {allowed}).",
+            field="to",
+        )
+    reason = reason.strip()
+    if to in NEEDS_REASON and not reason:
+        raise SohoaError(f"Chuyển sang {to} cần ghi lý do.", f"Moving to {to} needs a reason.", field="reason")
+    values: dict[str, Any] = {"status": to, "updated_at": now()}
+    if to == "EXTENDED":
+        if due_on is None or (dossier.due_on is not None and due_on <= dossier.due_on):
+            raise SohoaError(
+                "Gia hạn cần ngày hẹn trả mới, sau ngày hẹn cũ.",
+                "An extension needs a new due date, later than the old one.",
+                field="due_on",
+            )
+        values["due_on"] = due_on
+    moved = session.execute(
+        update(Dossier).where(Dossier.code == code, Dossier.status == current).values(**values)
+    ).rowcount
+    if not moved:
+        raise TransitionRefused(
+            f"Hồ sơ {code} vừa được người khác chuyển trạng thái; tải lại rồi thử lại.",
+            f"Dossier {code} was just moved by someone else; reload and try again.",
+            field="to",
+        )
+    detail: dict[str, Any] = {"from": current, "to": to, "reason": reason}
+    if "due_on" in values:
+        detail["due_on"] = due_on.isoformat()  # type: ignore[union-attr]
+    append(session, actor, "dossier.transition", code, **detail)
+    session.refresh(dossier)
+    return dossier
+
+
+def history(session: Session, code: str) -> list[dict[str, Any]]:
+    events = session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.dossier_code == code, AuditEvent.action == "dossier.transition")
+        .order_by(AuditEvent.id)
+    )
+    result = []
+    for e in events:
+        at = e.at if e.at.tzinfo else e.at.replace(tzinfo=dt.UTC)
+        result.append({"at": at.isoformat(), "actor": e.actor, **(e.detail or {})})
+    return result

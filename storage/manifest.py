@@ -1,0 +1,99 @@
+"""What a dossier holds in the object store: each object recorded in the catalog when it is
+written, and a JSON manifest beside the objects so the store can be read without the catalog."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.catalog import AuditEvent, Document, Dossier, StoredObject
+from storage.objects import ObjectInfo, ObjectStore, dossier_prefix
+
+FORMAT = "sohoa-dossier-manifest/1"
+
+
+def manifest_key(code: str) -> str:
+    return f"{dossier_prefix(code)}/manifest.json"
+
+
+def record(session: Session, info: ObjectInfo, *, kind: str, code: str | None, actor: str) -> None:
+    """Note a written object; writing the same content-addressed object again changes nothing."""
+    if session.get(StoredObject, info.key) is None:
+        session.add(
+            StoredObject(
+                key=info.key, dossier_code=code, kind=kind, sha256=info.sha256, size=info.size, created_by=actor
+            )
+        )
+
+
+def _iso(value: dt.date | dt.datetime | None) -> str | None:
+    if isinstance(value, dt.datetime) and value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)  # SQLite hands back naive UTC
+    return value.isoformat() if value is not None else None
+
+
+def build(session: Session, code: str) -> dict[str, Any]:
+    dossier = session.get(Dossier, code)
+    if dossier is None:
+        raise KeyError(code)
+    objects = session.scalars(select(StoredObject).where(StoredObject.dossier_code == code).order_by(StoredObject.key))
+    head = session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)).first()
+    documents = session.scalars(select(Document).where(Document.dossier_code == code).order_by(Document.id))
+    return {
+        "format": FORMAT,
+        "dossier": {
+            "code": dossier.code,
+            "agency": dossier.agency,
+            "title": dossier.title,
+            "procedure": dossier.procedure,
+            "applicant": dossier.applicant,
+            "status": dossier.status,
+            "retention": dossier.retention,
+            "received_on": _iso(dossier.received_on),
+            "due_on": _iso(dossier.due_on),
+        },
+        "documents": [
+            {
+                "id": d.id,
+                "name": d.original_name,
+                "part": d.part,
+                "pages": d.page_count,
+                "original": d.original_key,
+                "pdfa": d.pdfa_key,
+                "signed": d.signed_key,
+                "alto": d.alto_key,
+            }
+            for d in documents
+        ],
+        "objects": [
+            {
+                "key": o.key,
+                "kind": o.kind,
+                "sha256": o.sha256,
+                "size": o.size,
+                "created_by": o.created_by,
+                "created_at": _iso(o.created_at),
+            }
+            for o in objects
+        ],
+        # The audit log's head when this was written: a later cut-off of the log shows here.
+        "audit_head": {"id": head.id, "hash": head.hash} if head else None,
+    }
+
+
+def write(store: ObjectStore, session: Session, code: str, workdir: Path) -> ObjectInfo:
+    """Rewrite the dossier's manifest from the catalog (versioned on S3, replaced on disk)."""
+    body = json.dumps(build(session, code), ensure_ascii=False, indent=2, sort_keys=False)
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=workdir, suffix=".json", delete=False) as f:
+        f.write(body + "\n")
+    path = Path(f.name)
+    try:
+        return store.put_file(manifest_key(code), path)
+    finally:
+        path.unlink(missing_ok=True)

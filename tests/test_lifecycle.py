@@ -1,0 +1,127 @@
+"""Dossiers through the API: created with their details, listed with filters, moved along the
+lifecycle by the roles allowed to, every move recorded with actor, time and reason."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+import access
+import api
+import service
+
+CODE = "000.00.12.H12-250527-0001"
+
+
+@pytest.fixture
+def as_role(data_dir: Path) -> Iterator[dict[str, TestClient]]:
+    with TestClient(api.app) as base:
+        clients = {}
+        for role in access.ROLES:
+            _, token = access.issue(service.context().sessions, f"Người thử {role}", role)
+            clients[role] = TestClient(api.app, headers={"Authorization": f"Bearer {token}"})
+        del base
+        yield clients
+
+
+def test_create_and_list_dossiers(as_role: dict[str, TestClient]) -> None:
+    clerk = as_role["clerk"]
+    details = {
+        "code": CODE,
+        "title": "Đăng ký khai sinh cho con",
+        "procedure": "1.001193",
+        "applicant": "Nguyễn Thị Hương",
+        "retention": "01",
+        "due_on": "2025-06-03",
+    }
+    r = clerk.post("/api/v1/dossiers", json=details)
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["status"] == "RECEIVED" and body["received_on"] == "2025-05-27" and body["agency"] == "000.00.12.H12"
+    assert body["applicant"] == "Nguyễn Thị Hương" and body["next"] == ["IN_PROCESSING", "REJECTED", "WITHDRAWN"]
+    assert clerk.post("/api/v1/dossiers", json=details).status_code == 409
+    bad = clerk.post("/api/v1/dossiers", json={**details, "code": "../../etc/passwd"})
+    assert bad.status_code == 422 and bad.json()["field"] == "code"
+    assert clerk.post("/api/v1/dossiers", json={**details, "retention": "99"}).status_code == 422
+    other = {**details, "code": "000.00.12.H12-250601-0002", "procedure": "1.004227"}
+    assert clerk.post("/api/v1/dossiers", json=other).status_code == 201
+
+    listed = clerk.get("/api/v1/dossiers").json()
+    assert listed["total"] == 2 and [d["code"] for d in listed["dossiers"]] == [other["code"], CODE]
+    assert clerk.get("/api/v1/dossiers", params={"procedure": "1.001193"}).json()["total"] == 1
+    june = clerk.get("/api/v1/dossiers", params={"received_from": "2025-06-01"}).json()
+    assert [d["code"] for d in june["dossiers"]] == [other["code"]]
+    assert clerk.get("/api/v1/dossiers", params={"status": "ARCHIVED"}).json()["total"] == 0
+    assert clerk.get("/api/v1/dossiers", params={"received_to": "ngày mai"}).status_code == 422
+
+    changed = clerk.patch(f"/api/v1/dossiers/{CODE}", json={"title": "Khai sinh (bổ sung)"})
+    assert changed.status_code == 200 and changed.json()["title"] == "Khai sinh (bổ sung)"
+    assert changed.json()["applicant"] == "Nguyễn Thị Hương"  # untouched fields stay
+
+
+def test_lifecycle_from_receipt_to_archive(as_role: dict[str, TestClient]) -> None:
+    clerk, leader, archivist = as_role["clerk"], as_role["leader"], as_role["archivist"]
+    assert clerk.post("/api/v1/dossiers", json={"code": CODE, "due_on": "2025-06-03"}).status_code == 201
+
+    def move(client: TestClient, to: str, **extra: str) -> dict:
+        r = client.post(f"/api/v1/dossiers/{CODE}/transitions", json={"to": to, **extra})
+        assert r.status_code == 200, (to, r.text)
+        return r.json()
+
+    move(clerk, "IN_PROCESSING")
+    r = clerk.post(f"/api/v1/dossiers/{CODE}/transitions", json={"to": "EXTENDED", "reason": "chờ xác minh"})
+    assert r.status_code == 400 and r.json()["field"] == "due_on"
+    assert move(clerk, "EXTENDED", reason="chờ xác minh", due_on="2025-06-10")["due_on"] == "2025-06-10"
+    move(clerk, "PENDING_APPROVAL")
+    refused = clerk.post(f"/api/v1/dossiers/{CODE}/transitions", json={"to": "APPROVED"})
+    assert refused.status_code == 403 and "lãnh đạo" in refused.json()["detail_vi"]
+    move(leader, "RETURNED_FOR_REWORK", reason="thiếu bản sao CCCD")
+    move(clerk, "PENDING_APPROVAL")
+    move(leader, "APPROVED")
+    move(leader, "RESULT_SIGNED")
+    move(clerk, "RETURNED")
+    done = move(archivist, "ARCHIVED")
+    assert done["status"] == "ARCHIVED" and done["next"] == []
+
+    late = clerk.post(f"/api/v1/dossiers/{CODE}/transitions", json={"to": "IN_PROCESSING"})
+    assert late.status_code == 409 and "ARCHIVED" in late.json()["detail_vi"]
+    steps = done["history"]
+    assert [(s["from"], s["to"]) for s in steps][:3] == [
+        ("RECEIVED", "IN_PROCESSING"),
+        ("IN_PROCESSING", "EXTENDED"),
+        ("EXTENDED", "PENDING_APPROVAL"),
+    ]
+    rework = steps[3]
+    assert rework["reason"] == "thiếu bản sao CCCD" and rework["actor"].startswith("Người thử leader #")
+    assert rework["at"].endswith("+00:00")
+    assert len(steps) == 9
+
+    log = archivist.get("/api/v1/audit-events", params={"dossier": CODE}).json()
+    assert [e["action"] for e in log["events"]].count("dossier.transition") == 9
+    everything = archivist.get("/api/v1/audit-events").json()["events"]
+    assert all(b["prev_hash"] == a["hash"] for a, b in itertools.pairwise(everything))
+    assert len(everything[-1]["hash"]) == 64
+
+
+def test_rejection_needs_a_reason(as_role: dict[str, TestClient]) -> None:
+    clerk = as_role["clerk"]
+    clerk.post("/api/v1/dossiers", json={"code": CODE})
+    r = clerk.post(f"/api/v1/dossiers/{CODE}/transitions", json={"to": "REJECTED"})
+    assert r.status_code == 400 and r.json()["field"] == "reason"
+    r = clerk.post(f"/api/v1/dossiers/{CODE}/transitions", json={"to": "DIGITIZED"})
+    assert r.status_code == 409  # set by the digitization jobs only
+    assert clerk.post(f"/api/v1/dossiers/{CODE}/transitions", json={"to": "NOPE"}).status_code == 422
+
+
+def test_a_new_scan_does_not_move_a_dossier_back(data_dir: Path, page_png: Path) -> None:
+    ctx = service.context()
+    service.create_dossier(ctx, CODE, {}, actor="test")
+    service.transition(ctx, CODE, "IN_PROCESSING", actor="test")
+    job, _ = service.accept_scan(ctx, CODE, page_png, page_png.name)
+    service.run_job(ctx, job.id)
+    view = service.dossier_view(ctx, CODE)
+    assert view["status"] == "IN_PROCESSING" and view["documents"][0]["pages"] == 1

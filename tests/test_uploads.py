@@ -1,0 +1,106 @@
+"""Upload bodies: several files per request, raw streamed bodies, checksums, limits; nothing
+is stored from a refused upload."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from fastapi.testclient import TestClient
+
+import access
+import api
+import service
+from conftest import _clear_caches
+from storage import Dossier
+
+CODE = "000.00.12.H12-250527-0001"
+
+
+@pytest.fixture
+def client(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    monkeypatch.setenv("SOHOA_EMBEDDED_WORKER", "false")  # acceptance only: no OCR here
+    monkeypatch.setenv("SOHOA_MAX_UPLOAD_BYTES", "3000000")
+    _clear_caches()
+    _, token = access.issue(service.context().sessions, "Trạm quét 3", "scanner")
+    with TestClient(api.app, headers={"Authorization": f"Bearer {token}"}) as c:
+        yield c
+
+
+def digest(data: bytes) -> str:
+    return "sha-256=:" + base64.b64encode(hashlib.sha256(data).digest()).decode() + ":"
+
+
+def nothing_stored(data_dir: Path) -> bool:
+    with service.context().sessions() as s:
+        no_rows = s.get(Dossier, CODE) is None
+    return no_rows and not list((data_dir / "objects").rglob("*.*")) and not list((data_dir / "tmp").rglob("*"))
+
+
+def test_several_files_in_one_request(client: TestClient, page_png: Path, page_jpeg: Path) -> None:
+    files = [("file", ("trang-1.png", page_png.read_bytes())), ("file", ("trang-2.jpg", page_jpeg.read_bytes()))]
+    r = client.post(f"/api/v1/dossiers/{CODE}/scans", files=files)
+    assert r.status_code == 202, r.text
+    jobs = r.json()["jobs"]
+    assert len(jobs) == 2 and len({j["document_id"] for j in jobs}) == 2 and all(j["created"] for j in jobs)
+    again = client.post(f"/api/v1/dossiers/{CODE}/scans", files=files[:1])
+    assert again.status_code == 200 and again.json()["jobs"][0]["id"] == jobs[0]["id"]  # idempotent
+
+
+def test_raw_body_with_its_checksum(client: TestClient, page_jpeg: Path, data_dir: Path) -> None:
+    data = page_jpeg.read_bytes()
+    name = "Giấy khai sinh.jpg"
+    headers = {"Content-Type": "image/jpeg", "X-Filename": quote(name), "Content-Digest": digest(data)}
+    r = client.post(f"/api/v1/dossiers/{CODE}/scans", content=data, headers=headers)
+    assert r.status_code == 202, r.text
+    with service.context().sessions() as s:
+        [document] = s.get(Dossier, CODE).documents  # type: ignore[union-attr]
+        assert document.original_name == name and document.original_sha256 == hashlib.sha256(data).hexdigest()
+    assert (data_dir / "objects" / document.original_key).read_bytes() == data
+
+
+def test_a_damaged_upload_is_refused_and_nothing_is_kept(client: TestClient, page_jpeg: Path, data_dir: Path) -> None:
+    data = page_jpeg.read_bytes()
+    damaged = data[:-1] + b"\x00"
+    r = client.post(
+        f"/api/v1/dossiers/{CODE}/scans",
+        content=damaged,
+        headers={"Content-Type": "image/jpeg", "X-Filename": "a.jpg", "Content-Digest": digest(data)},
+    )
+    assert r.status_code == 422 and r.json()["type"] == "urn:sohoa:error:checksum-mismatch"
+    assert "a.jpg" in r.json()["detail_vi"] and r.json()["field"] == "Content-Digest"
+    # On a multipart part too, and a good file in the same request is not kept either.
+    r = client.post(
+        f"/api/v1/dossiers/{CODE}/scans",
+        files=[
+            ("file", ("tot.jpg", data, "image/jpeg")),
+            ("file", ("hong.jpg", damaged, "image/jpeg", {"Content-Digest": digest(data)})),
+        ],
+    )
+    assert r.status_code == 422 and "hong.jpg" in r.json()["detail_vi"]
+    bad = client.post(
+        f"/api/v1/dossiers/{CODE}/scans",
+        content=data,
+        headers={"Content-Type": "image/jpeg", "Content-Digest": "md5=:abc:"},
+    )
+    assert bad.status_code == 400 and bad.json()["field"] == "Content-Digest"
+    assert nothing_stored(data_dir)
+
+
+def test_limits_and_types_are_enforced(client: TestClient, data_dir: Path) -> None:
+    big = b"%PDF-1.7\n" + b"0" * 3_000_000
+    raw = client.post(f"/api/v1/dossiers/{CODE}/scans", content=big, headers={"Content-Type": "application/pdf"})
+    assert raw.status_code == 413 and raw.json()["field"] == "file"
+    multi = client.post(f"/api/v1/dossiers/{CODE}/scans", files={"file": ("lon.pdf", big)})
+    assert multi.status_code == 413
+    text = client.post(f"/api/v1/dossiers/{CODE}/scans", content=b"hello", headers={"Content-Type": "text/plain"})
+    assert text.status_code == 415 and text.json()["field"] == "Content-Type"
+    empty = client.post(f"/api/v1/dossiers/{CODE}/scans", files={"file": ("rong.png", b"")})
+    assert empty.status_code == 400 and "rong.png" in empty.json()["detail_vi"]
+    none = client.post(f"/api/v1/dossiers/{CODE}/scans", files={"other": ("x.png", b"x")})
+    assert none.status_code == 400 and none.json()["field"] == "file"
+    assert nothing_stored(data_dir)
