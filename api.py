@@ -5,7 +5,10 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
+import logging
+import re
 import tempfile
+import time
 from collections.abc import AsyncIterator, Iterator
 from functools import partial
 from pathlib import Path
@@ -24,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import access
 import jobs
+import logs
 import service
 import uploads
 from access import Principal
@@ -32,9 +36,11 @@ from metrics import CatalogCollector
 from settings import get_settings
 from signing import verify_pdf
 from storage import Document, Job, lifecycle, parse_code
+from storage.catalog import StoredObject
 from storage.errors import NotFound
 
 PROBLEM = "application/problem+json"
+log = logging.getLogger("sohoa.api")
 CHUNK = 1 << 20
 
 
@@ -57,6 +63,7 @@ def problem(
     }
     if field:
         body["field"] = field
+    body["request_id"] = logs.request_id.get()
     return JSONResponse({**body, **extra}, status_code=status, media_type=PROBLEM)
 
 
@@ -79,6 +86,27 @@ app = FastAPI(
     version="0.1.0",
     lifespan=lifespan,
 )
+
+
+@app.middleware("http")
+async def _request_log(request: Request, call_next: Any) -> Any:
+    """Give each request an id (the client's X-Request-ID if sane), answer it in the response
+    header and log one JSON line per request."""
+    rid = logs.new_request_id(request.headers.get("x-request-id"))
+    token = logs.request_id.set(rid)
+    started = time.perf_counter()
+    where = {"method": request.method, "path": request.url.path}
+    try:
+        response = await call_next(request)
+        response.headers["X-Request-ID"] = rid
+        ms = round((time.perf_counter() - started) * 1000, 1)
+        log.info("request", extra={**where, "status": response.status_code, "ms": ms})
+        return response
+    except Exception:
+        log.exception("request failed", extra=where)
+        raise
+    finally:
+        logs.request_id.reset(token)
 
 
 @app.exception_handler(SohoaError)
@@ -342,11 +370,44 @@ def audit_events(
     return service.audit_events(service.context(), dossier=dossier, limit=limit, offset=offset)
 
 
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The one range a ``Range: bytes=…`` header asks for, as (first, last); None for the whole
+    object (no header, or several ranges, which RFC 9110 lets a server answer in full)."""
+    match = _RANGE.fullmatch(header.strip()) if header else None
+    if match is None or match.group(1) == match.group(2) == "":
+        return None
+    first, last = match.groups()
+    if first == "":  # the last N bytes
+        start, end = max(0, size - int(last)), size - 1
+    else:
+        start, end = int(first), min(int(last), size - 1) if last else size - 1
+    if start >= size or start > end:
+        raise RangeNotSatisfiable(
+            f"Khoảng byte {header} nằm ngoài tệp ({size} byte).",
+            f"Byte range {header} is outside the file ({size} bytes).",
+            field="Range",
+        )
+    return start, end
+
+
+class RangeNotSatisfiable(SohoaError):
+    status = 416
+    code = "range-not-satisfiable"
+
+
 @app.get("/api/v1/dossiers/{code}/documents/{document_id}/{kind}", tags=["hồ sơ"])
 def download(
-    who: Reader, code: str, document_id: int, kind: Literal["original", "pdfa", "signed", "alto"]
+    who: Reader,
+    request: Request,
+    code: str,
+    document_id: int,
+    kind: Literal["original", "pdfa", "signed", "alto"],
 ) -> StreamingResponse:
-    """Tải bản gốc, bản PDF/A hoặc bản đã ký. / Download the original, the PDF/A or the signed PDF/A."""
+    """Tải bản gốc, bản PDF/A, bản đã ký hoặc ALTO; hỗ trợ HTTP Range để tải tiếp.
+    / Download the original, the PDF/A, the signed PDF/A or ALTO; HTTP Range resumes."""
     ctx = service.context()
     parse_code(code, ctx.settings.dossier_code_pattern)
     with ctx.sessions() as session:
@@ -362,21 +423,35 @@ def download(
             )
         suffix = ".xml" if kind == "alto" else ".pdf"
         name = document.original_name if kind == "original" else f"{code}-{document_id}-{kind}{suffix}"  # type: ignore[union-attr]
-    stream = ctx.store.open(key)
+        sha256 = session.scalar(select(StoredObject.sha256).where(StoredObject.key == key))
+    size = ctx.store.size(key)
+    headers = {
+        "Accept-Ranges": "bytes",
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name, safe='')}",
+    }
+    if sha256:
+        headers["ETag"] = f'"{sha256}"'
+    wanted = _byte_range(request.headers.get("range"), size)
+    if_range = request.headers.get("if-range")
+    if wanted and if_range and if_range != headers.get("ETag"):
+        wanted = None  # the client's copy is of another version: send it whole
+    start, end = wanted or (0, size - 1)
+    stream = ctx.store.open(key, start)
 
     def chunks() -> Iterator[bytes]:
+        left = end - start + 1
         with stream:
-            while chunk := stream.read(CHUNK):
+            while left > 0 and (chunk := stream.read(min(CHUNK, left))):
+                left -= len(chunk)
                 yield chunk
 
     media = {"alto": "application/xml", "original": "application/octet-stream"}.get(kind, "application/pdf")
     if kind == "original" and key.endswith(".pdf"):
         media = "application/pdf"
-    headers = {
-        "Content-Length": str(ctx.store.size(key)),
-        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name, safe='')}",
-    }
-    return StreamingResponse(chunks(), media_type=media, headers=headers)
+    headers["Content-Length"] = str(end - start + 1)
+    if wanted:
+        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    return StreamingResponse(chunks(), status_code=206 if wanted else 200, media_type=media, headers=headers)
 
 
 class RemotePrepare(BaseModel):

@@ -398,15 +398,20 @@ def serve(
     """Chạy dịch vụ HTTP (kèm bộ xử lý công việc). / Run the HTTP service (with its worker)."""
     import uvicorn
 
+    import logs
+
     settings = get_settings()
-    uvicorn.run("api:app", host=host or settings.host, port=port or settings.port, log_level="info")
+    logs.setup()
+    uvicorn.run("api:app", host=host or settings.host, port=port or settings.port, log_config=None, access_log=False)
 
 
 @app.command()
 def worker() -> None:
     """Chạy một tiến trình xử lý công việc riêng. / Run a separate job worker process."""
     import jobs
+    import logs
 
+    logs.setup()
     _run(jobs.run_worker)
 
 

@@ -4,6 +4,7 @@ they hand the job to service.run_job, so the same code runs from the worker and 
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -11,12 +12,13 @@ from pathlib import Path
 from huey import Huey, RedisHuey, SqliteHuey
 from huey.api import TaskWrapper
 from huey.consumer import Consumer
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 import service
 from errors import SohoaError
 from settings import Settings, get_settings
 from storage import Job
+from storage.catalog import now
 
 log = logging.getLogger("sohoa.jobs")
 
@@ -56,28 +58,69 @@ def enqueue(job_id: str, settings: Settings | None = None) -> None:
     queue(settings).digitize(job_id)
 
 
-def recover(settings: Settings | None = None) -> int:
-    """At start of the embedded worker: jobs interrupted by a crash or left in the queue
-    file are queued again from the catalog, which is the source of truth."""
+def reap(settings: Settings | None = None) -> list[str]:
+    """Queue again the jobs whose worker stopped renewing their lease (it died, even by SIGKILL).
+    Safe from every worker at once: each job is taken back by one UPDATE that checks the lease."""
     settings = settings or get_settings()
     ctx = service.context(settings)
-    q = queue(settings)
+    expired = or_(Job.lease_until.is_(None), Job.lease_until < now())
+    reaped = []
     with ctx.sessions.begin() as session:
-        session.execute(update(Job).where(Job.status == "running").values(status="queued"))
+        for job_id in session.scalars(select(Job.id).where(Job.status == "running", expired)).all():
+            taken = session.execute(
+                update(Job).where(Job.id == job_id, Job.status == "running", expired).values(status="queued")
+            ).rowcount
+            if taken:
+                reaped.append(job_id)
+    for job_id in reaped:
+        enqueue(job_id, settings)
+        log.warning("job %s lost its worker; queued again", job_id)
+    return reaped
+
+
+def start_reaper(settings: Settings) -> threading.Event:
+    """Reap every half lease in a background thread; set the returned event to stop it."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(settings.job_lease_seconds / 2):
+            try:
+                reap(settings)
+            except Exception:  # a database hiccup must not end the loop
+                log.exception("reaping failed")
+
+    threading.Thread(target=loop, name="sohoa-reaper", daemon=True).start()
+    return stop
+
+
+def recover(settings: Settings | None = None) -> int:
+    """At a worker's start: the catalog is the source of truth, so jobs it calls queued are put
+    in the queue again (the queue file or Redis may have lost them; a duplicate is a no-op since
+    a job is claimed once), and jobs whose worker died are reaped."""
+    settings = settings or get_settings()
+    ctx = service.context(settings)
+    with ctx.sessions() as session:
         pending = list(session.scalars(select(Job.id).where(Job.status == "queued").order_by(Job.created_at)))
-    q.huey.flush()
     for job_id in pending:
-        q.digitize(job_id)
+        enqueue(job_id, settings)
+    reaped = reap(settings)
     if pending:
-        log.info("requeued %d unfinished jobs", len(pending))
-    return len(pending)
+        log.info("requeued %d queued jobs", len(pending))
+    return len(pending) + len(reaped)
 
 
 class EmbeddedConsumer(Consumer):
     """A consumer that runs beside the web server: the server owns the signals."""
 
+    reaper: threading.Event | None = None
+
     def _set_signal_handlers(self) -> None:
         pass
+
+    def stop(self, graceful: bool = False) -> None:
+        if self.reaper is not None:
+            self.reaper.set()
+        super().stop(graceful)
 
 
 def start_embedded_worker(settings: Settings | None = None) -> Consumer:
@@ -92,12 +135,15 @@ def start_embedded_worker(settings: Settings | None = None) -> Consumer:
         max_delay=1.0,
     )
     consumer.start()
+    consumer.reaper = start_reaper(settings)
     return consumer
 
 
 def run_worker(settings: Settings | None = None) -> None:
     """A standalone worker process (``sohoa worker``) with the usual signal handling."""
     settings = settings or get_settings()
+    recover(settings)
+    start_reaper(settings)
     Consumer(
         queue(settings).huey, workers=settings.worker_threads, worker_type="thread", periodic=False, max_delay=1.0
     ).run()

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import logging
 import tempfile
+import threading
 import time
 import unicodedata
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +20,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+import logs
 import storage.auditlog
 import storage.manifest
 import storage.search
@@ -378,7 +381,8 @@ def _sign_and_store(ctx: Context, work: Path, code: str, prefix: str, result: Re
     put = ctx.store.put_file
     pdfa = put(f"{prefix}/pdfa-{result.sha256[:16]}.pdf", result.output, write_once=True)
     alto = put(f"{prefix}/alto-{sha256_file(alto_path)[:16]}.xml", alto_path, write_once=True)
-    signed = put(f"{prefix}/signed-{sha256_file(signed_path)[:16]}.pdf", signed_path, write_once=True)
+    # Signed results are kept under COMPLIANCE retention on S3 (read-only files on disk).
+    signed = put(f"{prefix}/signed-{sha256_file(signed_path)[:16]}.pdf", signed_path, write_once=True, retain=True)
     return Made(code, result, pdfa, signed, alto, signature)
 
 
@@ -449,42 +453,103 @@ def _digitize_options(ctx: Context, options: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+class JobLost(Exception):
+    """Another worker took this job over after its lease ran out; this run's work is dropped."""
+
+
+@dataclass
+class Run:
+    """One attempt at a job, by one worker: only the holder of the latest attempt may finish it."""
+
+    job_id: str
+    attempt: int
+    started: float
+
+
+def _lease_end(ctx: Context) -> dt.datetime:
+    return now() + dt.timedelta(seconds=ctx.settings.job_lease_seconds)
+
+
+@contextlib.contextmanager
+def _heartbeat(ctx: Context, run: Run) -> Iterator[None]:
+    """Keep the job's lease while it runs; a worker that dies stops renewing it, and the
+    reaper (jobs.reap) queues the job again once the lease has run out."""
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(ctx.settings.job_lease_seconds / 3):
+            with ctx.sessions.begin() as session:
+                session.execute(
+                    update(Job)
+                    .where(Job.id == run.job_id, Job.attempts == run.attempt, Job.status == "running")
+                    .values(lease_until=_lease_end(ctx))
+                )
+
+    thread = threading.Thread(target=renew, name=f"lease-{run.job_id[:8]}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _finish(session: Session, run: Run, result: dict[str, Any]) -> None:
+    """Mark the job done in the transaction that records its work, if this run still holds it."""
+    total = result.pop("pages_total")
+    done = session.execute(
+        update(Job)
+        .where(Job.id == run.job_id, Job.attempts == run.attempt, Job.status == "running")
+        .values(
+            status="done",
+            finished_at=now(),
+            pages_done=total,
+            pages_total=total,
+            result={**result, "seconds": round(time.monotonic() - run.started, 2)},
+        )
+    ).rowcount
+    if not done:
+        raise JobLost(run.job_id)
+
+
 def run_job(ctx: Context, job_id: str) -> None:
-    """Run one queued job. Safe to run again after a crash: objects are content-addressed and
-    the catalog is written in one transaction at the end, or not at all."""
+    """Run one queued job. Safe to run again after a crash: objects are content-addressed, and
+    the catalog rows and the job's "done" are written in one transaction at the end, or not at all."""
     with ctx.sessions.begin() as session:
         claimed = session.execute(
             update(Job)
             .where(Job.id == job_id, Job.status == "queued")
-            .values(status="running", started_at=now(), attempts=Job.attempts + 1)
+            .values(status="running", started_at=now(), attempts=Job.attempts + 1, lease_until=_lease_end(ctx))
         ).rowcount
         if not claimed:
             return  # done already, or another worker has it
         job = session.get(Job, job_id)
         assert job is not None
         kind, code, doc_id, options = job.kind, job.dossier_code, job.document_id, dict(job.options or {})
+        run = Run(job_id, job.attempts, time.monotonic())
         dossier = session.get(Dossier, code) if code else None
         if dossier is not None and dossier.status in lifecycle.DIGITIZABLE:
             dossier.status = "DIGITIZING"
-    started = time.monotonic()
+    token = logs.request_id.set(f"job:{job_id}")
+    where = {"job": job_id, "dossier": code}
+    log.info("job started (attempt %d)", run.attempt, extra=where)
     try:
-        with tempfile.TemporaryDirectory(prefix="job-", dir=ctx.tmp) as tmp:
+        with _heartbeat(ctx, run), tempfile.TemporaryDirectory(prefix="job-", dir=ctx.tmp) as tmp:
             if kind == "batch":
-                result = _run_batch(ctx, job_id, Path(tmp), options)
+                _run_batch(ctx, run, Path(tmp), options)
             else:
                 assert code is not None and doc_id is not None
-                result = _run_scan(ctx, job_id, Path(tmp), code, doc_id, options)
-        with ctx.sessions.begin() as session:
-            job = session.get(Job, job_id)
-            assert job is not None
-            job.status, job.finished_at = "done", now()
-            job.pages_done = job.pages_total = result.pop("pages_total")
-            job.result = {**result, "seconds": round(time.monotonic() - started, 2)}
+                _run_scan(ctx, run, Path(tmp), code, doc_id, options)
+        log.info("job done", extra=where)
+    except JobLost:
+        log.warning("job %s was taken over by another worker; this attempt's result is dropped", job_id)
     except Exception as e:
-        _fail(ctx, job_id, code, doc_id, e)
+        _fail(ctx, run, code, doc_id, e)
+    finally:
+        logs.request_id.reset(token)
 
 
-def _run_scan(ctx: Context, job_id: str, work: Path, code: str, doc_id: int, options: dict[str, Any]) -> dict[str, Any]:
+def _run_scan(ctx: Context, run: Run, work: Path, code: str, doc_id: int, options: dict[str, Any]) -> None:
     with ctx.sessions() as session:
         document = session.get(Document, doc_id)
         assert document is not None
@@ -496,7 +561,7 @@ def _run_scan(ctx: Context, job_id: str, work: Path, code: str, doc_id: int, opt
         work / "pdfa.pdf",
         title=f"Hồ sơ {code} - {original_name}",
         identifier=code,
-        progress=_progress(ctx, job_id),
+        progress=_progress(ctx, run.job_id),
         workdir=work,
         **_digitize_options(ctx, options),
     )
@@ -505,12 +570,12 @@ def _run_scan(ctx: Context, job_id: str, work: Path, code: str, doc_id: int, opt
         document = session.get(Document, doc_id)
         assert document is not None
         _record(session, document, made)
-        _audit(session, "worker", "scan.digitized", code, document=doc_id, job=job_id, pages=len(made.kept))
+        _audit(session, "worker", "scan.digitized", code, document=doc_id, job=run.job_id, pages=len(made.kept))
+        _finish(session, run, {**_summary(made, doc_id), "pages_total": len(made.kept)})
     write_manifest(ctx, code)
-    return {**_summary(made, doc_id), "pages_total": len(made.kept)}
 
 
-def _run_batch(ctx: Context, job_id: str, work: Path, options: dict[str, Any]) -> dict[str, Any]:
+def _run_batch(ctx: Context, run: Run, work: Path, options: dict[str, Any]) -> None:
     """A batch scan split at its separator sheets: one document per segment, in the dossier
     its separator names. Every segment needs a dossier code, or nothing is recorded."""
     original = work / ("batch" + Path(options["original_key"]).suffix)
@@ -520,7 +585,7 @@ def _run_batch(ctx: Context, job_id: str, work: Path, options: dict[str, Any]) -
         work / "out",
         code_pattern=ctx.settings.dossier_code_pattern,
         default_code=options.get("default_code", ""),
-        progress=_progress(ctx, job_id),
+        progress=_progress(ctx, run.job_id),
         **_digitize_options(ctx, options),
     )
     if any(not s.code for s in segments):
@@ -563,20 +628,20 @@ def _run_batch(ctx: Context, job_id: str, work: Path, options: dict[str, Any]) -
                 "batch.document",
                 segment.code,
                 document=document.id,
-                job=job_id,
+                job=run.job_id,
                 pages=len(item.kept),
             )
             documents.append(_summary(item, document.id))
+        _finish(session, run, {"documents": documents, "pages_total": sum(d["pages"] for d in documents)})
     for code in dict.fromkeys(s.code for s in segments):
         write_manifest(ctx, code)
-    return {"documents": documents, "pages_total": sum(d["pages"] for d in documents)}
 
 
-def _fail(ctx: Context, job_id: str, code: str | None, doc_id: int | None, e: Exception) -> None:
+def _fail(ctx: Context, run: Run, code: str | None, doc_id: int | None, e: Exception) -> None:
     if isinstance(e, SohoaError):
         error = {"code": e.code, "vi": e.vi, "en": e.en, "field": e.field}
     else:
-        log.exception("job %s failed", job_id)
+        log.exception("job %s failed", run.job_id)
         error = {
             "code": "internal",
             "vi": f"Lỗi hệ thống: {type(e).__name__}.",
@@ -584,14 +649,18 @@ def _fail(ctx: Context, job_id: str, code: str | None, doc_id: int | None, e: Ex
             "field": None,
         }
     with ctx.sessions.begin() as session:
-        job = session.get(Job, job_id)
-        assert job is not None
-        job.status, job.finished_at, job.error = "failed", now(), error
+        failed = session.execute(
+            update(Job)
+            .where(Job.id == run.job_id, Job.attempts == run.attempt, Job.status == "running")
+            .values(status="failed", finished_at=now(), error=error)
+        ).rowcount
+        if not failed:
+            return  # another worker holds the job now
         dossier = session.get(Dossier, code) if code else None
         if dossier is not None and dossier.status == "DIGITIZING":
             # Back to what the dossier's other documents make it.
             dossier.status = "DIGITIZED" if any(d.signed_key for d in dossier.documents) else "RECEIVED"
-        _audit(session, "worker", "scan.failed", code, document=doc_id, job=job_id, error=error["code"])
+        _audit(session, "worker", "scan.failed", code, document=doc_id, job=run.job_id, error=error["code"])
 
 
 def prepare_remote(
@@ -634,7 +703,7 @@ def complete_remote(ctx: Context, pending_id: str, signature: bytes, *, actor: s
         info = remote.complete(ctx.pending, pending_id, signature, out, tsa_url=ctx.settings.tsa_url)
         sha = sha256_file(out)
         stored = ctx.store.put_file(
-            f"{dossier_prefix(code)}/documents/{document_id}/signed-{sha[:16]}.pdf", out, write_once=True
+            f"{dossier_prefix(code)}/documents/{document_id}/signed-{sha[:16]}.pdf", out, write_once=True, retain=True
         )
     with ctx.sessions.begin() as session:
         document = session.get(Document, document_id)

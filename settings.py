@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     queue_url: str = Field("", description="Job queue; empty means `sqlite:///<data_dir>/queue.db` (Huey SQLite).")
     embedded_worker: bool = Field(True, description="Run the job worker inside the server process.")
     worker_threads: int = Field(1, ge=1, description="Jobs processed at once by one worker.")
+    job_lease_seconds: float = Field(
+        60, gt=0, description="A running job's lease, renewed while its worker lives; a dead worker's job is rerun."
+    )
     ocr_jobs: int = Field(
         max(1, os.cpu_count() or 1), ge=1, description="Pages OCR'd in parallel (one Tesseract each)."
     )

@@ -96,6 +96,7 @@ class Job(Base):
     pages_done: Mapped[int] = mapped_column(Integer, default=0)
     pages_total: Mapped[int | None] = mapped_column(Integer)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[dt.datetime | None] = mapped_column()  # renewed by the worker running it
     options: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # per-request digitization choices
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)

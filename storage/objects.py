@@ -40,7 +40,10 @@ class ObjectStore(Protocol):
         raise ObjectExists. ``retain``: kept unchangeable (S3: COMPLIANCE retention)."""
         ...
 
-    def open(self, key: str) -> BinaryIO: ...
+    def open(self, key: str, offset: int = 0) -> BinaryIO:
+        """The object's bytes from ``offset`` on, streamed (for HTTP Range requests)."""
+        ...
+
     def get_file(self, key: str, dest: Path) -> None: ...
     def exists(self, key: str) -> bool: ...
     def size(self, key: str) -> int: ...
@@ -129,9 +132,11 @@ class FilesystemStore:
             ) from e
         return ObjectInfo(key, size, sha256)
 
-    def open(self, key: str) -> BinaryIO:
+    def open(self, key: str, offset: int = 0) -> BinaryIO:
         try:
-            return self._path(key).open("rb")
+            f = self._path(key).open("rb")
+            f.seek(offset)
+            return f
         except FileNotFoundError as e:
             raise NotFound(f"Không có đối tượng {key}.", f"No object {key}.", field="key") from e
 

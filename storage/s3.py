@@ -239,9 +239,9 @@ class S3Store:
 
         return self._call(put, key)
 
-    def open(self, key: str) -> BinaryIO:
+    def open(self, key: str, offset: int = 0) -> BinaryIO:
         check_key(key)
-        response = self._call(lambda: self.client.get_object(self.bucket, key), key)
+        response = self._call(lambda: self.client.get_object(self.bucket, key, offset=offset), key)
         return io.BufferedReader(_ObjectReader(response, key), MIB)  # type: ignore[return-value]
 
     def get_file(self, key: str, dest: Path) -> None:

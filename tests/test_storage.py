@@ -1,4 +1,4 @@
-"""Storage: dossier codes, the filesystem object store, the catalog and Vietnamese search."""
+"""Storage: dossier codes, the filesystem object store and the catalog (search: test_search.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ import pytest
 from sqlalchemy import text
 
 from settings import DOSSIER_CODE_PATTERN
-from storage import Document, Dossier, FilesystemStore, Page, open_catalog, parse_code
+from storage import FilesystemStore, open_catalog, parse_code
 from storage.errors import InvalidDossierCode, NotFound, ObjectExists, StorageError
-from storage.search import fold, index_page, search
 
 
 @pytest.mark.parametrize(
@@ -88,75 +87,6 @@ def test_concurrent_writers_never_leave_a_partial_object(tmp_path: Path) -> None
     data = (root / "k" / "obj").read_bytes()
     assert data in payloads
     assert not list((root / "k").glob(".tmp-*"))
-
-
-def test_fold_removes_diacritics_and_d_stroke() -> None:
-    assert fold("Đăng ký hồ sơ") == "dang ky ho so"
-    assert fold("ĐƯỜNG Ấp Bắc") == "duong ap bac"
-
-
-@pytest.fixture
-def catalog(tmp_path: Path):  # type: ignore[no-untyped-def]
-    sessions = open_catalog(f"sqlite:///{tmp_path / 'c.db'}")
-    texts = {
-        1: "Bản sao giấy khai sinh của công dân",
-        2: "Gửi bạn đọc thư mời họp",
-        3: "Bán đấu giá quyền sử dụng đất",
-        4: "Đơn đề nghị cấp giấy phép xây dựng nhà ở riêng lẻ",
-    }
-    with sessions.begin() as s:
-        s.add(Dossier(code="000.00.12.H12-250527-0001", agency="000.00.12.H12"))
-        s.add(
-            Document(
-                id=1,
-                dossier_code="000.00.12.H12-250527-0001",
-                original_name="a",
-                original_key="k",
-                original_sha256="0" * 64,
-                original_size=1,
-            )
-        )
-        for n, body in texts.items():
-            page = Page(document_id=1, number=n, text=body)
-            s.add(page)
-            s.flush()
-            index_page(s, page)
-    return sessions
-
-
-def test_search_without_diacritics_finds_words_with_them(catalog) -> None:  # type: ignore[no-untyped-def]
-    with catalog() as s:
-        total, hits = search(s, "giay phep xay dung")
-        assert total == 1 and hits[0].page == 4
-        assert "«giấy» «phép» «xây» «dựng»" in hits[0].snippet
-        total, hits = search(s, "DE NGHI")
-        assert total == 1 and hits[0].page == 4
-
-
-def test_query_with_diacritics_ranks_exact_matches_first(catalog) -> None:  # type: ignore[no-untyped-def]
-    with catalog() as s:
-        for query, exact_page in (("bản", 1), ("bạn", 2), ("bán", 3)):
-            total, hits = search(s, query)
-            assert total == 3, query  # folded, all three pages match "ban"
-            assert hits[0].page == exact_page and hits[0].exact, query
-            assert not any(h.exact for h in hits[1:]), query
-        total, hits = search(s, "ban")
-        assert total == 3 and not any(h.exact for h in hits)
-
-
-def test_phrase_query_needs_the_words_together(catalog) -> None:  # type: ignore[no-untyped-def]
-    with catalog() as s:
-        assert search(s, '"giấy phép"')[0] == 1
-        assert search(s, '"phép giấy"')[0] == 0
-        assert search(s, "giấy")[0] == 2
-
-
-def test_query_syntax_cannot_break_the_search(catalog) -> None:  # type: ignore[no-untyped-def]
-    with catalog() as s:
-        for query in ('"', "NEAR(", "a OR", "*", "-- ;DROP TABLE pages", "'"):
-            total, _ = search(s, query)
-            assert total >= 0
-        assert s.execute(text("SELECT count(*) FROM pages")).scalar_one() == 4
 
 
 def test_catalog_uses_wal_and_migrations(tmp_path: Path) -> None:

@@ -104,3 +104,33 @@ def test_limits_and_types_are_enforced(client: TestClient, data_dir: Path) -> No
     none = client.post(f"/api/v1/dossiers/{CODE}/scans", files={"other": ("x.png", b"x")})
     assert none.status_code == 400 and none.json()["field"] == "file"
     assert nothing_stored(data_dir)
+
+
+def test_downloads_resume_with_http_range(data_dir: Path, page_jpeg: Path) -> None:
+    _, token = access.issue(service.context().sessions, "Lưu trữ viên", "archivist")
+    data = page_jpeg.read_bytes()
+    service.accept_scan(service.context(), CODE, page_jpeg, page_jpeg.name)
+    url = f"/api/v1/dossiers/{CODE}/documents/1/original"
+    with TestClient(api.app, headers={"Authorization": f"Bearer {token}"}) as client:
+        whole = client.get(url)
+        assert whole.status_code == 200 and whole.content == data and whole.headers["accept-ranges"] == "bytes"
+        etag = whole.headers["etag"]
+        assert etag == f'"{hashlib.sha256(data).hexdigest()}"'
+        n = len(data)
+        for header, first, last in (
+            ("bytes=0-99", 0, 99),
+            ("bytes=1000-", 1000, n - 1),
+            ("bytes=-500", n - 500, n - 1),
+            (f"bytes=100-{n + 50}", 100, n - 1),
+        ):
+            part = client.get(url, headers={"Range": header})
+            assert part.status_code == 206 and part.content == data[first : last + 1], header
+            assert part.headers["content-range"] == f"bytes {first}-{last}/{n}"
+        refused = client.get(url, headers={"Range": f"bytes={len(data)}-"})
+        assert refused.status_code == 416 and refused.json()["field"] == "Range"
+        stale = client.get(url, headers={"Range": "bytes=0-99", "If-Range": '"another-version"'})
+        assert stale.status_code == 200 and stale.content == data
+        current = client.get(url, headers={"Range": "bytes=0-99", "If-Range": etag})
+        assert current.status_code == 206
+        several = client.get(url, headers={"Range": "bytes=0-1,5-6"})
+        assert several.status_code == 200 and several.content == data

@@ -1,4 +1,4 @@
-"""API tokens for people and scanner stations, with their role.
+"""API tokens for people and scanner stations, with their role; job leases.
 
 Revision ID: 0003
 Revises: 0002
@@ -23,7 +23,11 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
     )
+    with op.batch_alter_table("jobs") as batch_op:
+        batch_op.add_column(sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("jobs") as batch_op:
+        batch_op.drop_column("lease_until")
     op.drop_table("api_tokens")

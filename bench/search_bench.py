@@ -1,0 +1,366 @@
+"""Benchmark Vietnamese full-text search on SQLite FTS5 and PostgreSQL, side by side.
+
+Generates N synthetic pages of administrative Vietnamese (Zipf-like word frequencies,
+dossiers with agency, procedure, status and received dates), loads the same catalog into a
+SQLite file in a temporary folder and into a fresh PostgreSQL schema (dropped afterwards),
+indexes it with storage.search, and times storage.search.search (count, both tiers, hits
+and snippets: what the API does) for one word, three words and a phrase, each typed with
+and without diacritics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import shlex
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import sqlalchemy
+from sqlalchemy import create_engine, insert, text
+from sqlalchemy.orm import Session, sessionmaker
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from storage import Document, Dossier, Page, open_catalog  # noqa: E402
+from storage.search import fold, index_entries, metadata_text, search  # noqa: E402
+
+PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+# The head of the vocabulary, most frequent first: words (often of several syllables) that
+# one-stop office paperwork is made of; "|" separates them.
+CORE = """
+của | và | các | được | theo | có | cho | trong | về | với | là | này | đã | không | người | tại | ngày | năm |
+tháng | số | hồ sơ | đề nghị | cấp | giấy chứng nhận | quyền sử dụng đất | ủy ban nhân dân | xã | phường |
+thị trấn | huyện | quận | tỉnh | thành phố | công dân | căn cước | cư trú | thường trú | tạm trú | đăng ký |
+khai sinh | khai tử | kết hôn | hộ tịch | chứng thực | bản sao | bản chính | quyết định | tờ trình |
+thông báo | giấy phép | xây dựng | nhà ở | riêng lẻ | thửa đất | tờ bản đồ | diện tích | mục đích |
+thời hạn | nguồn gốc | chuyển nhượng | tặng cho | thừa kế | thế chấp | tài sản | gắn liền với đất |
+hộ gia đình | cá nhân | tổ chức | cơ quan | tiếp nhận | trả kết quả | một cửa | liên thông |
+thủ tục hành chính | phí | lệ phí | biên lai | người nộp | người nhận | ký tên | đóng dấu | chủ tịch |
+phó chủ tịch | cán bộ | địa chính | tư pháp | văn phòng đăng ký đất đai | chi nhánh |
+sở tài nguyên và môi trường | kế hoạch | đầu tư | doanh nghiệp | hộ kinh doanh | mã số thuế |
+ngành nghề | vốn điều lệ | trụ sở | bảo hiểm xã hội | bảo hiểm y tế | thất nghiệp | trợ cấp |
+người có công | thương binh | liệt sĩ | chính sách | giáo dục | học sinh | sinh viên | trường học |
+văn bằng | chứng chỉ | bằng tốt nghiệp | học bạ | giao thông | vận tải | giấy phép lái xe | đăng kiểm |
+phương tiện | biển số xe | mô tô | ô tô | nông nghiệp | phát triển nông thôn | lâm nghiệp | thủy sản |
+chăn nuôi | trồng trọt | thú y | xác nhận | tình trạng hôn nhân | độc thân | ly hôn | con nuôi |
+giám hộ | cha | mẹ | con | vợ | chồng | họ và tên | ngày sinh | nơi sinh | quê quán | dân tộc |
+tôn giáo | quốc tịch | nghề nghiệp | địa chỉ | điện thoại | thư điện tử | ghi chú | lý do | kính gửi |
+căn cứ | luật | nghị định | thông tư | hướng dẫn | điều | khoản | điểm | hiệu lực | kể từ ngày ký |
+thi hành | trách nhiệm | nơi nhận | lưu | bản | bạn | bán | bàn | ban hành | sổ hộ khẩu | hổ trợ |
+đang | đáng | dang dở | kỳ hạn | kỹ thuật | ky
+"""
+SYLLABLES = """
+an anh ba bá bà bách bạch bảo bắc bình ca cao cát châu chi chính chu cúc cường dân diệp
+dung dũng duy dương đại đan đạt điền đinh đoàn đông đức giang hà hải hạnh hân hiền hiếu
+hòa hoài hoàng hồng huệ hùng hưng hương hữu khải khang khánh khoa khôi kiên kim lam lan
+lâm lê liên linh loan long lộc lợi lực mai minh my nam nga ngân nghĩa ngọc nguyên nhân
+nhung như oanh phát phong phú phúc phương quang quân quế quốc quý quyên sang sơn tài tâm
+tân thái thanh thành thảo thắng thịnh thu thủy thư tiến toàn trà trang trí trinh trọng
+trung tú tuấn tùng tuyết uyên vân văn việt vinh võ vũ xuân yến
+"""
+SURNAMES = "Nguyễn Trần Lê Phạm Hoàng Huỳnh Phan Vũ Võ Đặng Bùi Đỗ Hồ Ngô Dương Lý"
+
+
+def split(value: str, sep: str | None = None) -> list[str]:
+    return [w.strip() for w in value.split(sep) if w.strip()]
+
+
+AGENCIES = [f"000.00.{a:02d}.H{a:02d}" for a in range(10, 22)]
+PROCEDURES = [
+    "Đăng ký khai sinh",
+    "Đăng ký kết hôn",
+    "Chứng thực bản sao từ bản chính",
+    "Cấp giấy phép xây dựng nhà ở riêng lẻ",
+    "Cấp giấy chứng nhận quyền sử dụng đất",
+    "Đăng ký biến động đất đai",
+    "Đăng ký thường trú",
+    "Xác nhận tình trạng hôn nhân",
+    "Đăng ký hộ kinh doanh",
+    "Cấp đổi giấy phép lái xe",
+    "Giải quyết trợ cấp thất nghiệp",
+    "Đăng ký khai tử",
+]
+STATUSES = ["RECEIVED", "DIGITIZED", "SIGNED", "RETURNED"]
+
+# Queries per class, as typed with diacritics; the "without" classes fold them.
+ONE_WORD = ["đất", "giấy", "bản", "khai", "hôn", "thửa", "chứng", "thuế", "liệt", "đăng", "kiểm", "hổ", "dở", "nuôi"]
+THREE_WORDS = [
+    "cấp giấy phép",
+    "đất hộ gia",
+    "khai sinh con",
+    "chứng thực bản",
+    "thửa đất diện",
+    "kết hôn vợ",
+    "thuế doanh nghiệp vốn",
+    "lái xe ô",
+    "trợ cấp thất",
+    "đăng ký thường",
+    "thương binh liệt",
+    "học bạ trường",
+]
+PHRASES = [
+    '"quyền sử dụng đất"',
+    '"giấy chứng nhận"',
+    '"ủy ban nhân dân"',
+    '"đăng ký khai sinh"',
+    '"thửa đất"',
+    '"chứng thực bản sao"',
+    '"giấy phép lái xe"',
+    '"hộ kinh doanh"',
+    '"tình trạng hôn nhân"',
+    '"nơi sinh"',
+    '"mã số thuế"',
+    '"người có công"',
+]
+
+
+def vocabulary(rng: np.random.Generator) -> tuple[list[str], np.ndarray]:
+    """Words (core first, then two-syllable names and places) with Zipf-like probabilities."""
+    core = split(CORE, "|")
+    tail = {f"{a} {b}" for a, b in rng.choice(split(SYLLABLES), size=(6000, 2))}
+    words = core + sorted(tail - set(core))
+    weights = 1.0 / np.arange(1, len(words) + 1) ** 1.05
+    return words, weights / weights.sum()
+
+
+def pages_text(rng: np.random.Generator, words: list[str], probs: np.ndarray, n: int) -> Iterator[str]:
+    """Pages of 50–80 vocabulary words (≈ 80–150 syllables), in sentences, with numbers."""
+    lengths = rng.integers(50, 81, size=n)
+    picks = rng.choice(len(words), size=int(lengths.sum()), p=probs)
+    numbers = rng.integers(1, 9999, size=n)
+    start = 0
+    for i, length in enumerate(lengths):
+        chosen = [words[k] for k in picks[start : start + length]]
+        start += length
+        sentences = [" ".join(chosen[j : j + 12]) for j in range(0, len(chosen), 12)]
+        body = ". ".join(s[:1].upper() + s[1:] for s in sentences)
+        yield f"Số {numbers[i]}/QĐ-UBND. {body}."
+
+
+@dataclass
+class Corpus:
+    dossiers: list[dict[str, object]] = field(default_factory=list)
+    documents: list[dict[str, object]] = field(default_factory=list)
+    pages: list[dict[str, object]] = field(default_factory=list)
+
+
+def make_corpus(n_pages: int, seed: int) -> Corpus:
+    rng = np.random.default_rng(seed)
+    words, probs = vocabulary(rng)
+    texts = pages_text(rng, words, probs, n_pages)
+    corpus = Corpus()
+    per_day: dict[str, int] = {}
+    first_day = dt.date(2024, 1, 1)
+    page_id = 0
+    while page_id < n_pages:
+        day = first_day + dt.timedelta(days=int(rng.integers(0, 730)))
+        agency = AGENCIES[int(rng.integers(0, len(AGENCIES)))]
+        key = f"{agency}-{day:%y%m%d}"
+        per_day[key] = per_day.get(key, 0) + 1
+        code = f"{key}-{per_day[key]:04d}"
+        procedure = PROCEDURES[int(rng.integers(0, len(PROCEDURES)))]
+        name = f"{rng.choice(split(SURNAMES))} {' '.join(rng.choice(split(SYLLABLES), 2)).title()}"
+        corpus.dossiers.append(
+            {
+                "code": code,
+                "agency": agency,
+                "received_on": day,
+                "title": f"Hồ sơ {procedure.lower()} của {name}",
+                "procedure": procedure,
+                "applicant": name,
+                "status": STATUSES[int(rng.integers(0, len(STATUSES)))],
+            }
+        )
+        document_id = len(corpus.documents) + 1
+        corpus.documents.append(
+            {
+                "id": document_id,
+                "dossier_code": code,
+                "original_name": "scan.pdf",
+                "original_key": f"dossiers/{code}/originals/{document_id}.pdf",
+                "original_sha256": f"{document_id:064x}",
+                "original_size": 1,
+                "page_count": 0,
+            }
+        )
+        count = min(int(rng.integers(1, 17)), n_pages - page_id)
+        for number in range(1, count + 1):
+            page_id += 1
+            corpus.pages.append({"id": page_id, "document_id": document_id, "number": number, "text": next(texts)})
+        corpus.documents[-1]["page_count"] = count
+    return corpus
+
+
+def entries(corpus: Corpus) -> Iterator[tuple[int, str, str]]:
+    """What storage.search.index_document indexes: page text, and metadata with each first page."""
+    meta = {d["code"]: metadata_text(Dossier(**d)) for d in corpus.dossiers}
+    code_of = {d["id"]: d["dossier_code"] for d in corpus.documents}
+    for p in corpus.pages:
+        yield p["id"], p["text"], meta[code_of[p["document_id"]]] if p["number"] == 1 else ""  # type: ignore[index]
+
+
+@dataclass
+class Engine:
+    name: str
+    url: str
+    sessions: sessionmaker[Session] | None = None
+    figures: dict[str, float] = field(default_factory=dict)
+    times: dict[str, list[float]] = field(default_factory=dict)
+
+
+def load(engine: Engine, corpus: Corpus, batch: int = 10_000) -> None:
+    engine.sessions = sessions = open_catalog(engine.url)
+    started = time.perf_counter()
+    with sessions.begin() as s:
+        for model, rows in ((Dossier, corpus.dossiers), (Document, corpus.documents), (Page, corpus.pages)):
+            for i in range(0, len(rows), batch):
+                s.execute(insert(model), rows[i : i + batch])  # executemany
+    engine.figures["catalog rows s"] = time.perf_counter() - started
+    started = time.perf_counter()
+    stream = entries(corpus)
+    while True:  # a commit every `batch` pages, as a worker's transactions would
+        with sessions.begin() as s:
+            if not index_entries(s, (e for _, e in zip(range(batch), stream, strict=False)), replace=False):
+                break
+    engine.figures["index s"] = time.perf_counter() - started
+    started = time.perf_counter()
+    bind = sessions.kw["bind"]
+    if engine.name == "sqlite":
+        with bind.begin() as c:
+            c.execute(text("ANALYZE"))
+    else:  # flush GIN pending lists and gather statistics, as autovacuum would soon
+        with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+            c.execute(text("VACUUM ANALYZE"))
+    engine.figures["analyze s"] = time.perf_counter() - started
+
+
+def sizes(engine: Engine, path: Path | None) -> None:
+    assert engine.sessions is not None
+    bind = engine.sessions.kw["bind"]
+    mb = 1 << 20
+    with bind.connect() as c:
+        if engine.name == "sqlite":
+            assert path is not None
+            wal = Path(f"{path}-wal")
+            engine.figures["db MB"] = (path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)) / mb
+            engine.figures["of which WAL MB"] = (wal.stat().st_size if wal.exists() else 0) / mb
+            index = c.execute(text("SELECT sum(pgsize) FROM dbstat WHERE name LIKE 'page_search%'")).scalar_one()
+            engine.figures["index MB"] = index / mb
+        else:
+            tables = ("dossiers", "documents", "pages", "page_search")
+            total = sum(c.execute(text(f"SELECT pg_total_relation_size('{t}')")).scalar_one() for t in tables)
+            engine.figures["db MB"] = total / mb
+            engine.figures["index MB"] = (
+                c.execute(text("SELECT pg_total_relation_size('page_search')")).scalar_one() / mb
+            )
+
+
+def classes() -> dict[str, list[str]]:
+    with_marks = {"one word": ONE_WORD, "three words": THREE_WORDS, "phrase": PHRASES}
+    out: dict[str, list[str]] = {}
+    for name, queries in with_marks.items():
+        out[f"{name}, dấu"] = queries
+        out[f"{name}, no marks"] = [fold(q) for q in queries]
+    return out
+
+
+def measure(engine: Engine, runs: int, seed: int) -> None:
+    assert engine.sessions is not None
+    rng = np.random.default_rng(seed)  # the same picks on both engines
+    for queries in classes().values():  # warm the caches once, as a running server's are
+        for q in queries:
+            with engine.sessions() as s:
+                search(s, q)
+    for name, queries in classes().items():
+        times = []
+        for _ in range(runs):
+            query = queries[int(rng.integers(0, len(queries)))]
+            started = time.perf_counter()
+            with engine.sessions() as s:
+                search(s, query, limit=20)
+            times.append((time.perf_counter() - started) * 1000)
+        engine.times[name] = times
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def report(engines: list[Engine], corpus: Corpus) -> None:
+    words = [len(p["text"].split()) for p in corpus.pages[:5000]]  # type: ignore[union-attr]
+    print(
+        f"\n{len(corpus.pages)} pages in {len(corpus.documents)} documents of {len(corpus.dossiers)} dossiers; "
+        f"{statistics.mean(words):.0f} words a page on average"
+    )
+    names = [e.name for e in engines]
+    print(f"\n| figure | {' | '.join(names)} |\n|---|{'---:|' * len(engines)}")
+    for key in ("catalog rows s", "index s", "analyze s", "db MB", "of which WAL MB", "index MB"):
+        print(f"| {key} | {' | '.join(f'{e.figures[key]:.1f}' if key in e.figures else '–' for e in engines)} |")
+    print(f"\n| query class (ms) | {' | '.join(f'{n} p50 | {n} p95' for n in names)} |")
+    print(f"|---|{'---:|---:|' * len(engines)}")
+    for name in classes():
+        cells = " | ".join(
+            f"{percentile(e.times[name], 0.5):.1f} | {percentile(e.times[name], 0.95):.1f}" for e in engines
+        )
+        print(f"| {name} | {cells} |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pages", type=int, default=200_000, help="synthetic pages (default 200000)")
+    ap.add_argument("--runs", type=int, default=50, help="timed searches per query class and engine (default 50)")
+    ap.add_argument("--seed", type=int, default=20250527)
+    ap.add_argument("--engines", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
+    args = ap.parse_args()
+    print("command:", shlex.join([sys.executable, *sys.argv]))
+    print("date:   ", dt.datetime.now().astimezone().isoformat(timespec="seconds"), "| CPUs:", os.cpu_count())
+    print(f"python {platform.python_version()}, SQLAlchemy {sqlalchemy.__version__}, SQLite {sqlite3.sqlite_version}")
+
+    started = time.perf_counter()
+    corpus = make_corpus(args.pages, args.seed)
+    print(f"corpus generated in {time.perf_counter() - started:.1f} s")
+
+    engines: list[Engine] = []
+    with tempfile.TemporaryDirectory(prefix="search-bench-") as tmp:
+        db_path = Path(tmp) / "catalog.db"
+        admin = create_engine(PG, isolation_level="AUTOCOMMIT")
+        schema = f"search_bench_{uuid.uuid4().hex[:8]}"
+        try:
+            for name in args.engines.split(","):
+                if name == "sqlite":
+                    engine = Engine(name, f"sqlite:///{db_path}")
+                else:
+                    with admin.connect() as c:
+                        print(c.execute(text("SELECT version()")).scalar_one().split(" on ")[0])
+                        c.execute(text(f"CREATE SCHEMA {schema}"))
+                    engine = Engine(name, f"{PG}?options=-csearch_path%3D{schema}")
+                engines.append(engine)
+                load(engine, corpus)
+                sizes(engine, db_path if name == "sqlite" else None)
+                print(f"{name}: loaded and indexed: {engine.figures}", flush=True)
+                measure(engine, args.runs, args.seed)
+                engine.sessions.kw["bind"].dispose()  # type: ignore[union-attr]
+        finally:
+            if any(e.name == "postgresql" for e in engines):
+                with admin.connect() as c:
+                    c.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            admin.dispose()
+    report(engines, corpus)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""The server logs one JSON object per line, each request with its id, which the client sees too."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+SOHOA = str(Path(sys.executable).parent / "sohoa")
+
+
+def test_json_logs_carry_the_request_id(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        **os.environ,
+        "SOHOA_DATA_DIR": str(tmp_path / "var"),
+        "SOHOA_PORT": str(port),
+        "SOHOA_EMBEDDED_WORKER": "false",
+    }
+    token = subprocess.run(
+        [SOHOA, "users", "add", "Trạm quét 9", "--role", "scanner", "-q"], env=env, capture_output=True, text=True
+    ).stdout.strip()
+    server = subprocess.Popen([SOHOA, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"{base}/healthz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        request = urllib.request.Request(
+            f"{base}/api/v1/jobs/khong-co", headers={"Authorization": f"Bearer {token}", "X-Request-ID": "tram-9.0001"}
+        )
+        try:
+            urllib.request.urlopen(request, timeout=5)
+            raise AssertionError("expected 404")
+        except urllib.error.HTTPError as e:
+            assert e.code == 404 and e.headers["X-Request-ID"] == "tram-9.0001"
+            assert json.loads(e.read())["request_id"] == "tram-9.0001"
+        bad_id = urllib.request.Request(f"{base}/healthz", headers={"X-Request-ID": "x" * 100 + " ;"})
+        with urllib.request.urlopen(bad_id, timeout=5) as answer:
+            fresh = answer.headers["X-Request-ID"]
+        assert len(fresh) == 32 and fresh != "x" * 100
+    finally:
+        server.terminate()
+        _, err = server.communicate(timeout=30)
+    entries = [json.loads(line) for line in err.splitlines() if line.strip()]  # every line is JSON
+    [logged] = [e for e in entries if e.get("request_id") == "tram-9.0001"]
+    assert logged["path"] == "/api/v1/jobs/khong-co" and logged["status"] == 404 and logged["method"] == "GET"
+    assert logged["level"] == "info" and logged["time"].endswith("+00:00") and logged["ms"] >= 0
+    assert any(e["request_id"] == fresh and e["path"] == "/healthz" for e in entries)
