@@ -359,6 +359,18 @@ def transition(who: Reader, code: str, body: Transition) -> dict[str, Any]:
     return service.transition(service.context(), code, body.to, actor=who.actor, reason=body.reason, due_on=body.due_on)
 
 
+class LegalHold(BaseModel):
+    on: bool = Field(description="true: phong tỏa; false: gỡ phong tỏa / set or lift the hold")
+    reason: str = Field("", max_length=500, description="Căn cứ (quyết định, vụ việc) / grounds")
+
+
+@app.post("/api/v1/dossiers/{code}/legal-hold", tags=["lưu trữ"])
+def legal_hold(who: Archivist, code: str, body: LegalHold) -> dict[str, Any]:
+    """Phong tỏa pháp lý mọi đối tượng của hồ sơ (kho S3 có khóa đối tượng).
+    / Put a dossier's objects under legal hold, or lift it (S3 with object lock)."""
+    return service.legal_hold(service.context(), code, body.on, actor=who.actor, reason=body.reason)
+
+
 @app.get("/api/v1/audit-events", tags=["lưu trữ"])
 def audit_events(
     who: Archivist,
@@ -452,6 +464,17 @@ def download(
     if wanted:
         headers["Content-Range"] = f"bytes {start}-{end}/{size}"
     return StreamingResponse(chunks(), status_code=206 if wanted else 200, media_type=media, headers=headers)
+
+
+class AgencySignature(BaseModel):
+    reason: str = Field("", max_length=200, description="Lý do ký / reason (mặc định: Xác nhận)")
+
+
+@app.post("/api/v1/dossiers/{code}/documents/{document_id}/signatures", status_code=201, tags=["chữ ký số"])
+def sign_document(who: Signer, code: str, document_id: int, body: AgencySignature) -> dict[str, Any]:
+    """Ký bằng chứng thư của cơ quan (trên máy chủ), sau các chữ ký trước.
+    / Sign with the agency's certificate held by the server, after the earlier signatures."""
+    return service.sign_agency(service.context(), code, document_id, actor=who.actor, reason=body.reason)
 
 
 class RemotePrepare(BaseModel):

@@ -48,7 +48,7 @@ from storage import (
     open_store,
     parse_code,
 )
-from storage.catalog import now
+from storage.catalog import StoredObject, now
 from storage.errors import NotFound, StorageError
 from storage.objects import ObjectInfo
 
@@ -334,10 +334,23 @@ def _set_progress(ctx: Context, job_id: str, done: int, total: int | None) -> No
         session.execute(update(Job).where(Job.id == job_id).values(pages_done=done, pages_total=total))
 
 
-def _progress(ctx: Context, job_id: str) -> Callable[[int, int | None], None]:
+class TooManyPages(SohoaError):
+    status = 413
+    code = "too-many-pages"
+
+
+def _progress(ctx: Context, job_id: str, room: int, name: str) -> Callable[[int, int | None], None]:
+    """Progress in the job row, and the dossier's page limit checked page by page as pages are read."""
     last = [0.0]
 
     def report(done: int, total: int | None) -> None:
+        if done > room:
+            limit = ctx.settings.max_pages_per_dossier
+            raise TooManyPages(
+                f"{name}: hồ sơ vượt quá {limit} trang (SOHOA_MAX_PAGES_PER_DOSSIER).",
+                f"{name}: the dossier would exceed {limit} pages (SOHOA_MAX_PAGES_PER_DOSSIER).",
+                field=name,
+            )
         if total is not None or time.monotonic() - last[0] > 1:  # at most one write a second
             last[0] = time.monotonic()
             _set_progress(ctx, job_id, done, total)
@@ -554,6 +567,12 @@ def _run_scan(ctx: Context, run: Run, work: Path, code: str, doc_id: int, option
         document = session.get(Document, doc_id)
         assert document is not None
         original_key, original_name = document.original_key, document.original_name
+        others = session.scalar(
+            select(func.coalesce(func.sum(Document.page_count), 0)).where(
+                Document.dossier_code == code, Document.id != doc_id
+            )
+        )
+    room = ctx.settings.max_pages_per_dossier - int(others or 0)
     original = work / ("original" + Path(original_key).suffix)
     ctx.store.get_file(original_key, original)
     result = digitize(
@@ -561,7 +580,7 @@ def _run_scan(ctx: Context, run: Run, work: Path, code: str, doc_id: int, option
         work / "pdfa.pdf",
         title=f"Hồ sơ {code} - {original_name}",
         identifier=code,
-        progress=_progress(ctx, run.job_id),
+        progress=_progress(ctx, run.job_id, room, original_name),
         workdir=work,
         **_digitize_options(ctx, options),
     )
@@ -585,7 +604,7 @@ def _run_batch(ctx: Context, run: Run, work: Path, options: dict[str, Any]) -> N
         work / "out",
         code_pattern=ctx.settings.dossier_code_pattern,
         default_code=options.get("default_code", ""),
-        progress=_progress(ctx, run.job_id),
+        progress=_progress(ctx, run.job_id, ctx.settings.max_pages_per_dossier, options["original_name"]),
         **_digitize_options(ctx, options),
     )
     if any(not s.code for s in segments):
@@ -663,26 +682,93 @@ def _fail(ctx: Context, run: Run, code: str | None, doc_id: int | None, e: Excep
         _audit(session, "worker", "scan.failed", code, document=doc_id, job=run.job_id, error=error["code"])
 
 
-def prepare_remote(
-    ctx: Context, code: str, document_id: int, chain: bytes, *, actor: str = "anonymous"
-) -> dict[str, Any]:
-    """Step 1 of a clerk's signature: the document's latest signed version, ready for the clerk's key."""
+def _signable(ctx: Context, code: str, document_id: int) -> tuple[str, int]:
+    """The key of a document's latest version (signed, else the PDF/A) and its signature count."""
     parse_code(code, ctx.settings.dossier_code_pattern)
     with ctx.sessions() as session:
         document = session.scalars(
             select(Document).where(Document.id == document_id, Document.dossier_code == code)
         ).first()
         key = (document.signed_key or document.pdfa_key) if document else None
+        count = session.scalar(select(func.count()).where(Signature.document_id == document_id)) or 0
     if not key:
         raise NotFound(
             f"Hồ sơ {code} chưa có tài liệu {document_id} đã số hóa.",
             f"Dossier {code} has no digitized document {document_id}.",
             field="document_id",
         )
+    return key, count
+
+
+def _store_signed_version(
+    ctx: Context, code: str, document_id: int, base: str, signed: Path, info: dict[str, str], actor: str
+) -> dict[str, Any]:
+    """Keep a newly signed version (retained) and make it the document's latest, unless another
+    signature was added to the same base version meanwhile: then this one would drop it."""
+    sha = sha256_file(signed)
+    stored = ctx.store.put_file(
+        f"{dossier_prefix(code)}/documents/{document_id}/signed-{sha[:16]}.pdf", signed, write_once=True, retain=True
+    )
+    with ctx.sessions.begin() as session:
+        moved = session.execute(
+            update(Document)
+            .where(Document.id == document_id, func.coalesce(Document.signed_key, Document.pdfa_key) == base)
+            .values(signed_key=stored.key, signed_sha256=stored.sha256)
+        ).rowcount
+        if not moved:
+            raise lifecycle.TransitionRefused(
+                f"Tài liệu {document_id} vừa được ký bởi người khác; hãy ký lại trên bản mới.",
+                f"Document {document_id} was just signed by someone else; sign the new version again.",
+                field="document_id",
+            )
+        storage.manifest.record(session, stored, kind="signed", code=code, actor=actor)
+        session.add(
+            Signature(
+                document_id=document_id,
+                field=info["field"],
+                signer=info["signer"],
+                signed_at=info["time"],
+                level=info["level"],
+                object_key=stored.key,
+            )
+        )
+        _audit(session, actor, "signature.added", code, document=document_id, signer=info["signer"])
+    write_manifest(ctx, code)
+    return {**info, "dossier": code, "document_id": document_id, "sha256": stored.sha256}
+
+
+def sign_agency(ctx: Context, code: str, document_id: int, *, actor: str, reason: str = "") -> dict[str, Any]:
+    """Add the agency's signature (the server's certificate) to a document's latest version,
+    its stamp below the earlier ones."""
+    base, count = _signable(ctx, code, document_id)
+    s = ctx.settings
+    with tempfile.TemporaryDirectory(dir=ctx.tmp) as tmp:
+        src, out = Path(tmp) / "current.pdf", Path(tmp) / "signed.pdf"
+        ctx.store.get_file(base, src)
+        info = sign_pdf(
+            src,
+            out,
+            ctx.signer(),
+            agency_name=s.agency_name,
+            level=effective_level(s.signing_level, s.tsa_url),
+            tsa_url=s.tsa_url,
+            trust_roots=ctx.trust_roots(),
+            reason=reason or "Xác nhận",
+            slot=count,
+        )
+        return _store_signed_version(ctx, code, document_id, base, out, info, actor)
+
+
+def prepare_remote(
+    ctx: Context, code: str, document_id: int, chain: bytes, *, actor: str = "anonymous"
+) -> dict[str, Any]:
+    """Step 1 of a clerk's signature: the document's latest signed version, ready for the clerk's key."""
+    base, _count = _signable(ctx, code, document_id)
     with tempfile.TemporaryDirectory(dir=ctx.tmp) as tmp:
         src = Path(tmp) / "current.pdf"
-        ctx.store.get_file(key, src)
-        prepared = remote.prepare(src, ctx.pending, chain, context={"code": code, "document_id": document_id})
+        ctx.store.get_file(base, src)
+        context = {"code": code, "document_id": document_id, "base": base}
+        prepared = remote.prepare(src, ctx.pending, chain, context=context)
     with ctx.sessions.begin() as session:
         _audit(session, actor, "signature.prepared", code, document=document_id, pending=prepared.id)
     return {
@@ -697,32 +783,11 @@ def prepare_remote(
 def complete_remote(ctx: Context, pending_id: str, signature: bytes, *, actor: str = "anonymous") -> dict[str, Any]:
     """Step 2: embed the clerk's signature and store the result as the document's new signed version."""
     context = remote.context_of(ctx.pending, pending_id)
-    code, document_id = str(context["code"]), int(context["document_id"])  # type: ignore[call-overload]
+    code, document_id, base = str(context["code"]), int(context["document_id"]), str(context["base"])  # type: ignore[call-overload]
     with tempfile.TemporaryDirectory(dir=ctx.tmp) as tmp:
         out = Path(tmp) / "signed.pdf"
         info = remote.complete(ctx.pending, pending_id, signature, out, tsa_url=ctx.settings.tsa_url)
-        sha = sha256_file(out)
-        stored = ctx.store.put_file(
-            f"{dossier_prefix(code)}/documents/{document_id}/signed-{sha[:16]}.pdf", out, write_once=True, retain=True
-        )
-    with ctx.sessions.begin() as session:
-        document = session.get(Document, document_id)
-        assert document is not None
-        document.signed_key, document.signed_sha256 = stored.key, stored.sha256
-        storage.manifest.record(session, stored, kind="signed", code=code, actor=actor)
-        session.add(
-            Signature(
-                document_id=document_id,
-                field=info["field"],
-                signer=info["signer"],
-                signed_at=info["time"],
-                level=info["level"],
-                object_key=stored.key,
-            )
-        )
-        _audit(session, actor, "signature.completed", code, document=document_id, signer=info["signer"])
-    write_manifest(ctx, code)
-    return {**info, "dossier": code, "document_id": document_id, "sha256": stored.sha256}
+        return _store_signed_version(ctx, code, document_id, base, out, info, actor)
 
 
 def accept_batch(ctx: Context, upload: Path, filename: str, *, default_code: str = "", actor: str = "anonymous") -> Job:
@@ -830,3 +895,18 @@ def audit_events(ctx: Context, *, dossier: str | None = None, limit: int = 100, 
                 for e in events
             ],
         }
+
+
+def legal_hold(ctx: Context, code: str, on: bool, *, actor: str, reason: str = "") -> dict[str, Any]:
+    """Put every stored object of a dossier under legal hold (or lift it): on S3 with object lock,
+    held objects cannot be deleted by anyone, whatever their retention."""
+    parse_code(code, ctx.settings.dossier_code_pattern)
+    with ctx.sessions() as session:
+        if session.get(Dossier, code) is None:
+            raise NotFound(f"Không có hồ sơ {code}.", f"No dossier {code}.", field="code")
+        keys = list(session.scalars(select(StoredObject.key).where(StoredObject.dossier_code == code)))
+    for key in keys:
+        ctx.store.legal_hold(key, on)
+    with ctx.sessions.begin() as session:
+        _audit(session, actor, "legal_hold.set" if on else "legal_hold.lifted", code, objects=len(keys), reason=reason)
+    return {"dossier": code, "legal_hold": on, "objects": keys}

@@ -48,7 +48,12 @@ class Settings(BaseSettings):
         300, ge=72, le=1200, description="DPI for rasterising PDF pages that are not a single image."
     )
     max_image_pixels: int = Field(250_000_000, description="Largest page image accepted (decompression-bomb guard).")
-    max_upload_bytes: int = Field(512 * 1024 * 1024, description="Largest upload accepted.")
+    max_upload_bytes: int = Field(
+        512 * 1024 * 1024, description="Largest upload accepted (each file, and a request's whole body)."
+    )
+    max_pages_per_dossier: int = Field(
+        5000, ge=1, description="Most pages a dossier may hold; a scan going past it fails as its pages stream in."
+    )
     pdfa_flavour: str = Field("2b", pattern="^(1b|2b|3b)$", description="PDF/A flavour written.")
     spreads: Literal["auto", "never", "always"] = Field(
         "auto", description="Split two-page spreads: where a gutter is found, never, or always in the middle."

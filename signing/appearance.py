@@ -78,11 +78,15 @@ def vietnam_time(moment: dt.datetime | None = None) -> str:
     return (moment or dt.datetime.now(VIETNAM)).astimezone(VIETNAM).replace(microsecond=0).isoformat()
 
 
-def digitized_copy_stamp(page_box: tuple[float, float, float, float], agency: str, moment: dt.datetime) -> Stamp:
-    """Top right of page 1: agency name and signing time, no seal image (circular 05/2025/TT-BNV)."""
+def digitized_copy_stamp(
+    page_box: tuple[float, float, float, float], agency: str, moment: dt.datetime, slot: int = 0
+) -> Stamp:
+    """Top right of page 1: agency name and signing time, no seal image (circular 05/2025/TT-BNV).
+    A later signature of the same kind takes the next ``slot`` below, so stamps never overlap."""
     _x0, _y0, x1, y1 = page_box
     width, height = 230, 34
-    box = (int(x1 - MARGIN - width), int(y1 - MARGIN - height), int(x1 - MARGIN), int(y1 - MARGIN))
+    top = y1 - MARGIN - slot * (height + 4)
+    box = (int(x1 - MARGIN - width), int(top - height), int(x1 - MARGIN), int(top))
     style = TextStampStyle(
         stamp_text="Ký bởi: %(agency)s\nThời gian ký: %(when)s",
         text_box_style=TextBoxStyle(font=GlyphAccumulatorFactory(str(stamp_font()), font_size=FONT_SIZE), leading=12),

@@ -167,6 +167,7 @@ def sign_pdf(
     field: str | None = None,
     certify: MDPPerm | None = None,
     stamp: Stamp | None = None,
+    slot: int = 0,
 ) -> dict[str, str]:
     """Sign ``src`` as the agency with the digitized-copy stamp; write ``dst`` atomically.
 
@@ -177,7 +178,7 @@ def sign_pdf(
 
     ``field`` signs a field made beforehand (``add_signature_fields``: a result's signer
     first, then the organization); ``certify`` makes this the certifying signature, with
-    the changes it still allows (DocMDP)."""
+    the changes it still allows (DocMDP). ``slot`` places the default stamp below earlier ones."""
     if level not in LEVELS:
         raise SigningError(f"Mức chữ ký {level} không hợp lệ.", f"Unknown signature level {level}.", field="level")
     if level != "B-B" and not tsa_url:
@@ -215,7 +216,7 @@ def sign_pdf(
             name = field or _next_field_name(writer)
             page_box = tuple(float(v) for v in writer.root["/Pages"]["/Kids"][0].get_object()["/MediaBox"])
             # The digitized-copy stamp unless the caller brings another (an issued result's).
-            stamp = stamp or digitized_copy_stamp(page_box, agency_name, moment)  # type: ignore[arg-type]
+            stamp = stamp or digitized_copy_stamp(page_box, agency_name, moment, slot)  # type: ignore[arg-type]
             meta = signers.PdfSignatureMetadata(
                 field_name=name,
                 md_algorithm="sha256",

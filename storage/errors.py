@@ -24,6 +24,11 @@ class ObjectExists(StorageError):
     code = "object-exists"
 
 
+class NotSupported(StorageError):
+    status = 501
+    code = "not-supported"
+
+
 class StorageUnavailable(StorageError):
     status = 503
     code = "storage-unavailable"

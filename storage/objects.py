@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 from urllib.parse import urlparse
 
-from storage.errors import NotFound, ObjectExists, StorageError, StorageUnavailable
+from storage.errors import NotFound, NotSupported, ObjectExists, StorageError, StorageUnavailable
 
 _KEY = re.compile(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*")
 
@@ -110,7 +110,15 @@ class FilesystemStore:
                     if retain:  # before it is linked into place, so it is never visible writable
                         os.fchmod(out.fileno(), 0o444)
                 if write_once:
-                    os.link(tmp, target)  # fails if another writer got there first
+                    try:
+                        os.link(tmp, target)  # fails if another writer got there first
+                    except FileExistsError as e:
+                        if _hash_file(target)[0] != sha256:
+                            raise ObjectExists(
+                                f"Đối tượng {key} đã có và không được ghi đè.",
+                                f"Object {key} exists and is write-once.",
+                                field="key",
+                            ) from e
                     os.unlink(tmp)
                 else:
                     os.replace(tmp, target)
@@ -122,11 +130,7 @@ class FilesystemStore:
                 os.fsync(dir_fd)
             finally:
                 os.close(dir_fd)
-        except FileExistsError as e:
-            raise ObjectExists(
-                f"Đối tượng {key} đã có và không được ghi đè.", f"Object {key} exists and is write-once.", field="key"
-            ) from e
-        except OSError as e:
+        except OSError as e:  # a full or read-only disk, a path blocked by a file: the store is at fault
             raise StorageUnavailable(
                 f"Không ghi được vào kho lưu trữ: {e.strerror}.", f"Cannot write to the object store: {e.strerror}."
             ) from e
@@ -166,7 +170,7 @@ class FilesystemStore:
         return ["null"] if self.exists(key) else []
 
     def legal_hold(self, key: str, on: bool) -> None:
-        raise StorageError(
+        raise NotSupported(
             "Kho lưu trữ trên hệ thống tệp không có phong tỏa pháp lý (legal hold); cần kho S3 có khóa đối tượng.",
             "The filesystem object store has no legal hold; it needs an S3 store with object lock.",
             field="key",

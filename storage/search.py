@@ -72,9 +72,13 @@ def words(value: str) -> list[str]:
     return _WORD.findall(nfc(value).lower())
 
 
-@lru_cache(maxsize=1 << 16)  # a language has few distinct words: folding each once speeds up bulk indexing
+# A language has few distinct words: folding each once speeds up bulk indexing and snippets.
+@lru_cache(maxsize=1 << 16)
 def _fold_token(token: str) -> str:
     return "".join(_WORD.findall(fold(token))) or token  # one token in, one token out: positions stay aligned
+
+
+_fold_word = lru_cache(maxsize=1 << 16)(fold)  # a word as written, e.g. "Đất" → "dat"
 
 
 def metadata_text(dossier: Dossier) -> str:
@@ -82,23 +86,19 @@ def metadata_text(dossier: Dossier) -> str:
     return " · ".join(v for v in (dossier.code, dossier.title, dossier.procedure, dossier.applicant) if v)
 
 
-def _cap_repeats(tokens: list[str]) -> list[str]:
-    seen: Counter[str] = Counter()
-    capped = []
-    for token in tokens:
-        seen[token] += 1
-        capped.append(GAP if seen[token] > MAX_REPEATS else token)
-    return capped
-
-
 def index_columns(page_text: str, metadata: str = "") -> tuple[list[str], list[str]]:
-    """The exact and folded token lists of a page (GAP where a position holds nothing searchable)."""
+    """The exact and folded token lists of a page, position for position (GAP: nothing searchable there)."""
     tokens = words(page_text)
     if metadata:
         tokens += [GAP, *words(metadata)]
     exact = [t if len(t) <= MAX_TOKEN else GAP for t in tokens[:MAX_POSITIONS]]
     folded = [t if t == GAP else _fold_token(t) for t in exact]
-    return _cap_repeats(exact), _cap_repeats(folded)
+    seen: Counter[str] = Counter()
+    for i, token in enumerate(folded):  # a folded word repeats at least as often as any of its spellings
+        seen[token] += 1
+        if seen[token] > MAX_REPEATS:
+            exact[i] = folded[i] = GAP  # same gaps in both columns: an exact match is always a folded one
+    return exact, folded
 
 
 def _quote(token: str) -> str:
@@ -253,7 +253,7 @@ def snippet(page_text: str, tokens: Sequence[str], width: int = 12, terms: Seque
     found = [(m.start(), m.end()) for m in _WORD.finditer(page_text)]
     written = [page_text[a:b] for a, b in found]
     lower = [w.lower() for w in written]
-    folded = [fold(w) for w in written]
+    folded = [_fold_word(w) for w in written]
     folded_tokens = {fold(t) for t in tokens}
 
     def first(seq: list[str], phrase: tuple[str, ...]) -> int | None:
@@ -292,32 +292,52 @@ class _Plan:
         return any(t.marked for t in self.terms)
 
     def match(self, tier: str) -> tuple[str, dict[str, Any]]:
-        """``all`` folded matches, or the ``exact`` tier, or the ``rest`` (folded but not exact)."""
+        """``all`` folded matches, the ``exact`` tier, or the ``rest`` (folded but not exact).
+
+        The exact tier needs the unmarked terms folded and the marked ones as typed (which
+        implies folded: the columns align position for position)."""
         folded = [t.folded for t in self.terms]
         marked = [t.tokens for t in self.terms if t.marked]
+        plain = [t.folded for t in self.terms if not t.marked]
         if self.dialect == "sqlite":
-            query = _fts5("folded", folded)
-            if tier == "exact":
-                query = f"{query} AND {_fts5('exact', marked)}"
-            elif tier == "rest":
-                query = f"({query}) NOT ({_fts5('exact', marked)})"
+            if tier == "all":
+                query = _fts5("folded", folded)
+            elif tier == "exact":
+                query = _fts5("exact", marked) + (f" AND {_fts5('folded', plain)}" if plain else "")
+            else:
+                query = f"({_fts5('folded', folded)}) NOT ({_fts5('exact', marked)})"
             return "page_search MATCH :match", {"match": query}
-        sql, params = "page_search.folded @@ CAST(:folded AS tsquery)", {"folded": _tsquery(folded)}
-        if tier != "all":
-            params["exact"] = _tsquery(marked)
-            negate = "NOT " if tier == "rest" else ""
-            sql += f" AND {negate}page_search.exact @@ CAST(:exact AS tsquery)"
-        return sql, params
+        cast = "CAST(:{} AS tsquery)"
+        if tier == "all":
+            return f"page_search.folded @@ {cast.format('folded')}", {"folded": _tsquery(folded)}
+        params = {"exact": _tsquery(marked)}
+        if tier == "exact":
+            sql = f"page_search.exact @@ {cast.format('exact')}"
+            if plain:
+                sql += f" AND page_search.folded @@ {cast.format('plain')}"
+                params["plain"] = _tsquery(plain)
+            return sql, params
+        params["folded"] = _tsquery(folded)
+        return (
+            f"page_search.folded @@ {cast.format('folded')} AND NOT page_search.exact @@ {cast.format('exact')}",
+            params,
+        )
 
     def _statement(self, select_list: str, tier: str, tail: str = "") -> tuple[Any, dict[str, Any]]:
         where, params = self.match(tier)
         joins = ""
         if self.filters:  # only then: the common case reads the index alone
-            joins = (
-                f" JOIN pages ON pages.id = {self.id} JOIN documents ON documents.id = pages.document_id"
+            pages = (
+                "pages JOIN documents ON documents.id = pages.document_id"
                 " JOIN dossiers ON dossiers.code = documents.dossier_code"
             )
-            where = " AND ".join([where, *self.filters])
+            filters = " AND ".join(self.filters)
+            if self.dialect == "sqlite":
+                # The pages passing the filters, as a list probed for each match; the unary +
+                # keeps FTS5 from being handed the rowid list (it would run the MATCH per row).
+                where += f" AND +page_search.rowid IN (SELECT pages.id FROM {pages} WHERE {filters})"
+            else:
+                joins, where = f" JOIN {pages} ON pages.id = page_search.page_id", f"{where} AND {filters}"
         statement = text(f"SELECT {select_list} FROM page_search{joins} WHERE {where}{tail}")
         dates = [bindparam(n, type_=Date()) for n in ("received_from", "received_to") if n in self.params]
         return statement.bindparams(*dates), {**self.params, **params}
@@ -408,7 +428,7 @@ def _hits(session: Session, found: list[tuple[int, bool]], terms: list[Term]) ->
         if (row := by_id.get(page_id)) is None:
             continue  # deleted since it was indexed
         _, number, body, document_id, dossier = row
-        in_page = any(fold(w) in folded_tokens for w in _WORD.findall(body))
+        in_page = any(_fold_word(w) in folded_tokens for w in _WORD.findall(body))
         source = body if in_page else metadata_text(dossier)
         hits.append(Hit(dossier.code, document_id, number, snippet(source, tokens, terms=terms), exact, dossier.title))
     return hits

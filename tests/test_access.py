@@ -37,9 +37,11 @@ EXPECTED: dict[tuple[str, str], set[str] | None] = {
     ("PATCH", "/api/v1/dossiers/{code}"): {"clerk", "admin"},
     ("POST", "/api/v1/dossiers/{code}/transitions"): READ,  # and per status: see test_lifecycle
     ("GET", "/api/v1/audit-events"): {"archivist", "admin"},
+    ("POST", "/api/v1/dossiers/{code}/legal-hold"): {"archivist", "admin"},
     ("GET", "/api/v1/dossiers/{code}/documents/{document_id}/{kind}"): READ,
     ("POST", "/api/v1/dossiers/{code}/documents/{document_id}/remote-signatures"): SIGN,
     ("POST", "/api/v1/remote-signatures/{pending_id}"): SIGN,
+    ("POST", "/api/v1/dossiers/{code}/documents/{document_id}/signatures"): SIGN,
     ("GET", "/api/v1/search"): READ,
     ("POST", "/api/v1/verify"): ALL,
 }

@@ -220,6 +220,25 @@ def test_clerk_signs_with_a_usb_token_in_two_steps(client: TestClient, token, pa
         assert s.get(Document, 1).signed_sha256 == before  # type: ignore[union-attr]
     assert client.post("/api/v1/remote-signatures/" + "0" * 32, json={"signature": "AAAA"}).json()["field"] == "id"
 
+    # Then the organization signs with the server's certificate; its stamp goes below the first.
+    late = client.post(
+        f"{document}/remote-signatures",
+        json={"certificates": agent.token_chain(Pkcs11Config(MODULE, "sohoa", "agency", pin_file))},
+    ).json()
+    organization = client.post(f"{document}/signatures", json={"reason": "Xác nhận của cơ quan"})
+    assert organization.status_code == 201, organization.text
+    signed.write_bytes(client.get(f"{document}/signed").content)
+    report = verify_pdf(signed, [*service.context().trust_roots(), test_pki.root_pem])
+    assert [s.field for s in report.signatures] == ["Sig1", "Sig2", "Sig3"]
+    assert all(s.intact and s.valid and s.trusted for s in report.signatures) and report.pdfa_valid
+    assert (
+        subprocess.run(["pdfsig", str(signed)], capture_output=True, text=True).stdout.count("Signature is Valid") == 3
+    )
+    # A clerk's signature prepared on the version before the organization's would drop it: refused.
+    value = agent.sign_bytes(Pkcs11Config(MODULE, "sohoa", "agency", pin_file), base64.b64decode(late["to_be_signed"]))
+    stale = client.post(late["complete_url"], json={"signature": base64.b64encode(value).decode()})
+    assert stale.status_code == 409 and "người khác" in stale.json()["detail_vi"], stale.text
+
 
 def test_a_prepared_signature_expires(token, digitized_pdf: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from asn1crypto import pem

@@ -16,7 +16,7 @@ import access
 import api
 import service
 from conftest import _clear_caches
-from storage import Dossier
+from storage import Dossier, Job
 
 CODE = "000.00.12.H12-250527-0001"
 
@@ -134,3 +134,28 @@ def test_downloads_resume_with_http_range(data_dir: Path, page_jpeg: Path) -> No
         assert current.status_code == 206
         several = client.get(url, headers={"Range": "bytes=0-1,5-6"})
         assert several.status_code == 200 and several.content == data
+
+
+def test_page_limit_per_dossier_stops_a_scan_as_it_streams(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from pages import render_page
+
+    monkeypatch.setenv("SOHOA_MAX_PAGES_PER_DOSSIER", "3")
+    _clear_caches()
+    ctx = service.context()
+    pages = [render_page([f"TRANG {n}", "Đơn đề nghị"], dpi=100, mode="L") for n in range(1, 4)]
+    two, three = tmp_path / "hai-trang.pdf", tmp_path / "ba-trang.pdf"
+    pages[0].save(two, save_all=True, append_images=pages[1:2], resolution=100)
+    pages[0].save(three, save_all=True, append_images=pages[1:], resolution=100)
+    first, _ = service.accept_scan(ctx, CODE, two, two.name)
+    service.run_job(ctx, first.id)
+    second, _ = service.accept_scan(ctx, CODE, three, three.name)
+    service.run_job(ctx, second.id)
+    with ctx.sessions() as s:
+        jobs = {j.id: j for j in s.query(Job)}
+        assert jobs[first.id].status == "done"
+        failed = jobs[second.id]
+        assert failed.status == "failed" and failed.error["code"] == "too-many-pages"  # type: ignore[index]
+        assert failed.error["field"] == "ba-trang.pdf" and "3 trang" in failed.error["vi"]  # type: ignore[index]
+        assert sum(d.page_count for d in s.get(Dossier, CODE).documents) == 2  # type: ignore[union-attr]

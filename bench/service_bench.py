@@ -1,0 +1,293 @@
+"""Benchmark the service as the reception desk uses it: N scanner stations each post a dossier of
+A4 pages at the same moment to `sohoa serve` (embedded defaults: SQLite, files on disk, the
+worker inside the server); upload latency, end-to-end pages per minute beside `sohoa digitize`
+on the same pages, the server's peak memory and failed jobs."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import random
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from PIL import Image, ImageFont
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
+
+from digitize_bench import FONT, page_lines  # noqa: E402
+
+from pages import render_page  # noqa: E402
+from settings import Settings  # noqa: E402
+
+SOHOA = str(Path(sys.executable).parent / "sohoa")
+AGENCY = "000.00.12.H12"
+TARGET_P95_MS = 300
+TARGET_RATIO = 0.90
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def make_dossiers(folder: Path, stations: int, pages: int, dpi: int, quality: int) -> list[Path]:
+    """One multi-page JPEG-in-PDF per station, as a scanner station sends it; the text differs
+    on every page (a seed per dossier), so no two dossiers are the same bytes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    font = ImageFont.truetype(FONT, round(14 / 72 * dpi))  # tests/pages.py renders 14 pt, 25 mm margins
+    width = round(160 / 25.4 * dpi)
+    dossiers = []
+    for n in range(1, stations + 1):
+        rng = random.Random(20250527 + n)
+        images: list[Image.Image] = [
+            render_page([text for text, _ in page_lines(rng, font, width)], dpi=dpi) for _ in range(pages)
+        ]
+        path = folder / f"ho-so-{n:02d}.pdf"
+        # Pillow writes each RGB page as one DCTDecode image: what a scanner's "PDF (JPEG)" setting makes.
+        images[0].save(path, "PDF", save_all=True, append_images=images[1:], resolution=dpi, quality=quality)
+        dossiers.append(path)
+    return dossiers
+
+
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def vm_hwm(pid: int) -> int:
+    """Peak resident memory of a live process over its whole life, in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def start_server(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as err:  # its own session, so a Ctrl-C here does not reach it half-way
+        proc = subprocess.Popen([SOHOA, "serve", "--port", str(port)], env=env, stderr=err, start_new_session=True)
+    deadline = time.monotonic() + 120  # the first start makes the demo PKI
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"sohoa serve exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    stop_server(proc)
+    sys.exit("sohoa serve not ready after 120 s")
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown stops the embedded worker too
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@dataclass
+class Station:
+    code: str
+    pdf: Path
+    started: float = 0.0  # wall clock (time.time) at the upload's first byte
+    upload_s: float = 0.0  # request start to the 202 answer
+    status_code: int = 0
+    job: str = ""
+    status: str = ""
+    finished: float = 0.0  # the job's finished_at, wall clock
+    job_s: float = 0.0  # the job's own seconds (claim to done), from its result
+    waited_s: float = 0.0  # queued: created_at to started_at
+    error: str = ""
+
+
+def run_station(st: Station, base: str, token: str, go: threading.Barrier, poll: float, timeout: float) -> None:
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=base, headers=headers, timeout=120) as client, st.pdf.open("rb") as f:
+        go.wait()  # every station presses "send" at the same moment
+        st.started, t0 = time.time(), time.perf_counter()
+        try:
+            r = client.post(f"/api/v1/dossiers/{st.code}/scans", files={"file": (st.pdf.name, f, "application/pdf")})
+        except httpx.HTTPError as e:
+            st.error = f"upload: {type(e).__name__}: {e}"
+            return
+        st.upload_s, st.status_code = time.perf_counter() - t0, r.status_code
+        if r.status_code != 202:
+            st.error = f"upload: HTTP {r.status_code} {r.text[:200]}"
+            return
+        st.job = r.json()["jobs"][0]["id"]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            time.sleep(poll)
+            try:
+                job = client.get(f"/api/v1/jobs/{st.job}").json()
+            except httpx.HTTPError:
+                continue  # a busy server may drop one poll; the next one asks again
+            st.status = job["status"]
+            if st.status in ("done", "failed"):
+                stamp = {k: dt.datetime.fromisoformat(job[k]).timestamp() for k in ("created_at", "started_at")}
+                st.finished = dt.datetime.fromisoformat(job["finished_at"]).timestamp()
+                st.waited_s = stamp["started_at"] - stamp["created_at"]
+                st.job_s = float((job.get("result") or {}).get("seconds") or 0.0)
+                if st.status == "failed":
+                    st.error = f"job: {job.get('error')}"
+                return
+        st.error = f"job {st.job} not finished after {timeout:.0f} s (last status {st.status})"
+
+
+def run_service(
+    dossiers: list[Path], work: Path, env: dict[str, str], poll: float, timeout: float
+) -> tuple[list[Station], int]:
+    token = subprocess.run(
+        [SOHOA, "users", "add", "Trạm quét", "--role", "scanner", "-q"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    port = free_port()
+    server = start_server(env, port, work / "server.log")
+    stations = [Station(f"{AGENCY}-250527-{n:04d}", pdf) for n, pdf in enumerate(dossiers, start=1)]
+    go = threading.Barrier(len(stations))
+    threads = [
+        threading.Thread(target=run_station, args=(st, f"http://127.0.0.1:{port}", token, go, poll, timeout))
+        for st in stations
+    ]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        peak = vm_hwm(server.pid)
+    finally:
+        stop_server(server)
+    return stations, peak
+
+
+@dataclass
+class CliRun:
+    wall_s: float  # process start to exit
+    inner_s: float  # what digitize itself reports (no interpreter start, imports, model load)
+
+
+def run_cli(dossiers: list[Path], out: Path, jobs: int, env: dict[str, str]) -> list[CliRun]:
+    """`sohoa digitize` once per dossier, one after another: what the service's one worker thread does."""
+    out.mkdir(parents=True, exist_ok=True)
+    runs = []
+    for pdf in dossiers:
+        t0 = time.perf_counter()
+        proc = subprocess.run(
+            [SOHOA, "digitize", str(pdf), "-o", str(out / pdf.name), "-j", str(jobs)],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        wall = time.perf_counter() - t0
+        if proc.returncode != 0:
+            sys.exit(f"sohoa digitize {pdf.name} failed:\n{proc.stderr[-2000:]}")
+        # Its last line ends "…, 1,234 byte, 12.3 s".
+        runs.append(CliRun(wall, float(proc.stdout.strip().rsplit(",", 1)[1].split()[0])))
+    return runs
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--stations", type=int, default=20, help="scanner stations posting at once (default 20)")
+    ap.add_argument("--pages", type=int, default=10, help="A4 pages per dossier (default 10)")
+    ap.add_argument("--dpi", type=int, default=300, help="scan resolution (default 300)")
+    ap.add_argument("--quality", type=int, default=85, help="JPEG quality of the pages (default 85)")
+    ap.add_argument("--poll", type=float, default=1.0, help="seconds between a station's job polls (default 1)")
+    ap.add_argument("--timeout", type=float, default=1800, help="seconds a station waits for its job (default 1800)")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "service", help="work folder")
+    args = ap.parse_args()
+
+    out: Path = args.out.resolve()
+    shutil.rmtree(out, ignore_errors=True)  # a fresh data dir: no dossier of an earlier run
+    out.mkdir(parents=True)
+    data = out / "var"
+    os.environ["SOHOA_DATA_DIR"] = str(data)  # here too, so Settings() below reads what the server reads
+    env = dict(os.environ)
+    settings = Settings()  # what the server will use: OCR jobs per job, worker threads
+    print("command: ", shlex.join([sys.executable, *sys.argv]))
+    print("date:    ", dt.datetime.now().astimezone().isoformat(timespec="seconds"), "| CPUs:", os.cpu_count())
+    print("load:    ", loadavg(), "(1, 5, 15 min; anything else running skews the figures)")
+    print(
+        f"service:  sohoa serve, embedded worker ({settings.worker_threads} job at a time, "
+        f"SOHOA_OCR_JOBS={settings.ocr_jobs}), SQLite catalog and queue, filesystem store, B-B signature (no TSA)"
+    )
+    if changed := sorted(k for k in env if k.startswith("SOHOA_") and k != "SOHOA_DATA_DIR"):
+        print("settings: ", ", ".join(f"{k}={env[k]}" for k in changed), "(from this shell)")
+
+    t0 = time.perf_counter()
+    dossiers = make_dossiers(out / "dossiers", args.stations, args.pages, args.dpi, args.quality)
+    sizes = [p.stat().st_size for p in dossiers]
+    total_pages = args.stations * args.pages
+    print(
+        f"pages:    {args.stations} dossiers × {args.pages} A4 pages, RGB {args.dpi} dpi JPEG q{args.quality} in PDF, "
+        f"{sum(sizes) / len(sizes) / 2**20:.1f} MB per dossier ({sum(sizes) / total_pages / 1024:.0f} KB/page); "
+        f"made in {time.perf_counter() - t0:.0f} s\n"
+    )
+
+    stations, peak = run_service(dossiers, out, env, args.poll, args.timeout)
+    failed = [st for st in stations if st.error]
+    for st in failed:
+        print(f"  {st.code}: {st.error}")
+    uploads_ms = [st.upload_s * 1000 for st in stations if st.status_code == 202]
+    done = [st for st in stations if st.status == "done"]
+    first = min(st.started for st in stations)
+    last = max((st.finished for st in done), default=first)
+    service_ppm = len(done) * args.pages / (last - first) * 60 if done else 0.0
+
+    cli = run_cli(dossiers, out / "cli", settings.ocr_jobs, env)
+    cli_wall = sum(r.wall_s for r in cli)
+    cli_ppm = total_pages / cli_wall * 60
+    ratio = service_ppm / cli_ppm
+
+    print(f"{'what / chỉ số':<58} {'value':>9} {'target':>8}")
+
+    def line(label: str, value: str, target: str = "") -> None:
+        print(f"{label:<58} {value:>9} {target:>8}")
+
+    line("uploads accepted (202) / tải lên được nhận", f"{len(uploads_ms)}/{len(stations)}")
+    line("upload p50 ms (request start → 202)", f"{percentile(uploads_ms, 0.5):.0f}")
+    line("upload p95 ms / độ trễ tải lên p95", f"{percentile(uploads_ms, 0.95):.0f}", f"≤ {TARGET_P95_MS}")
+    line("upload max ms", f"{max(uploads_ms):.0f}")
+    line("end-to-end pages/min (first upload → last job done)", f"{service_ppm:.1f}")
+    line(f"CLI pages/min (sohoa digitize -j {settings.ocr_jobs}, one call per dossier)", f"{cli_ppm:.1f}")
+    line("service / CLI throughput", f"{ratio * 100:.1f} %", f"≥ {TARGET_RATIO * 100:.0f} %")
+    line("failed jobs / công việc lỗi", f"{len(stations) - len(done)}", "0")
+    line("server peak RSS MB (VmHWM)", f"{peak / 2**20:.0f}")
+    print("\nwhere the time goes (seconds per dossier, mean):")
+    job_s = [st.job_s for st in done]
+    if job_s:
+        print(f"  service job (claim → done: fetch, digitize, sign, store, index): {sum(job_s) / len(job_s):.2f}")
+    print(f"  CLI process (start → exit): {cli_wall / len(cli):.2f}")
+    print(f"  CLI digitize itself (as it reports): {sum(r.inner_s for r in cli) / len(cli):.2f}")
+    print(
+        f"  end-to-end {last - first:.1f} s = sum of job seconds {sum(job_s):.1f} s "
+        f"+ {last - first - sum(job_s):.1f} s between jobs and before the first; CLI total {cli_wall:.1f} s"
+    )
+    print("load at the end:", loadavg())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,246 @@
+"""Benchmark a 1 GiB streaming upload to `sohoa serve` (acceptance only, no worker): the server's
+peak memory, seconds and MB/s, as multipart and as a raw body, to the filesystem store and to S3
+(SeaweedFS on loopback), with the stored original's SHA-256 checked by downloading it back."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import hashlib
+import os
+import resource
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+import s3_server  # noqa: E402
+
+SOHOA = str(Path(sys.executable).parent / "sohoa")
+MIB = 1 << 20
+CHUNK = MIB
+TARGET_RSS_MB = 200
+# check_type reads the first 1024 bytes only (digitize/ingest.py sniff): a PDF header followed by
+# random bytes is accepted as a PDF, and random bytes cannot be compressed on the way.
+HEADER = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n"
+
+
+def make_file(path: Path, size: int) -> str:
+    """A file of ``size`` bytes that sniffs as PDF; its SHA-256, hashed as it is written."""
+    digest = hashlib.sha256()
+    with path.open("wb") as out:
+        left = size
+        chunk = HEADER
+        while left > 0:
+            chunk = chunk[:left]
+            digest.update(chunk)
+            out.write(chunk)
+            left -= len(chunk)
+            chunk = os.urandom(min(CHUNK, left))
+    return digest.hexdigest()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def proc_status(pid: int, field: str) -> int:
+    """A memory line of /proc/<pid>/status (VmHWM: peak over the process's life; VmRSS: now), bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def start_server(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as err:
+        proc = subprocess.Popen([SOHOA, "serve", "--port", str(port)], env=env, stderr=err, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"sohoa serve exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    stop_server(proc)
+    sys.exit("sohoa serve not ready after 120 s")
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def token(env: dict[str, str], name: str, role: str) -> str:
+    cmd = [SOHOA, "users", "add", name, "--role", role, "-q"]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def file_chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            yield chunk
+
+
+@dataclass
+class Result:
+    store: str
+    mode: str
+    seconds: float  # request start to the 202 answer: body sent, hashed, stored, catalogued
+    size: int
+    idle_rss: int  # the server's RSS when ready, before the upload
+    peak_rss: int  # VmHWM after the upload
+    hash_ok: bool
+    download_s: float
+    peak_after_get: int = 0  # VmHWM once the original has also been downloaded
+    error: str = ""
+
+    @property
+    def mb_s(self) -> float:
+        return self.size / MIB / self.seconds if self.seconds else 0.0
+
+
+def run_mode(store: str, mode: str, big: Path, sha256: str, work: Path, store_url: str, code: str) -> Result:
+    """A fresh server per mode: VmHWM is a peak over the process's whole life."""
+    work.mkdir(parents=True)
+    env = {
+        **os.environ,
+        "SOHOA_DATA_DIR": str(work / "var"),
+        "SOHOA_EMBEDDED_WORKER": "false",
+        "SOHOA_MAX_UPLOAD_BYTES": str(2 * big.stat().st_size),
+        "SOHOA_OBJECT_STORE_URL": store_url,
+    }
+    scanner, archivist = token(env, "Trạm quét", "scanner"), token(env, "Lưu trữ", "archivist")
+    port = free_port()
+    server = start_server(env, port, work / "server.log")
+    size = big.stat().st_size
+    digest = "sha-256=:" + base64.b64encode(bytes.fromhex(sha256)).decode() + ":"
+    base = f"http://127.0.0.1:{port}/api/v1/dossiers/{code}"
+    try:
+        idle = proc_status(server.pid, "VmRSS")
+        with httpx.Client(base_url=base, timeout=600, headers={"Authorization": f"Bearer {scanner}"}) as client:
+            t0 = time.perf_counter()
+            if mode == "multipart":
+                with big.open("rb") as f:  # httpx reads a file part in 64 KiB pieces and sends its length
+                    files = {"file": ("big.pdf", f, "application/pdf", {"Content-Digest": digest})}
+                    r = client.post("/scans", files=files)
+            else:  # a generator body: Content-Length given, else httpx would send it chunked
+                headers = {
+                    "Content-Type": "application/pdf",
+                    "X-Filename": "big.pdf",
+                    "Content-Length": str(size),
+                    "Content-Digest": digest,
+                }
+                r = client.post("/scans", content=file_chunks(big), headers=headers)
+            seconds = time.perf_counter() - t0
+        peak = proc_status(server.pid, "VmHWM")
+        if r.status_code != 202:
+            return Result(
+                store, mode, seconds, size, idle, peak, False, 0.0, peak, f"HTTP {r.status_code} {r.text[:200]}"
+            )
+        document = r.json()["jobs"][0]["document_id"]
+        # The stored original, streamed back through the API and hashed as it comes.
+        check = hashlib.sha256()
+        t0 = time.perf_counter()
+        with (
+            httpx.Client(base_url=base, timeout=600, headers={"Authorization": f"Bearer {archivist}"}) as client,
+            client.stream("GET", f"/documents/{document}/original") as got,
+        ):
+            got.raise_for_status()
+            for chunk in got.iter_bytes(CHUNK):
+                check.update(chunk)
+        download = time.perf_counter() - t0
+        after = proc_status(server.pid, "VmHWM")
+        return Result(store, mode, seconds, size, idle, peak, check.hexdigest() == sha256, download, after)
+    finally:
+        stop_server(server)
+        shutil.rmtree(work, ignore_errors=True)  # its 1 GiB copies
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--mib", type=int, default=1024, help="file size in MiB (default 1024)")
+    ap.add_argument("--stores", default="fs,s3", help="comma-separated: fs, s3 (default both)")
+    ap.add_argument("--modes", default="multipart,raw", help="comma-separated: multipart, raw (default both)")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "upload", help="work folder")
+    args = ap.parse_args()
+    out: Path = args.out.resolve()
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    print("command: ", shlex.join([sys.executable, *sys.argv]))
+    print("date:    ", dt.datetime.now().astimezone().isoformat(timespec="seconds"), "| CPUs:", os.cpu_count())
+    print("load:    ", " ".join(Path("/proc/loadavg").read_text().split()[:3]), "(1, 5, 15 min)")
+    print(
+        "weed:    ",
+        subprocess.run([str(s3_server.weed_binary()), "version"], capture_output=True, text=True)
+        .stdout.strip()
+        .splitlines()[0],
+    )
+    big = out / "big.pdf"
+    t0 = time.perf_counter()
+    sha256 = make_file(big, args.mib * MIB)
+    print(
+        f"file:     {big.stat().st_size:,} bytes, %PDF-1.7 header + random bytes, SHA-256 {sha256[:16]}… "
+        f"(made in {time.perf_counter() - t0:.1f} s)"
+    )
+    print("server:   sohoa serve, SOHOA_EMBEDDED_WORKER=false, a fresh server and data dir per row; MB = 2^20 bytes\n")
+
+    results: list[Result] = []
+    codes = iter(f"000.00.12.H12-250527-{n:04d}" for n in range(1, 100))
+    try:
+        for store in args.stores.split(","):
+            s3 = s3_server.start(out / "s3") if store == "s3" else None
+            try:
+                url = s3.url("sohoa-bench") if s3 else ""
+                for mode in args.modes.split(","):
+                    r = run_mode(store, mode, big, sha256, out / f"{store}-{mode}", url, next(codes))
+                    results.append(r)
+                    print(f"  {store} {mode}: {r.seconds:.1f} s{' ' + r.error if r.error else ''}", flush=True)
+            finally:
+                if s3:
+                    s3.stop()
+                    shutil.rmtree(out / "s3", ignore_errors=True)
+    finally:
+        big.unlink(missing_ok=True)
+
+    print(
+        f"\n{'store / kho':<12} {'mode / kiểu':<12} {'seconds':>8} {'MB/s':>7} {'idle RSS MB':>12} "
+        f"{'peak RSS MB':>12} {'hash ok':>8} {'download s':>11} {'peak w/ GET MB':>15}"
+    )
+    for r in results:
+        print(
+            f"{r.store:<12} {r.mode:<12} {r.seconds:>8.1f} {r.mb_s:>7.1f} {r.idle_rss / MIB:>12.0f} "
+            f"{r.peak_rss / MIB:>12.0f} {'yes' if r.hash_ok else 'NO':>8} {r.download_s:>11.1f} "
+            f"{r.peak_after_get / MIB:>15.0f}"
+        )
+    worst = max(r.peak_rss for r in results) / MIB
+    print(
+        f"\ntarget: server peak RSS < {TARGET_RSS_MB} MB: {'met' if worst < TARGET_RSS_MB else 'MISSED'} "
+        f"(worst {worst:.0f} MB)"
+    )
+    print(f"client peak RSS (this script): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
