@@ -337,7 +337,7 @@ class _Plan:
                 # keeps FTS5 from being handed the rowid list (it would run the MATCH per row).
                 where += f" AND +page_search.rowid IN (SELECT pages.id FROM {pages} WHERE {filters})"
             else:
-                joins, where = f" JOIN {pages} ON pages.id = page_search.page_id", f"{where} AND {filters}"
+                joins, where = f" JOIN ({pages}) ON pages.id = page_search.page_id", f"{where} AND {filters}"
         statement = text(f"SELECT {select_list} FROM page_search{joins} WHERE {where}{tail}")
         dates = [bindparam(n, type_=Date()) for n in ("received_from", "received_to") if n in self.params]
         return statement.bindparams(*dates), {**self.params, **params}
