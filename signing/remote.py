@@ -34,7 +34,7 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from signing.appearance import VIETNAM, digitized_copy_stamp
 from signing.errors import CertificateUnusable, SigningError
-from signing.sign import _atomic, _check_may_sign, _next_field_name, check_signing_certificate
+from signing.sign import atomic_write, check_may_sign, check_signing_certificate, next_field_name
 
 PENDING_MINUTES = 15
 
@@ -93,8 +93,8 @@ def prepare(
         signing_cert=signer_cert, cert_registry=SimpleCertificateStore.from_certs(chain), signature_value=1024
     )
     writer = IncrementalPdfFileWriter(io.BytesIO(src.read_bytes()), strict=False)
-    _check_may_sign(writer, src.name, None)
-    field = _next_field_name(writer)
+    check_may_sign(writer, src.name, None)
+    field = next_field_name(writer)
     page_box = tuple(float(v) for v in writer.root["/Pages"]["/Kids"][0].get_object()["/MediaBox"])
     stamp = digitized_copy_stamp(page_box, name, moment)  # type: ignore[arg-type]
     meta = signers.PdfSignatureMetadata(
@@ -193,7 +193,7 @@ def complete(pending_dir: Path, pending_id: str, signature: bytes, dst: Path, *,
     output = io.BytesIO(pdf_path.read_bytes())
     digest = PreparedByteRangeDigest(bytes.fromhex(state["document_digest"]), state["start"], state["end"])
     PdfTBSDocument.finish_signing(output, digest, signed_cms)
-    with _atomic(dst) as out:
+    with atomic_write(dst) as out:
         out.write(output.getvalue())
     pdf_path.unlink(missing_ok=True)
     state_path.unlink(missing_ok=True)

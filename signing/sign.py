@@ -34,7 +34,7 @@ from signing.signers import AgencySigner
 from signing.verify import load_roots
 
 
-def _check_may_sign(writer: IncrementalPdfFileWriter, label: str, field: str | None) -> None:
+def check_may_sign(writer: IncrementalPdfFileWriter, label: str, field: str | None) -> None:
     """Refuse before writing: a document certified "no changes", or a field already signed or absent."""
     certification = read_certification_data(writer.prev)
     if certification is not None and certification.permission == MDPPerm.NO_CHANGES:
@@ -64,14 +64,14 @@ def add_signature_fields(src: Path, dst: Path, specs: Sequence[tuple[str, tuple[
             writer = IncrementalPdfFileWriter(f, strict=False)
             for name, box in specs:
                 fields.append_signature_field(writer, fields.SigFieldSpec(sig_field_name=name, on_page=0, box=box))
-            with _atomic(dst) as out:
+            with atomic_write(dst) as out:
                 writer.write(out)
     except (PdfReadError, KeyError, IndexError) as e:
         raise NotAPdf(f"{src.name}: PDF hỏng ({e}).", f"{src.name}: corrupt PDF ({e}).", field=src.name) from e
 
 
 @contextlib.contextmanager
-def _atomic(dst: Path) -> Iterator[BinaryIO]:
+def atomic_write(dst: Path) -> Iterator[BinaryIO]:
     """A file that appears at ``dst`` whole, or not at all."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=".signing-", suffix=".pdf")
@@ -86,7 +86,7 @@ def _atomic(dst: Path) -> Iterator[BinaryIO]:
         raise
 
 
-def _next_field_name(writer: IncrementalPdfFileWriter) -> str:
+def next_field_name(writer: IncrementalPdfFileWriter) -> str:
     existing = {name for name, _, _ in fields.enumerate_sig_fields(writer.prev)}
     n = 1
     while f"Sig{n}" in existing:
@@ -212,8 +212,8 @@ def sign_pdf(
                     f"{src.name} is encrypted and cannot be signed.",
                     field=src.name,
                 )
-            _check_may_sign(writer, src.name, field)
-            name = field or _next_field_name(writer)
+            check_may_sign(writer, src.name, field)
+            name = field or next_field_name(writer)
             page_box = tuple(float(v) for v in writer.root["/Pages"]["/Kids"][0].get_object()["/MediaBox"])
             # The digitized-copy stamp unless the caller brings another (an issued result's).
             stamp = stamp or digitized_copy_stamp(page_box, agency_name, moment, slot)  # type: ignore[arg-type]
@@ -237,7 +237,7 @@ def sign_pdf(
                 # A field made beforehand keeps its own place; otherwise the stamp's.
                 new_field_spec=None if field else fields.SigFieldSpec(sig_field_name=name, on_page=0, box=stamp.box),
             )
-            with _atomic(dst) as out:
+            with atomic_write(dst) as out:
                 pdf_signer.sign_pdf(writer, output=out, appearance_text_params=stamp.text_params)
     except (PdfReadError, KeyError, IndexError) as e:
         raise NotAPdf(
