@@ -74,6 +74,20 @@ trung tú tuấn tùng tuyết uyên vân văn việt vinh võ vũ xuân yến
 SURNAMES = "Nguyễn Trần Lê Phạm Hoàng Huỳnh Phan Vũ Võ Đặng Bùi Đỗ Hồ Ngô Dương Lý"
 
 
+FILTERED = [  # (query, filters): the filters join the catalog tables
+    ("đất", {"agency": "000.00.12.H12"}),
+    ("giấy", {"procedure": "Đăng ký khai sinh"}),
+    ('"quyền sử dụng đất"', {"status": "SIGNED"}),
+    ("thửa đất", {"received_from": dt.date(2025, 1, 1), "received_to": dt.date(2025, 1, 31)}),
+    ("liệt", {"agency": "000.00.13.H13", "status": "RECEIVED"}),
+    ("hồ sơ", {"received_from": dt.date(2025, 12, 1)}),
+    ("bản", {"agency": "000.00.15.H15", "received_from": dt.date(2025, 6, 1), "received_to": dt.date(2025, 6, 30)}),
+    ('"giấy chứng nhận"', {"procedure": "Cấp giấy chứng nhận quyền sử dụng đất", "status": "DIGITIZED"}),
+    ("kết hôn vợ", {"procedure": "Đăng ký kết hôn"}),
+    ("thuế", {"agency": "000.00.20.H20", "received_from": dt.date(2024, 1, 1), "received_to": dt.date(2024, 6, 30)}),
+]
+
+
 def split(value: str, sep: str | None = None) -> list[str]:
     return [w.strip() for w in value.split(sep) if w.strip()]
 
@@ -219,6 +233,7 @@ class Engine:
     sessions: sessionmaker[Session] | None = None
     figures: dict[str, float] = field(default_factory=dict)
     times: dict[str, list[float]] = field(default_factory=dict)
+    totals: dict[str, list[int]] = field(default_factory=dict)
 
 
 def load(engine: Engine, corpus: Corpus, batch: int = 10_000) -> None:
@@ -268,12 +283,16 @@ def sizes(engine: Engine, path: Path | None) -> None:
             )
 
 
-def classes() -> dict[str, list[str]]:
+Query = tuple[str, dict[str, object]]
+
+
+def classes() -> dict[str, list[Query]]:
     with_marks = {"one word": ONE_WORD, "three words": THREE_WORDS, "phrase": PHRASES}
-    out: dict[str, list[str]] = {}
+    out: dict[str, list[Query]] = {}
     for name, queries in with_marks.items():
-        out[f"{name}, dấu"] = queries
-        out[f"{name}, no marks"] = [fold(q) for q in queries]
+        out[f"{name}, dấu"] = [(q, {}) for q in queries]
+        out[f"{name}, no marks"] = [(fold(q), {}) for q in queries]
+    out["filtered, dấu (extra)"] = FILTERED
     return out
 
 
@@ -281,18 +300,20 @@ def measure(engine: Engine, runs: int, seed: int) -> None:
     assert engine.sessions is not None
     rng = np.random.default_rng(seed)  # the same picks on both engines
     for queries in classes().values():  # warm the caches once, as a running server's are
-        for q in queries:
+        for q, filters in queries:
             with engine.sessions() as s:
-                search(s, q)
+                search(s, q, **filters)  # type: ignore[arg-type]
     for name, queries in classes().items():
-        times = []
+        times, totals = [], []
         for _ in range(runs):
-            query = queries[int(rng.integers(0, len(queries)))]
+            query, filters = queries[int(rng.integers(0, len(queries)))]
             started = time.perf_counter()
             with engine.sessions() as s:
-                search(s, query, limit=20)
+                total, _ = search(s, query, limit=20, **filters)  # type: ignore[arg-type]
             times.append((time.perf_counter() - started) * 1000)
+            totals.append(total)
         engine.times[name] = times
+        engine.totals[name] = totals
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -310,13 +331,16 @@ def report(engines: list[Engine], corpus: Corpus) -> None:
     print(f"\n| figure | {' | '.join(names)} |\n|---|{'---:|' * len(engines)}")
     for key in ("catalog rows s", "index s", "analyze s", "db MB", "of which WAL MB", "index MB"):
         print(f"| {key} | {' | '.join(f'{e.figures[key]:.1f}' if key in e.figures else '–' for e in engines)} |")
-    print(f"\n| query class (ms) | {' | '.join(f'{n} p50 | {n} p95' for n in names)} |")
-    print(f"|---|{'---:|---:|' * len(engines)}")
+    print(f"\n| query class (ms) | median matches | {' | '.join(f'{n} p50 | {n} p95' for n in names)} |")
+    print(f"|---|---:|{'---:|---:|' * len(engines)}")
     for name in classes():
         cells = " | ".join(
             f"{percentile(e.times[name], 0.5):.1f} | {percentile(e.times[name], 0.95):.1f}" for e in engines
         )
-        print(f"| {name} | {cells} |")
+        print(f"| {name} | {statistics.median(engines[0].totals[name]):.0f} | {cells} |")
+    if len(engines) == 2:
+        same = all(engines[0].totals[n] == engines[1].totals[n] for n in classes())
+        print(f"\nsame match counts on both engines for every timed query: {'yes' if same else 'NO'}")
 
 
 def main() -> None:

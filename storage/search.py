@@ -373,7 +373,7 @@ def search(
     matches first, then the others, newest page first within each."""
     if received_from and received_to and received_from > received_to:
         raise InvalidSearch(
-            "Ngày nhận 'đến' phải sau ngày nhận 'từ'.",
+            "Ngày nhận 'đến' không được trước ngày nhận 'từ'.",
             "received_to must not be before received_from.",
             field="received_to",
         )
@@ -383,7 +383,8 @@ def search(
         return 0, []  # nothing to look for, or a word longer than any indexed one
     if any("\x00" in v for v in (agency, procedure, status) if v):
         return 0, []  # no stored value holds NUL, and PostgreSQL refuses it in a parameter
-    filters, params = [], {}
+    filters: list[str] = []
+    params: dict[str, Any] = {}
     for name, value, sql in (
         ("agency", agency, "dossiers.agency = :agency"),
         ("procedure", procedure, "dossiers.procedure = :procedure"),

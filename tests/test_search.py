@@ -279,6 +279,18 @@ def test_pages_written_again_leave_no_stale_hits(sessions: sessionmaker[Session]
         assert search(s, "sua")[0] == 0 and search(s, "le thi mai")[0] == 0
 
 
+def test_very_long_pages_are_cut_the_same_way_on_both_engines(sessions: sessionmaker[Session]) -> None:
+    """PostgreSQL keeps 256 positions of a lexeme and positions up to 16383: so does FTS5 here."""
+    with sessions.begin() as s:
+        add(s, CODE, ["bán " * 300 + "bản sao", "từ " * 16383 + "cuối trang", "x" * 70 + " giữa " + "y" * 65])
+    with sessions() as s:
+        assert pages(search(s, "sao")[1]) == [1]
+        assert [(h.page, h.exact) for h in search(s, "bản")[1]] == [(1, False)]  # the 301st "ban" is not indexed
+        assert search(s, '"bản sao"')[0] == 0 and search(s, '"bán bán"')[0] == 1
+        assert search(s, "cuoi")[0] == 0 and search(s, "từ")[0] == 1  # beyond position 16383
+        assert pages(search(s, "giữa")[1]) == [3] and search(s, "x" * 70)[0] == 0  # OCR noise is not indexed
+
+
 MALICIOUS = [
     '"',
     '""',
