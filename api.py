@@ -8,7 +8,6 @@ import datetime as dt
 import logging
 import re
 import tempfile
-import time
 from collections.abc import AsyncIterator, Iterator
 from functools import partial
 from pathlib import Path
@@ -88,25 +87,7 @@ app = FastAPI(
 )
 
 
-@app.middleware("http")
-async def _request_log(request: Request, call_next: Any) -> Any:
-    """Give each request an id (the client's X-Request-ID if sane), answer it in the response
-    header and log one JSON line per request."""
-    rid = logs.new_request_id(request.headers.get("x-request-id"))
-    token = logs.request_id.set(rid)
-    started = time.perf_counter()
-    where = {"method": request.method, "path": request.url.path}
-    try:
-        response = await call_next(request)
-        response.headers["X-Request-ID"] = rid
-        ms = round((time.perf_counter() - started) * 1000, 1)
-        log.info("request", extra={**where, "status": response.status_code, "ms": ms})
-        return response
-    except Exception:
-        log.exception("request failed", extra=where)
-        raise
-    finally:
-        logs.request_id.reset(token)
+app.add_middleware(logs.RequestLog)
 
 
 @app.exception_handler(SohoaError)
@@ -240,6 +221,7 @@ async def post_scan(
                     options=options,
                     actor=who.actor,
                     sha256=item.sha256,
+                    take=True,
                 )
             )
             if created:

@@ -7,11 +7,14 @@ import datetime as dt
 import json
 import logging
 import re
+import time
 import uuid
 from contextvars import ContextVar
+from typing import Any
 
 request_id: ContextVar[str] = ContextVar("request_id", default="-")
 _VALID_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+log = logging.getLogger("sohoa.api")
 _FIELDS = ("method", "path", "status", "ms", "actor", "job", "dossier")
 
 
@@ -47,3 +50,39 @@ def setup(level: str = "INFO") -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True
+
+
+class RequestLog:
+    """ASGI middleware: each request gets an id (the client's X-Request-ID if sane), answered in
+    the response header and logged in one JSON line with status and time. A plain ASGI
+    middleware, not Starlette's BaseHTTPMiddleware, which wraps every chunk of an upload body."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        offered = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        rid = new_request_id(offered)
+        token = request_id.set(rid)
+        started, status = time.perf_counter(), 500
+        where = {"method": scope["method"], "path": scope["path"]}
+
+        async def send_with_id(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+            ms = round((time.perf_counter() - started) * 1000, 1)
+            log.info("request", extra={**where, "status": status, "ms": ms})
+        except Exception:
+            log.exception("request failed", extra=where)
+            raise
+        finally:
+            request_id.reset(token)

@@ -148,15 +148,18 @@ def accept_scan(
     actor: str = "anonymous",
     options: dict[str, str] | None = None,
     sha256: str | None = None,
+    take: bool = False,
 ) -> tuple[Job, bool]:
     """Store the exact uploaded bytes under the dossier and queue a digitization job.
 
-    Posting the same bytes to the same dossier again returns the existing job (False)."""
+    Posting the same bytes to the same dossier again returns the existing job (False).
+    ``take``: the upload is a temporary file the store may move rather than copy."""
     dossier_code = parse_code(code, ctx.settings.dossier_code_pattern)
     kind = check_type(upload, filename)
     sha256 = sha256 or sha256_file(upload)  # the API hashed it while it streamed in
     key = f"{dossier_prefix(code)}/originals/{sha256}{_EXT[kind]}"
-    info = ctx.store.put_file(key, upload, write_once=True)  # content-addressed: same bytes, same object
+    # Content-addressed: the same bytes make the same object.
+    info = ctx.store.put_file(key, upload, write_once=True, sha256=sha256, move=take)
     with ctx.sessions.begin() as session:
         existing = session.scalars(
             select(Document).where(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+import threading
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
@@ -164,6 +166,36 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+_WRITE = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
+
+
+def _one_writer_at_a_time(engine: Engine) -> None:
+    """SQLite has one writer. Threads of this process that wait for it queue on a Python lock,
+    taken before a transaction's first write and released at its end, instead of in SQLite's
+    busy handler, which sleeps in growing steps (up to 100 ms) and so wastes most of the wait
+    when many uploads arrive at once. Other processes still wait in the busy handler."""
+    lock = threading.RLock()
+
+    def take(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not conn.info.get("sohoa_writer") and _WRITE.match(statement):
+            lock.acquire()
+            conn.info["sohoa_writer"] = True
+
+    def release(info: dict[str, Any]) -> None:
+        if info.pop("sohoa_writer", False):
+            lock.release()
+
+    event.listen(engine, "before_cursor_execute", take)
+    event.listen(engine, "commit", lambda conn: release(conn.info))
+    event.listen(engine, "rollback", lambda conn: release(conn.info))
+
+    # A connection handed back without commit or rollback (an exception, say) is reset here.
+    def reset(_dbapi_connection: Any, connection_record: Any, _reset_state: Any) -> None:
+        release(connection_record.info)
+
+    event.listen(engine.pool, "reset", reset)
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite:"):
         path = url.split("///", 1)[-1]
@@ -171,6 +203,7 @@ def make_engine(url: str) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
+        _one_writer_at_a_time(engine)
         return engine
     return create_engine(url, pool_pre_ping=True)
 

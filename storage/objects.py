@@ -8,7 +8,7 @@ import os
 import re
 import shutil
 import stat
-import tempfile
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,9 +35,20 @@ def check_key(key: str) -> str:
 
 
 class ObjectStore(Protocol):
-    def put_file(self, key: str, source: Path, *, write_once: bool = False, retain: bool = False) -> ObjectInfo:
+    def put_file(
+        self,
+        key: str,
+        source: Path,
+        *,
+        write_once: bool = False,
+        retain: bool = False,
+        sha256: str | None = None,
+        move: bool = False,
+    ) -> ObjectInfo:
         """Store a file under key. ``write_once``: the same bytes again are a no-op, other bytes
-        raise ObjectExists. ``retain``: kept unchangeable (S3: COMPLIANCE retention)."""
+        raise ObjectExists. ``retain``: kept unchangeable (S3: COMPLIANCE retention). ``sha256``:
+        the source's hash when the caller has it already (the API hashes uploads as they stream).
+        ``move``: the caller gives the source up; the store may take the file itself (rename)."""
         ...
 
     def open(self, key: str, offset: int = 0) -> BinaryIO:
@@ -84,9 +95,19 @@ class FilesystemStore:
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
 
-    def put_file(self, key: str, source: Path, *, write_once: bool = False, retain: bool = False) -> ObjectInfo:
+    def put_file(
+        self,
+        key: str,
+        source: Path,
+        *,
+        write_once: bool = False,
+        retain: bool = False,
+        sha256: str | None = None,
+        move: bool = False,
+    ) -> ObjectInfo:
         target = self._path(key)
-        sha256, size = _hash_file(source)
+        size = source.stat().st_size
+        sha256 = sha256 or _hash_file(source)[0]
         if target.exists() and write_once:
             if _hash_file(target)[0] == sha256:
                 return ObjectInfo(key, size, sha256)  # same bytes again: nothing to do
@@ -101,14 +122,18 @@ class FilesystemStore:
             )
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+            tmp = str(target.parent / f".tmp-{uuid.uuid4().hex}")
             try:
-                with os.fdopen(fd, "wb") as out, source.open("rb") as src:
-                    shutil.copyfileobj(src, out, 1 << 20)
-                    out.flush()
-                    os.fsync(out.fileno())
+                if not (move and _renamed(source, tmp)):
+                    with source.open("rb") as src, open(tmp, "xb") as out:
+                        shutil.copyfileobj(src, out, 1 << 20)
+                fd = os.open(tmp, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
                     if retain:  # before it is linked into place, so it is never visible writable
-                        os.fchmod(out.fileno(), 0o444)
+                        os.fchmod(fd, 0o444)
+                finally:
+                    os.close(fd)
                 if write_once:
                     try:
                         os.link(tmp, target)  # fails if another writer got there first
@@ -179,6 +204,15 @@ class FilesystemStore:
     def check(self) -> None:
         if not os.access(self.root, os.W_OK):
             raise StorageUnavailable("Kho lưu trữ không ghi được.", "The object store is not writable.")
+
+
+def _renamed(source: Path, tmp: str) -> bool:
+    """Move a file the caller gave up into the store: no second copy of an upload on the same disk."""
+    try:
+        os.rename(source, tmp)
+        return True
+    except OSError:  # another filesystem: the caller copies
+        return False
 
 
 def _retained(path: Path) -> bool:

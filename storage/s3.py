@@ -36,7 +36,8 @@ from storage.errors import NotFound, ObjectExists, StorageError, StorageUnavaila
 from storage.objects import ObjectInfo, _hash_file, check_key
 
 MIB = 1 << 20
-DEFAULT_PART_SIZE = 16 * MIB  # memory per upload is bounded by (parallel uploads + 1) parts, whatever the size
+MAX_PARTS = 10_000
+DEFAULT_PART_SIZE = 5 * MIB  # the S3 minimum: each upload buffers one part, so the least memory
 CONNECT_TIMEOUT = 3.0  # a dead server must fail fast: /readyz and every request wait on it
 READ_TIMEOUT = 60.0  # between two reads on the socket, not for the whole transfer
 PROBE_TIMEOUT = 3.0
@@ -206,9 +207,19 @@ class S3Store:
                 digest.update(chunk)
         return digest.hexdigest()
 
-    def put_file(self, key: str, source: Path, *, write_once: bool = False, retain: bool = False) -> ObjectInfo:
+    def put_file(
+        self,
+        key: str,
+        source: Path,
+        *,
+        write_once: bool = False,
+        retain: bool = False,
+        sha256: str | None = None,
+        move: bool = False,
+    ) -> ObjectInfo:
         check_key(key)
-        sha256, size = _hash_file(source)
+        size = source.stat().st_size
+        sha256 = sha256 or _hash_file(source)[0]
 
         def put() -> ObjectInfo:
             if retain:
@@ -232,7 +243,7 @@ class S3Store:
                 str(source),
                 content_type=mimetypes.guess_type(key)[0] or "application/octet-stream",
                 metadata={"sha256": sha256},
-                part_size=self.part_size,
+                part_size=max(self.part_size, -(-size // (MAX_PARTS * MIB)) * MIB),  # S3 allows 10,000 parts
                 retention=retention,
             )
             return ObjectInfo(key, size, sha256)

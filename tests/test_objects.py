@@ -320,3 +320,17 @@ def test_filesystem_store_has_no_legal_hold(tmp_path: Path) -> None:
     with pytest.raises(StorageError) as e:
         store.legal_hold("a", True)
     assert "legal hold" in e.value.en and "phong tỏa" in e.value.vi
+
+
+def test_a_given_up_upload_is_moved_not_copied(tmp_path: Path) -> None:
+    store = FilesystemStore(tmp_path / "objects")
+    upload = tmp_path / "upload"
+    upload.write_bytes(b"%PDF scan")
+    inode = upload.stat().st_ino
+    info = store.put_file("dossiers/X/originals/a.pdf", upload, write_once=True, move=True)
+    stored = tmp_path / "objects" / info.key
+    assert stored.read_bytes() == b"%PDF scan" and stored.stat().st_ino == inode and not upload.exists()
+    kept = tmp_path / "kept"
+    kept.write_bytes(b"%PDF other")
+    store.put_file("dossiers/X/originals/b.pdf", kept, write_once=True)  # not given up: copied
+    assert kept.read_bytes() == b"%PDF other"
