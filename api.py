@@ -33,7 +33,6 @@ from access import Principal
 from errors import SohoaError
 from metrics import CatalogCollector
 from settings import get_settings
-from signing import verify_pdf
 from storage import Document, Job, lifecycle, parse_code
 from storage.catalog import StoredObject
 from storage.errors import NotFound
@@ -70,7 +69,9 @@ def problem(
 async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
     ctx = service.context(settings)
-    ctx.signer()  # makes the demo PKI on first start, before the first job needs it
+    ctx.trust_roots()  # makes the demo PKI on first start, before any worker needs it
+    if settings.embedded_worker:
+        ctx.signer()  # a wrong certificate or password shows at start, not at the first job
     consumer = jobs.start_embedded_worker(settings) if settings.embedded_worker else None
     try:
         yield
@@ -528,5 +529,7 @@ async def verify(who: Anyone, file: Annotated[UploadFile, File(description="Tệ
     with tempfile.TemporaryDirectory(dir=ctx.tmp) as tmp:
         path = Path(tmp) / Path(service.clean_filename(file.filename or "document.pdf")).name
         await _save_upload(file, path, ctx.settings.max_upload_bytes)
+        from signing import verify_pdf  # pyHanko loads on the first verification
+
         report = await run_in_threadpool(verify_pdf, path, ctx.trust_roots())
         return report.to_dict()

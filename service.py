@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,10 +30,7 @@ from digitize.ingest import check_type
 from digitize.pipeline import PageResult, sha256_file
 from errors import SohoaError
 from settings import Settings, get_settings
-from signing import AgencySigner, agency_signer, remote, sign_pdf
 from signing.demo_pki import ensure_demo_pki
-from signing.sign import effective_level
-from signing.signers import Pkcs11Config
 from storage import (
     AuditEvent,
     Document,
@@ -51,6 +48,9 @@ from storage import (
 from storage.catalog import StoredObject, now
 from storage.errors import NotFound, StorageError
 from storage.objects import ObjectInfo
+
+if TYPE_CHECKING:
+    from signing.signers import AgencySigner
 
 log = logging.getLogger("sohoa")
 PAGE_DETAILS = (
@@ -99,6 +99,8 @@ class Context:
 
 @lru_cache(maxsize=4)
 def _signer(settings: Settings) -> AgencySigner:
+    from signing.signers import Pkcs11Config, agency_signer  # pyHanko loads when first needed
+
     token = None
     if settings.signing_pkcs11_module is not None:
         token = Pkcs11Config(
@@ -379,6 +381,8 @@ class Made:
 
 def _sign_and_store(ctx: Context, work: Path, code: str, prefix: str, result: Result) -> Made:
     """Sign the PDF/A as the agency and store PDF/A, signed copy and ALTO (content-addressed)."""
+    from signing.sign import effective_level, sign_pdf
+
     signed_path = work / f"{result.output.stem}-signed.pdf"
     s = ctx.settings
     signature = sign_pdf(
@@ -743,6 +747,8 @@ def _store_signed_version(
 def sign_agency(ctx: Context, code: str, document_id: int, *, actor: str, reason: str = "") -> dict[str, Any]:
     """Add the agency's signature (the server's certificate) to a document's latest version,
     its stamp below the earlier ones."""
+    from signing.sign import effective_level, sign_pdf
+
     base, count = _signable(ctx, code, document_id)
     s = ctx.settings
     with tempfile.TemporaryDirectory(dir=ctx.tmp) as tmp:
@@ -766,6 +772,8 @@ def prepare_remote(
     ctx: Context, code: str, document_id: int, chain: bytes, *, actor: str = "anonymous"
 ) -> dict[str, Any]:
     """Step 1 of a clerk's signature: the document's latest signed version, ready for the clerk's key."""
+    from signing import remote
+
     base, _count = _signable(ctx, code, document_id)
     with tempfile.TemporaryDirectory(dir=ctx.tmp) as tmp:
         src = Path(tmp) / "current.pdf"
@@ -785,6 +793,8 @@ def prepare_remote(
 
 def complete_remote(ctx: Context, pending_id: str, signature: bytes, *, actor: str = "anonymous") -> dict[str, Any]:
     """Step 2: embed the clerk's signature and store the result as the document's new signed version."""
+    from signing import remote
+
     context = remote.context_of(ctx.pending, pending_id)
     code, document_id, base = str(context["code"]), int(context["document_id"]), str(context["base"])  # type: ignore[call-overload]
     with tempfile.TemporaryDirectory(dir=ctx.tmp) as tmp:
