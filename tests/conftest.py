@@ -157,6 +157,16 @@ def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("pg_url")
 
 
+@pytest.fixture
+def service_on_each_catalog(data_dir: Path, catalog_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The whole service (API, jobs, search) on SQLite, then on PostgreSQL."""
+    monkeypatch.setenv("SOHOA_DATABASE_URL", catalog_url)
+    _clear_caches()
+    yield catalog_url
+    service.context().sessions.kw["bind"].dispose()
+    _clear_caches()
+
+
 __all__ = ["CORPUS", "MODULE", "ROOT", "TEXT"]
 
 

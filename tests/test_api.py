@@ -26,7 +26,7 @@ def bearer(role: str = "admin", name: str = "Quản trị viên thử") -> dict[
 
 
 @pytest.fixture
-def client(data_dir: Path) -> Iterator[TestClient]:
+def client(service_on_each_catalog: str) -> Iterator[TestClient]:
     with TestClient(api.app, headers=bearer()) as c:  # the lifespan starts the embedded worker
         yield c
 

@@ -18,7 +18,7 @@ CODE = "000.00.12.H12-250527-0001"
 
 
 @pytest.fixture
-def as_role(data_dir: Path) -> Iterator[dict[str, TestClient]]:
+def as_role(service_on_each_catalog: str) -> Iterator[dict[str, TestClient]]:
     with TestClient(api.app) as base:
         clients = {}
         for role in access.ROLES:
