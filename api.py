@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
-import logging
 import re
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -38,7 +37,6 @@ from storage.catalog import StoredObject
 from storage.errors import NotFound
 
 PROBLEM = "application/problem+json"
-log = logging.getLogger("sohoa.api")
 CHUNK = 1 << 20
 
 

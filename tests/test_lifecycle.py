@@ -19,12 +19,11 @@ CODE = "000.00.12.H12-250527-0001"
 
 @pytest.fixture
 def as_role(service_on_each_catalog: str) -> Iterator[dict[str, TestClient]]:
-    with TestClient(api.app) as base:
+    with TestClient(api.app):  # runs the app's lifespan (its worker) while the role clients talk to it
         clients = {}
         for role in access.ROLES:
             _, token = access.issue(service.context().sessions, f"Người thử {role}", role)
             clients[role] = TestClient(api.app, headers={"Authorization": f"Bearer {token}"})
-        del base
         yield clients
 
 
