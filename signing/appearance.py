@@ -10,12 +10,13 @@ import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from fontTools import subset
 from fontTools.ttLib import TTFont
 from fontTools.ttLib.scaleUpem import scale_upem
-from pyhanko.pdf_utils import layout
-from pyhanko.pdf_utils.font.opentype import GlyphAccumulatorFactory
+from pyhanko.pdf_utils import generic, layout
+from pyhanko.pdf_utils.font.opentype import GlyphAccumulator, GlyphAccumulatorFactory
 from pyhanko.pdf_utils.images import PdfImage
 from pyhanko.pdf_utils.text import TextBoxStyle
 from pyhanko.stamp import TextStampStyle
@@ -66,6 +67,31 @@ def stamp_font() -> Path:
     return target
 
 
+class StampFont(GlyphAccumulatorFactory):
+    """pyHanko's embedded font subset, plus the /CIDSet that PDF/A-1 requires of a subset CID
+    font (one bit per CID the subset holds) when the writer asks for it (``needs_cidset``):
+    PDF/A-2 validators cannot check one and refuse it."""
+
+    def create_font_engine(self, writer: Any, obj_stream: Any = None) -> GlyphAccumulator:
+        engine = super().create_font_engine(writer, obj_stream)
+        write = engine.prepare_write
+
+        def prepare_write() -> None:
+            write()
+            descriptor = engine.cidfont_obj._font_descriptor
+            if getattr(writer, "needs_cidset", False) and "/CIDSet" not in descriptor:
+                cids = {0, *(cid for cid, _width in engine._glyphs.values())}  # 0: .notdef
+                bits = bytearray(max(cids) // 8 + 1)
+                for cid in cids:
+                    bits[cid // 8] |= 0x80 >> (cid % 8)
+                descriptor[generic.NameObject("/CIDSet")] = writer.add_object(
+                    generic.StreamObject(stream_data=bytes(bits))
+                )
+
+        engine.prepare_write = prepare_write  # type: ignore[method-assign]
+        return engine
+
+
 @dataclass(frozen=True)
 class Stamp:
     style: TextStampStyle
@@ -89,7 +115,7 @@ def digitized_copy_stamp(
     box = (int(x1 - MARGIN - width), int(top - height), int(x1 - MARGIN), int(top))
     style = TextStampStyle(
         stamp_text="Ký bởi: %(agency)s\nThời gian ký: %(when)s",
-        text_box_style=TextBoxStyle(font=GlyphAccumulatorFactory(str(stamp_font()), font_size=FONT_SIZE), leading=12),
+        text_box_style=TextBoxStyle(font=StampFont(str(stamp_font()), font_size=FONT_SIZE), leading=12),
         border_width=0,
         background=None,
     )
@@ -103,7 +129,7 @@ PT_PER_MM = 72 / 25.4
 def _image_stamp(text: str, image: Path) -> TextStampStyle:
     return TextStampStyle(
         stamp_text=text,
-        text_box_style=TextBoxStyle(font=GlyphAccumulatorFactory(str(stamp_font()), font_size=FONT_SIZE), leading=12),
+        text_box_style=TextBoxStyle(font=StampFont(str(stamp_font()), font_size=FONT_SIZE), leading=12),
         border_width=0,
         background=PdfImage(str(image)),
         background_opacity=1.0,

@@ -24,7 +24,6 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
 from pyhanko.sign.fields import SigSeedSubFilter
 from pyhanko.sign.signers.pdf_byterange import PreparedByteRangeDigest
@@ -34,7 +33,7 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from signing.appearance import VIETNAM, digitized_copy_stamp
 from signing.errors import CertificateUnusable, SigningError
-from signing.sign import atomic_write, check_may_sign, check_signing_certificate, next_field_name
+from signing.sign import atomic_write, check_may_sign, check_signing_certificate, next_field_name, open_writer
 
 PENDING_MINUTES = 15
 
@@ -92,7 +91,7 @@ def prepare(
     external = signers.ExternalSigner(
         signing_cert=signer_cert, cert_registry=SimpleCertificateStore.from_certs(chain), signature_value=1024
     )
-    writer = IncrementalPdfFileWriter(io.BytesIO(src.read_bytes()), strict=False)
+    writer = open_writer(io.BytesIO(src.read_bytes()))
     check_may_sign(writer, src.name, None)
     field = next_field_name(writer)
     page_box = tuple(float(v) for v in writer.root["/Pages"]["/Kids"][0].get_object()["/MediaBox"])

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
+import re
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import BinaryIO
 from asn1crypto import x509 as asn1_x509
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfReadError
+from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers
 from pyhanko.sign.fields import MDPPerm, SigSeedSubFilter
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError
@@ -32,6 +34,33 @@ from signing.appearance import VIETNAM, Stamp, digitized_copy_stamp, vietnam_tim
 from signing.errors import CertificateUnusable, NotAPdf, SigningError
 from signing.signers import AgencySigner
 from signing.verify import load_roots
+
+_PDFA_1 = re.compile(rb"pdfaid:part(?:>\s*|=[\"'])1\b")
+
+
+class _PdfA1Writer(IncrementalPdfFileWriter):
+    """Keeps a PDF/A-1 file PDF/A-1. pyHanko would raise its version to 1.7 (PDF/A-1 is PDF 1.4)
+    and rewrite Info and XMP so that their producers disagree (PDF/A-1 wants them equal), and
+    PDF/A-1 wants a /CIDSet in the stamp font."""
+
+    output_version = (1, 4)
+    needs_cidset = True  # for the stamp font: see appearance.StampFont
+
+    def ensure_output_version(self, version: tuple[int, int]) -> None:
+        pass
+
+    def _update_meta(self) -> None:
+        pass
+
+
+def open_writer(f: BinaryIO) -> IncrementalPdfFileWriter:
+    """An incremental writer for a file to sign, one that keeps PDF/A-1 for a PDF/A-1 file."""
+    reader = PdfFileReader(f, strict=False)
+    try:
+        xmp = reader.root["/Metadata"].get_object().data
+    except (KeyError, AttributeError):
+        xmp = b""
+    return (_PdfA1Writer if _PDFA_1.search(xmp) else IncrementalPdfFileWriter).from_reader(reader)
 
 
 def check_may_sign(writer: IncrementalPdfFileWriter, label: str, field: str | None) -> None:
@@ -61,7 +90,7 @@ def add_signature_fields(src: Path, dst: Path, specs: Sequence[tuple[str, tuple[
     signature so that signing them later changes nothing an earlier signature covers."""
     try:
         with src.open("rb") as f:
-            writer = IncrementalPdfFileWriter(f, strict=False)
+            writer = open_writer(f)
             for name, box in specs:
                 fields.append_signature_field(writer, fields.SigFieldSpec(sig_field_name=name, on_page=0, box=box))
             with atomic_write(dst) as out:
@@ -205,7 +234,7 @@ def sign_pdf(
             if not f.read(1024).lstrip().startswith(b"%PDF"):
                 raise NotAPdf(f"{src.name} không phải tệp PDF.", f"{src.name} is not a PDF file.", field=src.name)
             f.seek(0)
-            writer = IncrementalPdfFileWriter(f, strict=False)
+            writer = open_writer(f)
             if writer.prev.encrypted:
                 raise NotAPdf(
                     f"{src.name} được mã hóa; không ký được.",

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import ROOT
 from digitize.validate import check_pdfa
 from signing import agency_signer, load_pkcs12, sign_pdf, verify_pdf
 from signing.demo_pki import ensure_demo_pki
@@ -51,6 +52,28 @@ def test_signed_file_stays_valid_pdfa_and_well_formed(signed: Path) -> None:
     assert status.passed, status.findings
     assert status.signature_fields_projected == 1
     subprocess.run(["qpdf", "--check", str(signed)], check=True, capture_output=True)
+
+
+@pytest.mark.parametrize("flavour", ["1b", "3b"])
+def test_pdfa_1b_and_3b_stay_valid_after_two_signatures(
+    flavour: str, page_png: Path, pki_dir: Path, tmp_path: Path
+) -> None:
+    """PDF/A-1 is PDF 1.4 with Info and XMP in step, and wants a /CIDSet for the stamp font."""
+    from digitize import Source, digitize
+
+    pdfa = tmp_path / f"{flavour}.pdf"
+    digitize([Source(page_png, page_png.name)], pdfa, title="Đơn", tessdata=ROOT / "ocr-models", flavour=flavour)
+    signer = agency_signer(None, None, pki_dir=pki_dir, agency_name=AGENCY)
+    first, second = tmp_path / "1.pdf", tmp_path / "2.pdf"
+    sign_pdf(pdfa, first, signer, agency_name=AGENCY)
+    sign_pdf(first, second, signer, agency_name=AGENCY, slot=1)
+    status = check_pdfa(second)
+    assert status.passed and status.flavour == flavour, status.findings
+    report = verify_pdf(second, [ensure_demo_pki(pki_dir, AGENCY).root_cert])
+    assert report.ok and report.pdfa_valid and len(report.signatures) == 2
+    assert (
+        subprocess.run(["pdfsig", str(second)], capture_output=True, text=True).stdout.count("Signature is Valid") == 2
+    )
 
 
 def test_visible_stamp_shows_agency_and_vietnam_time(signed: Path) -> None:
