@@ -58,6 +58,8 @@ def read_page(
     if orientation.looks_sideways(ink):
         detected = orientation.detect(image, dpi, tessdata=tessdata)
         rotate = detected if detected in (90, 270) else 0
+    elif orientation.looks_upside_down(ink):  # OSD now costs less than a wasted OCR pass
+        rotate = 180 if orientation.detect(image, dpi, tessdata=tessdata) == 180 else 0
     pre = slope(rotate) if abs(slope(rotate)) >= deskew.PRE_SKEW else 0.0
     best = _attempt(image, rotate, pre, recognize)
 

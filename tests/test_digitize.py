@@ -154,6 +154,23 @@ def _pixels_of_page(pdf_path: Path, number: int = 0) -> Image.Image:
         return pikepdf.PdfImage(image).as_pil_image()
 
 
+def test_upside_down_hint_from_the_ink_alone() -> None:
+    """Lines heavier below their core hint at 180° before any OCR: on rendered Vietnamese pages
+    and on real scans of the corpus."""
+    from PIL import Image
+
+    from digitize.largeformat import analysis_copy
+    from digitize.orientation import looks_upside_down
+    from pages import render_page
+
+    pages = [(render_page(dpi=300), 300.0), (Image.open(CORPUS / "linn.png"), 300.0)]
+    pages.append((Image.open(CORPUS / "typewriter.png"), 300.0))
+    for image, dpi in pages:
+        assert not looks_upside_down(analysis_copy(image, dpi))
+        assert looks_upside_down(analysis_copy(image.rotate(180, expand=True), dpi))
+    assert not looks_upside_down(analysis_copy(Image.new("L", (800, 1000), 255), 100))  # blank: no hint
+
+
 def test_skewed_pages_are_read_straight_and_kept_as_scanned(tmp_path: Path) -> None:
     from pages import render_page
 
