@@ -13,8 +13,6 @@ import os
 import random
 import shlex
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -29,11 +27,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
 from digitize_bench import FONT, page_lines  # noqa: E402  (its administrative-form text, varied by seed)
+from serving import SOHOA, free_port, proc_status, start_server, stop_server, token  # noqa: E402
 
 from pages import render_page  # noqa: E402
 from settings import Settings  # noqa: E402
 
-SOHOA = str(Path(sys.executable).parent / "sohoa")
 AGENCY = "000.00.12.H12"
 TARGET_P95_MS = 300
 TARGET_RATIO = 0.90
@@ -76,46 +74,6 @@ def request_ms(log: Path, path_end: str) -> list[float]:
             if str(entry.get("path", "")).endswith(path_end) and "ms" in entry:
                 found.append(float(entry["ms"]))
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def vm_hwm(pid: int) -> int:
-    """Peak resident memory of a live process over its whole life, in bytes."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
-def start_server(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as err:  # its own session, so a Ctrl-C here does not reach it half-way
-        proc = subprocess.Popen([SOHOA, "serve", "--port", str(port)], env=env, stderr=err, start_new_session=True)
-    deadline = time.monotonic() + 120  # the first start makes the demo PKI
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"sohoa serve exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    stop_server(proc)
-    sys.exit("sohoa serve not ready after 120 s")
-
-
-def stop_server(proc: subprocess.Popen[bytes]) -> None:
-    proc.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown stops the embedded worker too
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 @dataclass
@@ -175,26 +133,21 @@ def run_station(st: Station, base: str, token: str, go: threading.Barrier, opts:
 def run_service(
     dossiers: list[Path], work: Path, env: dict[str, str], opts: argparse.Namespace
 ) -> tuple[list[Station], int]:
-    token = subprocess.run(
-        [SOHOA, "users", "add", "Trạm quét", "--role", "scanner", "-q"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    scanner = token(env, "Trạm quét", "scanner")
     port = free_port()
     server = start_server(env, port, work / "server.log")
     stations = [Station(f"{AGENCY}-250527-{n:04d}", pdf) for n, pdf in enumerate(dossiers, start=1)]
     go = threading.Barrier(len(stations))
     threads = [
-        threading.Thread(target=run_station, args=(st, f"http://127.0.0.1:{port}", token, go, opts)) for st in stations
+        threading.Thread(target=run_station, args=(st, f"http://127.0.0.1:{port}", scanner, go, opts))
+        for st in stations
     ]
     try:
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        peak = vm_hwm(server.pid)
+        peak = proc_status(server.pid, "VmHWM")
     finally:
         stop_server(server)
     return stations, peak

@@ -12,8 +12,6 @@ import os
 import resource
 import shlex
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,11 +22,12 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
+
+from serving import free_port, proc_status, start_server, stop_server, token  # noqa: E402
 
 import s3_server  # noqa: E402
 
-SOHOA = str(Path(sys.executable).parent / "sohoa")
 MIB = 1 << 20
 CHUNK = MIB
 TARGET_RSS_MB = 200
@@ -50,51 +49,6 @@ def make_file(path: Path, size: int) -> str:
             left -= len(chunk)
             chunk = os.urandom(min(CHUNK, left))
     return digest.hexdigest()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def proc_status(pid: int, field: str) -> int:
-    """A memory line of /proc/<pid>/status (VmHWM: peak over the process's life; VmRSS: now), bytes."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
-def start_server(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as err:
-        proc = subprocess.Popen([SOHOA, "serve", "--port", str(port)], env=env, stderr=err, start_new_session=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"sohoa serve exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    stop_server(proc)
-    sys.exit("sohoa serve not ready after 120 s")
-
-
-def stop_server(proc: subprocess.Popen[bytes]) -> None:
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-def token(env: dict[str, str], name: str, role: str) -> str:
-    cmd = [SOHOA, "users", "add", name, "--role", role, "-q"]
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout.strip()
 
 
 class SentClock:
