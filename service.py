@@ -45,7 +45,7 @@ from storage import (
     open_store,
     parse_code,
 )
-from storage.catalog import StoredObject, now
+from storage.catalog import StoredObject, iso, now
 from storage.errors import NotFound, StorageError
 from storage.objects import ObjectInfo
 
@@ -268,8 +268,8 @@ def _dossier_dict(dossier: Dossier) -> dict[str, Any]:
         "applicant": dossier.applicant,
         "retention": dossier.retention,
         "status": dossier.status,
-        "received_on": dossier.received_on.isoformat() if dossier.received_on else None,
-        "due_on": dossier.due_on.isoformat() if dossier.due_on else None,
+        "received_on": iso(dossier.received_on),
+        "due_on": iso(dossier.due_on),
         "next": sorted(lifecycle.NEXT[dossier.status]),
     }
 
@@ -835,18 +835,10 @@ def job_view(job: Job) -> dict[str, Any]:
         "attempts": job.attempts,
         "error": job.error,
         "result": job.result,
-        "created_at": _iso(job.created_at),
-        "started_at": _iso(job.started_at),
-        "finished_at": _iso(job.finished_at),
+        "created_at": iso(job.created_at),
+        "started_at": iso(job.started_at),
+        "finished_at": iso(job.finished_at),
     }
-
-
-def _iso(moment: dt.datetime | None) -> str | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is None:  # SQLite hands back naive UTC
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment.isoformat()
 
 
 def search(
@@ -897,7 +889,7 @@ def audit_events(ctx: Context, *, dossier: str | None = None, limit: int = 100, 
             "events": [
                 {
                     "id": e.id,
-                    "at": _iso(e.at),
+                    "at": iso(e.at),
                     "actor": e.actor,
                     "action": e.action,
                     "dossier": e.dossier_code,

@@ -26,8 +26,6 @@ _LOCK = 0x50_48_4F_41  # any constant shared by every sohoa process ("SOHOA" abb
 
 
 def _moment(at: dt.datetime) -> str:
-    if at.tzinfo is None:  # SQLite hands back naive UTC
-        at = at.replace(tzinfo=dt.UTC)
     return at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 

@@ -114,6 +114,5 @@ def history(session: Session, code: str) -> list[dict[str, Any]]:
     )
     result = []
     for e in events:
-        at = e.at if e.at.tzinfo else e.at.replace(tzinfo=dt.UTC)
-        result.append({"at": at.isoformat(), "actor": e.actor, **(e.detail or {})})
+        result.append({"at": e.at.isoformat(), "actor": e.actor, **(e.detail or {})})
     return result

@@ -3,7 +3,6 @@ written, and a JSON manifest beside the objects so the store can be read without
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import tempfile
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.catalog import AuditEvent, Document, Dossier, StoredObject
+from storage.catalog import AuditEvent, Document, Dossier, StoredObject, iso
 from storage.objects import ObjectInfo, ObjectStore, dossier_prefix
 
 FORMAT = "sohoa-dossier-manifest/1"
@@ -32,12 +31,6 @@ def record(session: Session, info: ObjectInfo, *, kind: str, code: str | None, a
         )
 
 
-def _iso(value: dt.date | dt.datetime | None) -> str | None:
-    if isinstance(value, dt.datetime) and value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)  # SQLite hands back naive UTC
-    return value.isoformat() if value is not None else None
-
-
 def build(session: Session, code: str) -> dict[str, Any]:
     dossier = session.get(Dossier, code)
     if dossier is None:
@@ -55,8 +48,8 @@ def build(session: Session, code: str) -> dict[str, Any]:
             "applicant": dossier.applicant,
             "status": dossier.status,
             "retention": dossier.retention,
-            "received_on": _iso(dossier.received_on),
-            "due_on": _iso(dossier.due_on),
+            "received_on": iso(dossier.received_on),
+            "due_on": iso(dossier.due_on),
         },
         "documents": [
             {
@@ -78,7 +71,7 @@ def build(session: Session, code: str) -> dict[str, Any]:
                 "sha256": o.sha256,
                 "size": o.size,
                 "created_by": o.created_by,
-                "created_at": _iso(o.created_at),
+                "created_at": iso(o.created_at),
             }
             for o in objects
         ],

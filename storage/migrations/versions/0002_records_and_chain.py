@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from storage.auditlog import GENESIS, _hash_of
+from storage.catalog import UtcDateTime
 
 revision = "0002"
 down_revision = "0001"
@@ -82,7 +83,7 @@ def _chain_existing_entries() -> None:
     events = sa.table(
         "audit_events",
         *(sa.column(c) for c in ("id", "actor", "action", "dossier_code", "prev_hash", "hash")),
-        sa.column("at", sa.DateTime(timezone=True)),
+        sa.column("at", UtcDateTime()),  # aware on SQLite too, as the chain hashes it
         sa.column("detail", sa.JSON()),
     )
     prev = GENESIS
