@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -127,6 +128,46 @@ def token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[pki_server
     pin_file.write_text(PIN)
     yield test_pki, pin_file
     server.shutdown()  # type: ignore[attr-defined]
+
+
+SOHOA = str(Path(sys.executable).parent / "sohoa")
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (once the probing socket is closed)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cli_token(env: dict[str, str], name: str, role: str) -> str:
+    """A token from `sohoa users add`, in the catalog ``env`` names."""
+    add = [SOHOA, "users", "add", name, "--role", role, "-q"]
+    return subprocess.run(add, env=env, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def serve(env: dict[str, str], stderr: Any = subprocess.DEVNULL) -> tuple[subprocess.Popen[str], str]:
+    """`sohoa serve` on a free port, returned with its base URL once /healthz answers (by then
+    the app's start-up, the demo PKI included, is done)."""
+    import time
+    import urllib.request
+
+    port = free_port()
+    cmd = [SOHOA, "serve", "--port", str(port)]
+    server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=stderr, text=True)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        if server.poll() is not None:
+            raise AssertionError(f"sohoa serve exited with {server.returncode}")
+        try:
+            urllib.request.urlopen(f"{base}/healthz", timeout=1)
+            return server, base
+        except OSError:
+            time.sleep(0.1)
+    server.kill()
+    raise AssertionError("sohoa serve did not answer in 30 s")
 
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

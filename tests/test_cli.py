@@ -141,26 +141,14 @@ def test_batch_splits_at_a_qr_separator(page_png: Path, var: Path, tmp_path: Pat
 
 
 def test_sign_agent_against_a_running_service(token, page_png: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    import socket
     import time
     import urllib.request
 
-    from conftest import MODULE
+    from conftest import MODULE, serve
 
     _test_pki, pin_file = token
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "SOHOA_DATA_DIR": str(tmp_path / "var"), "SOHOA_PORT": str(port), "SOHOA_OCR_JOBS": "2"}
-    server = subprocess.Popen([SOHOA, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
+    server, base = serve({**os.environ, "SOHOA_DATA_DIR": str(tmp_path / "var"), "SOHOA_OCR_JOBS": "2"})
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"{base}/healthz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
         code = "000.00.12.H12-250530-0009"
         clerk = run("users", "add", "Cán bộ ký", "--role", "clerk", "-q", data_dir=tmp_path / "var").stdout.strip()
         auth = {"Authorization": f"Bearer {clerk}"}
@@ -187,40 +175,18 @@ def test_sign_agent_against_a_running_service(token, page_png: Path, tmp_path: P
                 break
             time.sleep(0.2)
         assert status["status"] == "done", status
-        r = run(
-            "sign-agent",
-            f"{base}/api/v1/dossiers/{code}/documents/1",
-            "--module",
-            str(MODULE),
-            "--token",
-            "sohoa",
-            "--key",
-            "agency",
-            "--api-token",
-            clerk,
-            "--pin-file",
-            str(pin_file),
-            data_dir=tmp_path / "agent",
-        )
+
+        def sign_agent(pin: Path) -> subprocess.CompletedProcess[str]:
+            document = f"{base}/api/v1/dossiers/{code}/documents/1"
+            token_args = ["--module", str(MODULE), "--token", "sohoa", "--key", "agency", "--pin-file", str(pin)]
+            return run("sign-agent", document, *token_args, "--api-token", clerk, data_dir=tmp_path / "agent")
+
+        r = sign_agent(pin_file)
         assert r.returncode == 0, r.stderr
         assert "UBND xã Hòa Bình" in r.stdout and "PAdES" in r.stdout
         wrong = tmp_path / "sai-pin"
         wrong.write_text("000000")
-        r = run(
-            "sign-agent",
-            f"{base}/api/v1/dossiers/{code}/documents/1",
-            "--module",
-            str(MODULE),
-            "--token",
-            "sohoa",
-            "--key",
-            "agency",
-            "--api-token",
-            clerk,
-            "--pin-file",
-            str(wrong),
-            data_dir=tmp_path / "agent",
-        )
+        r = sign_agent(wrong)
         assert r.returncode == 2 and "PIN" in r.stderr and "Traceback" not in r.stderr
     finally:
         server.terminate()

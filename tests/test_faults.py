@@ -3,7 +3,6 @@ once it is back, the same upload goes through."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,17 +12,11 @@ from fastapi.testclient import TestClient
 import access
 import api
 import service
-from conftest import _clear_caches
+from conftest import _clear_caches, free_port  # nothing listens on a free port
 from storage import AuditEvent, Document, Dossier, Job, Page
 from storage.errors import NotSupported
 
 CODE = "000.00.12.H12-250527-0001"
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])  # nothing listens there once the socket is closed
 
 
 def _rows() -> dict[str, int]:
@@ -33,7 +26,7 @@ def _rows() -> dict[str, int]:
 
 @pytest.fixture
 def dead_s3(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    monkeypatch.setenv("SOHOA_OBJECT_STORE_URL", f"s3://sohoa:bi-mat@127.0.0.1:{_closed_port()}/ho-so")
+    monkeypatch.setenv("SOHOA_OBJECT_STORE_URL", f"s3://sohoa:bi-mat@127.0.0.1:{free_port()}/ho-so")
     monkeypatch.setenv("SOHOA_EMBEDDED_WORKER", "false")
     _clear_caches()
     _, token = access.issue(service.context().sessions, "Trạm quét", "admin")

@@ -4,39 +4,19 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-SOHOA = str(Path(sys.executable).parent / "sohoa")
+from conftest import cli_token, serve
 
 
 def test_json_logs_carry_the_request_id(tmp_path: Path) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {
-        **os.environ,
-        "SOHOA_DATA_DIR": str(tmp_path / "var"),
-        "SOHOA_PORT": str(port),
-        "SOHOA_EMBEDDED_WORKER": "false",
-    }
-    token = subprocess.run(
-        [SOHOA, "users", "add", "Trạm quét 9", "--role", "scanner", "-q"], env=env, capture_output=True, text=True
-    ).stdout.strip()
-    server = subprocess.Popen([SOHOA, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "SOHOA_DATA_DIR": str(tmp_path / "var"), "SOHOA_EMBEDDED_WORKER": "false"}
+    token = cli_token(env, "Trạm quét 9", "scanner")
+    server, base = serve(env, stderr=subprocess.PIPE)
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"{base}/healthz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
         request = urllib.request.Request(
             f"{base}/api/v1/jobs/khong-co", headers={"Authorization": f"Bearer {token}", "X-Request-ID": "tram-9.0001"}
         )

@@ -7,27 +7,19 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import redis
 
+from conftest import SOHOA, cli_token, serve
 from storage import Document, Job, Page, open_catalog, open_store
 from storage.audit import audit
 
-SOHOA = str(Path(sys.executable).parent / "sohoa")
 REDIS = "redis://127.0.0.1:6379/14"
 DOSSIERS = 30
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _running_job(log: Path) -> str | None:
@@ -44,7 +36,6 @@ def _running_job(log: Path) -> str | None:
 
 def test_two_workers_one_killed_all_dossiers_complete(pg_url: str, s3_url: str, page_png: Path, tmp_path: Path) -> None:
     redis.Redis.from_url(REDIS).flushdb()
-    port = _free_port()
     env = {
         **os.environ,
         "SOHOA_DATA_DIR": str(tmp_path / "var"),  # the demo PKI and temporary files only
@@ -54,25 +45,16 @@ def test_two_workers_one_killed_all_dossiers_complete(pg_url: str, s3_url: str, 
         "SOHOA_EMBEDDED_WORKER": "false",
         "SOHOA_JOB_LEASE_SECONDS": "3",
         "SOHOA_OCR_JOBS": "1",
-        "SOHOA_PORT": str(port),
     }
-    token = subprocess.run(
-        [SOHOA, "users", "add", "Trạm quét", "--role", "admin", "-q"], env=env, capture_output=True, text=True
-    ).stdout.strip()
-    processes: list[subprocess.Popen[bytes]] = []
+    token = cli_token(env, "Trạm quét", "admin")
+    processes: list[subprocess.Popen[str]] = []
     logs = [tmp_path / "api.log", tmp_path / "worker-1.log", tmp_path / "worker-2.log"]
     try:
-        processes.append(subprocess.Popen([SOHOA, "serve"], env=env, stderr=logs[0].open("wb")))
-        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"})
-        for _ in range(150):
-            try:
-                if client.get("/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        for log in logs[1:]:
-            processes.append(subprocess.Popen([SOHOA, "worker"], env=env, stderr=log.open("wb")))
+        api_server, base = serve(env, stderr=logs[0].open("wb"))
+        processes.append(api_server)
+        client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"})
+        for log in logs[1:]:  # after the API's start-up, which made the demo PKI the workers sign with
+            processes.append(subprocess.Popen([SOHOA, "worker"], env=env, stderr=log.open("wb"), text=True))
 
         codes = [f"000.00.12.H12-250527-{n:04d}" for n in range(1, DOSSIERS + 1)]
         data = page_png.read_bytes()
