@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, File, Query, Request, UploadFile
+from fastapi import Path as ApiPath
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -258,6 +259,11 @@ def get_job(who: Anyone, job_id: str) -> dict[str, Any]:
         return service.job_view(job)
 
 
+# Bounds that keep numbers within the catalog's integer columns (an overflow would be a 500).
+DocumentId = Annotated[int, ApiPath(ge=1, le=2**31 - 1, description="Số tài liệu / document number")]
+Offset = Annotated[int, Query(ge=0, le=1_000_000_000, description="Bỏ qua bấy nhiêu kết quả / results to skip")]
+
+
 class DossierFields(BaseModel):
     title: str = Field("", max_length=500, description="Trích yếu hồ sơ / title")
     procedure: str = Field("", max_length=200, description="Thủ tục hành chính / administrative procedure")
@@ -304,7 +310,7 @@ def list_dossiers(
     received_from: Annotated[dt.date | None, Query(description="Tiếp nhận từ ngày")] = None,
     received_to: Annotated[dt.date | None, Query(description="Tiếp nhận đến ngày")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     """Danh sách hồ sơ, lọc theo cơ quan, thủ tục, trạng thái, ngày. / Dossiers, filtered."""
     return service.list_dossiers(
@@ -357,7 +363,7 @@ def audit_events(
     who: Archivist,
     dossier: Annotated[str | None, Query(max_length=64, description="Mã hồ sơ")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     """Nhật ký kiểm tra (chuỗi băm). / The hash-chained audit log."""
     return service.audit_events(service.context(), dossier=dossier, limit=limit, offset=offset)
@@ -396,7 +402,7 @@ def download(
     who: Reader,
     request: Request,
     code: str,
-    document_id: int,
+    document_id: DocumentId,
     kind: Literal["original", "pdfa", "signed", "alto"],
 ) -> StreamingResponse:
     """Tải bản gốc, bản PDF/A, bản đã ký hoặc ALTO; hỗ trợ HTTP Range để tải tiếp.
@@ -452,7 +458,7 @@ class AgencySignature(BaseModel):
 
 
 @app.post("/api/v1/dossiers/{code}/documents/{document_id}/signatures", status_code=201, tags=["chữ ký số"])
-def sign_document(who: Signer, code: str, document_id: int, body: AgencySignature) -> dict[str, Any]:
+def sign_document(who: Signer, code: str, document_id: DocumentId, body: AgencySignature) -> dict[str, Any]:
     """Ký bằng chứng thư của cơ quan (trên máy chủ), sau các chữ ký trước.
     / Sign with the agency's certificate held by the server, after the earlier signatures."""
     return service.sign_agency(service.context(), code, document_id, actor=who.actor, reason=body.reason)
@@ -471,7 +477,7 @@ class RemoteComplete(BaseModel):
 
 
 @app.post("/api/v1/dossiers/{code}/documents/{document_id}/remote-signatures", status_code=201, tags=["chữ ký số"])
-def prepare_remote_signature(who: Signer, code: str, document_id: int, body: RemotePrepare) -> dict[str, Any]:
+def prepare_remote_signature(who: Signer, code: str, document_id: DocumentId, body: RemotePrepare) -> dict[str, Any]:
     """Bước 1 ký bằng USB token của cán bộ: chuẩn bị tài liệu, trả về dữ liệu cần ký.
     / Step 1 of signing with a clerk's token: prepare the document and return the bytes to sign."""
     return service.prepare_remote(service.context(), code, document_id, body.certificates.encode(), actor=who.actor)
@@ -494,7 +500,7 @@ def search(
         str, Query(min_length=1, max_length=500, description='Từ cần tìm, có hoặc không dấu; cụm từ trong "…"')
     ],
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     agency: Annotated[str | None, Query(max_length=32, description="Mã cơ quan / agency code")] = None,
     procedure: Annotated[str | None, Query(max_length=200, description="Thủ tục hành chính / procedure")] = None,
     status: Annotated[str | None, Query(max_length=32, description="Trạng thái hồ sơ / dossier status")] = None,
