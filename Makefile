@@ -5,8 +5,13 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Apache PDFBox Preflight, the tests' second PDF/A-1b validator (tests/preflight.py): its jar
+# is in libpdfbox2-java; javax.activation and javax.xml.bind are no longer part of Java.
+PREFLIGHT_PACKAGES := default-jre-headless libpdfbox2-java libfontbox2-java libcommons-logging-java \
+	libactivation-java libjaxb-api-java
 APT_PACKAGES := tesseract-ocr tesseract-ocr-vie tesseract-ocr-osd tesseract-ocr-eng \
-	poppler-utils qpdf jbig2dec fonts-liberation2 openssl softhsm2 python3-venv
+	poppler-utils qpdf jbig2dec fonts-liberation2 openssl softhsm2 python3-venv \
+	$(PREFLIGHT_PACKAGES)
 
 .PHONY: run test lint system-deps clean
 

@@ -17,6 +17,7 @@ from digitize.errors import CorruptInput
 from digitize.ocr import parse_tsv
 from digitize.textlayer import content_stream
 from digitize.validate import check_pdfa
+from preflight import preflight
 
 MODELS = ROOT / "ocr-models"
 
@@ -265,6 +266,25 @@ def test_other_pdfa_flavours_on_request(page_jpeg: Path, flavour: str, tmp_path:
     with pikepdf.open(out) as pdf:
         if flavour == "1b":
             assert pdf.pdf_version <= "1.4"
+    if flavour == "1b":  # and Apache PDFBox Preflight agrees
+        report = preflight(out)
+        assert report.passed and report.flavour == "PDF/A1-b", [str(e) for e in report.errors]
+
+
+def test_preflight_rejects_a_1b_file_without_its_output_intent(tmp_path: Path) -> None:
+    """The Preflight check can fail: the same 1b file less its OutputIntent (DeviceRGB scan, no ICC profile)."""
+    page = tmp_path / "trang.png"
+    Image.new("RGB", (413, 585), "white").save(page, dpi=(50, 50))  # blank: no OCR needed
+    good, bad = tmp_path / "1b.pdf", tmp_path / "no-intent.pdf"
+    digitize([Source(page, page.name)], good, title="t", tessdata=MODELS, jobs=1, flavour="1b")
+    with pikepdf.open(good) as pdf:
+        del pdf.Root["/OutputIntents"]
+        pdf.save(bad)
+    assert preflight(good).passed
+    report = preflight(bad)
+    assert not report.passed and report.codes == ["2.4.3"], [str(e) for e in report.errors]
+    assert "DestOutputProfile is missing" in report.errors[0].details
+    assert not check_pdfa(bad).passed  # pikepdf's validator rejects it too
 
 
 def test_jpeg2000_scan(tmp_path: Path) -> None:
