@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
+import os
 import re
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -69,14 +70,21 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
     ctx = service.context(settings)
     ctx.trust_roots()  # makes the demo PKI on first start, before any worker needs it
-    if settings.embedded_worker:
-        ctx.signer()  # a wrong certificate or password shows at start, not at the first job
-    consumer = jobs.start_embedded_worker(settings) if settings.embedded_worker else None
+    # Of several server processes, the one that takes the lock runs the worker; when it dies,
+    # the process started in its place takes it.
+    lock = jobs.worker_lock(settings) if settings.embedded_worker else None
+    consumer = None
     try:
+        if lock is not None:
+            ctx.signer()  # a wrong certificate or password shows at start, not at the first job
+            consumer = jobs.start_embedded_worker(settings)
+            jobs.log.info("embedded worker started in server process %d", os.getpid())
         yield
     finally:
         if consumer is not None:
             consumer.stop(graceful=True)
+        if lock is not None:
+            os.close(lock)
 
 
 app = FastAPI(
@@ -208,25 +216,19 @@ async def post_scan(
     ctx = service.context()
     parse_code(code, ctx.settings.dossier_code_pattern)  # reject a bad code before reading the body
     options = {k: v for k, v in (("spreads", spreads), ("blank_pages", blank_pages)) if v} or None
+
+    def accept(item: uploads.Received) -> dict[str, Any]:  # in a thread: it waits on the disk (fsync)
+        job, created = service.accept_scan(
+            ctx, code, item.path, item.name, options=options, actor=who.actor, sha256=item.sha256, take=True
+        )
+        if created:
+            jobs.enqueue(job.id, ctx.settings)
+        return {**service.job_view(job), "created": created, "job_url": f"/api/v1/jobs/{job.id}"}
+
     accepted = []
     with tempfile.TemporaryDirectory(dir=ctx.tmp) as tmp:
         for item in await uploads.receive(request, Path(tmp), ctx.settings.max_upload_bytes):
-            job, created = await run_in_threadpool(
-                partial(
-                    service.accept_scan,
-                    ctx,
-                    code,
-                    item.path,
-                    item.name,
-                    options=options,
-                    actor=who.actor,
-                    sha256=item.sha256,
-                    take=True,
-                )
-            )
-            if created:
-                jobs.enqueue(job.id, ctx.settings)
-            accepted.append({**service.job_view(job), "created": created, "job_url": f"/api/v1/jobs/{job.id}"})
+            accepted.append(await run_in_threadpool(accept, item))
     status = 202 if any(j["created"] for j in accepted) else 200
     return JSONResponse({"dossier": code, "jobs": accepted}, status_code=status)
 
@@ -245,7 +247,7 @@ async def post_batch(
         job = await run_in_threadpool(
             partial(service.accept_batch, ctx, item.path, item.name, default_code=code or "", actor=who.actor)
         )
-    jobs.enqueue(job.id, ctx.settings)
+    await run_in_threadpool(jobs.enqueue, job.id, ctx.settings)
     return JSONResponse({**service.job_view(job), "job_url": f"/api/v1/jobs/{job.id}"}, status_code=202)
 
 

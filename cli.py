@@ -399,10 +399,20 @@ def serve(
     import uvicorn
 
     import logs
+    import service
 
     settings = get_settings()
     logs.setup()
-    uvicorn.run("api:app", host=host or settings.host, port=port or settings.port, log_config=None, access_log=False)
+    # Migrate and make the demo PKI here, once, before the server processes start side by side.
+    _run(lambda: service.context(settings).trust_roots())
+    uvicorn.run(
+        "api:app",
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=settings.api_processes,
+        log_config=logs.config(),
+        access_log=False,
+    )
 
 
 @app.command()

@@ -3,7 +3,9 @@ they hand the job to service.run_job, so the same code runs from the worker and 
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -49,6 +51,7 @@ def queue(settings: Settings | None = None) -> Queue:
     huey = make_huey(settings.queue)
 
     def digitize(job_id: str) -> None:
+        yield_cpu()
         service.run_job(service.context(settings), job_id)
 
     return Queue(huey, huey.task(name="digitize")(digitize))
@@ -121,6 +124,31 @@ class EmbeddedConsumer(Consumer):
         if self.reaper is not None:
             self.reaper.set()
         super().stop(graceful)
+
+
+JOB_NICE = 10  # a job's threads give way to the API's (an upload's 202 waits on the CPU)
+
+
+def yield_cpu() -> None:
+    """Lower this worker thread's CPU priority, and so that of the page threads it starts (Linux
+    threads inherit it): OCR fills every core, and requests must still be answered at once."""
+    tid = threading.get_native_id()
+    current = os.getpriority(os.PRIO_PROCESS, tid)
+    if current < JOB_NICE:
+        os.setpriority(os.PRIO_PROCESS, tid, JOB_NICE)
+
+
+def worker_lock(settings: Settings) -> int | None:
+    """The open lock file in the one server process that is to run the embedded worker, None in
+    the others. It is held until closed or the process exits (even by SIGKILL: the kernel lets go)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(settings.data_dir / "worker.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
 
 
 def start_embedded_worker(settings: Settings | None = None) -> Consumer:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import logging.config
 import re
 import time
 import uuid
@@ -38,18 +39,29 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
-def setup(level: str = "INFO") -> None:
+def config(level: str = "INFO") -> dict[str, Any]:
     """JSON on stderr for our loggers and uvicorn's; uvicorn's own access log is replaced by
-    the API's request log, which knows the request id and the caller."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    for name in ("uvicorn", "uvicorn.error", "huey"):
-        logging.getLogger(name).handlers[:] = []
-        logging.getLogger(name).propagate = True
-    logging.getLogger("uvicorn.access").disabled = True
+    the API's request log, which knows the request id and the caller. A dictConfig, so that
+    uvicorn applies it in each server process it starts."""
+    quiet = {"handlers": [], "propagate": True}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": JsonFormatter}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json"}},
+        "root": {"handlers": ["stderr"], "level": level},
+        "loggers": {
+            "uvicorn": quiet,
+            "uvicorn.error": quiet,
+            "huey": quiet,
+            "alembic": {"level": "WARNING"},
+            "uvicorn.access": {"handlers": [], "propagate": False, "level": "CRITICAL"},
+        },
+    }
+
+
+def setup(level: str = "INFO") -> None:
+    logging.config.dictConfig(config(level))
 
 
 class RequestLog:

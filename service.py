@@ -192,7 +192,8 @@ def accept_scan(
         job = Job(id=uuid.uuid4().hex, dossier_code=code, document_id=document.id, status="queued", options=options)
         session.add(job)
         _audit(session, actor, "scan.accepted", code, document=document.id, sha256=sha256, file=document.original_name)
-    write_manifest(ctx, code)
+    # The catalog now records the original; the dossier's manifest is rewritten when this job
+    # ends, done or failed, which keeps that work off the upload's answer.
     return job, True
 
 
@@ -687,6 +688,8 @@ def _fail(ctx: Context, run: Run, code: str | None, doc_id: int | None, e: Excep
             # Back to what the dossier's other documents make it.
             dossier.status = "DIGITIZED" if any(d.signed_key for d in dossier.documents) else "RECEIVED"
         _audit(session, "worker", "scan.failed", code, document=doc_id, job=run.job_id, error=error["code"])
+    if code:
+        write_manifest(ctx, code)  # it lists the original the failed job was given
 
 
 def _signable(ctx: Context, code: str, document_id: int) -> tuple[str, int]:

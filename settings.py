@@ -34,6 +34,11 @@ class Settings(BaseSettings):
         "", description="SQLAlchemy URL of the catalog; empty means `sqlite:///<data_dir>/sohoa.db`."
     )
     queue_url: str = Field("", description="Job queue; empty means `sqlite:///<data_dir>/queue.db` (Huey SQLite).")
+    api_processes: int = Field(
+        max(1, os.cpu_count() or 1),
+        ge=1,
+        description="HTTP server processes (`sohoa serve`); one of them runs the embedded worker.",
+    )
     embedded_worker: bool = Field(True, description="Run the job worker inside the server process.")
     worker_threads: int = Field(1, ge=1, description="Jobs processed at once by one worker.")
     job_lease_seconds: float = Field(

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from starlette.datastructures import UploadFile
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
 from errors import SohoaError
@@ -77,22 +78,6 @@ def _too_large(name: str, limit: int) -> TooLarge:
     )
 
 
-def _limited(request: Request, limit: int) -> Request:
-    """The same request, whose body stops with 413 as soon as it passes ``limit`` bytes."""
-    seen = 0
-
-    async def receive() -> Any:
-        nonlocal seen
-        message = await request.receive()
-        if message["type"] == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > limit:
-                raise _too_large("tải lên", limit)
-        return message
-
-    return Request(request.scope, receive)
-
-
 def expected_sha256(header: str | None, name: str) -> str | None:
     if not header:
         return None
@@ -113,47 +98,131 @@ def expected_sha256(header: str | None, name: str) -> str | None:
         ) from e
 
 
-async def _write(chunks: AsyncIterator[bytes], dest: Path, name: str, limit: int, expected: str | None) -> Received:
-    digest, size = hashlib.sha256(), 0
-    with dest.open("wb") as out:
-        async for chunk in chunks:
-            size += len(chunk)
-            if size > limit:
-                raise _too_large(name, limit)
-            digest.update(chunk)
-            out.write(chunk)
-    if size == 0:
-        raise SohoaError(f"Tệp {name} rỗng.", f"{name} is empty.", field="file")
-    actual = digest.hexdigest()
-    if expected is not None and expected != actual:
-        raise ChecksumMismatch(
-            f"Tệp {name} bị hỏng trên đường truyền: SHA-256 {actual[:16]}… khác {expected[:16]}… đã gửi.",
-            f"{name} was damaged in transit: SHA-256 {actual[:16]}… is not the {expected[:16]}… sent.",
-            field="Content-Digest",
+class _File:
+    """One file being received: written and hashed as its bytes arrive, checked at its end."""
+
+    def __init__(self, dest: Path, name: str, limit: int, expected: str | None) -> None:
+        self.dest, self.name, self.limit, self.expected = dest, name, limit, expected
+        self.out = dest.open("wb")
+        self.digest, self.size = hashlib.sha256(), 0
+
+    def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.limit:
+            raise _too_large(self.name, self.limit)
+        self.digest.update(chunk)
+        self.out.write(chunk)
+
+    def close(self) -> Received:
+        self.out.close()
+        if self.size == 0:
+            raise SohoaError(f"Tệp {self.name} rỗng.", f"{self.name} is empty.", field="file")
+        actual = self.digest.hexdigest()
+        if self.expected is not None and self.expected != actual:
+            raise ChecksumMismatch(
+                f"Tệp {self.name} bị hỏng trên đường truyền: SHA-256 {actual[:16]}… khác {self.expected[:16]}… đã gửi.",
+                f"{self.name} was damaged in transit: SHA-256 {actual[:16]}… is not the {self.expected[:16]}… sent.",
+                field="Content-Digest",
+            )
+        return Received(self.dest, self.name, self.size, actual)
+
+
+class _Form:
+    """A multipart body parsed as it streams in: each ``file`` part goes straight into its own
+    file (Starlette's form() would first spool it to a temporary file, then we copy it again)."""
+
+    def __init__(self, boundary: bytes, workdir: Path, limit: int, max_files: int) -> None:
+        self.workdir, self.limit, self.max_files = workdir, limit, max_files
+        self.received: list[Received] = []
+        self.headers: dict[str, bytes] = {}  # raw: browsers send UTF-8 file names unescaped
+        self.field = self.value = b""
+        self.file: _File | None = None
+        self.parser = MultipartParser(
+            boundary,
+            {
+                "on_part_begin": self._begin,
+                "on_header_field": self._header_field,
+                "on_header_value": self._header_value,
+                "on_header_end": self._header_end,
+                "on_headers_finished": self._headers_finished,
+                "on_part_data": self._data,
+                "on_part_end": self._end,
+            },
         )
-    return Received(dest, name, size, actual)
+
+    def _begin(self) -> None:
+        self.headers, self.file = {}, None
+
+    def _header_field(self, data: bytes, start: int, end: int) -> None:
+        self.field += data[start:end]
+
+    def _header_value(self, data: bytes, start: int, end: int) -> None:
+        self.value += data[start:end]
+
+    def _header_end(self) -> None:
+        self.headers[self.field.decode("latin-1").lower()] = self.value
+        self.field = self.value = b""
+
+    def _headers_finished(self) -> None:
+        _, params = parse_options_header(self.headers.get("content-disposition", b""))
+        if params.get(b"name") != b"file" or b"filename" not in params:
+            return  # another form field: not a scan, skipped
+        if len(self.received) >= self.max_files:
+            raise SohoaError(
+                f"Quá {self.max_files} tệp trong một yêu cầu.", f"More than {self.max_files} files.", field="file"
+            )
+        n = len(self.received)
+        name = Path(params[b"filename"].decode("utf-8", "replace")).name or f"scan-{n + 1}"
+        expected = expected_sha256(self.headers.get("content-digest", b"").decode("latin-1"), name)
+        self.file = _File(self.workdir / f"upload-{n}", name, self.limit, expected)
+
+    def _data(self, data: bytes, start: int, end: int) -> None:
+        if self.file is not None:
+            self.file.write(data[start:end])
+
+    def _end(self) -> None:
+        if self.file is not None:
+            self.received.append(self.file.close())
+            self.file = None
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.out.close()
 
 
-async def _parts(upload: UploadFile) -> AsyncIterator[bytes]:
-    while chunk := await upload.read(CHUNK):
+async def _body(request: Request, limit: int) -> AsyncIterator[bytes]:
+    """The request body as it arrives, stopping with 413 as soon as it passes ``limit`` bytes."""
+    seen = 0
+    async for chunk in request.stream():
+        seen += len(chunk)
+        if seen > limit:
+            raise _too_large("tải lên", limit)
         yield chunk
 
 
 async def receive(request: Request, workdir: Path, limit: int, *, max_files: int = MAX_FILES) -> list[Received]:
     """Every file of an upload request, written under ``workdir``."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    content_type, params = parse_options_header(request.headers.get("content-type", ""))
+    content_type = content_type.decode("latin-1").strip().lower()
     if content_type == "multipart/form-data":
-        form = await _limited(request, limit).form(max_files=max_files)
-        uploads = [v for k, v in form.multi_items() if k == "file" and isinstance(v, UploadFile)]
-        if not uploads:
+        if not params.get(b"boundary"):
+            raise WrongContentType(
+                "Thân multipart thiếu boundary.", "The multipart body has no boundary.", field="Content-Type"
+            )
+        form = _Form(params[b"boundary"], workdir, limit, max_files)
+        try:
+            async for chunk in _body(request, limit):
+                form.parser.write(chunk)
+            form.parser.finalize()
+        except MultipartParseError as e:
+            raise SohoaError(
+                f"Thân multipart hỏng: {e}.", f"The multipart body is malformed: {e}.", field="file"
+            ) from e
+        finally:
+            form.close()
+        if not form.received:
             raise SohoaError("Thiếu tệp (trường «file»).", "No file (field “file”).", field="file")
-        received = []
-        for n, upload in enumerate(uploads):
-            name = upload.filename or f"scan-{n + 1}"
-            expected = expected_sha256(upload.headers.get("content-digest"), name)
-            received.append(await _write(_parts(upload), workdir / f"upload-{n}", name, limit, expected))
-        await form.close()
-        return received
+        return form.received
     if content_type not in RAW_TYPES:
         raise WrongContentType(
             f"Kiểu nội dung {content_type or '(không có)'} không nhận; gửi multipart/form-data hoặc một trong: "
@@ -163,5 +232,10 @@ async def receive(request: Request, workdir: Path, limit: int, *, max_files: int
             field="Content-Type",
         )
     name = unquote(request.headers.get("x-filename", "")) or "scan"
-    expected = expected_sha256(request.headers.get("content-digest"), name)
-    return [await _write(request.stream(), workdir / "upload-0", name, limit, expected)]
+    file = _File(workdir / "upload-0", name, limit, expected_sha256(request.headers.get("content-digest"), name))
+    try:
+        async for chunk in _body(request, limit):
+            file.write(chunk)
+    finally:
+        file.out.close()
+    return [file.close()]

@@ -81,7 +81,7 @@ class Station:
     code: str
     pdf: Path
     started: float = 0.0  # wall clock (time.time) at the upload's first byte
-    upload_s: float = 0.0  # request start to the 202 answer
+    upload_s: float = 0.0  # request start to the 202 answer (curl's time_total)
     status_code: int = 0
     job: str = ""
     status: str = ""
@@ -90,27 +90,35 @@ class Station:
     error: str = ""
 
 
+def post(st: Station, base: str, token: str, raw: bool) -> tuple[int, float, str]:
+    """One upload by a `curl` process: the stations are 20 other machines, not 20 threads that
+    take turns at one Python interpreter's lock. Its status, seconds and answer."""
+    url = f"{base}/api/v1/dossiers/{st.code}/scans"
+    body = ["-H", "Content-Type: application/pdf", "-H", f"X-Filename: {st.pdf.name}", "--data-binary", f"@{st.pdf}"]
+    form = ["-F", f"file=@{st.pdf};type=application/pdf"]
+    cmd = ["curl", "-sS", "-H", f"Authorization: Bearer {token}", *(body if raw else form), url]
+    proc = subprocess.run([*cmd, "-w", "\n%{http_code} %{time_total}"], capture_output=True, text=True)
+    answer, _, status = proc.stdout.rpartition("\n")
+    if proc.returncode != 0:
+        raise OSError(f"curl exit {proc.returncode}: {proc.stderr.strip()[:200]}")
+    code, seconds = status.split()
+    return int(code), float(seconds), answer
+
+
 def run_station(st: Station, base: str, token: str, go: threading.Barrier, opts: argparse.Namespace) -> None:
     headers = {"Authorization": f"Bearer {token}"}
-    with httpx.Client(base_url=base, headers=headers, timeout=120) as client, st.pdf.open("rb") as f:
-        body = f.read() if opts.raw else b""  # the raw body is read before the clock starts
+    with httpx.Client(base_url=base, headers=headers, timeout=120) as client:
         go.wait()  # every station presses "send" at the same moment
-        st.started, t0 = time.time(), time.perf_counter()
-        url = f"/api/v1/dossiers/{st.code}/scans"
+        st.started = time.time()
         try:
-            if opts.raw:
-                raw = {"Content-Type": "application/pdf", "X-Filename": st.pdf.name}
-                r = client.post(url, content=body, headers=raw)
-            else:
-                r = client.post(url, files={"file": (st.pdf.name, f, "application/pdf")})
-        except httpx.HTTPError as e:
-            st.error = f"upload: {type(e).__name__}: {e}"
+            st.status_code, st.upload_s, answer = post(st, base, token, opts.raw)
+        except OSError as e:
+            st.error = f"upload: {e}"
             return
-        st.upload_s, st.status_code = time.perf_counter() - t0, r.status_code
-        if r.status_code != 202:
-            st.error = f"upload: HTTP {r.status_code} {r.text[:200]}"
+        if st.status_code != 202:
+            st.error = f"upload: HTTP {st.status_code} {answer[:200]}"
             return
-        st.job = r.json()["jobs"][0]["id"]
+        st.job = json.loads(answer)["jobs"][0]["id"]
         if opts.accept_only:
             return
         deadline = time.monotonic() + opts.timeout
@@ -130,27 +138,51 @@ def run_station(st: Station, base: str, token: str, go: threading.Barrier, opts:
         st.error = f"job {st.job} not finished after {opts.timeout:.0f} s (last status {st.status})"
 
 
-def run_service(
-    dossiers: list[Path], work: Path, env: dict[str, str], opts: argparse.Namespace
-) -> tuple[list[Station], int]:
-    scanner = token(env, "Trạm quét", "scanner")
-    port = free_port()
-    server = start_server(env, port, work / "server.log")
+def post_all(dossiers: list[Path], port: int, token: str, opts: argparse.Namespace) -> list[Station]:
     stations = [Station(f"{AGENCY}-250527-{n:04d}", pdf) for n, pdf in enumerate(dossiers, start=1)]
     go = threading.Barrier(len(stations))
     threads = [
-        threading.Thread(target=run_station, args=(st, f"http://127.0.0.1:{port}", scanner, go, opts))
-        for st in stations
+        threading.Thread(target=run_station, args=(st, f"http://127.0.0.1:{port}", token, go, opts)) for st in stations
     ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return stations
+
+
+def run_service(
+    dossiers: list[Path], work: Path, env: dict[str, str], opts: argparse.Namespace
+) -> tuple[list[Station], int]:
+    """The burst against `sohoa serve`; also the peak RSS summed over its processes."""
+    scanner = token(env, "Trạm quét", "scanner")
+    port = free_port()
+    server = start_server(env, port, work / "server.log")
     try:
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        peak = proc_status(server.pid, "VmHWM")
+        stations = post_all(dossiers, port, scanner, opts)
+        children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+        peak = sum(proc_status(pid, "VmHWM") for pid in [server.pid, *map(int, children)])
     finally:
         stop_server(server)
     return stations, peak
+
+
+def run_floor(dossiers: list[Path], processes: int, opts: argparse.Namespace) -> list[Station]:
+    """The same burst against bench/floor_app.py under uvicorn with as many processes."""
+    port = free_port()
+    uvicorn = str(Path(sys.executable).parent / "uvicorn")
+    cmd = [uvicorn, "floor_app:app", "--app-dir", str(ROOT / "bench"), "--port", str(port)]
+    server = subprocess.Popen([*cmd, "--workers", str(processes), "--log-level", "warning"], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.TransportError):
+                httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
+                break
+            time.sleep(0.2)
+        return post_all(dossiers, port, "-", argparse.Namespace(**{**vars(opts), "accept_only": True}))
+    finally:
+        stop_server(server)
 
 
 @dataclass
@@ -212,7 +244,10 @@ def main() -> None:
         if settings.embedded_worker
         else "no worker (acceptance only)"
     )
-    print(f"service:  sohoa serve, {worker}, SQLite catalog and queue, filesystem store, B-B signature (no TSA)")
+    print(
+        f"service:  sohoa serve, {settings.api_processes} server processes, {worker}, SQLite catalog and queue, "
+        "filesystem store, B-B signature (no TSA)"
+    )
     print(f"uploads:  {'raw body (Content-Type: application/pdf)' if args.raw else 'multipart, field file'}")
     if changed := sorted(k for k in env if k.startswith("SOHOA_") and k != "SOHOA_DATA_DIR"):
         print("settings: ", ", ".join(f"{k}={env[k]}" for k in changed), "(from this shell)")
@@ -227,6 +262,7 @@ def main() -> None:
         f"made in {time.perf_counter() - t0:.0f} s\n"
     )
 
+    floor = run_floor(dossiers, settings.api_processes, args)
     stations, peak = run_service(dossiers, out, env, args)
     for st in stations:
         if st.error:
@@ -245,6 +281,14 @@ def main() -> None:
     line("upload max ms", f"{max(uploads_ms):.0f}")
     if server_ms:
         line("upload p95 ms in the server's own request log", f"{percentile(server_ms, 0.95):.0f}")
+    floor_ms = [st.upload_s * 1000 for st in floor if st.status_code == 202]
+    if len(floor_ms) == len(floor):
+        line(
+            f"floor: p95 ms of a bare read-hash-write app ({settings.api_processes} proc.)",
+            f"{percentile(floor_ms, 0.95):.0f}",
+        )
+    else:
+        line("floor: uploads that failed", f"{len(floor) - len(floor_ms)}")
     if args.accept_only:
         line("server peak RSS MB (VmHWM)", f"{peak / 2**20:.0f}")
         return

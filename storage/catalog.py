@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import os
 import re
 import threading
 from functools import lru_cache
@@ -187,12 +189,33 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 _WRITE = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
 
 
-def _one_writer_at_a_time(engine: Engine) -> None:
-    """SQLite has one writer. Threads of this process that wait for it queue on a Python lock,
-    taken before a transaction's first write and released at its end, instead of in SQLite's
-    busy handler, which sleeps in growing steps (up to 100 ms) and so wastes most of the wait
-    when many uploads arrive at once. Other processes still wait in the busy handler."""
-    lock = threading.RLock()
+class _WriterLock:
+    """The catalog's one writer: a thread lock for this process's threads, then an exclusive
+    ``flock`` on a file beside the database for other processes (API processes, workers). Both
+    wake a waiter as soon as the writer is done, where SQLite's busy handler sleeps in growing
+    steps (up to 100 ms) and so wastes most of the wait when many uploads arrive at once."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.threads = threading.RLock()
+        self.depth = 0  # nested takes by the thread that holds it (two sessions in one thread)
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600) if path else None
+
+    def acquire(self) -> None:
+        self.threads.acquire()
+        self.depth += 1
+        if self.depth == 1 and self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        self.depth -= 1
+        if self.depth == 0 and self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+        self.threads.release()
+
+
+def _one_writer_at_a_time(engine: Engine, lock_file: Path | None) -> None:
+    """Take the writer lock before a transaction's first write and give it back at its end."""
+    lock = _WriterLock(lock_file)
 
     def take(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         if not conn.info.get("sohoa_writer") and _WRITE.match(statement):
@@ -217,11 +240,13 @@ def _one_writer_at_a_time(engine: Engine) -> None:
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite:"):
         path = url.split("///", 1)[-1]
+        lock_file = None
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            lock_file = Path(f"{path}.writer")
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
-        _one_writer_at_a_time(engine)
+        _one_writer_at_a_time(engine, lock_file)
         return engine
     return create_engine(url, pool_pre_ping=True)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 import service
-from storage import Document
+from storage import Document, Job
 from storage.audit import audit
 from storage.auditlog import verify_chain
 
@@ -55,10 +55,7 @@ def test_each_dossier_has_a_manifest_of_its_objects(data_dir: Path, page_png: Pa
     code = "000.00.12.H12-250527-0002"
     job, _ = service.accept_scan(ctx, code, page_png, page_png.name, actor="trạm quét 1")
     key = f"dossiers/{code}/manifest.json"
-    with ctx.store.open(key) as f:
-        accepted = json.load(f)
-    assert [o["kind"] for o in accepted["objects"]] == ["original"]
-    assert accepted["objects"][0]["created_by"] == "trạm quét 1"
+    assert not ctx.store.exists(key)  # written when the job ends, off the upload's answer
 
     service.run_job(ctx, job.id)
     with ctx.store.open(key) as f:
@@ -71,6 +68,7 @@ def test_each_dossier_has_a_manifest_of_its_objects(data_dir: Path, page_png: Pa
         assert hashlib.sha256(data).hexdigest() == item["sha256"] and len(data) == item["size"]
         assert item["created_at"].endswith("+00:00")
     assert manifest["documents"][0]["pages"] == 1
+    assert [o["created_by"] for o in manifest["objects"] if o["kind"] == "original"] == ["trạm quét 1"]
     with ctx.sessions() as session:
         assert manifest["audit_head"]["hash"] == verify_chain(session).head
     assert audit(ctx.store, ctx.sessions).orphans == []  # the manifest is the service's own
@@ -87,3 +85,17 @@ def test_audit_detects_an_edited_audit_log(data_dir: Path, page_png: Path) -> No
         session.execute(text("UPDATE audit_events SET actor = 'ai đó' WHERE action = 'scan.accepted'"))
     out = subprocess.run([SOHOA, "audit"], capture_output=True, text=True, env=env)
     assert out.returncode == 1 and "AUDIT LOG ALTERED at entry 2" in out.stdout, out.stdout
+
+
+def test_a_failed_job_still_writes_the_manifest_of_its_original(data_dir: Path, page_png: Path, tmp_path: Path) -> None:
+    ctx = service.context()
+    code = "000.00.12.H12-250527-0003"
+    truncated = tmp_path / "cut.png"
+    truncated.write_bytes(page_png.read_bytes()[:2000])
+    job, _ = service.accept_scan(ctx, code, truncated, truncated.name, actor="trạm quét 2")
+    service.run_job(ctx, job.id)
+    with ctx.sessions() as session:
+        assert session.get(Job, job.id).status == "failed"  # type: ignore[union-attr]
+    with ctx.store.open(f"dossiers/{code}/manifest.json") as f:
+        manifest = json.load(f)
+    assert [(o["kind"], o["created_by"]) for o in manifest["objects"]] == [("original", "trạm quét 2")]

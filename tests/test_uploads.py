@@ -16,7 +16,7 @@ import access
 import api
 import service
 from conftest import _clear_caches
-from storage import Dossier, Job
+from storage import Document, Dossier, Job
 
 CODE = "000.00.12.H12-250527-0001"
 
@@ -159,3 +159,33 @@ def test_page_limit_per_dossier_stops_a_scan_as_it_streams(
         assert failed.status == "failed" and failed.error["code"] == "too-many-pages"  # type: ignore[index]
         assert failed.error["field"] == "ba-trang.pdf" and "3 trang" in failed.error["vi"]  # type: ignore[index]
         assert sum(d.page_count for d in s.get(Dossier, CODE).documents) == 2  # type: ignore[union-attr]
+
+
+def test_multipart_is_parsed_as_it_streams(client: TestClient, page_jpeg: Path, data_dir: Path) -> None:
+    """Vietnamese file names in UTF-8, other form fields skipped, a broken body refused by name."""
+    data = page_jpeg.read_bytes()
+    boundary = "ranh-gioi-123"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="ghi_chu"\r\n\r\nbỏ qua\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="Tờ khai.jpg"\r\n'
+        f"Content-Type: image/jpeg\r\nContent-Digest: {digest(data)}\r\n\r\n"
+    ).encode()
+    body = head + data + f"\r\n--{boundary}--\r\n".encode()
+    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    r = client.post(f"/api/v1/dossiers/{CODE}/scans", content=body, headers=headers)
+    assert r.status_code == 202, r.text
+    [job] = r.json()["jobs"]
+    with service.context().sessions() as s:
+        document = s.get(Document, job["document_id"])
+        assert document is not None and document.original_name == "Tờ khai.jpg"
+        assert document.original_sha256 == hashlib.sha256(data).hexdigest()
+
+    broken = head + data[:1000]  # the body ends inside the file part
+    other = CODE.replace("0001", "0002")
+    r = client.post(f"/api/v1/dossiers/{other}/scans", content=broken, headers=headers)
+    assert r.status_code in (400, 422) and r.headers["content-type"] == "application/problem+json", r.text
+    r = client.post(f"/api/v1/dossiers/{other}/scans", content=body, headers={"Content-Type": "multipart/form-data"})
+    assert r.status_code == 415 and "boundary" in r.json()["detail"]
+    with service.context().sessions() as s:
+        assert s.get(Dossier, other) is None
+    assert not list((data_dir / "tmp").rglob("*"))
