@@ -92,6 +92,20 @@ class StampFont(GlyphAccumulatorFactory):
         return engine
 
 
+def empty_appearance() -> generic.StreamObject:
+    """The normal appearance of an invisible widget (a document time stamp's): an empty form.
+    PDF/A-1 wants an appearance for every widget, even one of zero size (PDFBox Preflight 5.3.1)."""
+    return generic.StreamObject(
+        {
+            generic.NameObject("/Type"): generic.NameObject("/XObject"),
+            generic.NameObject("/Subtype"): generic.NameObject("/Form"),
+            generic.NameObject("/BBox"): generic.ArrayObject([generic.NumberObject(0)] * 4),
+            generic.NameObject("/Resources"): generic.DictionaryObject(),
+        },
+        stream_data=b"",
+    )
+
+
 @dataclass(frozen=True)
 class Stamp:
     style: TextStampStyle

@@ -8,16 +8,24 @@ import datetime as dt
 import os
 import re
 import tempfile
+import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
 from asn1crypto import x509 as asn1_x509
+from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfReadError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers
 from pyhanko.sign.fields import MDPPerm, SigSeedSubFilter
+from pyhanko.sign.signers.pdf_signer import (
+    DSSContentSettings,
+    SigDSSPlacementPreference,
+    TimestampDSSContentSettings,
+)
+from pyhanko.sign.timestamps.api import TimeStamper
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 from pyhanko.sign.timestamps.requests_client import RequestsHTTPTimeStamper
 from pyhanko.sign.validation import read_certification_data
@@ -30,7 +38,7 @@ from pyhanko_certvalidator.errors import (
 )
 from pyhanko_certvalidator.fetchers.requests_fetchers import RequestsFetcherBackend
 
-from signing.appearance import VIETNAM, Stamp, digitized_copy_stamp, vietnam_time
+from signing.appearance import VIETNAM, Stamp, digitized_copy_stamp, empty_appearance, vietnam_time
 from signing.errors import CertificateUnusable, NotAPdf, SigningError
 from signing.signers import AgencySigner
 from signing.verify import load_roots
@@ -61,6 +69,50 @@ def open_writer(f: BinaryIO) -> IncrementalPdfFileWriter:
     except (KeyError, AttributeError):
         xmp = b""
     return (_PdfA1Writer if _PDFA_1.search(xmp) else IncrementalPdfFileWriter).from_reader(reader)
+
+
+def _dss_settings(writer: IncrementalPdfFileWriter) -> DSSContentSettings:
+    """B-LT's OCSP/CRL data go in the signature's own revision for a PDF/A-1 file, written by
+    the writer that keeps it PDF/A-1; pyHanko's default, a revision of its own, is written
+    by a plain writer (PDF 1.7, XMP rewritten without its dc schema)."""
+    if isinstance(writer, _PdfA1Writer):
+        return DSSContentSettings(placement=SigDSSPlacementPreference.TOGETHER_WITH_SIGNATURE, include_vri=False)
+    return DSSContentSettings()
+
+
+def _add_timestamp_field(writer: IncrementalPdfFileWriter) -> str:
+    """The field for B-LTA's document time stamp on a PDF/A-1 file, made in the signature's
+    revision: an invisible widget (zero size, Print flag: PDF/A-1 forbids Hidden) with an
+    empty appearance, since PDF/A-1 wants one for every widget (PDFBox Preflight 5.3.1).
+    Made after the signature, its appearance would count as form filling, more than the
+    LTA update a document time stamp is (and than a "no changes" certification allows)."""
+    name = f"Timestamp-{uuid.uuid4()}"  # pyHanko's name for it
+    fields.append_signature_field(
+        writer, fields.SigFieldSpec(sig_field_name=name, on_page=0, readable_field_name="Timestamp")
+    )
+    [(_name, _value, ref)] = fields.enumerate_sig_fields(writer, with_name=name)
+    widget = ref.get_object()  # the field is its own widget (SigFieldSpec's combine_annotation)
+    widget[generic.NameObject("/AP")] = generic.DictionaryObject(
+        {generic.NameObject("/N"): writer.add_object(empty_appearance())}
+    )
+    return name
+
+
+def _seal_pdfa1(
+    signed: BinaryIO, out: BinaryIO, field: str, timestamper: TimeStamper, context: ValidationContext
+) -> None:
+    """B-LTA's document time stamp on a PDF/A-1 file signed at B-LT, as pyHanko's
+    ``use_pades_lta`` adds it (the TSA's chain and OCSP/CRL data in the DSS, then the time
+    stamp over everything, in one revision), but written by the writer that keeps PDF/A-1
+    (pyHanko's own is a plain one: PDF 1.7, XMP rewritten without its dc schema)."""
+    signers.PdfTimeStamper(timestamper, field_name=field).timestamp_pdf(
+        open_writer(signed),
+        "sha256",
+        validation_context=context,
+        output=out,
+        # Before the time stamp, in its revision: after it, pyHanko would add a revision of its own.
+        dss_settings=TimestampDSSContentSettings(include_vri=False, update_before_ts=True),
+    )
 
 
 def check_may_sign(writer: IncrementalPdfFileWriter, label: str, field: str | None) -> None:
@@ -203,7 +255,8 @@ def sign_pdf(
     B-T adds an RFC 3161 time stamp from ``tsa_url``; B-LT also validates the chain now
     (OCSP/CRL fetched from the certificates' own URLs, hard-fail) and embeds what it
     fetched, so the signature can be checked offline for years; B-LTA seals it all with a
-    document time stamp. A revoked, expired or unsuitable certificate is refused.
+    document time stamp (a PDF/A-1 file stays PDF/A-1: see ``_seal_pdfa1``). A revoked,
+    expired or unsuitable certificate is refused.
 
     ``field`` signs a field made beforehand (``add_signature_fields``: a result's signer
     first, then the organization); ``certify`` makes this the certifying signature, with
@@ -246,6 +299,9 @@ def sign_pdf(
             page_box = tuple(float(v) for v in writer.root["/Pages"]["/Kids"][0].get_object()["/MediaBox"])
             # The digitized-copy stamp unless the caller brings another (an issued result's).
             stamp = stamp or digitized_copy_stamp(page_box, agency_name, moment, slot)  # type: ignore[arg-type]
+            # PDF/A-1 at B-LTA: signed at B-LT, then sealed by a writer that keeps it PDF/A-1.
+            seal_separately = level == "B-LTA" and isinstance(writer, _PdfA1Writer)
+            seal_field = _add_timestamp_field(writer) if seal_separately else ""
             meta = signers.PdfSignatureMetadata(
                 field_name=name,
                 md_algorithm="sha256",
@@ -253,7 +309,8 @@ def sign_pdf(
                 reason=reason,
                 location="Việt Nam",
                 embed_validation_info=long_term,
-                use_pades_lta=level == "B-LTA",
+                dss_settings=_dss_settings(writer),
+                use_pades_lta=level == "B-LTA" and not seal_separately,
                 validation_context=context,
                 certify=certify is not None,
                 docmdp_permissions=certify or MDPPerm.FILL_FORMS,
@@ -267,7 +324,12 @@ def sign_pdf(
                 new_field_spec=None if field else fields.SigFieldSpec(sig_field_name=name, on_page=0, box=stamp.box),
             )
             with atomic_write(dst) as out:
-                pdf_signer.sign_pdf(writer, output=out, appearance_text_params=stamp.text_params)
+                if seal_separately:
+                    assert timestamper is not None and context is not None
+                    signed = pdf_signer.sign_pdf(writer, appearance_text_params=stamp.text_params)
+                    _seal_pdfa1(signed, out, seal_field, timestamper, context)
+                else:
+                    pdf_signer.sign_pdf(writer, output=out, appearance_text_params=stamp.text_params)
     except (PdfReadError, KeyError, IndexError) as e:
         raise NotAPdf(
             f"{src.name}: PDF hỏng, không ký được ({e}).",

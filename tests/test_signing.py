@@ -7,12 +7,16 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.validation import DocumentSecurityStore, validate_pdf_timestamp
 
 from conftest import ROOT
 from digitize.validate import check_pdfa
+from preflight import preflight
 from signing import agency_signer, load_pkcs12, sign_pdf, verify_pdf
 from signing.demo_pki import ensure_demo_pki
 from signing.errors import NotAPdf, SigningError, WrongPassword
+from signing.verify import load_roots
 
 AGENCY = "UBND xã Hòa Bình"
 
@@ -74,6 +78,77 @@ def test_pdfa_1b_and_3b_stay_valid_after_two_signatures(
     assert (
         subprocess.run(["pdfsig", str(second)], capture_output=True, text=True).stdout.count("Signature is Valid") == 2
     )
+    if flavour == "1b":  # Apache PDFBox Preflight accepts signature fields: it checks the signed file as it is
+        for path in (pdfa, second):
+            report = preflight(path)
+            assert report.passed, (path.name, [str(e) for e in report.errors])
+
+
+def test_pdfa_1b_stays_valid_at_b_lt(page_png: Path, tmp_path: Path) -> None:
+    """B-LT's OCSP/CRL data go in the signature's own revision for PDF/A-1: pyHanko's separate
+    DSS revision made the file PDF 1.7 with Info and XMP out of step and no dc schema in the
+    XMP (Preflight 7.3, pikepdf ISO_19005_1:6.7.3-7)."""
+    import pki_server
+    from digitize import Source, digitize
+
+    pdfa, signed = tmp_path / "1b.pdf", tmp_path / "lt.pdf"
+    digitize([Source(page_png, page_png.name)], pdfa, title="Đơn", tessdata=ROOT / "ocr-models", flavour="1b")
+    pki, _thread, server = pki_server.start(tmp_path)
+    try:
+        signer = load_pkcs12(pki.pkcs12("agency"), b"mat-khau")
+        sign_pdf(
+            pdfa, signed, signer, agency_name=AGENCY, level="B-LT", tsa_url=pki.tsa_url, trust_roots=[pki.root_pem]
+        )
+    finally:
+        server.shutdown()  # type: ignore[attr-defined]
+    report = verify_pdf(signed, [pki.root_pem])
+    [sig] = report.signatures
+    assert report.ok and sig.level == "PAdES B-LT" and sig.revocation == "good (embedded OCSP/CRL)"
+    status = check_pdfa(signed)
+    assert status.passed and status.flavour == "1b", status.findings
+    preflight_report = preflight(signed)
+    assert preflight_report.passed, [str(e) for e in preflight_report.errors]
+
+
+def test_pdfa_1b_stays_valid_at_b_lta(page_png: Path, tmp_path: Path) -> None:
+    """B-LTA's document time stamp on PDF/A-1: pyHanko writes it with a plain writer (PDF 1.7,
+    Info and XMP out of step, no dc schema) in a field without appearance (Preflight 5.3.1).
+    sign_pdf signs at B-LT and seals with the PDF/A-1 writer, the field made in the
+    signature's revision with an empty appearance, so the seal is still only an LTA update."""
+    import pki_server
+    from digitize import Source, digitize
+
+    pdfa, signed = tmp_path / "1b.pdf", tmp_path / "lta.pdf"
+    digitize([Source(page_png, page_png.name)], pdfa, title="Đơn", tessdata=ROOT / "ocr-models", flavour="1b")
+    pki, _thread, server = pki_server.start(tmp_path)
+    try:
+        signer = load_pkcs12(pki.pkcs12("agency"), b"mat-khau")
+        result = sign_pdf(
+            pdfa, signed, signer, agency_name=AGENCY, level="B-LTA", tsa_url=pki.tsa_url, trust_roots=[pki.root_pem]
+        )
+    finally:
+        server.shutdown()  # type: ignore[attr-defined]
+    assert result["level"] == "PAdES B-LTA"
+    report = verify_pdf(signed, [pki.root_pem])  # offline: only what the file holds
+    [sig] = report.signatures
+    assert report.ok and report.pdfa_valid and sig.level == "PAdES B-LTA", report.pdfa_findings
+    assert sig.revocation == "good (embedded OCSP/CRL)" and sig.modification_level == "LTA_UPDATES"
+    with signed.open("rb") as f:  # the document time stamp itself, against the file's own DSS
+        reader = PdfFileReader(f)
+        [doc_ts] = reader.embedded_timestamp_signatures
+        context = DocumentSecurityStore.read_dss(reader).as_validation_context(
+            {"trust_roots": load_roots([pki.root_pem]), "allow_fetching": False, "revocation_mode": "hard-fail"}
+        )
+        ts = validate_pdf_timestamp(doc_ts, validation_context=context)
+        assert ts.intact and ts.valid and ts.trusted and ts.coverage.name == "ENTIRE_FILE"
+        assert reader.input_version == (1, 4) and "/Version" not in reader.root
+    status = check_pdfa(signed)
+    assert status.passed and status.flavour == "1b", status.findings
+    preflight_report = preflight(signed)
+    assert preflight_report.passed, [str(e) for e in preflight_report.errors]
+    # poppler 22 checks the signature; a document time stamp (ETSI.RFC3161) it lists unverified.
+    out = subprocess.run(["pdfsig", str(signed)], capture_output=True, text=True).stdout
+    assert out.count("Signature is Valid") == 1 and "Timestamp-" in out and "Invalid" not in out, out
 
 
 def test_visible_stamp_shows_agency_and_vietnam_time(signed: Path) -> None:
