@@ -210,12 +210,20 @@ async def post_scan(
     blank_pages: Annotated[
         Literal["flag", "drop"] | None, Query(description="Trang trắng: flag (đánh dấu) hoặc drop (bỏ).")
     ] = None,
+    profile: Annotated[
+        Literal["archive", "compact"] | None,
+        Query(
+            description="Ảnh trang: archive (giữ nguyên như khi quét) hoặc compact (ảnh màu, xám nén JPEG). "
+            "/ Page images: as scanned, or colour and grey pages as JPEG."
+        ),
+    ] = None,
 ) -> JSONResponse:
     """Nhận một hay nhiều tệp quét cho hồ sơ; mỗi tệp là một tài liệu, một công việc số hóa.
     / Accept one or more scans for a dossier; each file is a document with its own job."""
     ctx = service.context()
     parse_code(code, ctx.settings.dossier_code_pattern)  # reject a bad code before reading the body
-    options = {k: v for k, v in (("spreads", spreads), ("blank_pages", blank_pages)) if v} or None
+    chosen = (("spreads", spreads), ("blank_pages", blank_pages), ("profile", profile))
+    options = {k: v for k, v in chosen if v} or None
 
     def accept(item: uploads.Received) -> dict[str, Any]:  # in a thread: it waits on the disk (fsync)
         job, created = service.accept_scan(

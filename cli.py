@@ -44,6 +44,9 @@ def digitize(
     flavour: Annotated[str | None, typer.Option(help="1b, 2b hoặc 3b")] = None,
     spreads: Annotated[str | None, typer.Option(help="Tách trang đôi: auto, never, always")] = None,
     blanks: Annotated[str | None, typer.Option(help="Trang trắng: flag (đánh dấu) hoặc drop (bỏ)")] = None,
+    profile: Annotated[
+        str | None, typer.Option(help="Ảnh trang: archive (giữ nguyên) hoặc compact (ảnh màu, xám nén JPEG)")
+    ] = None,
     hocr: Annotated[Path | None, typer.Option(help="Ghi thêm kết quả OCR dạng hOCR")] = None,
     alto: Annotated[Path | None, typer.Option(help="Ghi thêm kết quả OCR dạng ALTO v4")] = None,
 ) -> None:
@@ -55,6 +58,12 @@ def digitize(
     for path in inputs:
         if not path.is_file():
             fail(SohoaError(f"Không có tệp {path}.", f"No such file: {path}.", field=str(path)))
+    if profile not in (None, "archive", "compact"):
+        fail(
+            SohoaError(
+                "--profile phải là archive hoặc compact.", "--profile must be archive or compact.", field="profile"
+            )
+        )
 
     def progress(done: int, total: int | None) -> None:
         typer.echo(f"\r{done}/{total or '?'} trang", nl=total is not None, err=True)
@@ -73,6 +82,7 @@ def digitize(
         render_dpi=settings.render_dpi,
         spreads=spreads or settings.spreads,  # type: ignore[arg-type]
         blanks=blanks or settings.blank_pages,  # type: ignore[arg-type]
+        jpeg_quality=settings.jpeg_quality if (profile or settings.image_profile) == "compact" else None,
         progress=progress,
     )
     from digitize.export import to_alto, to_hocr

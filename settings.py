@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     deskew_archive: bool = Field(
         False, description="Straighten skewed pages in the archived image too, not only for OCR."
     )
+    image_profile: Literal["archive", "compact"] = Field(
+        "archive",
+        description="Page images: `archive` keeps each scan as made (no generation loss); `compact` stores "
+        "colour and grey pages as JPEG at the set quality (bilevel pages stay CCITT G4).",
+    )
+    jpeg_quality: int = Field(75, ge=30, le=95, description="JPEG quality of the `compact` profile.")
     blank_pages: Literal["flag", "drop"] = Field(
         "flag", description="Blank pages: flag them, or drop them from the PDF/A."
     )

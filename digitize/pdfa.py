@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import resource
 import struct
 from collections.abc import Sequence
@@ -61,51 +62,63 @@ def _g4_strip(path: Path) -> tuple[bytes, bool]:
         return f.read(counts[0]), black_is_1
 
 
-def image_xobject(pdf: pikepdf.Pdf, page: Page) -> pikepdf.Stream:
-    """The scan as an image XObject, without re-encoding it."""
+_IJG_LUMA_SUM = 3688  # the sum of the JPEG standard's luminance table, which quality scales
+
+
+def _jpeg_quality(img: Image.Image) -> float:
+    """The IJG quality a JPEG was saved at, from its luminance quantization table."""
+    scale = 100 * sum(img.quantization[0]) / _IJG_LUMA_SUM  # type: ignore[attr-defined]
+    return (200 - scale) / 2 if scale <= 100 else 5000 / scale
+
+
+def _jpeg(page: Page, quality: int) -> bytes | None:
+    """The "compact" profile: a colour or grey scan as JPEG at ``quality``, or None when it is
+    better kept as stored: a JPEG already at that quality or below (encoding it again would
+    only lose more), or a clean page that is smaller losslessly."""
     with Image.open(page.path) as img:
-        mode = img.mode
-    colorspace = pikepdf.Name(_COLORSPACE[mode])
-    if page.path.suffix == ".tif":
-        data, black_is_1 = _g4_strip(page.path)
-        return pikepdf.Stream(
-            pdf,
-            data,
-            Type=pikepdf.Name.XObject,
-            Subtype=pikepdf.Name.Image,
-            Width=page.width,
-            Height=page.height,
-            ColorSpace=colorspace,
-            BitsPerComponent=1,
-            Filter=pikepdf.Name.CCITTFaxDecode,
-            DecodeParms=pikepdf.Dictionary(K=-1, Columns=page.width, Rows=page.height, BlackIs1=black_is_1),
-        )
-    if page.is_jpeg:
-        return pikepdf.Stream(
-            pdf,
-            page.path.read_bytes(),
-            Type=pikepdf.Name.XObject,
-            Subtype=pikepdf.Name.Image,
-            Width=page.width,
-            Height=page.height,
-            ColorSpace=colorspace,
-            BitsPerComponent=8,
-            Filter=pikepdf.Name.DCTDecode,
-        )
-    idat, width, height, depth = _png_idat(page.path)
-    colors = 3 if mode == "RGB" else 1
+        if page.is_jpeg and _jpeg_quality(img) <= quality + 2:
+            return None
+        out = io.BytesIO()
+        img.convert("RGB" if img.mode == "RGB" else "L").save(out, "JPEG", quality=quality, optimize=True)
+    data = out.getvalue()
+    return None if page.path.stat().st_size <= len(data) else data
+
+
+def _image(
+    pdf: pikepdf.Pdf, data: bytes, size: tuple[int, int], colorspace: str, bits: int, filter_: str, **parms: int
+) -> pikepdf.Stream:
     return pikepdf.Stream(
         pdf,
-        idat,
+        data,
         Type=pikepdf.Name.XObject,
         Subtype=pikepdf.Name.Image,
-        Width=width,
-        Height=height,
-        ColorSpace=colorspace,
-        BitsPerComponent=depth,
-        Filter=pikepdf.Name.FlateDecode,
-        DecodeParms=pikepdf.Dictionary(Predictor=15, Colors=colors, BitsPerComponent=depth, Columns=width),
+        Width=size[0],
+        Height=size[1],
+        ColorSpace=pikepdf.Name(colorspace),
+        BitsPerComponent=bits,
+        Filter=pikepdf.Name(filter_),
+        **({"DecodeParms": pikepdf.Dictionary(**parms)} if parms else {}),
     )
+
+
+def image_xobject(pdf: pikepdf.Pdf, page: Page, jpeg_quality: int | None = None) -> pikepdf.Stream:
+    """The scan as an image XObject, without re-encoding it; with ``jpeg_quality`` (the
+    "compact" size profile) colour and grey scans become JPEG, bilevel ones stay CCITT G4."""
+    with Image.open(page.path) as img:
+        mode = img.mode
+    colorspace, size = _COLORSPACE[mode], (page.width, page.height)
+    if page.path.suffix == ".tif":
+        data, black_is_1 = _g4_strip(page.path)
+        parms = {"K": -1, "Columns": page.width, "Rows": page.height, "BlackIs1": black_is_1}
+        return _image(pdf, data, size, colorspace, 1, "/CCITTFaxDecode", **parms)
+    if jpeg_quality is not None and (data := _jpeg(page, jpeg_quality)):
+        return _image(pdf, data, size, colorspace, 8, "/DCTDecode")
+    if page.is_jpeg:
+        return _image(pdf, page.path.read_bytes(), size, colorspace, 8, "/DCTDecode")
+    idat, width, height, depth = _png_idat(page.path)
+    colors = 3 if mode == "RGB" else 1
+    parms = {"Predictor": 15, "Colors": colors, "BitsPerComponent": depth, "Columns": width}
+    return _image(pdf, idat, (width, height), colorspace, depth, "/FlateDecode", **parms)
 
 
 def _unrotate(rotate: int, width_pt: float, height_pt: float) -> str:
@@ -126,7 +139,7 @@ class View:
     reading: Reading
 
 
-def write_page(page: Page, views: Sequence[View], out: Path) -> Path:
+def write_page(page: Page, views: Sequence[View], out: Path, jpeg_quality: int | None = None) -> Path:
     """A PDF with one page per view: the image at true size and the text layer over it.
 
     Views of one scan (the halves of a two-page spread) share one image object, each
@@ -135,7 +148,7 @@ def write_page(page: Page, views: Sequence[View], out: Path) -> Path:
     mapped back onto the scan; so does one read from a copy straightened by ``skew``."""
     pdf = pikepdf.new()
     sx, sy = 72.0 / page.dpi[0], 72.0 / page.dpi[1]
-    image = pdf.make_indirect(image_xobject(pdf, page))
+    image = pdf.make_indirect(image_xobject(pdf, page, jpeg_quality))
     font = textlayer.make_font(pdf)
     full_w, height_pt = page.width * sx, page.height * sy
     for view in views:

@@ -80,6 +80,7 @@ class Options:
     blanks: BlankPolicy = "flag"
     separators: str | None = None  # dossier-code pattern: look for separator sheets
     deskew_archive: bool = False  # straighten the stored image too, not only the OCR copy
+    jpeg_quality: int | None = None  # the "compact" size profile: colour and grey pages as JPEG
 
 
 def _notice(code: str, vi: str, en: str) -> dict[str, str]:
@@ -121,11 +122,15 @@ def _read(
 
 
 def _decode(page: Page, large: bool) -> tuple[np.ndarray, Image.Image | None]:
-    """The scan's ink mask, and for a sheet above A3 the scan decoded once (the mask and the
-    OCR tiles are cut from it: a second full-size copy would double the memory)."""
+    """The scan's ink mask, and the scan itself decoded once if it is kept for OCR: a sheet above
+    A3 (the mask and the OCR tiles are cut from it: a second full-size copy would double the
+    memory), or a grey or bilevel page that needs a full decode for its mask anyway (OCR reads
+    it, turned, straightened or as it is, without decoding it again)."""
     try:
         img = Image.open(page.path)
-        if large:
+        # Not a JPEG (its mask comes from a reduced decode) nor colour (held beside the engine's
+        # own copy, a 300-dpi A4 page would add some 60 MB a worker for 0.1 s saved).
+        if large or (img.format != "JPEG" and img.mode in ("1", "L")):
             img.load()
             return largeformat.analysis_copy(img, min(page.dpi)), img
         with img:
@@ -141,12 +146,12 @@ def _decode(page: Page, large: bool) -> tuple[np.ndarray, Image.Image | None]:
 def _process_page(page: Page, opts: Options, tile_pool: ThreadPoolExecutor) -> tuple[list[PageResult], Path]:
     paper = largeformat.paper_size(page.width, page.height, page.dpi)
     large = largeformat.is_large(paper)
-    ink, sheet = _decode(page, large)
+    ink, decoded = _decode(page, large)
     try:
-        return _read_views(page, opts, tile_pool, paper, ink, sheet)
+        return _read_views(page, opts, tile_pool, paper, large, ink, decoded)
     finally:
-        if sheet is not None:
-            sheet.close()
+        if decoded is not None:
+            decoded.close()
 
 
 def _straighten_scan(page: Page, skew: float) -> Page:
@@ -163,9 +168,14 @@ def _straighten_scan(page: Page, skew: float) -> Page:
 
 
 def _read_views(
-    page: Page, opts: Options, tile_pool: ThreadPoolExecutor, paper: str, ink: np.ndarray, sheet: Image.Image | None
+    page: Page,
+    opts: Options,
+    tile_pool: ThreadPoolExecutor,
+    paper: str,
+    large: bool,
+    ink: np.ndarray,
+    decoded: Image.Image | None,
 ) -> tuple[list[PageResult], Path]:
-    large = sheet is not None
     notices = list(page.notices)
     if large and min(page.dpi) < 299.5:
         notices.append(
@@ -177,7 +187,7 @@ def _read_views(
         )
     separator = None
     if opts.separators:
-        with ocr.opened(sheet or page.path) as img:
+        with ocr.opened(decoded or page.path) as img:
             separator = separators.find(img, min(page.dpi), ink, opts.separators)
     if separator is not None and separator.only:  # a sheet that only separates: not OCR'd, not kept
         result = PageResult(
@@ -194,14 +204,14 @@ def _read_views(
             separator=separator,
             notices=notices,
         )
-        return [result], pdfa.write_page(page, [], page.path.with_suffix(".pdf"))
+        return [result], pdfa.write_page(page, [], page.path.with_suffix(".pdf"), opts.jpeg_quality)
     results: list[PageResult] = []
     views: list[pdfa.View] = []
     for x0, width, part in _views(page, ink, paper, opts.spreads):
         label = f"{page.label} ({part})" if part else page.label
         part_ink = ink[:, round(x0 / page.width * ink.shape[1]) : round((x0 + width) / page.width * ink.shape[1])]
         blank = largeformat.is_blank(part_ink)
-        image: Path | Image.Image = sheet or page.path
+        image: Path | Image.Image = decoded or page.path
         if part:
             with ocr.opened(image) as img:
                 image = img.crop((x0, 0, x0 + width, page.height))  # a half in memory, for OCR only
@@ -253,7 +263,7 @@ def _read_views(
         )
         if not (blank and opts.blanks == "drop"):
             views.append(pdfa.View(x0, width, reading))
-    page_pdf = pdfa.write_page(page, views, page.path.with_suffix(".pdf"))
+    page_pdf = pdfa.write_page(page, views, page.path.with_suffix(".pdf"), opts.jpeg_quality)
     page.path.unlink()  # the image now lives in the page PDF
     return results, page_pdf
 
@@ -346,6 +356,7 @@ def digitize(
     spreads: SpreadPolicy = "auto",
     blanks: BlankPolicy = "flag",
     deskew_archive: bool = False,
+    jpeg_quality: int | None = None,
     progress: ProgressFn | None = None,
     workdir: Path | None = None,
 ) -> Result:
@@ -357,7 +368,7 @@ def digitize(
     a pool of their own, so a page waiting for its tiles never holds up the tiles."""
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="sohoa-", dir=workdir) as tmp:
-        opts = Options(languages, tessdata, spreads, blanks, deskew_archive=deskew_archive)
+        opts = Options(languages, tessdata, spreads, blanks, deskew_archive=deskew_archive, jpeg_quality=jpeg_quality)
         results = _read_all(
             sources, opts, Path(tmp), jobs=jobs, max_pixels=max_pixels, render_dpi=render_dpi, progress=progress
         )
@@ -386,6 +397,7 @@ def digitize_batch(
     spreads: SpreadPolicy = "auto",
     blanks: BlankPolicy = "flag",
     deskew_archive: bool = False,
+    jpeg_quality: int | None = None,
     progress: ProgressFn | None = None,
 ) -> list[Segment]:
     """A batch scan split at its separator sheets into one PDF/A per document, each under
@@ -393,7 +405,15 @@ def digitize_batch(
     started = time.monotonic()
     outdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".sohoa-", dir=outdir) as tmp:
-        opts = Options(languages, tessdata, spreads, blanks, separators=code_pattern, deskew_archive=deskew_archive)
+        opts = Options(
+            languages,
+            tessdata,
+            spreads,
+            blanks,
+            separators=code_pattern,
+            deskew_archive=deskew_archive,
+            jpeg_quality=jpeg_quality,
+        )
         results = _read_all(
             sources, opts, Path(tmp), jobs=jobs, max_pixels=max_pixels, render_dpi=render_dpi, progress=progress
         )

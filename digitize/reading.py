@@ -26,20 +26,16 @@ class Reading:
         return sum(max(w.conf, 0) * len(w.text) for line in self.lines for w in line.words)
 
 
-def _turned(ink: np.ndarray, rotate: int) -> np.ndarray:
-    return np.rot90(ink, k=-rotate // 90)  # np.rot90 turns counter-clockwise
-
-
 def _attempt(image: Path | Image.Image, rotate: int, skew: float, recognize: Recognize) -> Reading:
     if not rotate and not skew:
         return Reading(recognize(image))
     with ocr.opened(image) as img:
-        upright = img.transpose(orientation.TURN[rotate]) if rotate else img
+        # Grey first: the engine reads grey anyway, and turning one channel costs a third of three.
+        upright = img if img.mode in ("1", "L") else img.convert("L")
+        if rotate:
+            upright = upright.transpose(orientation.TURN[rotate])
         if skew:
-            fill = 255 if upright.mode in ("1", "L") else (255, 255, 255)
-            upright = upright.rotate(skew, resample=Image.Resampling.BICUBIC, fillcolor=fill)
-        if upright.mode not in ("1", "L"):
-            upright = upright.convert("L")  # the engine takes grey in memory fastest; it reads grey anyway
+            upright = deskew.straightened(upright, skew)
         return Reading(recognize(upright), rotate, skew)
 
 
@@ -47,27 +43,31 @@ def read_page(
     image: Path | Image.Image, dpi: float, ink: np.ndarray, *, recognize: Recognize, tessdata: Path
 ) -> Reading:
     """OCR ``image`` upright and level. ``ink`` is its small ink mask (see largeformat.analysis_copy)."""
-    slopes: dict[int, float] = {}
+    slopes: dict[int, deskew.Slope] = {}
+
+    def measured(rotate: int) -> deskew.Slope:
+        key = rotate % 180  # a half turn leaves the slope as it was
+        if key not in slopes:
+            slopes[key] = deskew.measure(orientation.turned(ink, key))
+        return slopes[key]
 
     def slope(rotate: int) -> float:
-        if rotate not in slopes:
-            slopes[rotate] = deskew.measure_skew(_turned(ink, rotate))
-        return slopes[rotate]
+        return measured(rotate).angle
 
-    rotate = 0
-    if orientation.looks_sideways(ink):
+    def level(rotate: int) -> float:
+        return measured(rotate).first
+
+    turns = orientation.from_ink(ink, slope)
+    rotate = turns[0]
+    if len(turns) > 1:  # the ink is not plain enough: OSD (0.3 s) chooses, believed only where the ink points
         detected = orientation.detect(image, dpi, tessdata=tessdata)
-        rotate = detected if detected in (90, 270) else 0
-    elif orientation.looks_upside_down(ink):  # OSD now costs less than a wasted OCR pass
-        rotate = 180 if orientation.detect(image, dpi, tessdata=tessdata) == 180 else 0
-    pre = slope(rotate) if abs(slope(rotate)) >= deskew.PRE_SKEW else 0.0
-    best = _attempt(image, rotate, pre, recognize)
+        rotate = detected if detected in turns else 0
+    best = _attempt(image, rotate, level(rotate), recognize)
 
     if orientation.looks_wrong(best.lines):  # upside down, or turned after all
         detected = orientation.detect(image, dpi, tessdata=tessdata)  # on the scan as stored
         if detected != best.rotate:
-            level = slope(detected) if abs(slope(detected)) >= deskew.PRE_SKEW else 0.0
-            again = _attempt(image, detected, level, recognize)
+            again = _attempt(image, detected, level(detected), recognize)
             # A sideways page can read well as vertical text: upright wins unless clearly worse.
             if again.score >= 0.8 * best.score:
                 best = again

@@ -284,3 +284,27 @@ def test_metrics_count_jobs_and_pages(client: TestClient, page_png: Path, tmp_pa
     assert value(after, "sohoa_pages_total") == 1
     assert 'sohoa_jobs_total{status="done"} 1.0' in after and 'sohoa_jobs_total{status="failed"} 1.0' in after
     assert value(after, "sohoa_job_seconds_total") > 0 and value(after, "sohoa_queue_depth") == 0
+
+
+def test_compact_profile_per_upload(client: TestClient, tmp_path: Path) -> None:
+    import pikepdf
+
+    from pages import scanned_page
+
+    code = "000.00.12.H12-250527-0042"
+    page_png = tmp_path / "mau.png"
+    scanned_page().save(page_png, dpi=(300, 300))
+    with page_png.open("rb") as f:
+        r = client.post(f"/api/v1/dossiers/{code}/scans?profile=compact", files={"file": (page_png.name, f)})
+    assert r.status_code == 202, r.text
+    job = wait(client, r.json()["jobs"][0]["id"])
+    assert job["status"] == "done", job["error"]
+    [doc] = client.get(f"/api/v1/dossiers/{code}").json()["documents"]
+    path = tmp_path / "compact.pdf"
+    path.write_bytes(client.get(doc["downloads"]["pdfa"]).content)
+    with pikepdf.open(path) as pdf:
+        [image] = pdf.pages[0].get_images().values()
+        assert image.Filter == "/DCTDecode"
+    assert path.stat().st_size < page_png.stat().st_size / 2
+    wrong = client.post(f"/api/v1/dossiers/{code}/scans?profile=tiny", files={"file": ("a.png", b"x")})
+    assert wrong.status_code == 422 and "profile" in wrong.text

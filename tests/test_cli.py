@@ -109,6 +109,21 @@ def test_digitize_writes_hocr_and_alto_on_request(page_png: Path, var: Path, tmp
     assert 'CONTENT="ĐĂNG"' in (tmp_path / "o.xml").read_text(encoding="utf-8")
 
 
+def test_digitize_compact_profile(var: Path, tmp_path: Path) -> None:
+    import pikepdf
+
+    from pages import scanned_page
+
+    scan = tmp_path / "mau.png"
+    scanned_page().save(scan, dpi=(300, 300))
+    r = run("digitize", str(scan), "-o", str(tmp_path / "o.pdf"), "--profile", "compact", data_dir=var)
+    assert r.returncode == 0, r.stderr
+    with pikepdf.open(tmp_path / "o.pdf") as pdf:
+        assert next(iter(pdf.pages[0].get_images().values())).Filter == "/DCTDecode"
+    r = run("digitize", str(scan), "-o", str(tmp_path / "x.pdf"), "--profile", "tiny", data_dir=var)
+    assert r.returncode == 2 and "Lỗi [profile]" in r.stderr and not (tmp_path / "x.pdf").exists()
+
+
 def test_batch_splits_at_a_qr_separator(page_png: Path, var: Path, tmp_path: Path) -> None:
     import numpy as np
     import zxingcpp

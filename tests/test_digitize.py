@@ -323,3 +323,37 @@ def test_archived_image_is_straightened_only_when_configured(tmp_path: Path) -> 
     html = pdftotext(out, "-bbox")
     x = float(re.search(r'xMin="([\d.]+)"[^>]*>ĐƠN<', html).group(1))  # type: ignore[union-attr]
     assert x == pytest.approx(25 / 25.4 * 72, abs=4)  # where it stands on the level page
+
+
+def test_compact_profile_stores_colour_and_grey_as_jpeg_and_keeps_bilevel_g4(
+    page_png: Path, page_jpeg: Path, tmp_path: Path
+) -> None:
+    """Scanned colour and grey pages (sensor noise) become JPEG; a page already smaller as it
+    is (a clean PNG, a JPEG below the set quality) stays as it is; bilevel stays CCITT G4."""
+    from pages import scanned_page
+
+    colour, grey = tmp_path / "mau.png", tmp_path / "xam.png"
+    scanned_page().save(colour, dpi=(300, 300))
+    Image.open(colour).convert("L").save(grey, dpi=(300, 300))
+    light_jpeg = tmp_path / "nhe.jpg"
+    Image.open(page_png).save(light_jpeg, quality=40, dpi=(300, 300))
+    bilevel = tmp_path / "den-trang.png"
+    Image.open(page_png).convert("1").save(bilevel, dpi=(300, 300))
+    sources = [Source(p, p.name) for p in (colour, grey, page_jpeg, light_jpeg, page_png, bilevel)]
+    archive, compact = tmp_path / "archive.pdf", tmp_path / "compact.pdf"
+    digitize(sources, archive, title="t", tessdata=MODELS, jobs=2)
+    digitize(sources, compact, title="t", tessdata=MODELS, jobs=2, jpeg_quality=75)
+    assert compact.stat().st_size < 0.5 * archive.stat().st_size
+    with pikepdf.open(archive) as pdf:
+        kept = [next(iter(p.get_images().values())).read_raw_bytes() for p in pdf.pages]
+    with pikepdf.open(compact) as pdf:
+        images = [next(iter(p.get_images().values())) for p in pdf.pages]
+        filters = [str(i.Filter) for i in images]
+        assert filters == ["/DCTDecode"] * 4 + ["/FlateDecode", "/CCITTFaxDecode"]
+        assert [i.ColorSpace for i in images[:2]] == ["/DeviceRGB", "/DeviceGray"]
+        raw = [i.read_raw_bytes() for i in images]
+    assert len(raw[2]) < len(kept[2])  # quality 90 encoded at 75
+    assert raw[3:] == kept[3:]  # never encoded again into something larger
+    status = check_pdfa(compact)
+    assert status.passed, status.findings
+    assert pdftotext(compact).count("Nguyễn Thị Hương") == 6
