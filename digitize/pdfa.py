@@ -71,17 +71,30 @@ def _jpeg_quality(img: Image.Image) -> float:
     return (200 - scale) / 2 if scale <= 100 else 5000 / scale
 
 
+def _encode_jpeg(img: Image.Image, quality: int) -> bytes:
+    out = io.BytesIO()
+    img.save(out, "JPEG", quality=quality, optimize=True)
+    return out.getvalue()
+
+
 def _jpeg(page: Page, quality: int) -> bytes | None:
     """The "compact" profile: a colour or grey scan as JPEG at ``quality``, or None when it is
     better kept as stored: a JPEG already at that quality or below (encoding it again would
-    only lose more), or a clean page that is smaller losslessly."""
+    only lose more), or a clean page that is smaller losslessly. Two bands of the page are
+    encoded first: most clean pages and drawings are told without encoding the whole sheet."""
+    stored = page.path.stat().st_size
     with Image.open(page.path) as img:
         if page.is_jpeg and _jpeg_quality(img) <= quality + 2:
             return None
-        out = io.BytesIO()
-        img.convert("RGB" if img.mode == "RGB" else "L").save(out, "JPEG", quality=quality, optimize=True)
-    data = out.getvalue()
-    return None if page.path.stat().st_size <= len(data) else data
+        band = max(1, img.height // 16)
+        sample = sum(
+            len(_encode_jpeg(img.crop((0, y, img.width, y + band)), quality))
+            for y in (img.height // 3, img.height * 2 // 3)
+        )
+        if sample * img.height / (2 * band) >= stored:
+            return None
+        data = _encode_jpeg(img, quality)  # ingest leaves pages in L or RGB
+    return None if stored <= len(data) else data
 
 
 def _image(

@@ -263,6 +263,8 @@ def _read_views(
         )
         if not (blank and opts.blanks == "drop"):
             views.append(pdfa.View(x0, width, reading))
+    if decoded is not None:
+        decoded.close()  # read: freed before the page is written (a sheet above A3 is large)
     page_pdf = pdfa.write_page(page, views, page.path.with_suffix(".pdf"), opts.jpeg_quality)
     page.path.unlink()  # the image now lives in the page PDF
     return results, page_pdf
