@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 import warnings
 from collections.abc import Iterator
@@ -314,7 +315,25 @@ def _extract_single_image(pdf_page: pikepdf.Page, label: str, out: Path, max_pix
     return Page(label, 0, target, width, height, dpi)
 
 
+MIN_RENDER_DPI = 150  # a scanned page is rendered at least this fine, for OCR
+
+
+def _scan_dpi(pdf_page: pikepdf.Page, render_dpi: int) -> int:
+    """The resolution to render a page at: ``render_dpi``, or for a scanned page (images, no
+    fonts) the finest of its images if that is coarser: a 100-dpi image on a 25×50-inch
+    poster rendered at 300 dpi would be 340 MB of pixels that hold nothing more."""
+    resources = pdf_page.obj.get("/Resources", {})
+    images = list(pdf_page.get_images(recursive=False).values())
+    if "/Font" in resources or not images:
+        return render_dpi
+    box = pdf_page.mediabox
+    size_in = (float(box[2] - box[0]) / 72, float(box[3] - box[1]) / 72)
+    finest = max(max(int(i.Width) / size_in[0], int(i.Height) / size_in[1]) for i in images)
+    return max(MIN_RENDER_DPI, min(render_dpi, math.ceil(finest)))
+
+
 def _render(path: Path, number: int, pdf_page: pikepdf.Page, label: str, out: Path, max_pixels: int, dpi: int) -> Page:
+    dpi = _scan_dpi(pdf_page, dpi)
     box = pdf_page.mediabox
     width = round(float(box[2] - box[0]) / 72 * dpi)
     height = round(float(box[3] - box[1]) / 72 * dpi)

@@ -76,6 +76,16 @@ def test_image_only_pdf_page_is_extracted_at_its_resolution(tmp_path: Path) -> N
     assert Image.open(page.path).mode == "1"
 
 
+def test_scanned_pdf_page_is_rendered_no_finer_than_its_image(tmp_path: Path) -> None:
+    """poster.pdf: a 102-ppi scan placed on a 25×50-inch page. Rendered at 150 dpi (the floor
+    for OCR), not 300: 28 million pixels rather than 112 million, and flagged as coarse."""
+    [page] = iter_pages(CORPUS / "poster.pdf", "poster.pdf", tmp_path, max_pixels=10**9, render_dpi=300)
+    assert (page.width, page.height, page.dpi) == (3750, 7500, (150.0, 150.0))
+    assert [n["code"] for n in page.notices] == ["low-dpi"]
+    [typed] = iter_pages(CORPUS / "cmyk.pdf", "cmyk.pdf", tmp_path, max_pixels=10**8, render_dpi=300)
+    assert typed.dpi == (300.0, 300.0)  # a page with fonts: rendered as asked
+
+
 def test_corrupt_pdf_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(CorruptInput, match=r"invalid\.pdf"):
         pages(CORPUS / "invalid.pdf", tmp_path)
