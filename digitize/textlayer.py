@@ -6,6 +6,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from io import BytesIO
+from statistics import median
 
 import pikepdf
 from fontTools.fontBuilder import FontBuilder
@@ -109,9 +110,12 @@ def content_stream(
     """PDF operators that lay each OCR word, invisibly, over its box on the page image.
 
     ``place`` maps a point of the page OCR read to the page as scanned (a straightened
-    copy back to the skewed scan). Lines stay level, at the height of their mapped
-    centre: tilted or stepped text makes extractors break lines apart."""
+    copy back to the skewed scan). Lines stay level (tilted or stepped text makes
+    extractors break lines apart), each at the height its baseline maps to in the middle
+    of the text: mapped at their own centres, a short line near the margin of a page
+    skewed 5° can land below the long line after it, and extractors interleave the two."""
     sx, sy = 72.0 / dpi[0], 72.0 / dpi[1]
+    middle = median((line.left + line.width / 2) * sx for line in lines) if lines else 0.0
     ops = ["BT", "3 Tr"]  # render mode 3: neither fill nor stroke
     for line in lines:
         size = max(line.height * sy, 1.0)
@@ -120,7 +124,7 @@ def content_stream(
         line_y = baseline
         ops.append(f"{font} {size:.2f} Tf")  # once a line: every word of a line has its size
         if place is not None:
-            line_y = place((line.left + line.width / 2) * sx, baseline)[1]
+            line_y = place(middle, baseline)[1]
         for i, word in enumerate(words):
             last = i == len(words) - 1
             text = word.text if last else word.text + " "
