@@ -131,6 +131,8 @@ def _decode(page: Page, large: bool) -> tuple[np.ndarray, Image.Image | None]:
         # Not a JPEG (its mask comes from a reduced decode) nor colour (held beside the engine's
         # own copy, a 300-dpi A4 page would add some 60 MB a worker for 0.1 s saved).
         if large or (img.format != "JPEG" and img.mode in ("1", "L")):
+            if large and img.format == "JPEG":
+                img.draft("L", img.size)  # decoded straight to grey: 1 byte a pixel, not 4 as RGB
             img.load()
             return largeformat.analysis_copy(img, min(page.dpi)), img
         with img:

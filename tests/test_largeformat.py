@@ -127,6 +127,30 @@ def test_large_sheet_is_read_in_tiles_without_duplicates(tmp_path: Path) -> None
         assert [round(float(v)) for v in pdf.pages[0].mediabox] == [0, 0, 1191, 1684]  # true A2 size
 
 
+def test_colour_jpeg_sheet_is_read_from_a_grey_decode_and_kept_as_scanned(tmp_path: Path) -> None:
+    """A colour map scanned to JPEG at A2: decoded for OCR straight to grey (one byte a pixel,
+    not four), while the PDF keeps the JPEG byte for byte."""
+    from digitize.ingest import iter_pages
+    from digitize.pipeline import _decode
+
+    width, height = round(420 / 25.4 * 200), round(594 / 25.4 * 200)
+    img = Image.new("RGB", (width, height), (250, 240, 210))
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.truetype(str(FONT), 40)
+    draw.text((200, 200), "BẢN ĐỒ HIỆN TRẠNG SỬ DỤNG ĐẤT", font=font, fill=(120, 20, 20))
+    path = tmp_path / "ban-do.jpg"
+    img.save(path, quality=90, dpi=(200, 200))
+    [scan] = iter_pages(path, path.name, tmp_path, max_pixels=10**8, render_dpi=300)
+    ink, sheet = _decode(scan, large=True)
+    assert sheet is not None and sheet.mode == "L" and sheet.size == (width, height) and ink.any()
+    out = tmp_path / "ban-do.pdf"
+    [page] = digitize([Source(path, path.name)], out, title="t", tessdata=MODELS, jobs=2).pages
+    assert page.paper == "A2" and "BẢN ĐỒ HIỆN TRẠNG SỬ DỤNG ĐẤT" in text_of(out, 1)
+    with pikepdf.open(out) as pdf:
+        [image] = pdf.pages[0].get_images().values()
+        assert image.read_raw_bytes() == path.read_bytes()
+
+
 def test_drawing_below_300_dpi_is_flagged(tmp_path: Path) -> None:
     path = tmp_path / "ban-do.png"
     Image.new("L", (round(594 / 25.4 * 150), round(420 / 25.4 * 150)), 255).save(path, dpi=(150, 150))
