@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import math
+import struct
 import subprocess
 import warnings
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
+import numpy as np
 import pikepdf
 from PIL import Image, ImageOps, ImageSequence
 
@@ -30,6 +34,7 @@ class Page:
     height: int
     dpi: tuple[float, float]
     notices: list[dict[str, str]] = field(default_factory=list)
+    grey: Path | None = None  # a grey copy of a large colour page, for OCR only (see _pixels_to_png)
 
     @property
     def label(self) -> str:
@@ -300,10 +305,16 @@ def _extract_single_image(pdf_page: pikepdf.Page, label: str, out: Path, max_pix
         dpi = (pdfimage.width / height_in, pdfimage.height / width_in)  # drawn a quarter turn
     if not _square(dpi) or not all(PLAUSIBLE_DPI[0] <= d <= PLAUSIBLE_DPI[1] for d in dpi):
         return None
-    filters = pdfimage.filters
+    filters, grey = pdfimage.filters, None
     if filters == ["/DCTDecode"] and pdfimage.colorspace in ("/DeviceRGB", "/DeviceGray"):
         target = out.with_suffix(".jpg")
         target.write_bytes(raw.read_raw_bytes())
+    elif _plain_pixels(raw, pdfimage):
+        try:
+            bands = 3 if pdfimage.colorspace == "/DeviceRGB" else 1
+            target, grey = _pixels_to_png(raw, pdfimage.width, pdfimage.height, bands, out)
+        except (ValueError, zlib.error):
+            return None  # short or broken data: poppler renders what there is
     else:
         try:
             img = pdfimage.as_pil_image()
@@ -312,7 +323,7 @@ def _extract_single_image(pdf_page: pikepdf.Page, label: str, out: Path, max_pix
         target = save_page_image(img, out)
     with Image.open(target) as check:
         width, height = check.size
-    return Page(label, 0, target, width, height, dpi)
+    return Page(label, 0, target, width, height, dpi, grey=grey)
 
 
 MIN_RENDER_DPI = 150  # a scanned page is rendered at least this fine, for OCR
@@ -330,6 +341,85 @@ def _scan_dpi(pdf_page: pikepdf.Page, render_dpi: int) -> int:
     size_in = (float(box[2] - box[0]) / 72, float(box[3] - box[1]) / 72)
     finest = max(max(int(i.Width) / size_in[0], int(i.Height) / size_in[1]) for i in images)
     return max(MIN_RENDER_DPI, min(render_dpi, math.ceil(finest)))
+
+
+def _plain_pixels(raw: pikepdf.Object, image: pikepdf.PdfImage) -> bool:
+    """8-bit grey or RGB rows, stored raw or Flate-compressed, with nothing that changes them."""
+    return (
+        image.bits_per_component == 8
+        and image.colorspace in ("/DeviceRGB", "/DeviceGray")
+        and image.filters in ([], ["/FlateDecode"])
+        and "/Decode" not in raw
+        and "/DecodeParms" not in raw
+    )
+
+
+GREY_COPY_PIXELS = 20_000_000  # a colour page this large also gets a grey copy for OCR (above A3 at 300 dpi)
+_LUMA = np.array([0.299, 0.587, 0.114])
+
+
+def _pixels_to_png(raw: pikepdf.Stream, width: int, height: int, bands: int, out: Path) -> tuple[Path, Path | None]:
+    """The image's rows inflated and written as PNG a few at a time: a whole decode (pikepdf's
+    bytes, then Pillow's image at four bytes a pixel) took 607 MB for a 9000x9000 colour sheet.
+    A large colour page also gets a grey copy written from the same rows, which OCR later
+    decodes at one byte a pixel instead of four."""
+    row = width * bands
+    compressed = raw.read_raw_bytes()
+    inflate = zlib.decompressobj() if raw.get("/Filter") is not None else None
+    target = out.with_suffix(".png")
+    grey = out.with_name(out.name + "-grey.png") if bands == 3 and width * height >= GREY_COPY_PIXELS else None
+    pending, rows = b"", 0
+    with _PngWriter(target, width, height, bands) as png, _PngWriter(grey, width, height, 1) as grey_png:
+        data = compressed
+        while rows < height and (data or pending):
+            if inflate is None:
+                piece, data = data[: 2**20], data[2**20 :]
+            else:
+                piece, data = inflate.decompress(data, 2**20), inflate.unconsumed_tail
+            pending += piece
+            whole = min(len(pending) // row, height - rows)
+            if not whole:
+                if not piece:
+                    break
+                continue
+            block = np.frombuffer(pending, np.uint8, whole * row).reshape(whole, row)
+            png.rows(block)
+            if grey is not None:
+                grey_png.rows((block.reshape(whole, width, 3) @ _LUMA).round().astype(np.uint8))
+            pending, rows = pending[whole * row :], rows + whole
+        if rows < height:
+            raise ValueError(f"{rows} of {height} rows")
+    return target, grey
+
+
+class _PngWriter:
+    """A PNG written a block of rows at a time (filter type 0); a no-op without a path."""
+
+    def __init__(self, path: Path | None, width: int, height: int, bands: int) -> None:
+        self.path, self.header = path, struct.pack(">IIBBBBB", width, height, 8, 2 if bands == 3 else 0, 0, 0, 0)
+        self.deflate = zlib.compressobj(1)  # as fast as save_page_image's PNGs
+
+    def __enter__(self) -> _PngWriter:
+        if self.path is not None:
+            self.f: BinaryIO = self.path.open("wb")
+            self.f.write(b"\x89PNG\r\n\x1a\n")
+            self._chunk(b"IHDR", self.header)
+        return self
+
+    def rows(self, block: np.ndarray) -> None:
+        filtered = np.hstack([np.zeros((block.shape[0], 1), np.uint8), block.reshape(block.shape[0], -1)])
+        self._chunk(b"IDAT", self.deflate.compress(filtered.tobytes()))
+
+    def _chunk(self, kind: bytes, body: bytes) -> None:
+        self.f.write(struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body)))
+
+    def __exit__(self, *exc: object) -> None:
+        if self.path is None:
+            return
+        if exc[0] is None:
+            self._chunk(b"IDAT", self.deflate.flush())
+            self._chunk(b"IEND", b"")
+        self.f.close()
 
 
 def _render(path: Path, number: int, pdf_page: pikepdf.Page, label: str, out: Path, max_pixels: int, dpi: int) -> Page:

@@ -113,7 +113,7 @@ def _read(
     tile_pool: ThreadPoolExecutor,
 ) -> Reading:
     def recognize(image: Path | Image.Image) -> list[ocr.Line]:
-        return ocr.recognize(image, languages=opts.languages, tessdata=opts.tessdata, label=label)
+        return ocr.recognize(image, languages=opts.languages, tessdata=opts.tessdata, label=label, dpi=dpi)
 
     def recognize_sheet(image: Path | Image.Image) -> list[ocr.Line]:
         return largeformat.recognize_tiled(image, recognize, tile_pool) if large else recognize(image)
@@ -127,6 +127,11 @@ def _decode(page: Page, large: bool) -> tuple[np.ndarray, Image.Image | None]:
     memory), or a grey or bilevel page that needs a full decode for its mask anyway (OCR reads
     it, turned, straightened or as it is, without decoding it again)."""
     try:
+        if large and page.grey is not None:  # the grey copy ingest made of a large colour page
+            sheet = Image.open(page.grey)
+            sheet.load()
+            sheet.info["dpi"] = page.dpi
+            return largeformat.analysis_copy(sheet, min(page.dpi)), sheet
         img = Image.open(page.path)
         # Not a JPEG (its mask comes from a reduced decode) nor colour (held beside the engine's
         # own copy, a 300-dpi A4 page would add some 60 MB a worker for 0.1 s saved).
@@ -269,6 +274,8 @@ def _read_views(
         decoded.close()  # read: freed before the page is written (a sheet above A3 is large)
     page_pdf = pdfa.write_page(page, views, page.path.with_suffix(".pdf"), opts.jpeg_quality)
     page.path.unlink()  # the image now lives in the page PDF
+    if page.grey is not None:
+        page.grey.unlink(missing_ok=True)
     return results, page_pdf
 
 

@@ -86,6 +86,67 @@ def test_scanned_pdf_page_is_rendered_no_finer_than_its_image(tmp_path: Path) ->
     assert typed.dpi == (300.0, 300.0)  # a page with fonts: rendered as asked
 
 
+def _pdf_with_raw_image(path: Path, img: Image.Image, *, flate: bool, cut: int = 0) -> Path:
+    """A one-page PDF whose page is ``img`` as raw rows, Flate-compressed or not, at 300 dpi."""
+    import zlib
+
+    pdf = pikepdf.new()
+    rows = img.tobytes()
+    data = zlib.compress(rows) if flate else rows
+    stream = pikepdf.Stream(pdf, data[: len(data) - cut])
+    stream.Type, stream.Subtype = pikepdf.Name.XObject, pikepdf.Name.Image
+    stream.Width, stream.Height, stream.BitsPerComponent = img.width, img.height, 8
+    stream.ColorSpace = pikepdf.Name.DeviceRGB if img.mode == "RGB" else pikepdf.Name.DeviceGray
+    if flate:
+        stream.Filter = pikepdf.Name.FlateDecode
+    w, h = img.width * 72 / 300, img.height * 72 / 300
+    page = pdf.add_blank_page(page_size=(w, h))
+    page.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(Im0=stream))
+    page.Contents = pdf.make_stream(f"q {w} 0 0 {h} 0 0 cm /Im0 Do Q".encode())
+    pdf.save(path)
+    return path
+
+
+@pytest.mark.parametrize(("mode", "flate"), [("RGB", True), ("L", True), ("RGB", False)])
+def test_raw_pdf_image_is_taken_out_row_by_row_without_loss(mode: str, flate: bool, tmp_path: Path) -> None:
+    """Raw or Flate rows become a PNG a few rows at a time (a 9000x9000 colour sheet took 607 MB
+    decoded whole); every pixel is kept."""
+    img = render_page(["Bản đồ địa chính"], dpi=100).convert(mode)
+    img.putpixel((7, 11), (200, 30, 40) if mode == "RGB" else 90)
+    src = _pdf_with_raw_image(tmp_path / "tho.pdf", img, flate=flate)
+    [page] = iter_pages(src, "tho.pdf", tmp_path, max_pixels=10**8, render_dpi=300)
+    assert page.path.suffix == ".png" and page.dpi == pytest.approx((300, 300))
+    with Image.open(page.path) as kept:
+        assert kept.mode == mode and kept.tobytes() == img.tobytes()
+
+
+def test_large_colour_pdf_image_also_gets_a_grey_copy_for_ocr(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Written from the same rows; the pipeline decodes it for a sheet above A3 at one byte a
+    pixel instead of the colour page at four (enormous.pdf: 641 MB peak to 352 MB)."""
+    import numpy as np
+
+    from digitize import ingest
+    from digitize.pipeline import _decode
+
+    monkeypatch.setattr(ingest, "GREY_COPY_PIXELS", 10_000)
+    img = render_page(["Bản đồ địa chính"], dpi=100)
+    img.putpixel((7, 11), (200, 30, 40))
+    src = _pdf_with_raw_image(tmp_path / "mau.pdf", img, flate=True)
+    [page] = iter_pages(src, "mau.pdf", tmp_path, max_pixels=10**8, render_dpi=300)
+    assert page.grey is not None
+    expected = np.asarray(img.convert("L"), dtype=int)
+    _ink, sheet = _decode(page, large=True)
+    assert sheet is not None and sheet.mode == "L" and sheet.info["dpi"] == page.dpi
+    assert np.abs(np.asarray(sheet, dtype=int) - expected).max() <= 1
+
+
+def test_short_raw_pdf_image_is_rendered_instead(tmp_path: Path) -> None:
+    img = render_page(["Bản đồ"], dpi=100)
+    src = _pdf_with_raw_image(tmp_path / "cut.pdf", img, flate=False, cut=5000)
+    [page] = iter_pages(src, "cut.pdf", tmp_path, max_pixels=10**8, render_dpi=300)
+    assert page.dpi == (300.0, 300.0)  # rendered by poppler, not taken out
+
+
 def test_corrupt_pdf_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(CorruptInput, match=r"invalid\.pdf"):
         pages(CORPUS / "invalid.pdf", tmp_path)

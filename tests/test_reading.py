@@ -231,18 +231,19 @@ def test_grey_and_colour_scans_are_smoothed_for_reading_from_250_dpi(tmp_path: P
 
     page = scanned_page(dpi=300)
     page.info["dpi"] = (300, 300)
-    smoothed = ocr._smoothed(page)
+    smoothed = ocr._smoothed(page, None)
     assert isinstance(smoothed, Image.Image) and smoothed.mode == "L" and smoothed.info["dpi"] == (300, 300)
     grey = np.asarray(page.convert("L"), dtype=float)
     assert np.asarray(smoothed, dtype=float).std() < 0.9 * grey.std()  # the sensor noise is damped
     path = tmp_path / "mau.jpg"
     page.save(path, quality=90, dpi=(300, 300))
-    assert isinstance(ocr._smoothed(path), Image.Image)  # a file is read and smoothed the same way
+    assert isinstance(ocr._smoothed(path, None), Image.Image)  # a file is read and smoothed the same way
     low = scanned_page(dpi=200)
     low.info["dpi"] = (200, 200)
     bilevel = page.convert("1")
     bilevel.info["dpi"] = (300, 300)
-    assert ocr._smoothed(low) is low and ocr._smoothed(bilevel) is bilevel
+    assert ocr._smoothed(low, None) is low and ocr._smoothed(bilevel, None) is bilevel
+    assert ocr._smoothed(low, 300) is not low  # the scan's resolution as the pipeline knows it wins
     assert "ĐƠN ĐĂNG KÝ KHAI SINH" in [
         line.text for line in ocr.recognize(path, languages="vie", tessdata=MODELS, label="t")
     ]
