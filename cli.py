@@ -82,7 +82,7 @@ def digitize(
         render_dpi=settings.render_dpi,
         spreads=spreads or settings.spreads,  # type: ignore[arg-type]
         blanks=blanks or settings.blank_pages,  # type: ignore[arg-type]
-        jpeg_quality=settings.jpeg_quality if (profile or settings.image_profile) == "compact" else None,
+        jpeg_quality=settings.jpeg_quality_for(profile),
         progress=progress,
     )
     from digitize.export import to_alto, to_hocr

@@ -469,7 +469,7 @@ def _digitize_options(ctx: Context, options: dict[str, Any]) -> dict[str, Any]:
         "max_pixels": s.max_image_pixels,
         "render_dpi": s.render_dpi,
         "deskew_archive": s.deskew_archive,
-        "jpeg_quality": s.jpeg_quality if options.get("profile", s.image_profile) == "compact" else None,
+        "jpeg_quality": s.jpeg_quality_for(options.get("profile")),
         "spreads": options.get("spreads", s.spreads),
         "blanks": options.get("blank_pages", s.blank_pages),
     }

@@ -119,6 +119,11 @@ class Settings(BaseSettings):
     def queue(self) -> str:
         return self.queue_url or f"sqlite:///{(self.data_dir / 'queue.db').resolve()}"
 
+    def jpeg_quality_for(self, profile: str | None) -> int | None:
+        """The JPEG quality page images are stored at under ``profile`` (the configured one if
+        None): None keeps each scan as made."""
+        return self.jpeg_quality if (profile or self.image_profile) == "compact" else None
+
     @property
     def pki_dir(self) -> Path:
         return self.data_dir / "pki"

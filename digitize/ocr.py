@@ -86,20 +86,23 @@ def opened(image: Path | Image.Image) -> Iterator[Image.Image]:
 _BYTES_PER_PIXEL = {"1": 0, "L": 1, "RGB": 3}  # 0: one bit a pixel, packed, 1 = white (as Pillow packs it)
 
 
-def _set_image(api: tesserocr.PyTessBaseAPI, image: Path | Image.Image) -> None:
+def _set_image(api: tesserocr.PyTessBaseAPI, image: Path | Image.Image, dpi: float | None = None) -> None:
+    """The page for the engine, with ``dpi`` as its resolution (else what the image says; else
+    the engine estimates)."""
     if isinstance(image, Path):
         api.SetImageFile(str(image))
-        return
-    # A turned, straightened or cropped copy never touches the disk. Its raw pixels, not
-    # tesserocr's SetImage: that encodes a BMP (a PNG for an image still tied to its file) and
-    # the engine decodes it again, 50 ms and more for a 300-dpi page.
-    if image.mode not in _BYTES_PER_PIXEL:
-        image = image.convert("RGB")
-    bpp = _BYTES_PER_PIXEL[image.mode]
-    line = (image.width + 7) // 8 if bpp == 0 else image.width * bpp
-    api.SetImageBytes(image.tobytes(), image.width, image.height, bpp, line)
-    if dpi := image.info.get("dpi"):
-        api.SetSourceResolution(round(dpi[1]))  # as the scan's file would say; else the engine estimates
+    else:
+        # A turned, straightened or cropped copy never touches the disk. Its raw pixels, not
+        # tesserocr's SetImage: that encodes a BMP (a PNG for an image still tied to its file) and
+        # the engine decodes it again, 50 ms and more for a 300-dpi page.
+        if image.mode not in _BYTES_PER_PIXEL:
+            image = image.convert("RGB")
+        bpp = _BYTES_PER_PIXEL[image.mode]
+        line = (image.width + 7) // 8 if bpp == 0 else image.width * bpp
+        api.SetImageBytes(image.tobytes(), image.width, image.height, bpp, line)
+        dpi = dpi or image.info.get("dpi", (0, 0))[1]
+    if dpi:
+        api.SetSourceResolution(round(dpi))
 
 
 SMOOTH_DPI = 250  # from this resolution on, grey and colour pages are smoothed a little before reading
@@ -116,9 +119,7 @@ def _smoothed(image: Path | Image.Image, dpi: float | None) -> Path | Image.Imag
             dpi = min(img.info.get("dpi", (0, 0)))
         if img.mode == "1" or dpi < SMOOTH_DPI:
             return image
-        grey = img.convert("L").filter(ImageFilter.BoxBlur(0.5))
-    grey.info["dpi"] = (dpi, dpi)
-    return grey
+        return img.convert("L").filter(ImageFilter.BoxBlur(0.5))  # keeps the image's info (dpi)
 
 
 def recognize(
@@ -129,9 +130,7 @@ def recognize(
     PDF carries none in its own bytes)."""
     api = _engine(languages, tessdata, tesserocr.PSM.AUTO)
     try:
-        _set_image(api, _smoothed(image, dpi))
-        if dpi:
-            api.SetSourceResolution(round(dpi))
+        _set_image(api, _smoothed(image, dpi), dpi)
         tsv = api.GetTSVText(0)
     except RuntimeError as e:
         raise OcrFailed(

@@ -66,11 +66,6 @@ def upright_ratio(ink: np.ndarray) -> float:
     return above / below if below else math.inf
 
 
-def looks_upside_down(ink: np.ndarray) -> bool:
-    """Lines heavier below their core hint at a page turned 180°."""
-    return upright_ratio(ink) < UPSIDE_DOWN
-
-
 def turned(ink: np.ndarray, rotate: int) -> np.ndarray:
     """The mask turned ``rotate`` degrees clockwise (np.rot90 turns counter-clockwise)."""
     return np.rot90(ink, k=-rotate // 90)

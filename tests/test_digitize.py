@@ -161,8 +161,11 @@ def test_upside_down_hint_from_the_ink_alone() -> None:
     from PIL import Image
 
     from digitize.largeformat import analysis_copy
-    from digitize.orientation import looks_upside_down
+    from digitize.orientation import UPSIDE_DOWN, upright_ratio
     from pages import render_page
+
+    def looks_upside_down(ink: object) -> bool:
+        return upright_ratio(ink) < UPSIDE_DOWN  # type: ignore[arg-type]
 
     pages = [(render_page(dpi=300), 300.0), (Image.open(CORPUS / "linn.png"), 300.0)]
     pages.append((Image.open(CORPUS / "typewriter.png"), 300.0))
