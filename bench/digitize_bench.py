@@ -168,9 +168,10 @@ TITLE_BLOCK = [
 
 
 def make_large(folder: Path, rng: random.Random) -> dict[str, list[Path]]:
-    """An A3 spread of two A4 pages (JPEG) and an A0 drawing at 300 dpi with a title block (PNG)."""
-    (folder / "spread").mkdir(parents=True, exist_ok=True)
-    (folder / "a0").mkdir(parents=True, exist_ok=True)
+    """An A3 spread of two A4 pages (JPEG), and an A0 drawing at 300 dpi with a title block: in
+    grey (PNG), and in colour (LZW TIFF: blue lines, a red stamp), as a large-format scanner gives it."""
+    for name in ("spread", "a0", "a0-colour"):
+        (folder / name).mkdir(parents=True, exist_ok=True)
     font = ImageFont.truetype(FONT, round(13 / 72 * 300))
     halves = [page_lines(rng, font, round(160 / 25.4 * 300)) for _ in range(2)]
     left, right = (render(lines, 300, 13, colour=False) for lines in halves)
@@ -199,7 +200,12 @@ def make_large(folder: Path, rng: random.Random) -> dict[str, list[Path]]:
     path = folder / "a0" / "a0.png"
     drawing.save(path, dpi=(300, 300))
     path.with_suffix(".txt").write_text("\n".join(TITLE_BLOCK) + "\n", encoding="utf-8")
-    return {"spread": [folder / "spread" / "a3.jpg"], "a0": [path]}
+    coloured = Image.merge("RGB", (drawing, drawing, drawing.point(lambda v: min(255, v + 60))))
+    ImageDraw.Draw(coloured).ellipse([3000, 3000, 3600, 3600], outline=(200, 0, 0), width=10)
+    tiff = folder / "a0-colour" / "a0.tif"
+    coloured.save(tiff, dpi=(300, 300), compression="tiff_lzw")
+    tiff.with_suffix(".txt").write_text("\n".join(TITLE_BLOCK) + "\n", encoding="utf-8")
+    return {"spread": [folder / "spread" / "a3.jpg"], "a0": [path], "a0-colour": [tiff]}
 
 
 def run_one(tool: str, dest: Path, inputs: list[Path]) -> None:
@@ -413,7 +419,10 @@ def main() -> None:
     print(f"\ncorpus: {args.pages} A4 pages per class in {out / 'corpus'}", end="")
     if args.large:
         corpus |= make_large(out / "corpus", random.Random(20250528))
-        print("; an A3 two-page spread (JPEG) and an A0 drawing with a title block (300 dpi PNG)", end="")
+        print(
+            "; an A3 two-page spread (JPEG) and an A0 drawing with a title block (300 dpi grey PNG, colour TIFF)",
+            end="",
+        )
     print("\n")
     print(HEADER)
     ppm: dict[tuple[str, str], float] = {}

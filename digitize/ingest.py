@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import math
-import struct
 import subprocess
 import warnings
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 import pikepdf
 from PIL import Image, ImageOps, ImageSequence
 
+from digitize import rows
 from digitize.errors import CorruptInput, EncryptedInput, ImageTooLarge, UnsupportedInput
 
 MIN_DPI = 200  # circular 05/2025/TT-BNV: administrative documents at 200 dpi or more
@@ -34,7 +33,7 @@ class Page:
     height: int
     dpi: tuple[float, float]
     notices: list[dict[str, str]] = field(default_factory=list)
-    grey: Path | None = None  # a grey copy of a large colour page, for OCR only (see _pixels_to_png)
+    grey: Path | None = None  # a grey copy of a large colour page, for OCR only (see _grey_copy)
 
     @property
     def label(self) -> str:
@@ -207,18 +206,26 @@ def _image_pages(path: Path, label: str, workdir: Path, kind: str, *, max_pixels
                 dpi, notices = _resolve_dpi(frame.info.get("dpi"), frame.width, frame.height, page_label)
                 out = workdir / f"{_stem(label)}-{number:05d}"
                 orientation = frame.getexif().get(0x0112, 1) if kind == "jpeg" else 1
+                grey = None
                 if kind == "jpeg" and frame.mode in ("L", "RGB") and orientation == 1:
                     target = out.with_suffix(".jpg")
                     target.write_bytes(path.read_bytes())  # JPEG kept byte for byte; decoded later, once
                 elif kind == "png" and frame.mode in ("L", "RGB") and not frame.info.get("interlace"):
                     target = out.with_suffix(".png")
                     target.write_bytes(path.read_bytes())  # its compressed data goes into the PDF as is
+                    grey = _grey_copy(out, *frame.size, len(frame.mode)) if rows.png_streams(path) else None
+                    if grey is not None:
+                        rows.write_png(rows.png_rows(path), *frame.size, 3, None, grey)
+                elif kind == "tiff" and frame.mode in ("L", "RGB") and rows.tiff_streams(path, number - 1):
+                    # Strip by strip into a PNG: a large colour sheet is never decoded whole.
+                    target, grey = out.with_suffix(".png"), _grey_copy(out, *frame.size, len(frame.mode))
+                    rows.write_png(rows.tiff_rows(path, number - 1), *frame.size, len(frame.mode), target, grey)
                 else:
                     frame.load()
                     target = save_page_image(ImageOps.exif_transpose(frame) if orientation != 1 else frame, out)
                 with Image.open(target) as check:
                     width, height = check.size
-                page = Page(label, number, target, width, height, dpi, notices)
+                page = Page(label, number, target, width, height, dpi, notices, grey=grey)
                 _low_dpi_notice(page)
                 yield page
     except (ImageTooLarge, UnsupportedInput):
@@ -312,7 +319,16 @@ def _extract_single_image(pdf_page: pikepdf.Page, label: str, out: Path, max_pix
     elif _plain_pixels(raw, pdfimage):
         try:
             bands = 3 if pdfimage.colorspace == "/DeviceRGB" else 1
-            target, grey = _pixels_to_png(raw, pdfimage.width, pdfimage.height, bands, out)
+            target = out.with_suffix(".png")
+            grey = _grey_copy(out, pdfimage.width, pdfimage.height, bands)
+            rows.write_png(
+                _pdf_rows(raw, pdfimage.width, pdfimage.height, bands),
+                pdfimage.width,
+                pdfimage.height,
+                bands,
+                target,
+                grey,
+            )
         except (ValueError, zlib.error):
             return None  # short or broken data: poppler renders what there is
     else:
@@ -354,72 +370,36 @@ def _plain_pixels(raw: pikepdf.Object, image: pikepdf.PdfImage) -> bool:
     )
 
 
-GREY_COPY_PIXELS = 20_000_000  # a colour page this large also gets a grey copy for OCR (above A3 at 300 dpi)
-_LUMA = np.array([0.299, 0.587, 0.114])
+# A page this large (above A3 at 300 dpi) is taken a band of rows at a time: a colour one gets a
+# grey copy for OCR, and the compact profile encodes it as JPEG strip by strip (pdfa._jpeg).
+LARGE_PIXELS = 20_000_000
 
 
-def _pixels_to_png(raw: pikepdf.Stream, width: int, height: int, bands: int, out: Path) -> tuple[Path, Path | None]:
-    """The image's rows inflated and written as PNG a few at a time: a whole decode (pikepdf's
-    bytes, then Pillow's image at four bytes a pixel) took 607 MB for a 9000x9000 colour sheet.
-    A large colour page also gets a grey copy written from the same rows, which OCR later
-    decodes at one byte a pixel instead of four."""
+def _grey_copy(out: Path, width: int, height: int, bands: int) -> Path | None:
+    """Where a large colour page's grey copy goes: OCR decodes it at one byte a pixel, not four."""
+    return out.with_name(out.name + "-grey.png") if bands == 3 and width * height >= LARGE_PIXELS else None
+
+
+def _pdf_rows(raw: pikepdf.Stream, width: int, height: int, bands: int) -> Iterator[np.ndarray]:
+    """A raw or Flate image's rows inflated a few at a time: a whole decode (pikepdf's bytes,
+    then Pillow's image at four bytes a pixel) took 607 MB for a 9000x9000 colour sheet."""
     row = width * bands
-    compressed = raw.read_raw_bytes()
+    data = raw.read_raw_bytes()
     inflate = zlib.decompressobj() if raw.get("/Filter") is not None else None
-    target = out.with_suffix(".png")
-    grey = out.with_name(out.name + "-grey.png") if bands == 3 and width * height >= GREY_COPY_PIXELS else None
     pending, rows = b"", 0
-    with _PngWriter(target, width, height, bands) as png, _PngWriter(grey, width, height, 1) as grey_png:
-        data = compressed
-        while rows < height and (data or pending):
-            if inflate is None:
-                piece, data = data[: 2**20], data[2**20 :]
-            else:
-                piece, data = inflate.decompress(data, 2**20), inflate.unconsumed_tail
-            pending += piece
-            whole = min(len(pending) // row, height - rows)
-            if not whole:
-                if not piece:
-                    break
-                continue
-            block = np.frombuffer(pending, np.uint8, whole * row).reshape(whole, row)
-            png.rows(block)
-            if grey is not None:
-                grey_png.rows((block.reshape(whole, width, 3) @ _LUMA).round().astype(np.uint8))
-            pending, rows = pending[whole * row :], rows + whole
-        if rows < height:
-            raise ValueError(f"{rows} of {height} rows")
-    return target, grey
-
-
-class _PngWriter:
-    """A PNG written a block of rows at a time (filter type 0); a no-op without a path."""
-
-    def __init__(self, path: Path | None, width: int, height: int, bands: int) -> None:
-        self.path, self.header = path, struct.pack(">IIBBBBB", width, height, 8, 2 if bands == 3 else 0, 0, 0, 0)
-        self.deflate = zlib.compressobj(1)  # as fast as save_page_image's PNGs
-
-    def __enter__(self) -> _PngWriter:
-        if self.path is not None:
-            self.f: BinaryIO = self.path.open("wb")
-            self.f.write(b"\x89PNG\r\n\x1a\n")
-            self._chunk(b"IHDR", self.header)
-        return self
-
-    def rows(self, block: np.ndarray) -> None:
-        filtered = np.hstack([np.zeros((block.shape[0], 1), np.uint8), block.reshape(block.shape[0], -1)])
-        self._chunk(b"IDAT", self.deflate.compress(filtered.tobytes()))
-
-    def _chunk(self, kind: bytes, body: bytes) -> None:
-        self.f.write(struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body)))
-
-    def __exit__(self, *exc: object) -> None:
-        if self.path is None:
-            return
-        if exc[0] is None:
-            self._chunk(b"IDAT", self.deflate.flush())
-            self._chunk(b"IEND", b"")
-        self.f.close()
+    while rows < height and (data or pending):
+        if inflate is None:
+            piece, data = data[: 2**20], data[2**20 :]
+        else:
+            piece, data = inflate.decompress(data, 2**20), inflate.unconsumed_tail
+        pending += piece
+        whole = min(len(pending) // row, height - rows)
+        if not whole:
+            if not piece:
+                return
+            continue
+        yield np.frombuffer(pending, np.uint8, whole * row).reshape(whole, width, bands)
+        pending, rows = pending[whole * row :], rows + whole
 
 
 def _render(path: Path, number: int, pdf_page: pikepdf.Page, label: str, out: Path, max_pixels: int, dpi: int) -> Page:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import resource
-import struct
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -14,10 +13,10 @@ import pikepdf
 import pikepdf.pdfa
 from PIL import Image
 
-from digitize import textlayer
+from digitize import rows, textlayer
 from digitize.deskew import unskew
 from digitize.errors import DigitizeError
-from digitize.ingest import Page
+from digitize.ingest import LARGE_PIXELS, Page
 from digitize.reading import Reading
 
 _COLORSPACE = {"1": "/DeviceGray", "L": "/DeviceGray", "RGB": "/DeviceRGB"}
@@ -33,21 +32,10 @@ class Metadata:
 
 def _png_idat(path: Path) -> tuple[bytes, int, int, int]:
     """IDAT data of a non-interlaced PNG: PDF's Flate with PNG predictors reads it as is."""
-    data = path.read_bytes()
-    pos, idat = 8, []
-    width = height = depth = 0
-    while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos : pos + 4])
-        kind = data[pos + 4 : pos + 8]
-        body = data[pos + 8 : pos + 8 + length]
-        if kind == b"IHDR":
-            width, height, depth, _colour, _c, _f, interlace = struct.unpack(">IIBBBBB", body)
-            if interlace:
-                raise ValueError("interlaced PNG")
-        elif kind == b"IDAT":
-            idat.append(body)
-        pos += 12 + length
-    return b"".join(idat), width, height, depth
+    width, height, depth, _colour, interlace = rows.png_header(path)
+    if interlace:
+        raise ValueError("interlaced PNG")
+    return b"".join(body for kind, body in rows.png_chunks(path) if kind == b"IDAT"), width, height, depth
 
 
 def _g4_strip(path: Path) -> tuple[bytes, bool]:
@@ -83,6 +71,13 @@ def _jpeg(page: Page, quality: int) -> bytes | None:
     only lose more), or a clean page that is smaller losslessly. Two bands of the page are
     encoded first: most clean pages and drawings are told without encoding the whole sheet."""
     stored = page.path.stat().st_size
+    if page.width * page.height >= LARGE_PIXELS:
+        # A large sheet is never decoded whole: a PNG is encoded strip by strip, a JPEG (which
+        # only a whole decode could encode again, losing more) is kept.
+        if page.is_jpeg or not rows.png_streams(page.path):
+            return None
+        bands = 3 if rows.png_header(page.path)[3] == 2 else 1
+        return rows.jpeg(rows.png_rows(page.path), page.width, page.height, bands, quality, limit=stored)
     with Image.open(page.path) as img:
         if page.is_jpeg and _jpeg_quality(img) <= quality + 2:
             return None

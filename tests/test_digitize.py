@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 import subprocess
 import unicodedata
@@ -384,3 +385,36 @@ def test_compact_profile_stores_colour_and_grey_as_jpeg_and_keeps_bilevel_g4(
     status = check_pdfa(compact)
     assert status.passed, status.findings
     assert pdftotext(compact).count("Nguyễn Thị Hương") == 6
+
+
+def test_compact_profile_encodes_a_large_sheet_in_strips_and_keeps_a_large_jpeg(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above the large-sheet size a PNG is encoded strip by strip (never decoded whole) and a
+    JPEG is kept as it came: a whole decode would be needed to encode it again."""
+    from digitize import ingest, pdfa
+    from pages import scanned_page
+
+    monkeypatch.setattr(ingest, "LARGE_PIXELS", 1_000_000)
+    monkeypatch.setattr(pdfa, "LARGE_PIXELS", 1_000_000)
+    colour, fine_jpeg = tmp_path / "ban-do.png", tmp_path / "ban-do.jpg"
+    scanned_page().save(colour, dpi=(300, 300))
+    scanned_page().save(fine_jpeg, quality=95, dpi=(300, 300))
+    out = tmp_path / "compact.pdf"
+    digitize(
+        [Source(colour, colour.name), Source(fine_jpeg, fine_jpeg.name)],
+        out,
+        title="t",
+        tessdata=MODELS,
+        jobs=2,
+        jpeg_quality=75,
+    )
+    with pikepdf.open(out) as pdf:
+        first, second = (next(iter(p.get_images().values())) for p in pdf.pages)
+        strips, kept = first.read_raw_bytes(), second.read_raw_bytes()
+    whole = io.BytesIO()  # what the encoder makes of the whole page, one restart interval a row
+    Image.open(colour).save(whole, "JPEG", quality=75, restart_marker_rows=1)
+    assert str(first.Filter) == "/DCTDecode" and strips == whole.getvalue()
+    assert len(strips) < colour.stat().st_size / 2 and kept == fine_jpeg.read_bytes()
+    status = check_pdfa(out)
+    assert status.passed, status.findings

@@ -115,7 +115,7 @@ def test_raw_pdf_image_is_taken_out_row_by_row_without_loss(mode: str, flate: bo
     img.putpixel((7, 11), (200, 30, 40) if mode == "RGB" else 90)
     src = _pdf_with_raw_image(tmp_path / "tho.pdf", img, flate=flate)
     [page] = iter_pages(src, "tho.pdf", tmp_path, max_pixels=10**8, render_dpi=300)
-    assert page.path.suffix == ".png" and page.dpi == pytest.approx((300, 300))
+    assert page.path.suffix == ".png" and page.dpi == pytest.approx((300, 300), abs=0.01)
     with Image.open(page.path) as kept:
         assert kept.mode == mode and kept.tobytes() == img.tobytes()
 
@@ -128,7 +128,7 @@ def test_large_colour_pdf_image_also_gets_a_grey_copy_for_ocr(tmp_path: Path, mo
     from digitize import ingest
     from digitize.pipeline import _decode
 
-    monkeypatch.setattr(ingest, "GREY_COPY_PIXELS", 10_000)
+    monkeypatch.setattr(ingest, "LARGE_PIXELS", 10_000)
     img = render_page(["Bản đồ địa chính"], dpi=100)
     img.putpixel((7, 11), (200, 30, 40))
     src = _pdf_with_raw_image(tmp_path / "mau.pdf", img, flate=True)
@@ -138,6 +138,48 @@ def test_large_colour_pdf_image_also_gets_a_grey_copy_for_ocr(tmp_path: Path, mo
     _ink, sheet = _decode(page, large=True)
     assert sheet is not None and sheet.mode == "L" and sheet.info["dpi"] == page.dpi
     assert np.abs(np.asarray(sheet, dtype=int) - expected).max() <= 1
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_large_colour_png_and_tiff_get_a_grey_copy_written_band_by_band(
+    suffix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PNG is kept byte for byte and a TIFF page becomes a lossless PNG; either way OCR gets a
+    grey copy made a band of rows at a time (tests/test_rows.py checks the memory this saves)."""
+    import numpy as np
+
+    from digitize import ingest, rows
+
+    monkeypatch.setattr(ingest, "LARGE_PIXELS", 10_000)
+    monkeypatch.setattr(rows, "BAND_BYTES", 100_000)
+    img = render_page(["Bản đồ địa chính"], dpi=100)
+    img.putpixel((7, 11), (200, 30, 40))
+    src = tmp_path / f"ban-do{suffix}"
+    extra = (
+        {"compression": "tiff_lzw", "save_all": True, "append_images": [img.rotate(180)]} if suffix == ".tif" else {}
+    )
+    img.save(src, dpi=(300, 300), **extra)
+    found = pages(src, tmp_path)
+    assert len(found) == (2 if suffix == ".tif" else 1)
+    page = found[-1]
+    expected = img.rotate(180) if suffix == ".tif" else img
+    assert page.grey is not None and page.path.suffix == ".png" and page.dpi == pytest.approx((300, 300), abs=0.01)
+    if suffix == ".png":
+        assert page.path.read_bytes() == src.read_bytes()
+    with Image.open(page.path) as kept, Image.open(page.grey) as grey:
+        assert kept.tobytes() == expected.tobytes()
+        assert np.array_equal(np.asarray(grey), np.asarray(expected.convert("L")))
+
+
+def test_corrupt_tiff_strip_names_the_file_and_page(tmp_path: Path) -> None:
+    path = tmp_path / "hong.tif"
+    render_page(["Bản đồ"], dpi=100).save(path, compression="tiff_lzw", dpi=(300, 300))
+    data = bytearray(path.read_bytes())
+    data[len(data) // 3 : len(data) // 3 + 2000] = b"\xff" * 2000
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptInput) as err:
+        pages(path, tmp_path)
+    assert "hong.tif" in err.value.vi and "hong.tif" in err.value.en
 
 
 def test_short_raw_pdf_image_is_rendered_instead(tmp_path: Path) -> None:

@@ -1,0 +1,262 @@
+"""Image rows a band at a time: read out of PNG, TIFF and PDF data, written as PNG or JPEG.
+
+A colour A0 sheet is 140 million pixels: decoded whole by Pillow (four bytes a pixel) it alone
+takes 560 MB. Ingest passes such sheets through here instead, so that what is held at once is
+a band of rows, whatever the sheet's size."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+from PIL import Image
+
+BAND_BYTES = 8 << 20  # rows are handed on in blocks of about this size
+
+
+def png_chunks(path: Path) -> Iterator[tuple[bytes, bytes]]:
+    """(type, body) of each chunk of a PNG file, read one at a time."""
+    with path.open("rb") as f:
+        f.seek(8)
+        while head := f.read(8):
+            length, kind = struct.unpack(">I4s", head)
+            body = f.read(length)
+            f.seek(4, 1)  # the CRC
+            if len(body) < length:
+                raise ValueError(f"{path.name}: PNG chunk {kind!r} cut short")
+            yield kind, body
+            if kind == b"IEND":
+                return
+
+
+def png_header(path: Path) -> tuple[int, int, int, int, int]:
+    """Width, height, bit depth, colour type and interlace method of a PNG file."""
+    for kind, body in png_chunks(path):
+        if kind == b"IHDR":
+            width, height, depth, colour, _compression, _filter, interlace = struct.unpack(">IIBBBBB", body)
+            return width, height, depth, colour, interlace
+    raise ValueError(f"{path.name}: no PNG header")
+
+
+def png_streams(path: Path) -> bool:
+    """Whether ``png_rows`` reads this PNG: 8-bit grey or RGB, not interlaced."""
+    _width, _height, depth, colour, interlace = png_header(path)
+    return depth == 8 and colour in (0, 2) and not interlace
+
+
+def png_rows(path: Path) -> Iterator[np.ndarray]:
+    """The rows of an 8-bit grey or RGB, non-interlaced PNG, as blocks of shape (rows, width,
+    bands). Each block's filtered rows are undone by Pillow's own PNG decoder, given the row
+    before them unfiltered, so nothing larger than a block is ever decoded."""
+    width, height, _depth, colour, _interlace = png_header(path)
+    bands = 3 if colour == 2 else 1
+    mode, row = ("RGB" if bands == 3 else "L"), 1 + width * bands
+    per_block = max(1, BAND_BYTES // row) * row
+    inflate, pending, rows = zlib.decompressobj(), bytearray(), 0
+    previous = b"\0" + bytes(width * bands)  # the row above the first: zeros, as PNG says
+
+    def unfiltered(chunk: bytes | bytearray) -> np.ndarray:
+        nonlocal previous, rows
+        count = min(len(chunk) // row, height - rows)
+        data = zlib.compress(previous + chunk[: count * row], 0)  # stored: only framed for the decoder
+        block = np.asarray(Image.frombytes(mode, (width, count + 1), data, "zip", mode))[1:]
+        previous, rows = b"\0" + block[-1].tobytes(), rows + count
+        return block.reshape(count, width, bands)
+
+    for kind, body in png_chunks(path):
+        data = body if kind == b"IDAT" else b""
+        while data:  # inflated a block at most at a time: one small chunk may hold a whole sheet
+            pending += inflate.decompress(data, per_block)
+            data = inflate.unconsumed_tail
+            while len(pending) >= per_block and rows < height:
+                yield unfiltered(pending[:per_block])
+                del pending[:per_block]
+    if len(pending) >= row and rows < height:
+        yield unfiltered(pending)
+    if rows < height:
+        raise ValueError(f"{path.name}: {rows} of {height} rows")
+
+
+def tiff_streams(path: Path, index: int) -> bool:
+    """Whether ``tiff_rows`` reads this TIFF page: 8-bit grey or RGB, samples interleaved
+    (anything else is decoded whole by Pillow, which also reports a broken file)."""
+    import tifffile  # only for TIFF files: it brings its codecs along
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages[index]
+            return bool(
+                page.bitspersample == 8
+                and (page.samplesperpixel, page.photometric) in ((1, 1), (3, 2), (3, 6))
+                and (page.photometric != 6 or page.compression == 7)  # YCbCr only inside JPEG
+                and (page.samplesperpixel == 1 or page.planarconfig == 1)
+                and not page.extrasamples
+            )
+    except (ValueError, IndexError, KeyError, OSError):
+        return False
+
+
+def tiff_rows(path: Path, index: int) -> Iterator[np.ndarray]:
+    """The rows of page ``index`` of a TIFF file in blocks of shape (rows, width, bands):
+    uncompressed rows straight from the file, compressed ones a strip or a row of tiles at a
+    time (each is compressed on its own; a page stored as one compressed strip is decoded
+    whole)."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages[index]
+            width, height, bands = page.imagewidth, page.imagelength, page.samplesperpixel
+            if page.compression == 1 and page.is_contiguous:
+                offset, size = page.dataoffsets[0], width * height * bands
+                pixels = np.memmap(path, np.uint8, "r", offset, (size,)).reshape(height, width, bands)
+                step = max(1, BAND_BYTES // (width * bands))
+                for top in range(0, height, step):
+                    yield np.array(pixels[top : top + step])
+                return
+            band: np.ndarray | None = None
+            top = 0
+            for segment, (_s, _d, y, x, _b), _shape in page.segments(sort=True):
+                tile = segment.reshape(segment.shape[-3:])  # (rows, columns, bands)
+                if band is not None and y != top:
+                    yield band
+                    band = None
+                if band is None:
+                    top = y
+                    band = np.empty((min(tile.shape[0], height - y), width, bands), np.uint8)
+                span = band[:, x : x + tile.shape[1]]
+                span[...] = tile[: span.shape[0], : span.shape[1]]
+            if band is not None:
+                yield band
+    except (RuntimeError, IndexError, KeyError, AttributeError) as e:  # the codecs' errors, a strip missing
+        raise ValueError(f"{path.name}: {e}") from e
+
+
+def grey(block: np.ndarray) -> np.ndarray:
+    """A block of rows in grey, as Pillow's convert("L") makes it (six times numpy's speed)."""
+    return block[..., 0] if block.shape[-1] == 1 else np.asarray(Image.fromarray(block).convert("L"))
+
+
+class PngWriter:
+    """A PNG written a block of rows at a time; a no-op without a path.
+
+    How it compresses is chosen on the first block. A clean page (a drawing: paper and lines)
+    gets filter Up and zlib level 6, three to five times smaller for little more time; a
+    noisy scan gets no filter and level 1, since level 6 takes it eight times as long to
+    save a tenth."""
+
+    def __init__(self, path: Path | None, width: int, height: int, bands: int) -> None:
+        self.path, self.header = path, struct.pack(">IIBBBBB", width, height, 8, 2 if bands == 3 else 0, 0, 0, 0)
+        self.deflate: zlib._Compress | None = None
+        self.above = np.zeros((1, width * bands), np.uint8)  # the row before the block: zeros at the top
+
+    def __enter__(self) -> PngWriter:
+        if self.path is not None:
+            self.f: BinaryIO = self.path.open("wb")
+            self.f.write(b"\x89PNG\r\n\x1a\n")
+            self._chunk(b"IHDR", self.header)
+        return self
+
+    def rows(self, block: np.ndarray) -> None:
+        if self.path is None:
+            return
+        flat = block.reshape(block.shape[0], -1)
+        if self.deflate is None:
+            self.up = len(zlib.compress(flat.tobytes(), 1)) * 20 < flat.nbytes
+            self.deflate = zlib.compressobj(6 if self.up else 1)
+        if self.up:
+            rows = flat - np.vstack([self.above, flat[:-1]])  # wraps around mod 256, as PNG's Up
+            self.above = flat[-1:]
+        else:
+            rows = flat
+        kind = np.full((flat.shape[0], 1), 2 if self.up else 0, np.uint8)
+        self._chunk(b"IDAT", self.deflate.compress(np.hstack([kind, rows]).tobytes()))
+
+    def _chunk(self, kind: bytes, body: bytes) -> None:
+        self.f.write(struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body)))
+
+    def __exit__(self, *exc: object) -> None:
+        if self.path is None:
+            return
+        if exc[0] is None:
+            self._chunk(b"IDAT", (self.deflate or zlib.compressobj(1)).flush())
+            self._chunk(b"IEND", b"")
+        self.f.close()
+
+
+def write_png(
+    blocks: Iterable[np.ndarray], width: int, height: int, bands: int, target: Path | None, grey_copy: Path | None
+) -> None:
+    """Blocks of rows written as the page's PNG (``target``) and, for OCR, as a grey PNG
+    (``grey_copy``); either may be None."""
+    rows = 0
+    with PngWriter(target, width, height, bands) as page_png, PngWriter(grey_copy, width, height, 1) as grey_png:
+        for block in blocks:
+            page_png.rows(block)
+            if grey_copy is not None:
+                grey_png.rows(grey(block))
+            rows += block.shape[0]
+        if rows != height:
+            raise ValueError(f"{rows} of {height} rows")
+
+
+def _strips(blocks: Iterable[np.ndarray], rows: int) -> Iterator[np.ndarray]:
+    """The same rows cut again into strips of ``rows`` (the last one shorter)."""
+    pending: list[np.ndarray] = []
+    held = 0
+    for block in blocks:
+        pending.append(block)
+        held += block.shape[0]
+        while held >= rows:
+            joined = np.concatenate(pending) if len(pending) > 1 else pending[0]
+            yield joined[:rows]
+            pending, held = [joined[rows:]], held - rows
+    if held:
+        yield np.concatenate(pending)
+
+
+def _scan_start(jpeg: bytes) -> int:
+    """Where the entropy-coded data of a baseline JPEG starts: after its SOS segment."""
+    pos = 2
+    while jpeg[pos + 1] != 0xDA:
+        pos += 2 + int.from_bytes(jpeg[pos + 2 : pos + 4], "big")
+    return pos + 2 + int.from_bytes(jpeg[pos + 2 : pos + 4], "big")
+
+
+def jpeg(blocks: Iterable[np.ndarray], width: int, height: int, bands: int, quality: int, limit: int) -> bytes | None:
+    """One baseline JPEG made of strips encoded one at a time, or None once it would be larger
+    than ``limit`` bytes. Each strip is a whole number of MCU rows with a restart marker after
+    every MCU row, and every strip uses the standard Huffman tables: so the strips' scans join
+    into one scan, byte for byte the file the encoder makes of the whole sheet, but never
+    more than a strip is decoded at once (Pillow encodes only from a whole image)."""
+    parts: list[bytes] = []
+    size = restarts = 0
+    for strip in _strips(blocks, max(16, BAND_BYTES // (width * bands) // 16 * 16)):  # 16: 4:2:0's MCU
+        out = io.BytesIO()
+        Image.fromarray(strip[..., 0] if bands == 1 else strip).save(
+            out, "JPEG", quality=quality, restart_marker_rows=1
+        )
+        data = out.getvalue()
+        start = _scan_start(data)
+        scan = np.frombuffer(data, np.uint8, len(data) - start - 2, start).copy()  # without its EOI
+        markers = np.flatnonzero((scan[:-1] == 0xFF) & (scan[1:] >= 0xD0) & (scan[1:] <= 0xD7)) + 1
+        if parts:
+            parts.append(bytes([0xFF, 0xD0 + restarts % 8]))  # the MCU row before it ended its strip
+            restarts += 1
+            scan[markers] = 0xD0 + (scan[markers] - 0xD0 + restarts % 8) % 8
+        else:
+            head = bytearray(data[:start])
+            sof = head.find(b"\xff\xc0")
+            head[sof + 5 : sof + 7] = height.to_bytes(2, "big")  # the whole sheet's height
+            parts.append(bytes(head))
+        restarts += len(markers)
+        parts.append(scan.tobytes())
+        size += len(parts[-1])
+        if size > limit:
+            return None
+    return b"".join([*parts, b"\xff\xd9"])
