@@ -43,6 +43,11 @@ class Page:
     def is_jpeg(self) -> bool:
         return self.path.suffix == ".jpg"
 
+    @property
+    def in_bands(self) -> bool:
+        """Too big to decode whole in colour: read, encoded and turned a band of rows at a time."""
+        return self.width * self.height >= LARGE_PIXELS
+
 
 def sniff(head: bytes) -> str:
     """The file type by its magic bytes; extensions are not trusted."""
@@ -386,20 +391,20 @@ def _pdf_rows(raw: pikepdf.Stream, width: int, height: int, bands: int) -> Itera
     row = width * bands
     data = raw.read_raw_bytes()
     inflate = zlib.decompressobj() if raw.get("/Filter") is not None else None
-    pending, rows = b"", 0
-    while rows < height and (data or pending):
+    pending, done = b"", 0
+    while done < height and (data or pending):
         if inflate is None:
             piece, data = data[: 2**20], data[2**20 :]
         else:
             piece, data = inflate.decompress(data, 2**20), inflate.unconsumed_tail
         pending += piece
-        whole = min(len(pending) // row, height - rows)
+        whole = min(len(pending) // row, height - done)
         if not whole:
             if not piece:
                 return
             continue
         yield np.frombuffer(pending, np.uint8, whole * row).reshape(whole, width, bands)
-        pending, rows = pending[whole * row :], rows + whole
+        pending, done = pending[whole * row :], done + whole
 
 
 def _render(path: Path, number: int, pdf_page: pikepdf.Page, label: str, out: Path, max_pixels: int, dpi: int) -> Page:

@@ -16,7 +16,7 @@ from PIL import Image
 from digitize import rows, textlayer
 from digitize.deskew import unskew
 from digitize.errors import DigitizeError
-from digitize.ingest import LARGE_PIXELS, Page
+from digitize.ingest import Page
 from digitize.reading import Reading
 
 _COLORSPACE = {"1": "/DeviceGray", "L": "/DeviceGray", "RGB": "/DeviceRGB"}
@@ -71,7 +71,7 @@ def _jpeg(page: Page, quality: int) -> bytes | None:
     only lose more), or a clean page that is smaller losslessly. Two bands of the page are
     encoded first: most clean pages and drawings are told without encoding the whole sheet."""
     stored = page.path.stat().st_size
-    if page.width * page.height >= LARGE_PIXELS:
+    if page.in_bands:
         # A large sheet is never decoded whole: a PNG is encoded strip by strip, a JPEG (which
         # only a whole decode could encode again, losing more) is kept.
         if page.is_jpeg or not rows.png_streams(page.path):

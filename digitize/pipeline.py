@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-from digitize import largeformat, ocr, orientation, pdfa, separators
+from digitize import largeformat, ocr, orientation, pdfa, rows, separators
 from digitize.errors import CorruptInput, DigitizeError
 from digitize.ingest import Page, iter_pages, save_page_image
 from digitize.reading import Reading, read_page
@@ -118,7 +118,7 @@ def _read(
     def recognize_sheet(image: Path | Image.Image) -> list[ocr.Line]:
         return largeformat.recognize_tiled(image, recognize, tile_pool) if large else recognize(image)
 
-    return read_page(image, dpi, ink, recognize=recognize_sheet, tessdata=opts.tessdata)
+    return read_page(image, dpi, ink, recognize=recognize_sheet, tessdata=opts.tessdata, tiled=large)
 
 
 def _decode(page: Page, large: bool) -> tuple[np.ndarray, Image.Image | None]:
@@ -161,15 +161,26 @@ def _process_page(page: Page, opts: Options, tile_pool: ThreadPoolExecutor) -> t
             decoded.close()
 
 
-def _straighten_scan(page: Page, skew: float) -> Page:
+def _straighten_scan(page: Page, skew: float) -> Page | None:
     """The scan itself turned level (only when configured: the archive keeps the scan as made
-    by default). Lossless from here on: PNG, or CCITT G4 for bilevel pages."""
-    with Image.open(page.path) as img:
-        bilevel = img.mode == "1"
-        fill = 255 if img.mode in ("1", "L") else (255, 255, 255)
-        resample = Image.Resampling.NEAREST if bilevel else Image.Resampling.BICUBIC
-        level = img.rotate(skew, resample=resample, fillcolor=fill)
-        target = save_page_image(level, page.path.with_name(page.path.stem + "-level"))
+    by default). Lossless from here on: PNG, or CCITT G4 for bilevel pages. A sheet above A3
+    is turned a band of rows at a time, when it is stored as an 8-bit PNG; otherwise (a JPEG
+    or bilevel sheet) it is left as scanned and None says so, since turning it would take it
+    whole into memory."""
+    target = page.path.with_name(page.path.stem + "-level")
+    if page.in_bands:
+        if page.path.suffix != ".png" or not rows.png_streams(page.path):
+            return None
+        bands = 3 if rows.png_header(page.path)[3] == 2 else 1
+        level = rows.rotated(rows.png_rows(page.path), page.width, page.height, bands, skew)
+        target = target.with_suffix(".png")
+        rows.write_png(level, page.width, page.height, bands, target, None)
+    else:
+        with Image.open(page.path) as img:
+            bilevel = img.mode == "1"
+            fill = 255 if img.mode in ("1", "L") else (255, 255, 255)
+            resample = Image.Resampling.NEAREST if bilevel else Image.Resampling.BICUBIC
+            target = save_page_image(img.rotate(skew, resample=resample, fillcolor=fill), target)
     page.path.unlink()
     return dataclasses.replace(page, path=target)
 
@@ -225,8 +236,12 @@ def _read_views(
         reading = Reading([]) if blank else _read(image, min(page.dpi), part_ink, large, opts, label, tile_pool)
         view_notices = [] if results else notices
         skew = reading.skew  # as measured, whether the text or the image is mapped
-        if opts.deskew_archive and reading.skew and not part:
-            page = _straighten_scan(page, reading.skew)
+        straighten = opts.deskew_archive and bool(reading.skew) and not part
+        if straighten and decoded is not None:
+            decoded.close()  # read, and the only view: a sheet is not held twice while it is turned
+        level = _straighten_scan(page, reading.skew) if straighten else None
+        if level is not None:
+            page = level
             view_notices = [
                 *view_notices,
                 _notice(
@@ -236,6 +251,17 @@ def _read_views(
                 ),
             ]
             reading = dataclasses.replace(reading, skew=0.0)  # the text now lies on the image as read
+        elif straighten:
+            view_notices = [
+                *view_notices,
+                _notice(
+                    "not-deskewed",
+                    f"{label}: tờ khổ lớn được lưu như khi quét, nghiêng {reading.skew:+.1f}° (chỉ tờ lưu dạng "
+                    "PNG mới được chỉnh); lớp chữ đặt theo độ nghiêng đó.",
+                    f"{label}: this large sheet is kept as scanned, skewed {reading.skew:+.1f}° (only sheets "
+                    "stored as PNG are straightened); the text layer follows that slope.",
+                ),
+            ]
         if blank:
             view_notices = [
                 *view_notices,

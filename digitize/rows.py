@@ -7,6 +7,7 @@ a band of rows, whatever the sheet's size."""
 from __future__ import annotations
 
 import io
+import math
 import struct
 import zlib
 from collections.abc import Iterable, Iterator
@@ -203,6 +204,35 @@ def write_png(
             rows += block.shape[0]
         if rows != height:
             raise ValueError(f"{rows} of {height} rows")
+
+
+def rotated(blocks: Iterable[np.ndarray], width: int, height: int, bands: int, angle: float) -> Iterator[np.ndarray]:
+    """The rows of the image turned ``angle`` degrees counter-clockwise about its centre, as
+    Pillow's ``rotate(angle, BICUBIC, fillcolor=white)`` makes them, a band at a time: a band of
+    the result needs only the rows its corners come from (and a few more for the bicubic
+    kernel), so what is held is a band and, at 10 degrees, a sixth of the sheet's width above
+    and below it."""
+    theta = -math.radians(angle)  # Pillow's own matrix, from the result back to the source
+    a, b, d, e = (round(v, 15) for v in (math.cos(theta), math.sin(theta), -math.sin(theta), math.cos(theta)))
+    cx, cy = width / 2, height / 2
+    c, f = cx - a * cx - b * cy, cy - d * cx - e * cy
+    source = iter(blocks)
+    window, top = np.empty((0, width, bands), np.uint8), 0  # source rows top … top + len(window)
+    step = max(16, BAND_BYTES // 4 // (width * bands))  # small bands: each also holds the rows the slope spans
+    for y0 in range(0, height, step):
+        y1 = min(height, y0 + step)
+        ys = [d * (x + 0.5) + e * (y + 0.5) + f for x in (0, width) for y in (y0, y1)]
+        first, last = max(0, math.floor(min(ys)) - 3), min(height, math.ceil(max(ys)) + 3)
+        if first > top:
+            window, top = window[first - top :], first
+        while top + len(window) < last:
+            window = np.concatenate([window, next(source)])
+        part = Image.fromarray(window[: last - top, :, 0] if bands == 1 else window[: last - top])
+        matrix = (a, b, c + b * y0, d, e, f + e * y0 - top)
+        turned = part.transform(
+            (width, y1 - y0), Image.Transform.AFFINE, matrix, Image.Resampling.BICUBIC, fillcolor="white"
+        )
+        yield np.asarray(turned).reshape(y1 - y0, width, bands)
 
 
 def _strips(blocks: Iterable[np.ndarray], rows: int) -> Iterator[np.ndarray]:

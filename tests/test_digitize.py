@@ -392,11 +392,10 @@ def test_compact_profile_encodes_a_large_sheet_in_strips_and_keeps_a_large_jpeg(
 ) -> None:
     """Above the large-sheet size a PNG is encoded strip by strip (never decoded whole) and a
     JPEG is kept as it came: a whole decode would be needed to encode it again."""
-    from digitize import ingest, pdfa
+    from digitize import ingest
     from pages import scanned_page
 
     monkeypatch.setattr(ingest, "LARGE_PIXELS", 1_000_000)
-    monkeypatch.setattr(pdfa, "LARGE_PIXELS", 1_000_000)
     colour, fine_jpeg = tmp_path / "ban-do.png", tmp_path / "ban-do.jpg"
     scanned_page().save(colour, dpi=(300, 300))
     scanned_page().save(fine_jpeg, quality=95, dpi=(300, 300))
@@ -418,3 +417,29 @@ def test_compact_profile_encodes_a_large_sheet_in_strips_and_keeps_a_large_jpeg(
     assert len(strips) < colour.stat().st_size / 2 and kept == fine_jpeg.read_bytes()
     status = check_pdfa(out)
     assert status.passed, status.findings
+
+
+def test_a_large_sheet_is_straightened_in_bands_when_configured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above the large-sheet size a PNG is turned a band of rows at a time, to the same pixels
+    as a whole turn; a JPEG sheet is kept as scanned, and the job says so."""
+    from digitize import ingest
+    from pages import render_page
+
+    monkeypatch.setattr(ingest, "LARGE_PIXELS", 1_000_000)
+    skewed = render_page(dpi=300).rotate(4, resample=Image.Resampling.BICUBIC, fillcolor=(255, 255, 255))
+    png, jpeg = tmp_path / "nghieng.png", tmp_path / "nghieng.jpg"
+    skewed.save(png, dpi=(300, 300))
+    skewed.save(jpeg, dpi=(300, 300), quality=85)
+    out = tmp_path / "thang.pdf"
+    sources = [Source(png, png.name), Source(jpeg, jpeg.name)]
+    turned, kept = digitize(sources, out, title="t", tessdata=MODELS, jobs=2, deskew_archive=True).pages
+    assert turned.skew == pytest.approx(-4, abs=0.3) and "deskewed" in [n["code"] for n in turned.notices]
+    assert "not-deskewed" in [n["code"] for n in kept.notices]
+    level = Image.open(png).rotate(turned.skew, resample=Image.Resampling.BICUBIC, fillcolor=(255, 255, 255))
+    with pikepdf.open(out) as pdf:
+        first, second = (next(iter(p.get_images().values())) for p in pdf.pages)
+        assert pikepdf.PdfImage(first).as_pil_image().tobytes() == level.tobytes()
+        assert second.read_raw_bytes() == jpeg.read_bytes()
+    assert pdftotext(out).count("Nguyễn Thị Hương") == 2

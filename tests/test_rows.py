@@ -7,6 +7,7 @@ import struct
 import subprocess
 import sys
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -129,6 +130,7 @@ def test_unusual_tiffs_are_left_to_pillow(tmp_path: Path) -> None:
 
 PEAK = """
 import resource, sys, tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from digitize.ingest import iter_pages
 with tempfile.TemporaryDirectory() as work:
@@ -185,3 +187,24 @@ def test_png_writer_filters_a_clean_page_and_leaves_a_noisy_one(tmp_path: Path) 
         assert np.array_equal(np.asarray(Image.open(path)), pixels)
         data = zlib.decompress(b"".join(body for k, body in rows.png_chunks(path) if k == b"IDAT"))
         assert {data[i * (1 + 600)] for i in range(300)} == {kind}
+
+
+@pytest.mark.parametrize(("mode", "angle"), [("RGB", 4.0), ("RGB", -7.3), ("L", 10.0), ("L", 0.4)])
+def test_rotated_in_bands_is_pillows_rotate(mode: str, angle: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pixel for pixel, while the source is pulled only as far as the band being made needs."""
+    monkeypatch.setattr(rows, "BAND_BYTES", 30_000)
+    img = _scan(mode)
+    pixels = np.asarray(img).reshape(img.height, img.width, -1)
+    pulled: list[int] = []
+
+    def source() -> Iterator[np.ndarray]:
+        for y in range(0, img.height, 41):
+            pulled.append(y)
+            yield pixels[y : y + 41]
+
+    bands = rows.rotated(source(), img.width, img.height, pixels.shape[2], angle)
+    first = next(bands)
+    assert len(pulled) < img.height // 41  # not the whole source for the first band
+    turned = _stacked([first, *bands])
+    expected = img.rotate(angle, resample=Image.Resampling.BICUBIC, fillcolor="white")
+    assert np.array_equal(turned, np.asarray(expected))
