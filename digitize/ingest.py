@@ -203,36 +203,19 @@ def _image_pages(path: Path, label: str, workdir: Path, kind: str, *, max_pixels
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(path)
-            frames = ImageSequence.Iterator(img)
-            for number, frame in enumerate(frames, start=1):
-                page_label = f"{label}, trang {number}"
-                _check_pixels(frame.width, frame.height, max_pixels, page_label)
-                dpi, notices = _resolve_dpi(frame.info.get("dpi"), frame.width, frame.height, page_label)
-                out = workdir / f"{_stem(label)}-{number:05d}"
-                orientation = frame.getexif().get(0x0112, 1) if kind == "jpeg" else 1
-                grey = None
-                if kind == "jpeg" and frame.mode in ("L", "RGB") and orientation == 1:
-                    target = out.with_suffix(".jpg")
-                    target.write_bytes(path.read_bytes())  # JPEG kept byte for byte; decoded later, once
-                elif kind == "png" and frame.mode in ("L", "RGB") and not frame.info.get("interlace"):
-                    target = out.with_suffix(".png")
-                    target.write_bytes(path.read_bytes())  # its compressed data goes into the PDF as is
-                    grey = _grey_copy(out, *frame.size, len(frame.mode)) if rows.png_streams(path) else None
-                    if grey is not None:
-                        rows.write_png(rows.png_rows(path), *frame.size, 3, None, grey)
-                elif kind == "tiff" and frame.mode in ("L", "RGB") and rows.tiff_streams(path, number - 1):
-                    # Strip by strip into a PNG: a large colour sheet is never decoded whole.
-                    target, grey = out.with_suffix(".png"), _grey_copy(out, *frame.size, len(frame.mode))
-                    rows.write_png(rows.tiff_rows(path, number - 1), *frame.size, len(frame.mode), target, grey)
-                else:
-                    frame.load()
-                    target = save_page_image(ImageOps.exif_transpose(frame) if orientation != 1 else frame, out)
-                with Image.open(target) as check:
-                    width, height = check.size
-                page = Page(label, number, target, width, height, dpi, notices, grey=grey)
-                _low_dpi_notice(page)
-                yield page
+            with Image.open(path) as img:  # closed on errors too: a TIFF keeps its file open
+                frames = ImageSequence.Iterator(img)
+                for number, frame in enumerate(frames, start=1):
+                    page_label = f"{label}, trang {number}"
+                    _check_pixels(frame.width, frame.height, max_pixels, page_label)
+                    dpi, notices = _resolve_dpi(frame.info.get("dpi"), frame.width, frame.height, page_label)
+                    out = workdir / f"{_stem(label)}-{number:05d}"
+                    target, grey = _frame_to_page(path, kind, frame, number, out)
+                    with Image.open(target) as check:
+                        width, height = check.size
+                    page = Page(label, number, target, width, height, dpi, notices, grey=grey)
+                    _low_dpi_notice(page)
+                    yield page
     except (ImageTooLarge, UnsupportedInput):
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
@@ -247,6 +230,31 @@ def _image_pages(path: Path, label: str, workdir: Path, kind: str, *, max_pixels
             f"{label}: corrupt or truncated image file ({e}).",
             field=label,
         ) from e
+
+
+def _frame_to_page(path: Path, kind: str, frame: Image.Image, number: int, out: Path) -> tuple[Path, Path | None]:
+    """Frame ``number`` of an image file as the page's image on disk, and a large colour page's
+    grey copy for OCR (None for the others)."""
+    orientation = frame.getexif().get(0x0112, 1) if kind == "jpeg" else 1
+    if kind == "jpeg" and frame.mode in ("L", "RGB") and orientation == 1:
+        target = out.with_suffix(".jpg")
+        target.write_bytes(path.read_bytes())  # JPEG kept byte for byte; decoded later, once
+        return target, None
+    bands = len(frame.mode)
+    if kind == "png" and frame.mode in ("L", "RGB") and not frame.info.get("interlace"):
+        target = out.with_suffix(".png")
+        target.write_bytes(path.read_bytes())  # its compressed data goes into the PDF as is
+        grey = _grey_copy(out, *frame.size, bands) if rows.png_streams(path) else None
+        if grey is not None:
+            rows.write_png(rows.png_rows(path), *frame.size, bands, None, grey)
+        return target, grey
+    if kind == "tiff" and frame.mode in ("L", "RGB") and rows.tiff_streams(path, number - 1):
+        # Strip by strip into a PNG: a large colour sheet is never decoded whole.
+        target, grey = out.with_suffix(".png"), _grey_copy(out, *frame.size, bands)
+        rows.write_png(rows.tiff_rows(path, number - 1), *frame.size, bands, target, grey)
+        return target, grey
+    frame.load()
+    return save_page_image(ImageOps.exif_transpose(frame) if orientation != 1 else frame, out), None
 
 
 def _stem(label: str) -> str:

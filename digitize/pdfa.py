@@ -18,6 +18,7 @@ from digitize.deskew import unskew
 from digitize.errors import DigitizeError
 from digitize.ingest import Page
 from digitize.reading import Reading
+from digitize.validate import only_stray_warnings, undisturbed
 
 _COLORSPACE = {"1": "/DeviceGray", "L": "/DeviceGray", "RGB": "/DeviceRGB"}
 
@@ -220,7 +221,13 @@ def assemble(page_pdfs: Sequence[Path], output: Path, meta: Metadata, flavour: s
             xmp["xmp:CreatorTool"] = meta.creator_tool
             xmp["pdf:Producer"] = f"sohoa, pikepdf {pikepdf.__version__}"
         try:
-            pikepdf.pdfa.save(out, output, flavour)
+            with undisturbed():
+                try:
+                    pikepdf.pdfa.save(out, output, flavour)
+                except pikepdf.pdfa.PdfaError as e:
+                    if not only_stray_warnings(e.report.findings):
+                        raise
+                    pikepdf.pdfa.save(out, output, flavour)
         except pikepdf.pdfa.PdfaError as e:
             findings = "; ".join(f"{f.rule}: {f.message}" for f in e.report.findings[:5])
             raise DigitizeError(

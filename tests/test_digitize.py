@@ -443,3 +443,43 @@ def test_a_large_sheet_is_straightened_in_bands_when_configured(
         assert pikepdf.PdfImage(first).as_pil_image().tobytes() == level.tobytes()
         assert second.read_raw_bytes() == jpeg.read_bytes()
     assert pdftotext(out).count("Nguyễn Thị Hương") == 2
+
+
+@pytest.fixture
+def stray_warnings(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A warning from elsewhere (a connection another thread left open, say) arrives while
+    pikepdf's validator parses a content stream, as many times as the list says."""
+    import warnings
+
+    import pikepdf.pdfa._content as content
+
+    left = [1]
+    real = content.content_checker
+
+    class Checker:
+        def __init__(self, limits: object) -> None:
+            self.inner = real(limits)  # type: ignore[arg-type]
+
+        def check(self, stream: object) -> object:
+            if left[0] > 0:
+                left[0] -= 1
+                warnings.warn("<Connection> was deleted while still open", ResourceWarning, stacklevel=1)
+            return self.inner.check(stream)
+
+    monkeypatch.setattr(content, "content_checker", Checker)
+    return left
+
+
+def test_a_stray_warning_does_not_fail_pdfa_validation(
+    page_png: Path, tmp_path: Path, stray_warnings: list[int]
+) -> None:
+    """pikepdf's validator counts any warning raised while it parses a content stream, from
+    any thread: once, it is run again; every time, it is a fault."""
+    out = tmp_path / "o.pdf"
+    digitize([Source(page_png, "a.png")], out, title="t", tessdata=MODELS, jobs=1)
+    assert stray_warnings == [0]
+    stray_warnings[0] = 1
+    assert check_pdfa(out).passed and stray_warnings == [0]
+    stray_warnings[0] = 10
+    status = check_pdfa(out)
+    assert not status.passed and "deleted while still open" in status.findings[0]

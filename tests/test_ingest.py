@@ -44,12 +44,14 @@ def test_multipage_tiff_group4_and_lzw_grey(tmp_path: Path) -> None:
     bilevel.save(path, compression="group4", dpi=(200, 200), save_all=True, append_images=[bilevel.rotate(180)])
     result = pages(path, tmp_path)
     assert [p.number for p in result] == [1, 2]
-    assert Image.open(result[0].path).mode == "1"
+    with Image.open(result[0].path) as first:
+        assert first.mode == "1"
     assert result[0].dpi == (200, 200)
     grey = tmp_path / "grey.tif"
     render_page(dpi=300).convert("L").save(grey, compression="tiff_lzw", dpi=(300, 300))
     [page] = pages(grey, tmp_path)
-    assert Image.open(page.path).mode == "L"
+    with Image.open(page.path) as kept:
+        assert kept.mode == "L"
 
 
 def test_missing_and_low_resolution_are_flagged(tmp_path: Path) -> None:
@@ -73,7 +75,8 @@ def test_missing_and_low_resolution_are_flagged(tmp_path: Path) -> None:
 def test_image_only_pdf_page_is_extracted_at_its_resolution(tmp_path: Path) -> None:
     [page] = pages(CORPUS / "ccitt.pdf", tmp_path)
     assert round(page.dpi[0]) == 300
-    assert Image.open(page.path).mode == "1"
+    with Image.open(page.path) as kept:
+        assert kept.mode == "1"
 
 
 def test_scanned_pdf_page_is_rendered_no_finer_than_its_image(tmp_path: Path) -> None:
