@@ -253,6 +253,12 @@ def _frame_to_page(path: Path, kind: str, frame: Image.Image, number: int, out: 
         target, grey = out.with_suffix(".png"), _grey_copy(out, *frame.size, bands)
         rows.write_png(rows.tiff_rows(path, number - 1), *frame.size, bands, target, grey)
         return target, grey
+    large = frame.width * frame.height >= LARGE_PIXELS
+    if kind == "jp2" and frame.mode in ("L", "RGB") and large and rows.jp2_streams(path):
+        # A sheet above A3 a band at a time (a small page is decoded whole: faster, and small).
+        target, grey = out.with_suffix(".png"), _grey_copy(out, *frame.size, bands)
+        rows.write_png(rows.jp2_rows(path), *frame.size, bands, target, grey)
+        return target, grey
     frame.load()
     return save_page_image(ImageOps.exif_transpose(frame) if orientation != 1 else frame, out), None
 

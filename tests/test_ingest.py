@@ -143,8 +143,8 @@ def test_large_colour_pdf_image_also_gets_a_grey_copy_for_ocr(tmp_path: Path, mo
     assert np.abs(np.asarray(sheet, dtype=int) - expected).max() <= 1
 
 
-@pytest.mark.parametrize("suffix", [".png", ".tif"])
-def test_large_colour_png_and_tiff_get_a_grey_copy_written_band_by_band(
+@pytest.mark.parametrize("suffix", [".png", ".tif", ".jp2"])
+def test_large_colour_sheet_files_get_a_grey_copy_written_band_by_band(
     suffix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A PNG is kept byte for byte and a TIFF page becomes a lossless PNG; either way OCR gets a

@@ -141,13 +141,15 @@ with tempfile.TemporaryDirectory() as work:
 """
 
 
-@pytest.mark.parametrize("suffix", [".png", ".tif"])
+@pytest.mark.parametrize("suffix", [".png", ".tif", ".jp2"])
 def test_large_colour_sheet_is_ingested_in_bounded_memory(suffix: str, tmp_path: Path) -> None:
-    """A 48-million-pixel colour sheet (Pillow holds it whole in 192 MB) adds a few tens of MB."""
+    """A 48-million-pixel colour sheet (Pillow holds it whole in 192 MB; a JPEG 2000 one takes
+    OpenJPEG four times that besides) adds a few tens of MB."""
     sheet = np.full((8000, 6000, 3), 250, np.uint8)
     sheet[::50] = (20, 30, 160)  # ink lines
     path = tmp_path / f"a1{suffix}"
-    Image.fromarray(sheet).save(path, dpi=(300, 300), **({"compression": "tiff_lzw"} if suffix == ".tif" else {}))
+    options = {".tif": {"compression": "tiff_lzw"}, ".jp2": {"irreversible": False}}.get(suffix, {})
+    Image.fromarray(sheet).save(path, dpi=(300, 300), **options)
     del sheet
     grown = subprocess.run([sys.executable, "-c", PEAK, str(path)], capture_output=True, text=True, check=True)
     assert int(grown.stdout) < 80, grown.stdout
@@ -208,3 +210,23 @@ def test_rotated_in_bands_is_pillows_rotate(mode: str, angle: float, monkeypatch
     turned = _stacked([first, *bands])
     expected = img.rotate(angle, resample=Image.Resampling.BICUBIC, fillcolor="white")
     assert np.array_equal(turned, np.asarray(expected))
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_jp2_rows_match_pillow(mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rows, "JP2_BAND_PIXELS", 700 * 40)  # bands of 40 rows, the last one short
+    img = _scan(mode)
+    path = tmp_path / "trang.jp2"
+    img.save(path, irreversible=False)  # lossless
+    assert rows.jp2_streams(path)
+    blocks = list(rows.jp2_rows(path))
+    assert len(blocks) == -(-img.height // 40)
+    assert np.array_equal(_stacked(blocks), np.asarray(img))
+
+
+def test_cut_jp2_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "cut.jp2"
+    _scan("RGB").save(path, irreversible=False)
+    path.write_bytes(path.read_bytes()[:20_000])
+    with pytest.raises(ValueError, match=r"cut\.jp2"):
+        list(rows.jp2_rows(path))
