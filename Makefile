@@ -10,7 +10,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PREFLIGHT_PACKAGES := default-jre-headless libpdfbox2-java libfontbox2-java libcommons-logging-java \
 	libactivation-java libjaxb-api-java
 APT_PACKAGES := tesseract-ocr tesseract-ocr-vie tesseract-ocr-osd tesseract-ocr-eng \
-	poppler-utils qpdf jbig2dec libopenjp2-7 fonts-liberation2 openssl softhsm2 python3-venv \
+	poppler-utils qpdf jbig2dec libopenjp2-7 libtiff-tools fonts-liberation2 openssl softhsm2 python3-venv \
 	$(PREFLIGHT_PACKAGES)
 
 .PHONY: run test lint system-deps clean

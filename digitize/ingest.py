@@ -251,7 +251,12 @@ def _frame_to_page(path: Path, kind: str, frame: Image.Image, number: int, out: 
     if kind == "tiff" and frame.mode in ("L", "RGB") and rows.tiff_streams(path, number - 1):
         # Strip by strip into a PNG: a large colour sheet is never decoded whole.
         target, grey = out.with_suffix(".png"), _grey_copy(out, *frame.size, bands)
-        rows.write_png(rows.tiff_rows(path, number - 1), *frame.size, bands, target, grey)
+        scratch = out.with_name(out.name + "-strips.tif")
+        try:
+            source, index = rows.restripped(path, number - 1, scratch)
+            rows.write_png(rows.tiff_rows(source, index), *frame.size, bands, target, grey)
+        finally:
+            scratch.unlink(missing_ok=True)
         return target, grey
     large = frame.width * frame.height >= LARGE_PIXELS
     if kind == "jp2" and frame.mode in ("L", "RGB") and large and rows.jp2_streams(path):

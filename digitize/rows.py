@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import math
 import struct
+import subprocess
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -102,11 +103,30 @@ def tiff_streams(path: Path, index: int) -> bool:
         return False
 
 
+def restripped(path: Path, index: int, scratch: Path) -> tuple[Path, int]:
+    """The TIFF file and page to read a page from: as it is, or, when it is stored in a few
+    huge compressed strips (some scanners write a whole sheet as one LZW strip, which any
+    decoder of the strip holds whole: 420 MB for a colour A0), copied by libtiff's tiffcp
+    into ``scratch`` in strips of a band each. tiffcp decodes a strip row by row: 6 MB."""
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        page = tif.pages[index]
+        row = page.imagewidth * page.samplesperpixel
+        huge = not page.is_tiled and min(page.rowsperstrip, page.imagelength) * row > 4 * BAND_BYTES
+        if not huge or page.compression not in (5, 8, 32946, 32773):  # LZW, Deflate, PackBits
+            return path, index
+    cmd = ["tiffcp", "-r", str(max(1, BAND_BYTES // row)), "-c", "zip", f"{path},{index}", str(scratch)]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise ValueError(f"{path.name}: {done.stderr.strip()[-300:]}")
+    return scratch, 0
+
+
 def tiff_rows(path: Path, index: int) -> Iterator[np.ndarray]:
     """The rows of page ``index`` of a TIFF file in blocks of shape (rows, width, bands):
     uncompressed rows straight from the file, compressed ones a strip or a row of tiles at a
-    time (each is compressed on its own; a page stored as one compressed strip is decoded
-    whole)."""
+    time (each is compressed on its own; see ``restripped`` for pages in a few huge strips)."""
     import tifffile
 
     try:
@@ -124,6 +144,9 @@ def tiff_rows(path: Path, index: int) -> Iterator[np.ndarray]:
             top = 0
             for segment, (_s, _d, y, x, _b), _shape in page.segments(sort=True):
                 tile = segment.reshape(segment.shape[-3:])  # (rows, columns, bands)
+                if not page.is_tiled:  # a strip: its rows as they are
+                    yield tile[: height - y]
+                    continue
                 if band is not None and y != top:
                     yield band
                     band = None

@@ -141,15 +141,19 @@ with tempfile.TemporaryDirectory() as work:
 """
 
 
-@pytest.mark.parametrize("suffix", [".png", ".tif", ".jp2"])
-def test_large_colour_sheet_is_ingested_in_bounded_memory(suffix: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["png", "tif", "tif-one-strip", "jp2"])
+def test_large_colour_sheet_is_ingested_in_bounded_memory(kind: str, tmp_path: Path) -> None:
     """A 48-million-pixel colour sheet (Pillow holds it whole in 192 MB; a JPEG 2000 one takes
-    OpenJPEG four times that besides) adds a few tens of MB."""
+    OpenJPEG four times that besides; a TIFF in one LZW strip is 144 MB to any decoder of the
+    strip) adds a few tens of MB."""
     sheet = np.full((8000, 6000, 3), 250, np.uint8)
     sheet[::50] = (20, 30, 160)  # ink lines
-    path = tmp_path / f"a1{suffix}"
-    options = {".tif": {"compression": "tiff_lzw"}, ".jp2": {"irreversible": False}}.get(suffix, {})
-    Image.fromarray(sheet).save(path, dpi=(300, 300), **options)
+    path = tmp_path / f"a1.{kind.split('-')[0]}"
+    if kind == "tif-one-strip":
+        tifffile.imwrite(path, sheet, compression="lzw", rowsperstrip=8000, resolution=(300, 300), resolutionunit=2)
+    else:
+        options = {"tif": {"compression": "tiff_lzw"}, "jp2": {"irreversible": False}}.get(kind, {})
+        Image.fromarray(sheet).save(path, dpi=(300, 300), **options)
     del sheet
     grown = subprocess.run([sys.executable, "-c", PEAK, str(path)], capture_output=True, text=True, check=True)
     assert int(grown.stdout) < 80, grown.stdout
@@ -230,3 +234,34 @@ def test_cut_jp2_names_the_file(tmp_path: Path) -> None:
     path.write_bytes(path.read_bytes()[:20_000])
     with pytest.raises(ValueError, match=r"cut\.jp2"):
         list(rows.jp2_rows(path))
+
+
+def test_a_tiff_in_one_huge_strip_is_copied_into_band_strips(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """By libtiff's tiffcp, which decodes the strip row by row; pixels unchanged. Page two of
+    the file; a TIFF in small strips is read as it is."""
+    monkeypatch.setattr(rows, "BAND_BYTES", 50_000)  # "huge": above 200 KB
+    pixels = np.asarray(_scan("RGB"))
+    path = tmp_path / "mot-dai.tif"
+    with tifffile.TiffWriter(path) as tif:
+        tif.write(pixels[:100], compression="lzw")
+        tif.write(pixels, compression="lzw", rowsperstrip=pixels.shape[0])
+    source, index = rows.restripped(path, 1, tmp_path / "strips.tif")
+    assert (source, index) == (tmp_path / "strips.tif", 0)
+    with tifffile.TiffFile(source) as tif:
+        assert tif.pages[0].rowsperstrip == 50_000 // (700 * 3)
+    assert np.array_equal(_stacked(list(rows.tiff_rows(source, index))), pixels)
+    small = tmp_path / "nho.tif"
+    Image.fromarray(pixels).save(small, compression="tiff_lzw")
+    assert rows.restripped(small, 0, tmp_path / "unused.tif") == (small, 0)
+
+
+def test_a_broken_huge_strip_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rows, "BAND_BYTES", 50_000)
+    path = tmp_path / "hong.tif"
+    tifffile.imwrite(path, np.asarray(_scan("RGB")), compression="lzw", rowsperstrip=523)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 3 : len(data) // 3 + 3000] = b"\xff" * 3000
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"hong\.tif"):
+        source, index = rows.restripped(path, 0, tmp_path / "strips.tif")
+        list(rows.tiff_rows(source, index))
