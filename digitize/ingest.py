@@ -248,7 +248,8 @@ def _frame_to_page(path: Path, kind: str, frame: Image.Image, number: int, out: 
         if grey is not None:
             rows.write_png(rows.png_rows(path), *frame.size, bands, None, grey)
         return target, grey
-    if kind == "tiff" and frame.mode in ("L", "RGB") and rows.tiff_streams(path, number - 1):
+    if kind == "tiff" and frame.mode in ("L", "RGB", "I;16", "I;16B") and rows.tiff_streams(path, number - 1):
+        bands = 3 if frame.mode == "RGB" else 1
         # Strip by strip into a PNG: a large colour sheet is never decoded whole.
         target, grey = out.with_suffix(".png"), _grey_copy(out, *frame.size, bands)
         scratch = out.with_name(out.name + "-strips.tif")

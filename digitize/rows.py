@@ -85,15 +85,15 @@ def png_rows(path: Path) -> Iterator[np.ndarray]:
 
 
 def tiff_streams(path: Path, index: int) -> bool:
-    """Whether ``tiff_rows`` reads this TIFF page: 8-bit grey or RGB, samples interleaved
-    (anything else is decoded whole by Pillow, which also reports a broken file)."""
+    """Whether ``tiff_rows`` reads this TIFF page: 8- or 16-bit grey or RGB, samples
+    interleaved (anything else is decoded whole by Pillow, which also reports a broken file)."""
     import tifffile  # only for TIFF files: it brings its codecs along
 
     try:
         with tifffile.TiffFile(path) as tif:
             page = tif.pages[index]
             return bool(
-                page.bitspersample == 8
+                page.bitspersample in (8, 16)  # 16 bits: the high byte of each sample, as Pillow reads them
                 and (page.samplesperpixel, page.photometric) in ((1, 1), (3, 2), (3, 6))
                 and (page.photometric != 6 or page.compression == 7)  # YCbCr only inside JPEG
                 and (page.samplesperpixel == 1 or page.planarconfig == 1)
@@ -123,6 +123,10 @@ def restripped(path: Path, index: int, scratch: Path) -> tuple[Path, int]:
     return scratch, 0
 
 
+def _eight_bits(block: np.ndarray) -> np.ndarray:
+    return block if block.dtype == np.uint8 else (block >> 8).astype(np.uint8)
+
+
 def tiff_rows(path: Path, index: int) -> Iterator[np.ndarray]:
     """The rows of page ``index`` of a TIFF file in blocks of shape (rows, width, bands):
     uncompressed rows straight from the file, compressed ones a strip or a row of tiles at a
@@ -135,28 +139,28 @@ def tiff_rows(path: Path, index: int) -> Iterator[np.ndarray]:
             width, height, bands = page.imagewidth, page.imagelength, page.samplesperpixel
             if page.compression == 1 and page.is_contiguous:
                 offset, size = page.dataoffsets[0], width * height * bands
-                pixels = np.memmap(path, np.uint8, "r", offset, (size,)).reshape(height, width, bands)
+                pixels = np.memmap(path, page.dtype, "r", offset, (size,)).reshape(height, width, bands)
                 step = max(1, BAND_BYTES // (width * bands))
                 for top in range(0, height, step):
-                    yield np.array(pixels[top : top + step])
+                    yield _eight_bits(np.array(pixels[top : top + step]))
                 return
             band: np.ndarray | None = None
             top = 0
             for segment, (_s, _d, y, x, _b), _shape in page.segments(sort=True):
                 tile = segment.reshape(segment.shape[-3:])  # (rows, columns, bands)
                 if not page.is_tiled:  # a strip: its rows as they are
-                    yield tile[: height - y]
+                    yield _eight_bits(tile[: height - y])
                     continue
                 if band is not None and y != top:
-                    yield band
+                    yield _eight_bits(band)
                     band = None
                 if band is None:
                     top = y
-                    band = np.empty((min(tile.shape[0], height - y), width, bands), np.uint8)
+                    band = np.empty((min(tile.shape[0], height - y), width, bands), tile.dtype)
                 span = band[:, x : x + tile.shape[1]]
                 span[...] = tile[: span.shape[0], : span.shape[1]]
             if band is not None:
-                yield band
+                yield _eight_bits(band)
     except (RuntimeError, IndexError, KeyError, AttributeError) as e:  # the codecs' errors, a strip missing
         raise ValueError(f"{path.name}: {e}") from e
 

@@ -124,7 +124,7 @@ def test_unusual_tiffs_are_left_to_pillow(tmp_path: Path) -> None:
     rgba, planar, deep = tmp_path / "rgba.tif", tmp_path / "planar.tif", tmp_path / "deep.tif"
     Image.new("RGBA", (40, 30), (1, 2, 3, 4)).save(rgba)
     tifffile.imwrite(planar, np.zeros((3, 30, 40), np.uint8), photometric="rgb", planarconfig="separate")
-    tifffile.imwrite(deep, np.zeros((30, 40), np.uint16))
+    tifffile.imwrite(deep, np.zeros((30, 40), np.float32))
     assert not any(rows.tiff_streams(p, 0) for p in (rgba, planar, deep))
 
 
@@ -265,3 +265,20 @@ def test_a_broken_huge_strip_names_the_file(tmp_path: Path, monkeypatch: pytest.
     with pytest.raises(ValueError, match=r"hong\.tif"):
         source, index = rows.restripped(path, 0, tmp_path / "strips.tif")
         list(rows.tiff_rows(source, index))
+
+
+@pytest.mark.parametrize("samples", [3, 1])
+def test_16_bit_tiff_pages_become_8_bit_band_by_band(samples: int, tmp_path: Path) -> None:
+    """An archival master at 16 bits a sample: the high byte of each, as Pillow reads it."""
+    from digitize.ingest import iter_pages
+
+    shape = (523, 700, samples) if samples == 3 else (523, 700)
+    deep = np.random.default_rng(4).integers(0, 65535, shape).astype(np.uint16)
+    path = tmp_path / "goc.tif"
+    tifffile.imwrite(path, deep, compression="lzw", rowsperstrip=16, resolution=(300, 300), resolutionunit=2)
+    assert rows.tiff_streams(path, 0)
+    expected = (deep >> 8).astype(np.uint8)
+    assert np.array_equal(_stacked(list(rows.tiff_rows(path, 0))), expected)
+    [page] = iter_pages(path, "goc.tif", tmp_path, max_pixels=10**8, render_dpi=300)
+    with Image.open(page.path) as kept:
+        assert kept.format == "PNG" and np.array_equal(np.asarray(kept), expected)
