@@ -46,7 +46,7 @@ class Page:
     @property
     def in_bands(self) -> bool:
         """Too big to decode whole in colour: read, encoded and turned a band of rows at a time."""
-        return self.width * self.height >= LARGE_PIXELS
+        return is_large(self.width, self.height)
 
 
 def sniff(head: bytes) -> str:
@@ -244,7 +244,7 @@ def _frame_to_page(path: Path, kind: str, frame: Image.Image, number: int, out: 
     if kind == "png" and frame.mode in ("L", "RGB") and not frame.info.get("interlace"):
         target = out.with_suffix(".png")
         target.write_bytes(path.read_bytes())  # its compressed data goes into the PDF as is
-        grey = _grey_copy(out, *frame.size, bands) if rows.png_streams(path) else None
+        grey = _grey_copy(out, *frame.size, bands) if rows.png_bands(path) else None
         if grey is not None:
             rows.write_png(rows.png_rows(path), *frame.size, bands, None, grey)
         return target, grey
@@ -259,8 +259,7 @@ def _frame_to_page(path: Path, kind: str, frame: Image.Image, number: int, out: 
         finally:
             scratch.unlink(missing_ok=True)
         return target, grey
-    large = frame.width * frame.height >= LARGE_PIXELS
-    if kind == "jp2" and frame.mode in ("L", "RGB") and large and rows.jp2_streams(path):
+    if kind == "jp2" and frame.mode in ("L", "RGB") and is_large(*frame.size) and rows.jp2_streams(path):
         # A sheet above A3 a band at a time (a small page is decoded whole: faster, and small).
         target, grey = out.with_suffix(".png"), _grey_copy(out, *frame.size, bands)
         rows.write_png(rows.jp2_rows(path), *frame.size, bands, target, grey)
@@ -400,9 +399,13 @@ def _plain_pixels(raw: pikepdf.Object, image: pikepdf.PdfImage) -> bool:
 LARGE_PIXELS = 20_000_000
 
 
+def is_large(width: int, height: int) -> bool:
+    return width * height >= LARGE_PIXELS
+
+
 def _grey_copy(out: Path, width: int, height: int, bands: int) -> Path | None:
     """Where a large colour page's grey copy goes: OCR decodes it at one byte a pixel, not four."""
-    return out.with_name(out.name + "-grey.png") if bands == 3 and width * height >= LARGE_PIXELS else None
+    return out.with_name(out.name + "-grey.png") if bands == 3 and is_large(width, height) else None
 
 
 def _pdf_rows(raw: pikepdf.Stream, width: int, height: int, bands: int) -> Iterator[np.ndarray]:

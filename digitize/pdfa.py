@@ -18,7 +18,7 @@ from digitize.deskew import unskew
 from digitize.errors import DigitizeError
 from digitize.ingest import Page
 from digitize.reading import Reading
-from digitize.validate import only_stray_warnings, undisturbed
+from digitize.validate import validated
 
 _COLORSPACE = {"1": "/DeviceGray", "L": "/DeviceGray", "RGB": "/DeviceRGB"}
 
@@ -75,9 +75,9 @@ def _jpeg(page: Page, quality: int) -> bytes | None:
     if page.in_bands:
         # A large sheet is never decoded whole: a PNG is encoded strip by strip, a JPEG (which
         # only a whole decode could encode again, losing more) is kept.
-        if page.is_jpeg or not rows.png_streams(page.path):
+        bands = None if page.is_jpeg else rows.png_bands(page.path)
+        if bands is None:
             return None
-        bands = 3 if rows.png_header(page.path)[3] == 2 else 1
         return rows.jpeg(rows.png_rows(page.path), page.width, page.height, bands, quality, limit=stored)
     with Image.open(page.path) as img:
         if page.is_jpeg and _jpeg_quality(img) <= quality + 2:
@@ -221,13 +221,7 @@ def assemble(page_pdfs: Sequence[Path], output: Path, meta: Metadata, flavour: s
             xmp["xmp:CreatorTool"] = meta.creator_tool
             xmp["pdf:Producer"] = f"sohoa, pikepdf {pikepdf.__version__}"
         try:
-            with undisturbed():
-                try:
-                    pikepdf.pdfa.save(out, output, flavour)
-                except pikepdf.pdfa.PdfaError as e:
-                    if not only_stray_warnings(e.report.findings):
-                        raise
-                    pikepdf.pdfa.save(out, output, flavour)
+            validated(lambda: pikepdf.pdfa.save(out, output, flavour))
         except pikepdf.pdfa.PdfaError as e:
             findings = "; ".join(f"{f.rule}: {f.message}" for f in e.report.findings[:5])
             raise DigitizeError(

@@ -169,9 +169,9 @@ def _straighten_scan(page: Page, skew: float) -> Page | None:
     whole into memory."""
     target = page.path.with_name(page.path.stem + "-level")
     if page.in_bands:
-        if page.path.suffix != ".png" or not rows.png_streams(page.path):
+        bands = rows.png_bands(page.path) if page.path.suffix == ".png" else None
+        if bands is None:
             return None
-        bands = 3 if rows.png_header(page.path)[3] == 2 else 1
         level = rows.rotated(rows.png_rows(page.path), page.width, page.height, bands, skew)
         target = target.with_suffix(".png")
         rows.write_png(level, page.width, page.height, bands, target, None)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from digitize import deskew, ocr, orientation
+from digitize import deskew, ocr, orientation, rows
 
 Recognize = Callable[[Path | Image.Image], list[ocr.Line]]
 
@@ -35,12 +35,8 @@ class Upright:
     def __init__(self, img: Image.Image, rotate: int, skew: float) -> None:
         self.img, self.rotate = img, rotate
         self.width, self.height = (img.height, img.width) if rotate in (90, 270) else img.size
-        theta = -math.radians(skew)  # Pillow's rotate() matrix: from the level copy back to the turned one
-        self.a, self.b, self.d, self.e = (
-            round(v, 15) for v in (math.cos(theta), math.sin(theta), -math.sin(theta), math.cos(theta))
-        )
-        cx, cy = self.width / 2, self.height / 2
-        self.c, self.f = cx - self.a * cx - self.b * cy, cy - self.d * cx - self.e * cy
+        # From the level copy back to the turned one, as Pillow's rotate() maps it.
+        self.a, self.b, self.c, self.d, self.e, self.f = rows.rotation(self.width, self.height, skew)
         self.skew = skew
 
     def load(self) -> None:

@@ -45,10 +45,10 @@ def png_header(path: Path) -> tuple[int, int, int, int, int]:
     raise ValueError(f"{path.name}: no PNG header")
 
 
-def png_streams(path: Path) -> bool:
-    """Whether ``png_rows`` reads this PNG: 8-bit grey or RGB, not interlaced."""
+def png_bands(path: Path) -> int | None:
+    """The bands of a PNG that ``png_rows`` reads (8-bit grey: 1, RGB: 3, not interlaced), else None."""
     _width, _height, depth, colour, interlace = png_header(path)
-    return depth == 8 and colour in (0, 2) and not interlace
+    return {0: 1, 2: 3}.get(colour) if depth == 8 and not interlace else None
 
 
 def png_rows(path: Path) -> Iterator[np.ndarray]:
@@ -264,16 +264,23 @@ def write_png(
             raise ValueError(f"{rows} of {height} rows")
 
 
+def rotation(width: int, height: int, angle: float) -> tuple[float, float, float, float, float, float]:
+    """Pillow's own affine matrix for ``rotate(angle)`` about the centre of a width×height image:
+    from a point of the result back to the source. Cutting a turned image in pieces with it
+    gives the same pixels as turning the whole."""
+    theta = -math.radians(angle)
+    a, b, d, e = (round(v, 15) for v in (math.cos(theta), math.sin(theta), -math.sin(theta), math.cos(theta)))
+    cx, cy = width / 2, height / 2
+    return a, b, cx - a * cx - b * cy, d, e, cy - d * cx - e * cy
+
+
 def rotated(blocks: Iterable[np.ndarray], width: int, height: int, bands: int, angle: float) -> Iterator[np.ndarray]:
     """The rows of the image turned ``angle`` degrees counter-clockwise about its centre, as
     Pillow's ``rotate(angle, BICUBIC, fillcolor=white)`` makes them, a band at a time: a band of
     the result needs only the rows its corners come from (and a few more for the bicubic
     kernel), so what is held is a band and, at 10 degrees, a sixth of the sheet's width above
     and below it."""
-    theta = -math.radians(angle)  # Pillow's own matrix, from the result back to the source
-    a, b, d, e = (round(v, 15) for v in (math.cos(theta), math.sin(theta), -math.sin(theta), math.cos(theta)))
-    cx, cy = width / 2, height / 2
-    c, f = cx - a * cx - b * cy, cy - d * cx - e * cy
+    a, b, c, d, e, f = rotation(width, height, angle)
     source = iter(blocks)
     window, top = np.empty((0, width, bands), np.uint8), 0  # source rows top … top + len(window)
     step = max(16, BAND_BYTES // 4 // (width * bands))  # small bands: each also holds the rows the slope spans

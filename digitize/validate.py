@@ -71,7 +71,7 @@ _collector_lock = threading.Lock()
 
 
 @contextlib.contextmanager
-def undisturbed() -> Iterator[None]:
+def _undisturbed() -> Iterator[None]:
     """Around pikepdf's validator. It takes any warning raised while it parses a content
     stream for a finding, with a filter that holds for the whole process: the ResourceWarning
     of a connection the garbage collector finalised meanwhile, anywhere, failed a job. So
@@ -91,7 +91,7 @@ def undisturbed() -> Iterator[None]:
                 gc.enable()
 
 
-def only_stray_warnings(findings: Sequence[Any]) -> bool:
+def _only_stray_warnings(findings: Sequence[Any]) -> bool:
     """Findings that may be another thread's warning, caught while a content stream was
     parsed: worth one more run, where a real fault shows again."""
     return bool(findings) and all(
@@ -100,11 +100,16 @@ def only_stray_warnings(findings: Sequence[Any]) -> bool:
 
 
 def validated(run: Callable[[], pikepdf.pdfa.Report]) -> pikepdf.pdfa.Report:
-    with undisturbed():
-        report = run()
-        if not report.passed and only_stray_warnings(report.findings):
+    """``run`` (a pikepdf validation: ``check`` returns its findings, ``save`` raises them) with
+    the collector quiet, run once more when its only findings may be stray warnings."""
+    with _undisturbed():
+        try:
             report = run()
-    return report
+        except pikepdf.pdfa.PdfaError as e:
+            if not _only_stray_warnings(e.report.findings):
+                raise
+            return run()
+        return run() if not report.passed and _only_stray_warnings(report.findings) else report
 
 
 def check_pdfa(path: Path, flavour: str | None = None) -> PdfaStatus:
