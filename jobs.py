@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import sqlite3
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -14,6 +15,7 @@ from pathlib import Path
 from huey import Huey, RedisHuey, SqliteHuey
 from huey.api import TaskWrapper
 from huey.consumer import Consumer
+from huey.storage import SqliteStorage
 from sqlalchemy import or_, select, update
 
 import service
@@ -31,11 +33,26 @@ class Queue:
     digitize: TaskWrapper
 
 
+class _QueueFile(SqliteStorage):
+    """Huey's SQLite queue without an fsync at each commit (WAL, synchronous=NORMAL): it survives a
+    crash of the process, and what a power cut takes from it, ``recover`` puts back from the
+    catalog, which is the record. Each upload's answer waited on that fsync."""
+
+    def _create_connection(self) -> sqlite3.Connection:
+        conn = super()._create_connection()
+        conn.execute("pragma synchronous=NORMAL")
+        return conn
+
+
+class _SqliteQueue(SqliteHuey):
+    storage_class = _QueueFile
+
+
 def make_huey(url: str) -> Huey:
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         path.parent.mkdir(parents=True, exist_ok=True)
-        return SqliteHuey(name="sohoa", filename=str(path), results=False)
+        return _SqliteQueue(name="sohoa", filename=str(path), results=False)
     if url.startswith(("redis://", "rediss://")):
         return RedisHuey(name="sohoa", url=url, results=False)
     raise SohoaError(

@@ -16,7 +16,7 @@ from typing import Any
 request_id: ContextVar[str] = ContextVar("request_id", default="-")
 _VALID_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 log = logging.getLogger("sohoa.api")
-_FIELDS = ("method", "path", "status", "ms", "actor", "job", "dossier")
+_FIELDS = ("method", "path", "status", "ms", "after_body_ms", "actor", "job", "dossier")
 
 
 def new_request_id(offered: str | None) -> str:
@@ -67,7 +67,11 @@ def setup(level: str = "INFO") -> None:
 class RequestLog:
     """ASGI middleware: each request gets an id (the client's X-Request-ID if sane), answered in
     the response header and logged in one JSON line with status and time. A plain ASGI
-    middleware, not Starlette's BaseHTTPMiddleware, which wraps every chunk of an upload body."""
+    middleware, not Starlette's BaseHTTPMiddleware, which wraps every chunk of an upload body.
+
+    For a request with a body it also logs ``after_body_ms``, from the body's last byte to the
+    answer: what the server itself takes to accept an upload, apart from the time the bytes
+    take to arrive over the network."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -80,19 +84,31 @@ class RequestLog:
         rid = new_request_id(offered)
         token = request_id.set(rid)
         started, status = time.perf_counter(), 500
+        body_end: float | None = None
+        answered: float | None = None
         where = {"method": scope["method"], "path": scope["path"]}
 
+        async def receive_timed() -> dict[str, Any]:
+            nonlocal body_end
+            message = await receive()
+            if message["type"] == "http.request" and not message.get("more_body", False) and body_end is None:
+                body_end = time.perf_counter()
+            return message
+
         async def send_with_id(message: dict[str, Any]) -> None:
-            nonlocal status
+            nonlocal status, answered
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, answered = message["status"], time.perf_counter()
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive_timed, send_with_id)
             ms = round((time.perf_counter() - started) * 1000, 1)
-            log.info("request", extra={**where, "status": status, "ms": ms})
+            extra = {**where, "status": status, "ms": ms}
+            if body_end is not None and answered is not None and body_end < answered:
+                extra["after_body_ms"] = round((answered - body_end) * 1000, 1)
+            log.info("request", extra=extra)
         except Exception:
             log.exception("request failed", extra=where)
             raise

@@ -472,6 +472,7 @@ def _digitize_options(ctx: Context, options: dict[str, Any]) -> dict[str, Any]:
         "jpeg_quality": s.jpeg_quality_for(options.get("profile")),
         "spreads": options.get("spreads", s.spreads),
         "blanks": options.get("blank_pages", s.blank_pages),
+        "idle_cpu": True,  # OCR gives way to requests, and to the job's own catalog writes
     }
 
 

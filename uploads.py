@@ -10,8 +10,10 @@ multipart part; a mismatch refuses the upload before anything is stored.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import re
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,12 +103,14 @@ def expected_sha256(header: str | None, name: str) -> str | None:
 class _File:
     """One file being received: written and hashed as its bytes arrive, checked at its end."""
 
-    def __init__(self, dest: Path, name: str, limit: int, expected: str | None) -> None:
-        self.dest, self.name, self.limit, self.expected = dest, name, limit, expected
-        self.out = dest.open("wb")
+    def __init__(self, folder: Path, created: list[Path], name: str, limit: int, expected: str | None) -> None:
+        self.dest = folder / f"upload-{uuid.uuid4().hex}"  # one folder for every request: names of its own
+        self.name, self.limit, self.expected = name, limit, expected
+        created.append(self.dest)
+        self.out = self.dest.open("xb")
         self.digest, self.size = hashlib.sha256(), 0
 
-    def write(self, chunk: bytes) -> None:
+    def write(self, chunk: bytes | memoryview) -> None:
         self.size += len(chunk)
         if self.size > self.limit:
             raise _too_large(self.name, self.limit)
@@ -131,8 +135,8 @@ class _Form:
     """A multipart body parsed as it streams in: each ``file`` part goes straight into its own
     file (Starlette's form() would first spool it to a temporary file, then we copy it again)."""
 
-    def __init__(self, boundary: bytes, workdir: Path, limit: int, max_files: int) -> None:
-        self.workdir, self.limit, self.max_files = workdir, limit, max_files
+    def __init__(self, boundary: bytes, folder: Path, created: list[Path], limit: int, max_files: int) -> None:
+        self.folder, self.created, self.limit, self.max_files = folder, created, limit, max_files
         self.received: list[Received] = []
         self.headers: dict[str, bytes] = {}  # raw: browsers send UTF-8 file names unescaped
         self.field = self.value = b""
@@ -174,11 +178,11 @@ class _Form:
         n = len(self.received)
         name = Path(params[b"filename"].decode("utf-8", "replace")).name or f"scan-{n + 1}"
         expected = expected_sha256(self.headers.get("content-digest", b"").decode("latin-1"), name)
-        self.file = _File(self.workdir / f"upload-{n}", name, self.limit, expected)
+        self.file = _File(self.folder, self.created, name, self.limit, expected)
 
     def _data(self, data: bytes, start: int, end: int) -> None:
         if self.file is not None:
-            self.file.write(data[start:end])
+            self.file.write(memoryview(data)[start:end])  # no copy of the part's bytes
 
     def _end(self) -> None:
         if self.file is not None:
@@ -200,8 +204,23 @@ async def _body(request: Request, limit: int) -> AsyncIterator[bytes]:
         yield chunk
 
 
-async def receive(request: Request, workdir: Path, limit: int, *, max_files: int = MAX_FILES) -> list[Received]:
-    """Every file of an upload request, written under ``workdir``."""
+@contextlib.asynccontextmanager
+async def received(
+    request: Request, folder: Path, limit: int, *, max_files: int = MAX_FILES
+) -> AsyncIterator[list[Received]]:
+    """Every file of an upload request, written in ``folder``; at the end, whatever of them was not
+    moved away (into the store) is deleted, also when the request fails half-way. The files share
+    one folder: a folder per request cost every upload an mkdir and an rmdir, and the rmdir waits
+    on the file system's journal, which 20 uploads at once keep busy with their fsyncs."""
+    created: list[Path] = []
+    try:
+        yield await _receive(request, folder, created, limit, max_files)
+    finally:
+        for path in created:
+            path.unlink(missing_ok=True)
+
+
+async def _receive(request: Request, folder: Path, created: list[Path], limit: int, max_files: int) -> list[Received]:
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     content_type = content_type.decode("latin-1").strip().lower()
     if content_type == "multipart/form-data":
@@ -209,7 +228,7 @@ async def receive(request: Request, workdir: Path, limit: int, *, max_files: int
             raise WrongContentType(
                 "Thân multipart thiếu boundary.", "The multipart body has no boundary.", field="Content-Type"
             )
-        form = _Form(params[b"boundary"], workdir, limit, max_files)
+        form = _Form(params[b"boundary"], folder, created, limit, max_files)
         try:
             async for chunk in _body(request, limit):
                 form.parser.write(chunk)
@@ -232,7 +251,7 @@ async def receive(request: Request, workdir: Path, limit: int, *, max_files: int
             field="Content-Type",
         )
     name = unquote(request.headers.get("x-filename", "")) or "scan"
-    file = _File(workdir / "upload-0", name, limit, expected_sha256(request.headers.get("content-digest"), name))
+    file = _File(folder, created, name, limit, expected_sha256(request.headers.get("content-digest"), name))
     try:
         async for chunk in _body(request, limit):
             file.write(chunk)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
+import os
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -81,6 +82,10 @@ class Options:
     separators: str | None = None  # dossier-code pattern: look for separator sheets
     deskew_archive: bool = False  # straighten the stored image too, not only the OCR copy
     jpeg_quality: int | None = None  # the "compact" size profile: colour and grey pages as JPEG
+    jobs: int = 2  # pages read at once
+    max_pixels: int = 250_000_000
+    render_dpi: int = 300
+    idle_cpu: bool = False  # page and tile threads in the idle CPU class (a server's jobs)
 
 
 def _notice(code: str, vi: str, en: str) -> dict[str, str]:
@@ -305,6 +310,14 @@ def _read_views(
     return results, page_pdf
 
 
+def _idle() -> None:
+    """A page or tile thread of a job on a server: in the idle CPU class it runs only on a core
+    nothing else wants, so requests are answered first. Only these threads: they never hold the
+    catalog's write lock, which an idle thread could keep for long while the API waits on it."""
+    with contextlib.suppress(OSError):  # a sandbox may forbid it: the thread keeps its priority
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
@@ -314,42 +327,43 @@ def sha256_file(path: Path) -> str:
 
 
 def _read_all(
-    sources: Sequence[Source],
-    opts: Options,
-    tmpdir: Path,
-    *,
-    jobs: int,
-    max_pixels: int,
-    render_dpi: int,
-    progress: ProgressFn | None,
+    sources: Sequence[Source], opts: Options, tmpdir: Path, progress: ProgressFn | None
 ) -> list[tuple[list[PageResult], Path]]:
     """Every page of every source read, in order: its results and its page PDF."""
     if not sources:
         raise DigitizeError("Không có tệp nào để số hóa.", "No input files to digitize.")
     futures: list[Future[tuple[list[PageResult], Path]]] = []
-    finished = 0
-    lock = threading.Lock()
+    reported = 0
 
-    def page_done(_future: Future[tuple[list[PageResult], Path]]) -> None:
-        nonlocal finished
-        with lock:
-            finished += 1
-            count = finished
-        if progress:
+    def report() -> None:
+        """Pages done so far, from this thread: the callback may write to the catalog, or stop the
+        run (too many pages), which it could not do from a page thread."""
+        nonlocal reported
+        count = sum(f.done() for f in futures)
+        if progress and count > reported:
+            reported = count
             progress(count, None)  # the total is known only once every file is read
 
-    with ThreadPoolExecutor(max_workers=jobs) as pool, ThreadPoolExecutor(max_workers=jobs) as tile_pool:
+    jobs, setup = opts.jobs, _idle if opts.idle_cpu else None
+    with (
+        ThreadPoolExecutor(max_workers=jobs, initializer=setup) as pool,
+        ThreadPoolExecutor(max_workers=jobs, initializer=setup) as tile_pool,
+    ):
         try:
             for index, src in enumerate(sources):
                 folder = tmpdir / f"{index:05d}"  # two inputs may have the same name
                 folder.mkdir()
-                for page in iter_pages(src.path, src.label, folder, max_pixels=max_pixels, render_dpi=render_dpi):
+                pages = iter_pages(src.path, src.label, folder, max_pixels=opts.max_pixels, render_dpi=opts.render_dpi)
+                for page in pages:
                     # Keep the queue short so ingest does not run far ahead of OCR.
                     while sum(not f.done() for f in futures) >= 2 * jobs:
                         next(f for f in futures if not f.done()).result()
-                    future = pool.submit(_process_page, page, opts, tile_pool)
-                    future.add_done_callback(page_done)
-                    futures.append(future)
+                    report()
+                    futures.append(pool.submit(_process_page, page, opts, tile_pool))
+            while pending := [f for f in futures if not f.done()]:
+                for f in wait(pending, return_when=FIRST_COMPLETED).done:
+                    f.result()  # a failed page ends the run now
+                report()
             results = [f.result() for f in futures]
         except BaseException:
             for f in futures:
@@ -396,19 +410,30 @@ def digitize(
     jpeg_quality: int | None = None,
     progress: ProgressFn | None = None,
     workdir: Path | None = None,
+    idle_cpu: bool = False,
 ) -> Result:
     """Scans in, one searchable PDF/A out. Pages are read one at a time and OCR'd in parallel;
     at most a few page images are on disk or in memory at once.
 
     Two-page spreads are split by ``spreads`` (auto: where a gutter is found); blank pages
     are flagged, or dropped with ``blanks="drop"``. Sheets above A3 are OCR'd in tiles on
-    a pool of their own, so a page waiting for its tiles never holds up the tiles."""
+    a pool of their own, so a page waiting for its tiles never holds up the tiles. With
+    ``idle_cpu`` (a server's jobs) the page and tile threads use only CPU nothing else wants."""
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="sohoa-", dir=workdir) as tmp:
-        opts = Options(languages, tessdata, spreads, blanks, deskew_archive=deskew_archive, jpeg_quality=jpeg_quality)
-        results = _read_all(
-            sources, opts, Path(tmp), jobs=jobs, max_pixels=max_pixels, render_dpi=render_dpi, progress=progress
+        opts = Options(
+            languages,
+            tessdata,
+            spreads,
+            blanks,
+            deskew_archive=deskew_archive,
+            jpeg_quality=jpeg_quality,
+            jobs=jobs,
+            max_pixels=max_pixels,
+            render_dpi=render_dpi,
+            idle_cpu=idle_cpu,
         )
+        results = _read_all(sources, opts, Path(tmp), progress)
         return _assemble(results, output, pdfa.Metadata(title=title, identifier=identifier), flavour, started)
 
 
@@ -436,6 +461,7 @@ def digitize_batch(
     deskew_archive: bool = False,
     jpeg_quality: int | None = None,
     progress: ProgressFn | None = None,
+    idle_cpu: bool = False,
 ) -> list[Segment]:
     """A batch scan split at its separator sheets into one PDF/A per document, each under
     the dossier code its separator carries: ``outdir/<code>/<n>.pdf``."""
@@ -450,10 +476,12 @@ def digitize_batch(
             separators=code_pattern,
             deskew_archive=deskew_archive,
             jpeg_quality=jpeg_quality,
+            jobs=jobs,
+            max_pixels=max_pixels,
+            render_dpi=render_dpi,
+            idle_cpu=idle_cpu,
         )
-        results = _read_all(
-            sources, opts, Path(tmp), jobs=jobs, max_pixels=max_pixels, render_dpi=render_dpi, progress=progress
-        )
+        results = _read_all(sources, opts, Path(tmp), progress)
         groups: list[tuple[str, list[tuple[list[PageResult], Path]]]] = []
         code = default_code
         for item in results:

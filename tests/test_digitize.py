@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 import subprocess
+import threading
 import unicodedata
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import pytest
 from PIL import Image, ImageChops
 
 from conftest import CORPUS, ROOT, TEXT
-from digitize import Source, digitize
+from digitize import Source, digitize, pipeline
 from digitize.errors import CorruptInput
 from digitize.ocr import parse_tsv
 from digitize.textlayer import content_stream
@@ -83,6 +85,37 @@ def test_several_inputs_make_one_document_in_order(page_png: Path, tmp_path: Pat
     pages = pdftotext(result.output).split("\f")
     assert "Hòa Bình" in pages[1] and "Hòa Bình" not in pages[0]
     assert len(pages[0].split()) > 50  # the English brochure page was read too
+
+
+def test_a_servers_job_reads_pages_in_idle_threads_and_reports_from_its_own(
+    page_png: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With idle_cpu, page threads are in the idle CPU class; progress (catalog writes, the page
+    limit) comes from the calling thread, and a limit raised there stops the reading of pages."""
+    policies: list[int] = []
+    process = pipeline._process_page
+
+    def spied(*args: object, **kwargs: object) -> object:
+        policies.append(os.sched_getscheduler(0))
+        return process(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline, "_process_page", spied)
+    callers: set[int] = set()
+
+    class Limit(Exception):
+        pass
+
+    def progress(done: int, _total: int | None) -> None:
+        callers.add(threading.get_ident())
+        if done >= 2:
+            raise Limit
+
+    sources = [Source(page_png, f"{n}.png") for n in range(8)]
+    with pytest.raises(Limit):
+        digitize(sources, tmp_path / "out.pdf", title="t", tessdata=MODELS, jobs=1, progress=progress, idle_cpu=True)
+    assert callers == {threading.get_ident()}
+    assert policies and set(policies) == {os.SCHED_IDLE}
+    assert len(policies) < len(sources)  # stopped while reading, not after every page
 
 
 def test_a_bad_file_among_good_ones_fails_naming_it_and_writes_nothing(page_png: Path, tmp_path: Path) -> None:

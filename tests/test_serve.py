@@ -15,7 +15,9 @@ import urllib.request
 from pathlib import Path
 
 import jobs
+import service
 from conftest import cli_token, serve
+from settings import get_settings
 from storage.catalog import _WriterLock
 
 STARTED = re.compile(r"embedded worker started in server process (\d+)")
@@ -76,6 +78,23 @@ def test_one_server_process_runs_the_worker_and_another_takes_it_over(tmp_path: 
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_queue_entries_lost_from_the_queue_file_are_queued_again_from_the_catalog(
+    data_dir: Path, page_png: Path
+) -> None:
+    """The SQLite queue does not fsync each commit: what a power cut takes from it, the catalog
+    still holds as queued, and a worker starting up (recover) puts it back."""
+    settings = get_settings()
+    job, created = service.accept_scan(service.context(), "000.00.12.H12-250601-0003", page_png, page_png.name)
+    assert created
+    jobs.enqueue(job.id, settings)
+    huey = jobs.queue(settings).huey
+    assert huey.storage.conn.execute("pragma synchronous").fetchone() == (1,)  # NORMAL: no fsync per commit
+    assert huey.pending_count() == 1
+    huey.storage.flush_queue()  # the entry is lost
+    assert jobs.recover(settings) == 1
+    assert [task.args for task in huey.pending()] == [(job.id,)]
 
 
 def test_catalog_writers_in_two_processes_take_turns(tmp_path: Path) -> None:

@@ -41,7 +41,7 @@ def nothing_stored(data_dir: Path) -> bool:
     return no_rows and not list((data_dir / "objects").rglob("*.*")) and not list((data_dir / "tmp").rglob("*"))
 
 
-def test_several_files_in_one_request(client: TestClient, page_png: Path, page_jpeg: Path) -> None:
+def test_several_files_in_one_request(client: TestClient, page_png: Path, page_jpeg: Path, data_dir: Path) -> None:
     files = [("file", ("trang-1.png", page_png.read_bytes())), ("file", ("trang-2.jpg", page_jpeg.read_bytes()))]
     r = client.post(f"/api/v1/dossiers/{CODE}/scans", files=files)
     assert r.status_code == 202, r.text
@@ -49,6 +49,7 @@ def test_several_files_in_one_request(client: TestClient, page_png: Path, page_j
     assert len(jobs) == 2 and len({j["document_id"] for j in jobs}) == 2 and all(j["created"] for j in jobs)
     again = client.post(f"/api/v1/dossiers/{CODE}/scans", files=files[:1])
     assert again.status_code == 200 and again.json()["jobs"][0]["id"] == jobs[0]["id"]  # idempotent
+    assert not list((data_dir / "tmp").iterdir())  # the second copy, not taken into the store, is gone
 
 
 def test_raw_body_with_its_checksum(client: TestClient, page_jpeg: Path, data_dir: Path) -> None:
