@@ -69,7 +69,7 @@ def problem(
 # How long a thread may keep the GIL while another waits for it (CPython's default is 5 ms). An
 # upload's catalog transaction gives the GIL back at each SQLite call and then waits for it again
 # behind the threads receiving other uploads; with 1 ms, 20 uploads at once were answered sooner
-# (median burst p95 293 → 265 ms over 25 bursts each, docs/benchmarks.md).
+# (median burst p95 293 → 265 ms over 25 bursts each, docs/benchmarks.md, service section).
 SWITCH_INTERVAL_S = 0.001
 
 
