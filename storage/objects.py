@@ -121,7 +121,7 @@ class FilesystemStore:
                 field="key",
             )
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            _make_folders(target.parent)
             tmp = str(target.parent / f".tmp-{uuid.uuid4().hex}")
             try:
                 if not (move and _renamed(source, tmp)):
@@ -150,11 +150,7 @@ class FilesystemStore:
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
-            dir_fd = os.open(target.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+            _fsync_folder(target.parent)
         except OSError as e:  # a full or read-only disk, a path blocked by a file: the store is at fault
             raise StorageUnavailable(
                 f"Không ghi được vào kho lưu trữ: {e.strerror}.", f"Cannot write to the object store: {e.strerror}."
@@ -204,6 +200,26 @@ class FilesystemStore:
     def check(self) -> None:
         if not os.access(self.root, os.W_OK):
             raise StorageUnavailable("Kho lưu trữ không ghi được.", "The object store is not writable.")
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _make_folders(folder: Path) -> None:
+    """``folder`` and its missing parents, each new one's entry fsynced in its parent: after a
+    power cut a new dossier's folders are there, not only the file put in the last of them."""
+    missing = []
+    while not folder.is_dir():
+        missing.append(folder)
+        folder = folder.parent
+    for new in reversed(missing):
+        new.mkdir(exist_ok=True)  # another writer may make it first
+        _fsync_folder(new.parent)
 
 
 def _renamed(source: Path, tmp: str) -> bool:

@@ -18,6 +18,7 @@ from minio.error import S3Error
 from minio.retention import Retention
 
 from s3_server import S3Server, free_ports
+from storage import objects
 from storage.errors import NotFound, ObjectExists, StorageError, StorageUnavailable
 from storage.objects import FilesystemStore, ObjectStore, open_store
 from storage.s3 import MIB, S3Store, open_s3_store
@@ -314,6 +315,26 @@ def test_filesystem_retention_is_a_read_only_file_that_is_never_replaced(tmp_pat
     assert path.read_bytes() == b"%PDF signed"
     store.put_file("plain.bin", _file(tmp_path, b"plain"))
     assert stat.S_IMODE((tmp_path / "objects" / "plain.bin").stat().st_mode) & 0o200
+
+
+def test_new_folders_reach_the_disk_with_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A put into new folders fsyncs each new folder's entry in its parent, then the file's own
+    folder; into a folder that exists, only the latter."""
+    store = FilesystemStore(tmp_path / "objects")
+    root = tmp_path / "objects"
+    synced: list[Path] = []
+    fsync_folder = objects._fsync_folder
+
+    def spied(folder: Path) -> None:
+        synced.append(folder)
+        fsync_folder(folder)
+
+    monkeypatch.setattr(objects, "_fsync_folder", spied)
+    store.put_file("dossiers/X/originals/a.pdf", _file(tmp_path, b"%PDF a"))
+    assert synced == [root, root / "dossiers", root / "dossiers/X", root / "dossiers/X/originals"]
+    synced.clear()
+    store.put_file("dossiers/X/originals/b.pdf", _file(tmp_path, b"%PDF b"))
+    assert synced == [root / "dossiers/X/originals"]
 
 
 def test_filesystem_store_has_no_legal_hold(tmp_path: Path) -> None:
