@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
 from digitize_bench import FONT, page_lines  # noqa: E402  (its administrative-form text, varied by seed)
-from serving import SOHOA, free_port, proc_status, start_server, stop_server, token  # noqa: E402
+from serving import SOHOA, free_port, proc_status, process_tree, start_server, stop_server, token  # noqa: E402
 
 from pages import render_page  # noqa: E402
 from settings import Settings  # noqa: E402
@@ -161,11 +161,10 @@ def post_all(dossiers: list[Path], port: int, token: str, opts: argparse.Namespa
 def run_service(
     dossiers: list[Path], work: Path, env: dict[str, str], opts: argparse.Namespace
 ) -> tuple[list[list[Station]], int]:
-    """``opts.rounds`` bursts against one `sohoa serve` with its own data dir: the first on a server
+    """``opts.rounds`` bursts against one `sohoa serve` (data dir from ``env``): the first on a server
     just started, each next one once the jobs of the one before are done, as a desk's day goes.
     The stations of each round, and the server's peak RSS summed over its processes (its RSS after
     each round is printed: memory that grows from round to round would show there)."""
-    env = {**env, "SOHOA_DATA_DIR": str(work / "var")}
     scanner = token(env, "Trạm quét", "scanner")
     port = free_port()
     server = start_server(env, port, work / "server.log")
@@ -173,16 +172,12 @@ def run_service(
     try:
         for n in range(opts.rounds):
             rounds.append(post_all(dossiers, port, scanner, opts, day=n))
-            rss.append(sum(proc_status(pid, "VmRSS") for pid in _processes(server.pid)))
-        peak = sum(proc_status(pid, "VmHWM") for pid in _processes(server.pid))
+            rss.append(sum(proc_status(pid, "VmRSS") for pid in process_tree(server.pid)))
+        peak = sum(proc_status(pid, "VmHWM") for pid in process_tree(server.pid))
     finally:
         stop_server(server)
     print("server RSS MB after each round: " + " / ".join(f"{r / 2**20:.0f}" for r in rss))
     return rounds, peak
-
-
-def _processes(pid: int) -> list[int]:
-    return [pid, *map(int, Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]
 
 
 def run_floor(dossiers: list[Path], processes: int, opts: argparse.Namespace) -> list[Station]:

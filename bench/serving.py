@@ -29,6 +29,11 @@ def proc_status(pid: int, field: str) -> int:
     return 0
 
 
+def process_tree(pid: int) -> list[int]:
+    """A process and its children (a server's processes: uvicorn's supervisor and its workers)."""
+    return [pid, *map(int, Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]
+
+
 def token(env: dict[str, str], name: str, role: str) -> str:
     cmd = [SOHOA, "users", "add", name, "--role", role, "-q"]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout.strip()
