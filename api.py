@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import access
 import jobs
 import logs
+import scratch
 import service
 import uploads
 from access import Principal
@@ -79,6 +80,7 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
     ctx = service.context(settings)
     ctx.trust_roots()  # makes the demo PKI on first start, before any worker needs it
+    scratch.sweep(settings.data_dir)  # what a server process killed mid-upload left (the worker's reaper does it too)
     # Of several server processes, the one that takes the lock runs the worker; when it dies,
     # the process started in its place takes it.
     lock = jobs.worker_lock(settings) if settings.embedded_worker else None

@@ -18,6 +18,7 @@ from huey.consumer import Consumer
 from huey.storage import SqliteStorage
 from sqlalchemy import or_, select, update
 
+import scratch
 import service
 from errors import SohoaError
 from settings import Settings, get_settings
@@ -79,10 +80,14 @@ def enqueue(job_id: str, settings: Settings | None = None) -> None:
 
 
 def reap(settings: Settings | None = None) -> list[str]:
-    """Queue again the jobs whose worker stopped renewing their lease (it died, even by SIGKILL).
-    Safe from every worker at once: each job is taken back by one UPDATE that checks the lease."""
+    """Queue again the jobs whose worker stopped renewing their lease (it died, even by SIGKILL),
+    and delete the scratch folders that ended processes of this host left (half-received uploads,
+    a killed job's page images). Safe from every worker at once: each job is taken back by one
+    UPDATE that checks the lease."""
     settings = settings or get_settings()
     ctx = service.context(settings)
+    for name in scratch.sweep(settings.data_dir):
+        log.info("removed scratch folder %s of an ended process", name)
     expired = or_(Job.lease_until.is_(None), Job.lease_until < now())
     reaped = []
     with ctx.sessions.begin() as session:

@@ -21,6 +21,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 import logs
+import scratch
 import storage.auditlog
 import storage.manifest
 import storage.search
@@ -83,9 +84,8 @@ class Context:
 
     @property
     def tmp(self) -> Path:
-        path = self.settings.data_dir / "tmp"
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        """This process's scratch folder (swept by ``scratch.sweep`` once the process has ended)."""
+        return scratch.folder(self.settings.data_dir)
 
     def signer(self) -> AgencySigner:
         return _signer(self.settings)

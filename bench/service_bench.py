@@ -168,14 +168,24 @@ def run_service(
     scanner = token(env, "Trạm quét", "scanner")
     port = free_port()
     server = start_server(env, port, work / "server.log")
+    worker = None
+    if opts.separate_worker:
+        with (work / "worker.log").open("wb") as err:
+            worker = subprocess.Popen([SOHOA, "worker"], env=env, stderr=err, start_new_session=True)
     rounds, rss = [], []
+
+    def pids() -> list[int]:
+        return [*process_tree(server.pid), *([worker.pid] if worker else [])]
+
     try:
         for n in range(opts.rounds):
             rounds.append(post_all(dossiers, port, scanner, opts, day=n))
-            rss.append(sum(proc_status(pid, "VmRSS") for pid in process_tree(server.pid)))
-        peak = sum(proc_status(pid, "VmHWM") for pid in process_tree(server.pid))
+            rss.append(sum(proc_status(pid, "VmRSS") for pid in pids()))
+        peak = sum(proc_status(pid, "VmHWM") for pid in pids())
     finally:
         stop_server(server)
+        if worker is not None:
+            stop_server(worker)
     print("server RSS MB after each round: " + " / ".join(f"{r / 2**20:.0f}" for r in rss))
     return rounds, peak
 
@@ -244,13 +254,19 @@ def main() -> None:
         action="store_true",
         help="uploads only: no worker in the server (SOHOA_EMBEDDED_WORKER=false), no jobs, no CLI run",
     )
+    ap.add_argument(
+        "--separate-worker",
+        action="store_true",
+        help="the worker as a `sohoa worker` process beside the server (SOHOA_EMBEDDED_WORKER=false), as in a "
+        "scaled-out setup; its memory is counted with the server's",
+    )
     args = ap.parse_args()
 
     out: Path = args.out.resolve()
     shutil.rmtree(out, ignore_errors=True)  # a fresh data dir: no dossier of an earlier run
     out.mkdir(parents=True)
     os.environ["SOHOA_DATA_DIR"] = str(out / "var")  # so Settings() below and the CLI runs read what the servers read
-    if args.accept_only:
+    if args.accept_only or args.separate_worker:
         os.environ["SOHOA_EMBEDDED_WORKER"] = "false"
     env = dict(os.environ)
     settings = Settings()  # what the server will use: OCR jobs per job, worker threads
@@ -258,7 +274,9 @@ def main() -> None:
     print("date:    ", dt.datetime.now().astimezone().isoformat(timespec="seconds"), "| CPUs:", os.cpu_count())
     print("load:    ", loadavg(), "(1, 5, 15 min; anything else running skews the figures)")
     worker = (
-        f"embedded worker ({settings.worker_threads} job at a time, SOHOA_OCR_JOBS={settings.ocr_jobs})"
+        f"separate worker process ({settings.worker_threads} job at a time, SOHOA_OCR_JOBS={settings.ocr_jobs})"
+        if args.separate_worker
+        else f"embedded worker ({settings.worker_threads} job at a time, SOHOA_OCR_JOBS={settings.ocr_jobs})"
         if settings.embedded_worker
         else "no worker (acceptance only)"
     )

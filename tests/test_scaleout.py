@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import redis
 
+import scratch
 from conftest import SOHOA, cli_token, serve
 from storage import Document, Job, Page, open_catalog, open_store
 from storage.audit import audit
@@ -79,6 +80,9 @@ def test_two_workers_one_killed_all_dossiers_complete(pg_url: str, s3_url: str, 
                 break
             time.sleep(0.5)
         assert client.get(f"/api/v1/jobs/{killed}").json()["status"] == "done"
+        # The killed worker's scratch folder (its job's page images) was swept by the other's reaper.
+        left = [p.name for p in (tmp_path / "var" / "tmp").iterdir()]
+        assert not [n for n in left if n.startswith(f"{scratch.HOST}-{processes[1].pid}-")], left
         hits = client.get("/api/v1/search", params={"q": "dang ky khai sinh", "limit": 100}).json()
         assert {h["dossier_code"] for h in hits["hits"]} == set(codes)
     finally:

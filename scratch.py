@@ -1,0 +1,46 @@
+"""Scratch space under the data dir, one folder per process: uploads arriving, a job's page
+images, signatures being made. A process killed half-way (SIGKILL, a power cut) leaves its
+folder behind. The folder's name says whose it was (host, process id, start time), so a sweep
+removes what ended processes left without ever touching the work of a live one."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+HOST = socket.gethostname()
+
+
+def _started(pid: int) -> str | None:
+    """When the process started, in clock ticks since boot (with its id, this names one process
+    even after the id is reused); None once it has ended."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22, after the name in parentheses
+
+
+def folder(data_dir: Path) -> Path:
+    """This process's scratch folder."""
+    pid = os.getpid()
+    path = data_dir / "tmp" / f"{HOST}-{pid}-{_started(pid)}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def sweep(data_dir: Path) -> list[str]:
+    """Remove the scratch folders of this host's processes that have ended; the names removed.
+    Other hosts' folders (a data dir on shared storage) are theirs to sweep."""
+    root = data_dir / "tmp"
+    removed = []
+    for entry in sorted(root.iterdir()) if root.is_dir() else ():
+        pid, _, started = entry.name.removeprefix(f"{HOST}-").partition("-")
+        if not (entry.name.startswith(f"{HOST}-") and pid.isdigit() and started.isdigit()):
+            continue  # not a process folder of this host
+        if _started(int(pid)) != started:
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry.name)
+    return removed
