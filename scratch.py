@@ -5,6 +5,8 @@ removes what ended processes left without ever touching the work of a live one."
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import shutil
 import socket
@@ -24,11 +26,24 @@ def _started(pid: int) -> str | None:
 
 
 def folder(data_dir: Path) -> Path:
-    """This process's scratch folder."""
+    """This process's scratch folder; removed when the process exits normally, if empty."""
     pid = os.getpid()
     path = data_dir / "tmp" / f"{HOST}-{pid}-{_started(pid)}"
+    if path not in _made:
+        _made.add(path)
+        atexit.register(_remove_if_empty, path, pid)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+_made: set[Path] = set()
+
+
+def _remove_if_empty(path: Path, pid: int) -> None:
+    if os.getpid() != pid:
+        return  # a forked child exiting: the folder is its parent's
+    with contextlib.suppress(OSError):  # not empty (left for the sweep), or gone already
+        path.rmdir()
 
 
 def sweep(data_dir: Path) -> list[str]:

@@ -46,3 +46,11 @@ def test_a_killed_process_leaves_its_folder_and_the_sweep_removes_only_that(tmp_
     assert sorted(scratch.sweep(data)) == sorted([dead.name, reused.name])
     assert not dead.exists() and not reused.exists()
     assert (mine / "upload-live").exists() and other_host.exists() and stray.exists()
+
+
+def test_a_process_that_exits_normally_takes_its_empty_folder_away(tmp_path: Path) -> None:
+    code = CHILD.replace("time.sleep(60)", "").format(root=str(Path(scratch.__file__).parent), data=str(tmp_path))
+    empty = code.replace('(folder / "upload-half").write_bytes(b"%PDF-1.7 half of it")', "")
+    for program, left in ((empty, False), (code, True)):
+        out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True).stdout
+        assert Path(out.strip()).exists() == left  # a folder with a file in it waits for the sweep
