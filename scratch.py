@@ -10,6 +10,7 @@ import contextlib
 import os
 import shutil
 import socket
+from functools import cache
 from pathlib import Path
 
 HOST = socket.gethostname()
@@ -25,18 +26,24 @@ def _started(pid: int) -> str | None:
     return stat.rsplit(")", 1)[1].split()[19]  # field 22, after the name in parentheses
 
 
+@cache
+def _name(pid: int) -> str:
+    """A process's folder name, read from /proc once per process, not at every upload."""
+    return f"{HOST}-{pid}-{_started(pid)}"
+
+
+_made: set[Path] = set()  # folders whose removal at exit is registered
+
+
 def folder(data_dir: Path) -> Path:
     """This process's scratch folder; removed when the process exits normally, if empty."""
     pid = os.getpid()
-    path = data_dir / "tmp" / f"{HOST}-{pid}-{_started(pid)}"
+    path = data_dir / "tmp" / _name(pid)
     if path not in _made:
         _made.add(path)
         atexit.register(_remove_if_empty, path, pid)
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-_made: set[Path] = set()
 
 
 def _remove_if_empty(path: Path, pid: int) -> None:
@@ -49,11 +56,11 @@ def _remove_if_empty(path: Path, pid: int) -> None:
 def sweep(data_dir: Path) -> list[str]:
     """Remove the scratch folders of this host's processes that have ended; the names removed.
     Other hosts' folders (a data dir on shared storage) are theirs to sweep."""
-    root = data_dir / "tmp"
+    root, prefix = data_dir / "tmp", f"{HOST}-"
     removed = []
     for entry in sorted(root.iterdir()) if root.is_dir() else ():
-        pid, _, started = entry.name.removeprefix(f"{HOST}-").partition("-")
-        if not (entry.name.startswith(f"{HOST}-") and pid.isdigit() and started.isdigit()):
+        pid, _, started = entry.name.removeprefix(prefix).partition("-")
+        if not (entry.name.startswith(prefix) and pid.isdigit() and started.isdigit()):
             continue  # not a process folder of this host
         if _started(int(pid)) != started:
             shutil.rmtree(entry, ignore_errors=True)
