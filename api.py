@@ -418,6 +418,13 @@ class RangeNotSatisfiable(SohoaError):
     code = "range-not-satisfiable"
 
 
+@app.get("/api/v1/dossiers/{code}/documents/{document_id}/verification", tags=["chữ ký số"])
+def verify_document(who: Reader, code: str, document_id: DocumentId) -> dict[str, Any]:
+    """Kiểm tra bản mới nhất đã lưu của tài liệu: chữ ký, thay đổi sau khi ký, PDF/A.
+    / Verify the document's latest stored version: signatures, changes after signing, PDF/A."""
+    return service.verify_document(service.context(), code, document_id)
+
+
 @app.get("/api/v1/dossiers/{code}/documents/{document_id}/{kind}", tags=["hồ sơ"])
 def download(
     who: Reader,

@@ -262,6 +262,12 @@ def verify(
                 f"{mark} {s.field}: {s.signer}\n   ký lúc {s.signing_time}, {s.level}, "
                 f"nguyên vẹn={s.intact}, hợp lệ={s.valid}, tin cậy={s.trusted}, phạm vi={s.coverage}"
             )
+            for finding in s.problems:
+                typer.echo(f"   ✗ {finding.vi} / {finding.en}")
+        for t in report.timestamps:
+            typer.echo(f"{'✓' if t.ok else '✗'} {t.field}: dấu thời gian tài liệu / document time stamp, {t.time}")
+        if report.encrypted:
+            typer.echo("Tệp có mật khẩu chủ (hạn chế chỉnh sửa) / the file has an owner password (editing restricted)")
         typer.echo(report.verdict_vi)
         typer.echo(report.verdict_en)
     raise typer.Exit(0 if report.ok else 1)

@@ -749,6 +749,31 @@ def _store_signed_version(
     return {**info, "dossier": code, "document_id": document_id, "sha256": stored.sha256}
 
 
+def verify_document(ctx: Context, code: str, document_id: int) -> dict[str, Any]:
+    """Verify a document's latest version as stored: its signatures, every change made after
+    them, its PDF/A conformance, and that the stored bytes are the ones the catalog recorded."""
+    from signing import verify_pdf
+
+    key, _count = _signable(ctx, code, document_id)
+    with ctx.sessions() as session:
+        recorded = session.scalar(select(StoredObject.sha256).where(StoredObject.key == key))
+    with tempfile.TemporaryDirectory(dir=ctx.tmp) as tmp:
+        path = Path(tmp) / f"{code}-{document_id}.pdf"
+        ctx.store.get_file(key, path)
+        sha256 = sha256_file(path)
+        report = verify_pdf(path, ctx.trust_roots()).to_dict()
+    intact = recorded is None or recorded == sha256
+    return {
+        **report,
+        "ok": bool(report["ok"]) and intact,
+        "dossier": code,
+        "document_id": document_id,
+        "version": key,
+        "sha256": sha256,
+        "stored_intact": intact,  # False: the object store holds other bytes than were stored
+    }
+
+
 def sign_agency(ctx: Context, code: str, document_id: int, *, actor: str, reason: str = "") -> dict[str, Any]:
     """Add the agency's signature (the server's certificate) to a document's latest version,
     its stamp below the earlier ones."""

@@ -119,6 +119,8 @@ def check_pdfa(path: Path, flavour: str | None = None) -> PdfaStatus:
             flavour = flavour or declared_flavour(pdf)
             if flavour is None:
                 return PdfaStatus(False, None, ["no PDF/A identification in the XMP metadata"])
+            if pdf.is_encrypted:  # opened with an empty user password; PDF/A forbids any encryption
+                return PdfaStatus(False, flavour, ["the file is encrypted (PDF/A forbids the Encrypt key)"])
             if "/AcroForm" not in pdf.Root:
                 report = validated(lambda: pikepdf.pdfa.validate_written(path, flavour))
                 return PdfaStatus(report.passed, flavour, [str(f) for f in report.findings])

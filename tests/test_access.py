@@ -39,6 +39,7 @@ EXPECTED: dict[tuple[str, str], set[str] | None] = {
     ("GET", "/api/v1/audit-events"): {"archivist", "admin"},
     ("POST", "/api/v1/dossiers/{code}/legal-hold"): {"archivist", "admin"},
     ("GET", "/api/v1/dossiers/{code}/documents/{document_id}/{kind}"): READ,
+    ("GET", "/api/v1/dossiers/{code}/documents/{document_id}/verification"): READ,
     ("POST", "/api/v1/dossiers/{code}/documents/{document_id}/remote-signatures"): SIGN,
     ("POST", "/api/v1/remote-signatures/{pending_id}"): SIGN,
     ("POST", "/api/v1/dossiers/{code}/documents/{document_id}/signatures"): SIGN,

@@ -15,6 +15,7 @@ import access
 import api
 import service
 from digitize.validate import check_pdfa
+from forgeries import forge, white_box
 from storage import Job
 
 CODE = "000.00.12.H12-250527-0001"
@@ -82,6 +83,14 @@ def test_scan_to_signed_searchable_pdfa(client: TestClient, page_png: Path, tmp_
 
     report = client.post("/api/v1/verify", files={"file": ("signed.pdf", signed.content)}).json()
     assert report["ok"] and report["signatures"][0]["trusted"]
+    stored = client.get(f"/api/v1/dossiers/{CODE}/documents/{doc['id']}/verification").json()
+    assert stored["ok"] and stored["stored_intact"] and stored["sha256"] == signed.headers["etag"].strip('"')
+    assert not stored["changed_after_signing"] and stored["verdict_vi"].startswith("Cả 1 chữ ký hợp lệ")
+    forged = forge(path, tmp_path / "forged.pdf", white_box)  # a white box over the text, appended
+    report = client.post("/api/v1/verify", files={"file": ("forged.pdf", forged.read_bytes())}).json()
+    assert report["ok"] is False and report["changed_after_signing"] is True
+    assert "nội dung trang 1 bị thay đổi" in report["verdict_vi"]
+    assert client.get(f"/api/v1/dossiers/{CODE}/documents/99/verification").status_code == 404
 
     again = post(client, page_png)
     [same] = again.json()["jobs"]
