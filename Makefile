@@ -21,6 +21,7 @@ run: system-deps $(VENV)/.installed
 test: system-deps $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 lint: $(VENV)/.installed

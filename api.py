@@ -1,4 +1,5 @@
-"""The HTTP API (FastAPI): routes check input, call one service function and map errors to problem+json."""
+"""The HTTP API (FastAPI): routes parse input, call one service function, shape the answer and build
+its URLs; typed errors become problem+json."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import re
 import sys
 import tempfile
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from functools import partial
 from pathlib import Path
@@ -22,24 +24,22 @@ from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel, Field
-from sqlalchemy import select, text
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-import access
-import jobs
-import logs
-import scratch
-import service
-import uploads
-from access import Principal
 from errors import SohoaError
-from metrics import CatalogCollector
-from settings import get_settings
-from storage import Document, Job, lifecycle, parse_code
-from storage.catalog import StoredObject
-from storage.errors import NotFound
+from service import access, dossiers, logs, queue, scans, scratch, signatures, uploads, views
+from service import audit as audit_log
+from service import search as searching
+from service.access import Principal
+from service.context import context
+from service.metrics import CatalogCollector, readiness
+from service.settings import get_settings
+from storage import lifecycle, parse_code
+from storage.lifecycle import DossierStatus
 
+if not sys.warnoptions:  # libraries' deprecation notices are not for the service's log
+    warnings.simplefilter("ignore")
 PROBLEM = "application/problem+json"
 CHUNK = 1 << 20
 
@@ -78,18 +78,18 @@ SWITCH_INTERVAL_S = 0.001
 async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     settings = get_settings()
-    ctx = service.context(settings)
+    ctx = context(settings)
     ctx.trust_roots()  # makes the demo PKI on first start, before any worker needs it
     scratch.sweep(settings.data_dir)  # what a server process killed mid-upload left (the worker's reaper does it too)
     # Of several server processes, the one that takes the lock runs the worker; when it dies,
     # the process started in its place takes it.
-    lock = jobs.worker_lock(settings) if settings.embedded_worker else None
+    lock = queue.worker_lock(settings) if settings.embedded_worker else None
     consumer = None
     try:
         if lock is not None:
             ctx.signer()  # a wrong certificate or password shows at start, not at the first job
-            consumer = jobs.start_embedded_worker(settings)
-            jobs.log.info("embedded worker started in server process %d", os.getpid())
+            consumer = queue.start_embedded_worker(settings)
+            queue.log.info("embedded worker started in server process %d", os.getpid())
         yield
     finally:
         if consumer is not None:
@@ -122,7 +122,7 @@ _bearer = HTTPBearer(auto_error=False, description="Mã truy cập (`sohoa users
 
 def _caller(roles: tuple[str, ...]) -> Any:
     def check(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
-        principal = access.authenticate(service.context().sessions, credentials.credentials if credentials else None)
+        principal = access.authenticate(context().sessions, credentials.credentials if credentials else None)
         principal.require(roles)
         return principal
 
@@ -154,9 +154,17 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
     return problem(request, exc.status_code, f"http-{exc.status_code}", vi, en)
 
 
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Ready(Health):
+    checks: dict[str, str] = Field(description="database, storage, queue: ok hoặc lỗi / ok or the error")
+
+
 @app.get("/healthz", tags=["vận hành"])
-def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+def healthz() -> Health:
+    return Health(status="ok")
 
 
 _registry = CollectorRegistry()
@@ -169,28 +177,16 @@ def metrics(who: Admin) -> PlainTextResponse:
     return PlainTextResponse(generate_latest(_registry).decode(), media_type=CONTENT_TYPE_LATEST)
 
 
-@app.get("/readyz", tags=["vận hành"])
+@app.get("/readyz", tags=["vận hành"], response_model=Ready)
 def readyz(request: Request) -> JSONResponse:
     """Sẵn sàng phục vụ: cơ sở dữ liệu, kho lưu trữ, hàng đợi. / Ready: database, object store, queue."""
-    ctx = service.context()
-    checks: dict[str, str] = {}
-    for name, probe in (
-        ("database", lambda: ctx.sessions().execute(text("SELECT 1")).scalar_one()),
-        ("storage", ctx.store.check),
-        ("queue", lambda: jobs.queue(ctx.settings).huey.pending_count()),
-    ):
-        try:
-            probe()
-            checks[name] = "ok"
-        except Exception as e:  # any failure means "not ready"; the message says which part
-            checks[name] = f"{type(e).__name__}: {e}"[:200]
-    ready = all(v == "ok" for v in checks.values())
-    if not ready:
-        failing = ", ".join(k for k, v in checks.items() if v != "ok")
+    checks = readiness()
+    failing = ", ".join(k for k, v in checks.items() if v != "ok")
+    if failing:
         return problem(
             request, 503, "not-ready", f"Chưa sẵn sàng: {failing}.", f"Not ready: {failing}.", failing, checks=checks
         )
-    return JSONResponse({"status": "ok", "checks": checks})
+    return JSONResponse(Ready(status="ok", checks=checks).model_dump())
 
 
 async def _save_upload(upload: UploadFile, dest: Path, limit: int) -> None:
@@ -209,7 +205,31 @@ async def _save_upload(upload: UploadFile, dest: Path, limit: int) -> None:
         raise SohoaError(f"Tệp {upload.filename} rỗng.", f"{upload.filename} is empty.", field="file")
 
 
-@app.post("/api/v1/dossiers/{code}/scans", status_code=202, tags=["hồ sơ"], openapi_extra=uploads.OPENAPI_BODY)
+class AcceptedJob(views.AcceptedJob):
+    job_url: str
+
+
+class AcceptedScans(BaseModel):
+    dossier: str
+    jobs: list[AcceptedJob]
+
+
+class AcceptedBatch(views.JobView):
+    job_url: str
+
+
+def _job_url(job_id: str) -> str:
+    return app.url_path_for("get_job", job_id=job_id)
+
+
+@app.post(
+    "/api/v1/dossiers/{code}/scans",
+    status_code=202,
+    tags=["hồ sơ"],
+    openapi_extra=uploads.OPENAPI_BODY,
+    response_model=AcceptedScans,
+    responses={200: {"model": AcceptedScans, "description": "Mọi tệp đã nhận trước đó / every file accepted before"}},
+)
 async def post_scan(
     who: Uploader,
     request: Request,
@@ -231,28 +251,31 @@ async def post_scan(
 ) -> JSONResponse:
     """Nhận một hay nhiều tệp quét cho hồ sơ; mỗi tệp là một tài liệu, một công việc số hóa.
     / Accept one or more scans for a dossier; each file is a document with its own job."""
-    ctx = service.context()
+    ctx = context()
     parse_code(code, ctx.settings.dossier_code_pattern)  # reject a bad code before reading the body
     chosen = (("spreads", spreads), ("blank_pages", blank_pages), ("profile", profile))
-    options = {k: v for k, v in chosen if v} or None
-
-    def accept(item: uploads.Received) -> dict[str, Any]:  # in a thread: it waits on the disk (fsync)
-        job, created = service.accept_scan(
-            ctx, code, item.path, item.name, options=options, actor=who.actor, sha256=item.sha256, take=True
-        )
-        if created:
-            jobs.enqueue(job.id, ctx.settings)
-        return {**service.job_view(job), "created": created, "job_url": f"/api/v1/jobs/{job.id}"}
-
+    options: dict[str, str] | None = {k: v for k, v in chosen if v} or None
     accepted = []
     async with uploads.received(request, ctx.tmp, ctx.settings.max_upload_bytes) as items:
-        for item in items:
-            accepted.append(await run_in_threadpool(accept, item))
-    status = 202 if any(j["created"] for j in accepted) else 200
-    return JSONResponse({"dossier": code, "jobs": accepted}, status_code=status)
+        for item in items:  # in a thread: it waits on the disk (fsync)
+            job = await run_in_threadpool(
+                partial(scans.submit_scan, ctx, code, item.path, item.name, options=options, actor=who.actor),
+                sha256=item.sha256,
+                take=True,
+            )
+            accepted.append(AcceptedJob(**job.model_dump(), job_url=_job_url(job.id)))
+    answer = AcceptedScans(dossier=code, jobs=accepted)
+    status = 202 if any(j.created for j in accepted) else 200
+    return JSONResponse(answer.model_dump(mode="json"), status_code=status)
 
 
-@app.post("/api/v1/batches", status_code=202, tags=["hồ sơ"], openapi_extra=uploads.OPENAPI_BODY)
+@app.post(
+    "/api/v1/batches",
+    status_code=202,
+    tags=["hồ sơ"],
+    openapi_extra=uploads.OPENAPI_BODY,
+    response_model=AcceptedBatch,
+)
 async def post_batch(
     who: Uploader,
     request: Request,
@@ -260,24 +283,20 @@ async def post_batch(
 ) -> JSONResponse:
     """Nhận một lô quét; tờ phân cách chia lô thành tài liệu và hồ sơ.
     / Accept a batch scan; its separator sheets split it into documents and dossiers."""
-    ctx = service.context()
+    ctx = context()
     async with uploads.received(request, ctx.tmp, ctx.settings.max_upload_bytes, max_files=1) as items:
         [item] = items
         job = await run_in_threadpool(
-            partial(service.accept_batch, ctx, item.path, item.name, default_code=code or "", actor=who.actor)
+            partial(scans.submit_batch, ctx, item.path, item.name, default_code=code or "", actor=who.actor)
         )
-    await run_in_threadpool(jobs.enqueue, job.id, ctx.settings)
-    return JSONResponse({**service.job_view(job), "job_url": f"/api/v1/jobs/{job.id}"}, status_code=202)
+    answer = AcceptedBatch(**job.model_dump(), job_url=_job_url(job.id))
+    return JSONResponse(answer.model_dump(mode="json"), status_code=202)
 
 
 @app.get("/api/v1/jobs/{job_id}", tags=["công việc"])
-def get_job(who: Anyone, job_id: str) -> dict[str, Any]:
+def get_job(who: Anyone, job_id: str) -> views.JobView:
     """Trạng thái, tiến độ và lỗi của một công việc. / A job's status, progress and errors."""
-    with service.context().sessions() as session:
-        job = session.get(Job, job_id)
-        if job is None:
-            raise NotFound(f"Không có công việc {job_id[:40]}.", f"No job {job_id[:40]}.", field="job_id")
-        return service.job_view(job)
+    return scans.get_job(context(), job_id)
 
 
 # Bounds that keep numbers within the catalog's integer columns (an overflow would be a 500).
@@ -306,20 +325,38 @@ class DossierUpdate(BaseModel):
     retention: Literal["", "01", "70", "50", "30", "20", "10"] | None = None
 
 
-Status = Literal[lifecycle.STATUSES]  # type: ignore[valid-type]
-
-
 class Transition(BaseModel):
-    to: Status = Field(description="Trạng thái mới / new status")
+    to: DossierStatus = Field(description="Trạng thái mới / new status")
     reason: str = Field("", max_length=1000, description="Lý do (bắt buộc khi từ chối, rút, bổ sung, gia hạn)")
     due_on: dt.date | None = Field(None, description="Ngày hẹn trả mới khi gia hạn / new due date (EXTENDED)")
 
 
+class Document(views.DocumentView):
+    downloads: dict[str, str] = Field(description="original, pdfa, signed, alto: đường tải / download paths")
+    verification_url: str
+
+
+class Dossier(views.DossierView):
+    documents: list[Document]  # type: ignore[assignment]  # the same documents, with their links
+
+
+def _with_links(view: views.DossierView) -> Dossier:
+    """A dossier's answer with the URLs of its documents' downloads and verification."""
+
+    def links(d: views.DocumentView) -> Document:
+        params = {"code": view.code, "document_id": str(d.id)}
+        downloads = {k: app.url_path_for("download", **params, kind=k) for k in d.versions}
+        verification = app.url_path_for("verify_document", **params)
+        return Document(**d.model_dump(), downloads=downloads, verification_url=verification)
+
+    return Dossier(**view.model_dump(exclude={"documents"}), documents=[links(d) for d in view.documents])
+
+
 @app.post("/api/v1/dossiers", status_code=201, tags=["hồ sơ"])
-def create_dossier(who: Clerk, body: DossierCreate) -> dict[str, Any]:
+def create_dossier(who: Clerk, body: DossierCreate) -> Dossier:
     """Tạo hồ sơ với thông tin tiếp nhận. / Create a dossier with its receipt details."""
     meta = body.model_dump(exclude={"code"})
-    return service.create_dossier(service.context(), body.code, meta, actor=who.actor)
+    return _with_links(dossiers.create_dossier(context(), body.code, meta, actor=who.actor))
 
 
 @app.get("/api/v1/dossiers", tags=["hồ sơ"])
@@ -327,15 +364,15 @@ def list_dossiers(
     who: Reader,
     agency: Annotated[str | None, Query(max_length=32, description="Mã cơ quan")] = None,
     procedure: Annotated[str | None, Query(max_length=200, description="Thủ tục")] = None,
-    status: Annotated[Status | None, Query(description="Trạng thái")] = None,
+    status: Annotated[DossierStatus | None, Query(description="Trạng thái")] = None,
     received_from: Annotated[dt.date | None, Query(description="Tiếp nhận từ ngày")] = None,
     received_to: Annotated[dt.date | None, Query(description="Tiếp nhận đến ngày")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Offset = 0,
-) -> dict[str, Any]:
+) -> views.DossierPage:
     """Danh sách hồ sơ, lọc theo cơ quan, thủ tục, trạng thái, ngày. / Dossiers, filtered."""
-    return service.list_dossiers(
-        service.context(),
+    return dossiers.list_dossiers(
+        context(),
         agency=agency,
         procedure=procedure,
         status=status,
@@ -347,24 +384,24 @@ def list_dossiers(
 
 
 @app.get("/api/v1/dossiers/{code}", tags=["hồ sơ"])
-def get_dossier(who: Reader, code: str) -> dict[str, Any]:
+def get_dossier(who: Reader, code: str) -> Dossier:
     """Hồ sơ, tài liệu, đường tải về và lịch sử trạng thái. / A dossier, documents, downloads and history."""
-    ctx = service.context()
-    parse_code(code, ctx.settings.dossier_code_pattern)
-    return service.dossier_view(ctx, code)
+    return _with_links(dossiers.dossier_view(context(), code))
 
 
 @app.patch("/api/v1/dossiers/{code}", tags=["hồ sơ"])
-def update_dossier(who: Clerk, code: str, body: DossierUpdate) -> dict[str, Any]:
+def update_dossier(who: Clerk, code: str, body: DossierUpdate) -> Dossier:
     """Sửa thông tin hồ sơ. / Change a dossier's details."""
-    return service.update_dossier(service.context(), code, body.model_dump(exclude_none=True), actor=who.actor)
+    meta = body.model_dump(exclude_none=True)
+    return _with_links(dossiers.update_dossier(context(), code, meta, actor=who.actor))
 
 
 @app.post("/api/v1/dossiers/{code}/transitions", tags=["hồ sơ"])
-def transition(who: Reader, code: str, body: Transition) -> dict[str, Any]:
+def transition(who: Reader, code: str, body: Transition) -> Dossier:
     """Chuyển trạng thái hồ sơ (ghi người, giờ, lý do). / Move a dossier along its lifecycle."""
     who.require(lifecycle.roles_for(body.to))  # e.g. only a leader approves
-    return service.transition(service.context(), code, body.to, actor=who.actor, reason=body.reason, due_on=body.due_on)
+    moved = dossiers.transition(context(), code, body.to, actor=who.actor, reason=body.reason, due_on=body.due_on)
+    return _with_links(moved)
 
 
 class LegalHold(BaseModel):
@@ -373,10 +410,10 @@ class LegalHold(BaseModel):
 
 
 @app.post("/api/v1/dossiers/{code}/legal-hold", tags=["lưu trữ"])
-def legal_hold(who: Archivist, code: str, body: LegalHold) -> dict[str, Any]:
+def legal_hold(who: Archivist, code: str, body: LegalHold) -> views.LegalHoldView:
     """Phong tỏa pháp lý mọi đối tượng của hồ sơ (kho S3 có khóa đối tượng).
     / Put a dossier's objects under legal hold, or lift it (S3 with object lock)."""
-    return service.legal_hold(service.context(), code, body.on, actor=who.actor, reason=body.reason)
+    return dossiers.legal_hold(context(), code, body.on, actor=who.actor, reason=body.reason)
 
 
 @app.get("/api/v1/audit-events", tags=["lưu trữ"])
@@ -385,9 +422,9 @@ def audit_events(
     dossier: Annotated[str | None, Query(max_length=64, description="Mã hồ sơ")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Offset = 0,
-) -> dict[str, Any]:
+) -> views.AuditEvents:
     """Nhật ký kiểm tra (chuỗi băm). / The hash-chained audit log."""
-    return service.audit_events(service.context(), dossier=dossier, limit=limit, offset=offset)
+    return audit_log.audit_events(context(), dossier=dossier, limit=limit, offset=offset)
 
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
@@ -419,51 +456,51 @@ class RangeNotSatisfiable(SohoaError):
 
 
 @app.get("/api/v1/dossiers/{code}/documents/{document_id}/verification", tags=["chữ ký số"])
-def verify_document(who: Reader, code: str, document_id: DocumentId) -> dict[str, Any]:
+def verify_document(who: Reader, code: str, document_id: DocumentId) -> views.StoredVerification:
     """Kiểm tra bản mới nhất đã lưu của tài liệu: chữ ký, thay đổi sau khi ký, PDF/A.
     / Verify the document's latest stored version: signatures, changes after signing, PDF/A."""
-    return service.verify_document(service.context(), code, document_id)
+    return signatures.verify_document(context(), code, document_id)
 
 
-@app.get("/api/v1/dossiers/{code}/documents/{document_id}/{kind}", tags=["hồ sơ"])
+_BYTES = {"schema": {"type": "string", "format": "binary"}}
+
+
+@app.get(
+    "/api/v1/dossiers/{code}/documents/{document_id}/{kind}",
+    tags=["hồ sơ"],
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "Tệp / the file",
+            "content": {t: _BYTES for t in ("application/pdf", "application/xml", "application/octet-stream")},
+        },
+        206: {"description": "Một khoảng byte (Range) / one byte range", "content": {"application/pdf": _BYTES}},
+    },
+)
 def download(
     who: Reader,
     request: Request,
     code: str,
     document_id: DocumentId,
-    kind: Literal["original", "pdfa", "signed", "alto"],
+    kind: views.Kind,
 ) -> StreamingResponse:
     """Tải bản gốc, bản PDF/A, bản đã ký hoặc ALTO; hỗ trợ HTTP Range để tải tiếp.
     / Download the original, the PDF/A, the signed PDF/A or ALTO; HTTP Range resumes."""
-    ctx = service.context()
-    parse_code(code, ctx.settings.dossier_code_pattern)
-    with ctx.sessions() as session:
-        document = session.scalars(
-            select(Document).where(Document.id == document_id, Document.dossier_code == code)
-        ).first()
-        key = service.versions(document)[kind] if document else None
-        if not key:
-            raise NotFound(
-                f"Hồ sơ {code} chưa có bản {kind} của tài liệu {document_id}.",
-                f"Dossier {code} has no {kind} version of document {document_id}.",
-                field="kind",
-            )
-        suffix = ".xml" if kind == "alto" else ".pdf"
-        name = document.original_name if kind == "original" else f"{code}-{document_id}-{kind}{suffix}"  # type: ignore[union-attr]
-        sha256 = session.scalar(select(StoredObject.sha256).where(StoredObject.key == key))
-    size = ctx.store.size(key)
+    ctx = context()
+    version = dossiers.document_version(ctx, code, document_id, kind)
+    size = ctx.store.size(version.key)
     headers = {
         "Accept-Ranges": "bytes",
-        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name, safe='')}",
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(version.name, safe='')}",
     }
-    if sha256:
-        headers["ETag"] = f'"{sha256}"'
+    if version.sha256:
+        headers["ETag"] = f'"{version.sha256}"'
     wanted = _byte_range(request.headers.get("range"), size)
     if_range = request.headers.get("if-range")
     if wanted and if_range and if_range != headers.get("ETag"):
         wanted = None  # the client's copy is of another version: send it whole
     start, end = wanted or (0, size - 1)
-    stream = ctx.store.open(key, start)
+    stream = ctx.store.open(version.key, start)
 
     def chunks() -> Iterator[bytes]:
         left = end - start + 1
@@ -472,13 +509,12 @@ def download(
                 left -= len(chunk)
                 yield chunk
 
-    media = {"alto": "application/xml", "original": "application/octet-stream"}.get(kind, "application/pdf")
-    if kind == "original" and key.endswith(".pdf"):
-        media = "application/pdf"
     headers["Content-Length"] = str(end - start + 1)
     if wanted:
         headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-    return StreamingResponse(chunks(), status_code=206 if wanted else 200, media_type=media, headers=headers)
+    return StreamingResponse(
+        chunks(), status_code=206 if wanted else 200, media_type=version.media_type, headers=headers
+    )
 
 
 class AgencySignature(BaseModel):
@@ -486,10 +522,10 @@ class AgencySignature(BaseModel):
 
 
 @app.post("/api/v1/dossiers/{code}/documents/{document_id}/signatures", status_code=201, tags=["chữ ký số"])
-def sign_document(who: Signer, code: str, document_id: DocumentId, body: AgencySignature) -> dict[str, Any]:
+def sign_document(who: Signer, code: str, document_id: DocumentId, body: AgencySignature) -> views.DocumentSigned:
     """Ký bằng chứng thư của cơ quan (trên máy chủ), sau các chữ ký trước.
     / Sign with the agency's certificate held by the server, after the earlier signatures."""
-    return service.sign_agency(service.context(), code, document_id, actor=who.actor, reason=body.reason)
+    return signatures.sign_agency(context(), code, document_id, actor=who.actor, reason=body.reason)
 
 
 class RemotePrepare(BaseModel):
@@ -504,21 +540,28 @@ class RemoteComplete(BaseModel):
     )
 
 
+class Prepared(views.PreparedSignature):
+    complete_url: str
+
+
 @app.post("/api/v1/dossiers/{code}/documents/{document_id}/remote-signatures", status_code=201, tags=["chữ ký số"])
-def prepare_remote_signature(who: Signer, code: str, document_id: DocumentId, body: RemotePrepare) -> dict[str, Any]:
+def prepare_remote_signature(who: Signer, code: str, document_id: DocumentId, body: RemotePrepare) -> Prepared:
     """Bước 1 ký bằng USB token của cán bộ: chuẩn bị tài liệu, trả về dữ liệu cần ký.
     / Step 1 of signing with a clerk's token: prepare the document and return the bytes to sign."""
-    return service.prepare_remote(service.context(), code, document_id, body.certificates.encode(), actor=who.actor)
+    chain = body.certificates.encode()
+    prepared = signatures.prepare_remote(context(), code, document_id, chain, actor=who.actor)
+    url = app.url_path_for("complete_remote_signature", pending_id=prepared.id)
+    return Prepared(**prepared.model_dump(), complete_url=url)
 
 
 @app.post("/api/v1/remote-signatures/{pending_id}", tags=["chữ ký số"])
-def complete_remote_signature(who: Signer, pending_id: str, body: RemoteComplete) -> dict[str, Any]:
+def complete_remote_signature(who: Signer, pending_id: str, body: RemoteComplete) -> views.DocumentSigned:
     """Bước 2: gửi chữ ký về, dịch vụ hoàn tất tài liệu. / Step 2: send the signature; the service completes the PDF."""
     try:
         signature = base64.b64decode(body.signature, validate=True)
     except ValueError as e:
         raise SohoaError("Chữ ký phải ở dạng base64.", "The signature must be base64.", field="signature") from e
-    return service.complete_remote(service.context(), pending_id, signature, actor=who.actor)
+    return signatures.complete_remote(context(), pending_id, signature, actor=who.actor)
 
 
 @app.get("/api/v1/search", tags=["tìm kiếm"])
@@ -538,11 +581,11 @@ def search(
     received_to: Annotated[
         dt.date | None, Query(description="Nhận đến ngày (YYYY-MM-DD) / received on or before")
     ] = None,
-) -> dict[str, Any]:
+) -> views.SearchResults:
     """Tìm trong nội dung OCR và thông tin hồ sơ, có dấu hoặc không dấu; khớp đúng dấu xếp trước.
     / Search OCR text and dossier metadata, with or without diacritics; exact matches first."""
-    return service.search(
-        service.context(),
+    return searching.search(
+        context(),
         q,
         limit=limit,
         offset=offset,
@@ -555,13 +598,11 @@ def search(
 
 
 @app.post("/api/v1/verify", tags=["chữ ký số"])
-async def verify(who: Anyone, file: Annotated[UploadFile, File(description="Tệp PDF đã ký")]) -> dict[str, Any]:
-    """Kiểm tra chữ ký số và PDF/A của một tệp. / Verify a PDF's signatures and PDF/A conformance."""
-    ctx = service.context()
+async def verify(who: Anyone, file: Annotated[UploadFile, File(description="Tệp PDF đã ký")]) -> views.Verification:
+    """Kiểm tra chữ ký số, thay đổi sau khi ký và PDF/A của một tệp.
+    / Verify a PDF's signatures, the changes made after them, and its PDF/A conformance."""
+    ctx = context()
     with tempfile.TemporaryDirectory(dir=ctx.tmp) as tmp:
-        path = Path(tmp) / Path(service.clean_filename(file.filename or "document.pdf")).name
+        path = Path(tmp) / Path(scans.clean_filename(file.filename or "document.pdf")).name
         await _save_upload(file, path, ctx.settings.max_upload_bytes)
-        from signing import verify_pdf  # pyHanko loads on the first verification
-
-        report = await run_in_threadpool(verify_pdf, path, ctx.trust_roots())
-        return report.to_dict()
+        return await run_in_threadpool(signatures.verify_file, ctx, path)

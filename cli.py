@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
 from errors import SohoaError
-from settings import get_settings
+from service.settings import Settings, get_settings
 
 app = typer.Typer(
     help="sohoa: số hóa hồ sơ một cửa (quét → OCR tiếng Việt → PDF/A → chữ ký số → tìm kiếm).",
@@ -18,6 +19,36 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+@app.callback()
+def _every_command(ctx: typer.Context) -> None:
+    """Say which data folder a command made, once it has made it (SOHOA_DATA_DIR, else the
+    checkout's var/): a command run from another folder uses the same one."""
+    folder = get_settings().data_dir.resolve()
+    existed = folder.exists()
+
+    def announce() -> None:
+        if not existed and folder.exists():
+            typer.echo(f"Thư mục dữ liệu mới / new data folder: {folder} (SOHOA_DATA_DIR)", err=True)
+
+    ctx.call_on_close(announce)
+
+
+def existing_data(settings: Settings) -> None:
+    """A command that only reads (search, audit) never makes a data folder: where there is none,
+    there is nothing to read, and the person has most likely pointed at the wrong one."""
+    embedded = not settings.database_url or not settings.object_store_url
+    if embedded and not settings.data_dir.exists():
+        fail(
+            SohoaError(
+                f"Không có dữ liệu ở {settings.data_dir.resolve()}: chưa có dịch vụ nào chạy với thư mục này "
+                "(đặt SOHOA_DATA_DIR cho đúng thư mục dữ liệu).",
+                f"No data in {settings.data_dir.resolve()}: no service has run with this folder "
+                "(set SOHOA_DATA_DIR to the right data folder).",
+                field="SOHOA_DATA_DIR",
+            )
+        )
 
 
 def fail(error: SohoaError, code: int = 2) -> NoReturn:
@@ -53,6 +84,7 @@ def digitize(
     """Số hóa tệp quét thành một PDF/A hai lớp. / Scans to one two-layer PDF/A."""
     from digitize import Source
     from digitize import digitize as run
+    from service import options
 
     settings = get_settings()
     for path in inputs:
@@ -68,22 +100,23 @@ def digitize(
     def progress(done: int, total: int | None) -> None:
         typer.echo(f"\r{done}/{total or '?'} trang", nl=total is not None, err=True)
 
+    chosen = options.digitize_options(
+        settings,
+        spreads=spreads,  # type: ignore[arg-type]  # checked by digitize, which names the field
+        blank_pages=blanks,  # type: ignore[arg-type]
+        profile=profile,
+        languages=languages,
+        jobs=jobs,
+        flavour=flavour,
+    )
     result = _run(
         run,
         [Source(p, p.name) for p in inputs],
         output,
         title=title or inputs[0].stem,
         identifier=code,
-        languages=languages or settings.ocr_languages,
-        tessdata=settings.tessdata_dir,
-        jobs=jobs or settings.ocr_jobs,
-        flavour=flavour or settings.pdfa_flavour,
-        max_pixels=settings.max_image_pixels,
-        render_dpi=settings.render_dpi,
-        spreads=spreads or settings.spreads,  # type: ignore[arg-type]
-        blanks=blanks or settings.blank_pages,  # type: ignore[arg-type]
-        jpeg_quality=settings.jpeg_quality_for(profile),
         progress=progress,
+        **chosen,
     )
     from digitize.export import to_alto, to_hocr
 
@@ -105,6 +138,7 @@ def batch(
     """Tách lô quét theo tờ phân cách (QR mã hồ sơ, PATCH-T) thành từng PDF/A.
     / Split a batch scan at its separator sheets (dossier-code QR, PATCH-T), one PDF/A per document."""
     from digitize import Source, digitize_batch
+    from service import options
     from storage import parse_code
 
     settings = get_settings()
@@ -119,12 +153,7 @@ def batch(
         output_dir,
         code_pattern=settings.dossier_code_pattern,
         default_code=code,
-        languages=settings.ocr_languages,
-        tessdata=settings.tessdata_dir,
-        jobs=settings.ocr_jobs,
-        flavour=settings.pdfa_flavour,
-        max_pixels=settings.max_image_pixels,
-        render_dpi=settings.render_dpi,
+        **options.digitize_options(settings),
     )
     for s in segments:
         kept = sum(not p.dropped for p in s.result.pages)
@@ -160,34 +189,22 @@ def sign(
     tsa_url: Annotated[str | None, typer.Option(help="Máy chủ dấu thời gian RFC 3161")] = None,
     trust_root: Annotated[list[Path] | None, typer.Option(help="Chứng thư gốc tin cậy (PEM), cho B-LT")] = None,
 ) -> None:
-    """Ký số PAdES bằng chứng thư cơ quan. / PAdES-sign with the agency certificate."""
+    """Ký số PAdES bằng chứng thư cơ quan (theo cấu hình: token PKCS#11, PKCS#12 hoặc DEMO).
+    / PAdES-sign with the agency certificate (as configured: PKCS#11 token, PKCS#12 or the demo one)."""
+    from service import options
     from signing import agency_signer, sign_pdf
 
     settings = get_settings()
     if not input.is_file():
         fail(SohoaError(f"Không có tệp {input}.", f"No such file: {input}.", field=str(input)))
-    signer = _run(
-        agency_signer,
-        pkcs12 or settings.signing_pkcs12,
-        password_file if pkcs12 else settings.signing_pkcs12_password_file,
-        pki_dir=settings.pki_dir,
-        agency_name=settings.agency_name,
+    if pkcs12 is not None:
+        signer = _run(agency_signer, pkcs12, password_file, pki_dir=settings.pki_dir, agency_name=settings.agency_name)
+    else:
+        signer = _run(options.agency_signer, settings)
+    profile = _run(
+        options.signing_profile, settings, agency_name=agency, level=level, tsa_url=tsa_url, trust_roots=trust_root
     )
-    import service
-    from signing.sign import effective_level
-
-    tsa = tsa_url if tsa_url is not None else settings.tsa_url
-    roots = list(trust_root or []) or service.context().trust_roots()
-    info = _run(
-        sign_pdf,
-        input,
-        output,
-        signer,
-        agency_name=agency or settings.agency_name,
-        level=level or effective_level(settings.signing_level, tsa),
-        tsa_url=tsa,
-        trust_roots=roots,
-    )
+    info = _run(sign_pdf, input, output, signer, **profile.sign_kwargs())
     demo = " (chứng thư DEMO)" if signer.demo else ""
     typer.echo(f"{output}: đã ký{demo} bởi {info['signer']} lúc {info['time']}, {info['level']}")
 
@@ -214,7 +231,7 @@ def sign_agent(
     from signing import agent
     from signing.signers import Pkcs11Config
 
-    def post(path: str, body: dict) -> dict:  # type: ignore[type-arg]
+    def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
         request = urllib.request.Request(
             urljoin(document_url, path),
             data=json.dumps(body).encode(),
@@ -246,12 +263,12 @@ def verify(
     trust_root: Annotated[list[Path] | None, typer.Option(help="Chứng thư gốc tin cậy (PEM), có thể lặp lại")] = None,
 ) -> None:
     """Kiểm tra chữ ký số và PDF/A; mã thoát 0 khi mọi chữ ký hợp lệ. / Verify; exit 0 when all is valid."""
-    import service
+    from service.options import default_trust_roots
     from signing import verify_pdf
 
     if not file.is_file():
         fail(SohoaError(f"Không có tệp {file}.", f"No such file: {file}.", field=str(file)))
-    roots = list(trust_root or []) or service.context().trust_roots()
+    roots = list(trust_root or []) or default_trust_roots(get_settings(), make_demo=False)
     report = _run(verify_pdf, file, roots)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
@@ -288,7 +305,10 @@ def search(
     """Tìm hồ sơ theo nội dung và thông tin hồ sơ. / Search dossiers by their text and metadata."""
     import datetime as dt
 
-    import service
+    from service import search as searching
+    from service.context import context
+
+    existing_data(get_settings())
 
     def day(value: str | None, name: str) -> dt.date | None:
         try:
@@ -303,8 +323,8 @@ def search(
             )
 
     result = _run(
-        service.search,
-        service.context(),
+        searching.search,
+        context(),
         query,
         limit=limit,
         offset=offset,
@@ -315,13 +335,13 @@ def search(
         received_to=day(received_to, "received_to"),
     )
     if as_json:
-        typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        typer.echo(json.dumps(result.model_dump(mode="json"), ensure_ascii=False, indent=2))
         return
-    shown = f"{offset + 1}–{offset + len(result['hits'])}" if result["hits"] else "0"
-    typer.echo(f"{result['total']} trang khớp «{result['query']}» (hiển thị {shown})")
-    for hit in result["hits"]:
-        mark = " [đúng dấu]" if hit["exact"] else ""
-        typer.echo(f"{hit['dossier_code']}  tài liệu {hit['document_id']} trang {hit['page']}{mark}: {hit['snippet']}")
+    shown = f"{offset + 1}–{offset + len(result.hits)}" if result.hits else "0"
+    typer.echo(f"{result.total} trang khớp «{result.query}» (hiển thị {shown})")
+    for hit in result.hits:
+        mark = " [đúng dấu]" if hit.exact else ""
+        typer.echo(f"{hit.dossier_code}  tài liệu {hit.document_id} trang {hit.page}{mark}: {hit.snippet}")
 
 
 @app.command()
@@ -332,11 +352,12 @@ def audit(
     / Re-hash every stored object against the catalog; exit 1 when any is missing or corrupt."""
     import dataclasses
 
-    import service
-    from storage.audit import audit as run_audit
+    from service.audit import integrity
+    from service.context import context
 
-    ctx = service.context()
-    report = _run(run_audit, ctx.store, ctx.sessions)
+    existing_data(get_settings())
+
+    report = _run(integrity, context())
     if as_json:
         typer.echo(json.dumps({**dataclasses.asdict(report), "ok": report.ok}, ensure_ascii=False, indent=2))
     else:
@@ -375,10 +396,10 @@ def users_add(
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Chỉ in mã truy cập")] = False,
 ) -> None:
     """Cấp mã truy cập; mã chỉ hiện một lần. / Issue a token; it is shown once only."""
-    import access
-    import service
+    from service import access
+    from service.context import context
 
-    row, token = _run(access.issue, service.context().sessions, name, role, actor="cli")
+    row, token = _run(access.issue, context().sessions, name, role, actor="cli")
     if not quiet:
         typer.echo(f"Đã cấp mã số {row.id} cho {row.name} ({row.role}); lưu lại, mã không hiện lại.", err=True)
         typer.echo(f"Issued token {row.id} to {row.name} ({row.role}); keep it, it is not shown again.", err=True)
@@ -388,10 +409,10 @@ def users_add(
 @users.command("list")
 def users_list() -> None:
     """Liệt kê mã truy cập (không in mã). / List tokens (never the tokens themselves)."""
-    import access
-    import service
+    from service import access
+    from service.context import context
 
-    for row in access.tokens(service.context().sessions):
+    for row in access.tokens(context().sessions):
         state = f"thu hồi / revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "hiệu lực / active"
         typer.echo(f"{row.id}\t{row.role}\t{row.name}\t{state}")
 
@@ -399,10 +420,10 @@ def users_list() -> None:
 @users.command("revoke")
 def users_revoke(token_id: Annotated[int, typer.Argument(help="Số của mã truy cập (xem `sohoa users list`)")]) -> None:
     """Thu hồi một mã truy cập. / Revoke a token."""
-    import access
-    import service
+    from service import access
+    from service.context import context
 
-    row = _run(access.revoke, service.context().sessions, token_id, actor="cli")
+    row = _run(access.revoke, context().sessions, token_id, actor="cli")
     typer.echo(f"Đã thu hồi mã {row.id} của {row.name}. / Revoked token {row.id} of {row.name}.")
 
 
@@ -414,13 +435,13 @@ def serve(
     """Chạy dịch vụ HTTP (kèm bộ xử lý công việc). / Run the HTTP service (with its worker)."""
     import uvicorn
 
-    import logs
-    import service
+    from service import logs
+    from service.context import context
 
     settings = get_settings()
     logs.setup()
     # Migrate and make the demo PKI here, once, before the server processes start side by side.
-    _run(lambda: service.context(settings).trust_roots())
+    _run(lambda: context(settings).trust_roots())
     uvicorn.run(
         "api:app",
         host=host or settings.host,
@@ -434,11 +455,10 @@ def serve(
 @app.command()
 def worker() -> None:
     """Chạy một tiến trình xử lý công việc riêng. / Run a separate job worker process."""
-    import jobs
-    import logs
+    from service import logs, queue
 
     logs.setup()
-    _run(jobs.run_worker)
+    _run(queue.run_worker)
 
 
 @app.command()
@@ -447,27 +467,30 @@ def process(
     inputs: Annotated[list[Path], typer.Argument(help="Tệp quét")],
 ) -> None:
     """Nhận và xử lý ngay tệp quét vào hồ sơ, không cần máy chủ. / Ingest scans into a dossier now, without a server."""
-    import service
+    from service import scans
+    from service.context import context
+    from service.run import run_job
+    from service.views import ScanResult
 
-    ctx = service.context()
+    ctx = context()
     for path in inputs:
         if not path.is_file():
             fail(SohoaError(f"Không có tệp {path}.", f"No such file: {path}.", field=str(path)))
-        job, _ = _run(service.accept_scan, ctx, code, path, path.name, actor="cli")
-        _run(service.run_job, ctx, job.id)
-        with ctx.sessions() as session:
-            from storage import Job
-
-            view = service.job_view(session.get(Job, job.id))  # type: ignore[arg-type]
-        if view["status"] != "done":
-            err = view["error"] or {}
-            fail(SohoaError(err.get("vi", "?"), err.get("en", "?"), field=err.get("field")))
-        typer.echo(f"{path}: {view['result']['pages']} trang đã số hóa và ký vào hồ sơ {code}")
+        accepted = _run(scans.submit_scan, ctx, code, path, path.name, actor="cli")
+        _run(run_job, ctx, accepted.id)  # here and now; the queued task finds it done
+        view = _run(scans.get_job, ctx, accepted.id)
+        if view.error is not None:
+            fail(SohoaError(view.error.vi, view.error.en, field=view.error.field))
+        if not isinstance(view.result, ScanResult):
+            fail(SohoaError(f"Công việc {view.id} chưa xong.", f"Job {view.id} is not done.", field=str(path)))
+        typer.echo(f"{path}: {view.result.pages} trang đã số hóa và ký vào hồ sơ {code}")
 
 
 def main() -> None:
+    if not sys.warnoptions:  # a library's deprecation notice is not for the person at the desk
+        warnings.simplefilter("ignore")
     app()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

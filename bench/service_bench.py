@@ -1,7 +1,7 @@
 """Benchmark the service as the reception desk uses it: N scanner stations each post a dossier of
 A4 pages at the same moment to `sohoa serve` (embedded defaults: SQLite, files on disk, the
 worker inside the server); upload latency, end-to-end pages per minute beside `sohoa digitize`
-on the same pages, the server's peak memory and failed jobs. Several rounds, since one burst's
+on the same pages, the server's peak memory and failed queue. Several rounds, since one burst's
 p95 is the second-slowest of 20 uploads and moves a lot from run to run."""
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from digitize_bench import FONT, page_lines  # noqa: E402  (its administrative-f
 from serving import SOHOA, free_port, proc_status, process_tree, start_server, stop_server, token  # noqa: E402
 
 from pages import render_page  # noqa: E402
-from settings import Settings  # noqa: E402
+from service.settings import Settings  # noqa: E402
 
 AGENCY = "000.00.12.H12"
 TARGET_P95_MS = 300
@@ -233,7 +233,7 @@ def run_cli(dossiers: list[Path], out: Path, jobs: int, env: dict[str, str]) -> 
     return each, cli_digitize(dossiers, out / "all.pdf", jobs, env)
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--stations", type=int, default=20, help="scanner stations posting at once (default 20)")
     ap.add_argument("--pages", type=int, default=10, help="A4 pages per dossier (default 10)")
@@ -260,16 +260,11 @@ def main() -> None:
         help="the worker as a `sohoa worker` process beside the server (SOHOA_EMBEDDED_WORKER=false), as in a "
         "scaled-out setup; its memory is counted with the server's",
     )
-    args = ap.parse_args()
+    return ap.parse_args()
 
-    out: Path = args.out.resolve()
-    shutil.rmtree(out, ignore_errors=True)  # a fresh data dir: no dossier of an earlier run
-    out.mkdir(parents=True)
-    os.environ["SOHOA_DATA_DIR"] = str(out / "var")  # so Settings() below and the CLI runs read what the servers read
-    if args.accept_only or args.separate_worker:
-        os.environ["SOHOA_EMBEDDED_WORKER"] = "false"
-    env = dict(os.environ)
-    settings = Settings()  # what the server will use: OCR jobs per job, worker threads
+
+def describe(args: argparse.Namespace, settings: Settings, env: dict[str, str]) -> None:
+    """The run's set-up, printed before its figures."""
     print("command: ", shlex.join([sys.executable, *sys.argv]))
     print("date:    ", dt.datetime.now().astimezone().isoformat(timespec="seconds"), "| CPUs:", os.cpu_count())
     print("load:    ", loadavg(), "(1, 5, 15 min; anything else running skews the figures)")
@@ -288,24 +283,23 @@ def main() -> None:
     if changed := sorted(k for k in env if k.startswith("SOHOA_") and k != "SOHOA_DATA_DIR"):
         print("settings: ", ", ".join(f"{k}={env[k]}" for k in changed), "(from this shell)")
 
-    t0 = time.perf_counter()
-    dossiers = make_dossiers(out / "dossiers", args.stations, args.pages, args.dpi, args.quality)
-    sizes = [p.stat().st_size for p in dossiers]
-    total_pages = args.stations * args.pages
-    print(
-        f"pages:    {args.stations} dossiers × {args.pages} A4 pages, RGB {args.dpi} dpi JPEG q{args.quality} in PDF, "
-        f"{sum(sizes) / len(sizes) / 2**20:.1f} MB per dossier ({sum(sizes) / total_pages / 1024:.0f} KB/page); "
-        f"made in {time.perf_counter() - t0:.0f} s"
-    )
-    print(
-        f"rounds:   {args.rounds} bursts on one server (the first just after its start, each next one when the jobs "
-        "of the one before are done); then as many to the floor app\n"
-    )
 
-    rounds, peak = run_service(dossiers, out, env, args)
-    # After the service, not between its rounds: a burst's 144 MB of fsync'd writes slowed the
-    # next burst on this machine's disk for some seconds, even after a sync.
-    floors = [run_floor(dossiers, settings.api_processes, args) for _ in range(args.rounds)]
+def line(label: str, value: str, target: str = "") -> None:
+    print(f"{label:<58} {value:>9} {target:>8}")
+
+
+def accepted_ms(stations: list[Station]) -> list[float]:
+    return [st.upload_s * 1000 for st in stations if st.status_code == 202]
+
+
+def each(values: list[list[float]], q: float = 0.95) -> str:
+    return " / ".join(f"{percentile(v, q):.0f}" for v in values if v)
+
+
+def report_uploads(
+    rounds: list[list[Station]], floors: list[list[Station]], out: Path, settings: Settings
+) -> list[Station]:
+    """Upload latency of every round against the floor app's; returns every station of every round."""
     after_body = request_ms(out / "server.log", "/scans", "after_body_ms")
     server_ms = request_ms(out / "server.log", "/scans")
     every = [st for stations in rounds for st in stations]
@@ -313,17 +307,8 @@ def main() -> None:
         if st.error:
             print(f"  {st.code}: {st.error}")
 
-    def accepted_ms(stations: list[Station]) -> list[float]:
-        return [st.upload_s * 1000 for st in stations if st.status_code == 202]
-
     uploads_ms = accepted_ms(every)
     print(f"{'what / chỉ số':<58} {'value':>9} {'target':>8}")
-
-    def line(label: str, value: str, target: str = "") -> None:
-        print(f"{label:<58} {value:>9} {target:>8}")
-
-    def each(values: list[list[float]], q: float = 0.95) -> str:
-        return " / ".join(f"{percentile(v, q):.0f}" for v in values if v)
 
     line("uploads accepted (202) / tải lên được nhận", f"{len(uploads_ms)}/{len(every)}")
     line("upload p50 ms (request start → 202)", f"{percentile(uploads_ms, 0.5):.0f}")
@@ -343,10 +328,21 @@ def main() -> None:
         print(f"  p95 of each round: {each([accepted_ms(r) for r in floors])} ms")
     else:
         line("floor: uploads that failed", f"{len(every) - len(floor_ms)}")
-    if args.accept_only:
-        line("server peak RSS MB (VmHWM)", f"{peak / 2**20:.0f}")
-        return
+    return every
 
+
+def report_throughput(
+    rounds: list[list[Station]],
+    every: list[Station],
+    dossiers: list[Path],
+    out: Path,
+    settings: Settings,
+    env: dict[str, str],
+    args: argparse.Namespace,
+    peak: int,
+) -> None:
+    """End-to-end pages a minute against the CLI's on the same pages, failed jobs, memory."""
+    total_pages = args.stations * args.pages
     done = [st for st in every if st.status == "done"]
     spans = []  # each round: first upload's start → its last job done
     for stations in rounds:
@@ -379,6 +375,41 @@ def main() -> None:
         f"in one call {cli_once.wall_s:.1f} s"
     )
     print("load at the end:", loadavg())
+
+
+def main() -> None:
+    args = parse_args()
+    out: Path = args.out.resolve()
+    shutil.rmtree(out, ignore_errors=True)  # a fresh data dir: no dossier of an earlier run
+    out.mkdir(parents=True)
+    os.environ["SOHOA_DATA_DIR"] = str(out / "var")  # so Settings() below and the CLI runs read what the servers read
+    if args.accept_only or args.separate_worker:
+        os.environ["SOHOA_EMBEDDED_WORKER"] = "false"
+    env = dict(os.environ)
+    settings = Settings()  # what the server will use: OCR jobs per job, worker threads
+    describe(args, settings, env)
+    t0 = time.perf_counter()
+    dossiers = make_dossiers(out / "dossiers", args.stations, args.pages, args.dpi, args.quality)
+    sizes = [p.stat().st_size for p in dossiers]
+    total_pages = args.stations * args.pages
+    print(
+        f"pages:    {args.stations} dossiers × {args.pages} A4 pages, RGB {args.dpi} dpi JPEG q{args.quality} in PDF, "
+        f"{sum(sizes) / len(sizes) / 2**20:.1f} MB per dossier ({sum(sizes) / total_pages / 1024:.0f} KB/page); "
+        f"made in {time.perf_counter() - t0:.0f} s"
+    )
+    print(
+        f"rounds:   {args.rounds} bursts on one server (the first just after its start, each next one when the jobs "
+        "of the one before are done); then as many to the floor app\n"
+    )
+    rounds, peak = run_service(dossiers, out, env, args)
+    # After the service, not between its rounds: a burst's 144 MB of fsync'd writes slowed the
+    # next burst on this machine's disk for some seconds, even after a sync.
+    floors = [run_floor(dossiers, settings.api_processes, args) for _ in range(args.rounds)]
+    every = report_uploads(rounds, floors, out, settings)
+    if args.accept_only:
+        line("server peak RSS MB (VmHWM)", f"{peak / 2**20:.0f}")
+        return
+    report_throughput(rounds, every, dossiers, out, settings, env, args, peak)
 
 
 if __name__ == "__main__":

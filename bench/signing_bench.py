@@ -22,6 +22,7 @@ from digitize import Source, digitize  # noqa: E402
 from digitize.validate import check_pdfa  # noqa: E402
 from pages import render_page  # noqa: E402
 from signing import load_pkcs12, sign_pdf, verify_pdf  # noqa: E402
+from signing.signers import AgencySigner  # noqa: E402
 
 PASSWORD = b"mat-khau"
 
@@ -47,6 +48,79 @@ def make_document(folder: Path, pages: int) -> Path:
     return out
 
 
+def sign_rounds(document: Path, work: Path, signer: AgencySigner, tsa_url: str, root_pem: Path, runs: int) -> None:
+    """B-T and B-LT signatures, one at a time and eight at once."""
+
+    def one(level: str, n: int) -> float:
+        started = time.perf_counter()
+        sign_pdf(
+            document,
+            work / f"{level}-{n}.pdf",
+            signer,
+            agency_name="UBND xã Hòa Bình",
+            level=level,
+            tsa_url=tsa_url,
+            trust_roots=[root_pem],
+        )
+        return time.perf_counter() - started
+
+    for level in ("B-T", "B-LT"):
+        for concurrency in (1, 8):
+            started = time.perf_counter()
+            with ThreadPoolExecutor(concurrency) as pool:
+                futures = [pool.submit(one, level, n) for n in range(runs)]
+                times = []
+                for f in futures:
+                    try:
+                        times.append(f.result())
+                    except Exception as e:  # counted and shown: the target is none
+                        print("  error:", e)
+            wall = time.perf_counter() - started
+            print(row(f"sign {level} x{concurrency}", runs, times, len(times) / wall))
+
+
+def verify_rounds(work: Path, root_pem: Path, runs: int) -> None:
+    """Verification of the B-LT files (difference analysis and PDF/A included), then the PDF/A check alone."""
+    verify_times = []
+    for n in range(runs):
+        started = time.perf_counter()
+        report = verify_pdf(work / f"B-LT-{n}.pdf", [root_pem])
+        verify_times.append(time.perf_counter() - started)
+        assert report.ok, report.verdict_en
+    print(row("verify B-LT (incl. PDF/A)", runs, verify_times, len(verify_times) / sum(verify_times)))
+    pdfa_times = []
+    for n in range(runs):
+        started = time.perf_counter()
+        check_pdfa(work / f"B-LT-{n}.pdf")
+        pdfa_times.append(time.perf_counter() - started)
+    print(row("  of which PDF/A check", runs, pdfa_times, len(pdfa_times) / sum(pdfa_times)))
+
+
+def peer_rounds(document: Path, work: Path, p12: Path, tsa_url: str, root_pem: Path, runs: int) -> None:
+    """The peer: pyHanko's own command line, B-LT with the same TSA, one at a time (a process per signature)."""
+    (work / "pw").write_bytes(PASSWORD)
+    peer = []
+    for n in range(runs):
+        cmd = [
+            str(Path(sys.executable).parent / "pyhanko"),
+            *("sign", "addsig", "--field", "Sig1", "--timestamp-url", tsa_url, "--use-pades"),
+            *("--with-validation-info", "--trust", str(root_pem), "pkcs12", "--passfile", str(work / "pw")),
+            *(str(document), str(work / f"peer-{n}.pdf"), str(p12)),
+        ]
+        started = time.perf_counter()
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode == 0:
+            peer.append(time.perf_counter() - started)
+        else:
+            print("  pyhanko CLI error:", done.stderr.strip().splitlines()[-1:])
+    if peer:
+        print(
+            f"{'pyhanko CLI B-LT x1':<28} {runs:>4} {len(peer):>4} "
+            f"{statistics.median(peer) * 1000:>8.0f} {percentile(peer, 0.95) * 1000:>8.0f} "
+            f"{len(peer) / sum(peer):>7.1f}"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--runs", type=int, default=40, help="signatures per level and mode (default 40)")
@@ -65,85 +139,9 @@ def main() -> None:
     print(f"document: {args.pages} pages, {document.stat().st_size / 1e6:.1f} MB PDF/A-2b; TSA: {tsa_url}\n")
     signer = load_pkcs12(p12, PASSWORD)
     print(f"{'what':<28} {'n':>4} {'ok':>4} {'p50 ms':>8} {'p95 ms':>8} {'per s':>7}")
-
-    def one(level: str, n: int) -> float:
-        started = time.perf_counter()
-        sign_pdf(
-            document,
-            work / f"{level}-{n}.pdf",
-            signer,
-            agency_name="UBND xã Hòa Bình",
-            level=level,
-            tsa_url=tsa_url,
-            trust_roots=[root_pem],
-        )
-        return time.perf_counter() - started
-
-    for level in ("B-T", "B-LT"):
-        for concurrency in (1, 8):
-            errors = 0
-            started = time.perf_counter()
-            with ThreadPoolExecutor(concurrency) as pool:
-                futures = [pool.submit(one, level, n) for n in range(args.runs)]
-                times = []
-                for f in futures:
-                    try:
-                        times.append(f.result())
-                    except Exception as e:  # counted and shown: the target is none
-                        errors += 1
-                        print("  error:", e)
-            wall = time.perf_counter() - started
-            print(row(f"sign {level} x{concurrency}", args.runs, times, len(times) / wall))
-    verify_times = []
-    for n in range(args.runs):
-        started = time.perf_counter()
-        report = verify_pdf(work / f"B-LT-{n}.pdf", [root_pem])
-        verify_times.append(time.perf_counter() - started)
-        assert report.ok, report.verdict_en
-    print(row("verify B-LT (incl. PDF/A)", args.runs, verify_times, len(verify_times) / sum(verify_times)))
-
-    pdfa_times = []
-    for n in range(args.runs):
-        started = time.perf_counter()
-        check_pdfa(work / f"B-LT-{n}.pdf")
-        pdfa_times.append(time.perf_counter() - started)
-    print(row("  of which PDF/A check", args.runs, pdfa_times, len(pdfa_times) / sum(pdfa_times)))
-
-    # The peer: pyHanko's own command line, B-LT with the same TSA, one at a time (a process per signature).
-    (work / "pw").write_bytes(PASSWORD)
-    peer = []
-    for n in range(min(args.runs, 10)):
-        cmd = [
-            str(Path(sys.executable).parent / "pyhanko"),
-            "sign",
-            "addsig",
-            "--field",
-            "Sig1",
-            "--timestamp-url",
-            tsa_url,
-            "--use-pades",
-            "--with-validation-info",
-            "--trust",
-            str(root_pem),
-            "pkcs12",
-            "--passfile",
-            str(work / "pw"),
-            str(document),
-            str(work / f"peer-{n}.pdf"),
-            str(p12),
-        ]
-        started = time.perf_counter()
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        if done.returncode == 0:
-            peer.append(time.perf_counter() - started)
-        else:
-            print("  pyhanko CLI error:", done.stderr.strip().splitlines()[-1:])
-    if peer:
-        print(
-            f"{'pyhanko CLI B-LT x1':<28} {min(args.runs, 10):>4} {len(peer):>4} "
-            f"{statistics.median(peer) * 1000:>8.0f} {percentile(peer, 0.95) * 1000:>8.0f} "
-            f"{len(peer) / sum(peer):>7.1f}"
-        )
+    sign_rounds(document, work, signer, tsa_url, root_pem, args.runs)
+    verify_rounds(work, root_pem, args.runs)
+    peer_rounds(document, work, p12, tsa_url, root_pem, min(args.runs, 10))
     server.terminate()
 
 

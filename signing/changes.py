@@ -4,7 +4,6 @@ changes a signature allows, and an account of the change that a person can read.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from typing import Any
 
 from pyhanko.pdf_utils import generic
@@ -14,13 +13,7 @@ from pyhanko.sign.diff_analysis import DiffResult, ModificationLevel, Suspicious
 from pyhanko.sign.fields import MDPPerm, enumerate_sig_fields
 from pyhanko.sign.validation.status import ModificationInfo, SignatureCoverageLevel
 
-
-@dataclass
-class Finding:
-    """One thing to tell a person, in Vietnamese and in English."""
-
-    vi: str
-    en: str
+from signing.report import Finding
 
 
 def disallowed(info: ModificationInfo, signed_fields: set[str], certified: MDPPerm | None) -> str | None:

@@ -40,9 +40,12 @@ def _write_private(path: Path, data: bytes) -> None:
         f.write(data)
 
 
+DEMO_ROOT = "demo-root.pem"  # the demo root CA's certificate, in the PKI folder
+
+
 def ensure_demo_pki(directory: Path, agency_name: str) -> DemoPki:
     """Create the demo root CA and agency PKCS#12 once; later calls reuse them."""
-    pki = DemoPki(directory / "demo-root.pem", directory / "demo-agency.p12", directory / "demo-agency.password")
+    pki = DemoPki(directory / DEMO_ROOT, directory / "demo-agency.p12", directory / "demo-agency.password")
     if pki.root_cert.exists() and pki.agency_p12.exists() and pki.agency_password_file.exists():
         return pki
     directory.mkdir(parents=True, exist_ok=True)

@@ -178,13 +178,6 @@ def next_field_name(writer: IncrementalPdfFileWriter) -> str:
 LEVELS = ("B-B", "B-T", "B-LT", "B-LTA")
 
 
-def effective_level(setting: str, tsa_url: str) -> str:
-    """``auto``: B-LT when a time-stamping authority is configured, B-B without one."""
-    if setting == "auto":
-        return "B-LT" if tsa_url else "B-B"
-    return setting
-
-
 def check_signing_certificate(cert: asn1_x509.Certificate, name: str, moment: dt.datetime) -> None:
     """Refuse, before anything is written, a certificate that cannot make a valid signature."""
     validity = cert["tbs_certificate"]["validity"]
@@ -261,6 +254,53 @@ def sign_pdf(
     ``field`` signs a field made beforehand (``add_signature_fields``: a result's signer
     first, then the organization); ``certify`` makes this the certifying signature, with
     the changes it still allows (DocMDP). ``slot`` places the default stamp below earlier ones."""
+    _check_level(level, tsa_url)
+    moment = dt.datetime.now(VIETNAM)
+    check_certificate(agency, moment)
+    timestamper = RequestsHTTPTimeStamper(tsa_url, timeout=15) if level != "B-B" else None
+    long_term = level in ("B-LT", "B-LTA")
+    context = _long_term_context(agency, trust_roots) if long_term else None
+    with _signing_errors(src, tsa_url), src.open("rb") as f:
+        writer = _writer_to_sign(f, src, field)
+        name = field or next_field_name(writer)
+        page_box = tuple(float(v) for v in writer.root["/Pages"]["/Kids"][0].get_object()["/MediaBox"])
+        # The digitized-copy stamp unless the caller brings another (an issued result's).
+        stamp = stamp or digitized_copy_stamp(page_box, agency_name, moment, slot)  # type: ignore[arg-type]
+        # PDF/A-1 at B-LTA: signed at B-LT, then sealed by a writer that keeps it PDF/A-1.
+        seal_separately = level == "B-LTA" and isinstance(writer, _PdfA1Writer)
+        seal_field = _add_timestamp_field(writer) if seal_separately else ""
+        meta = signers.PdfSignatureMetadata(
+            field_name=name,
+            md_algorithm="sha256",
+            subfilter=SigSeedSubFilter.PADES,
+            reason=reason,
+            location="Việt Nam",
+            embed_validation_info=long_term,
+            dss_settings=_dss_settings(writer),
+            use_pades_lta=level == "B-LTA" and not seal_separately,
+            validation_context=context,
+            certify=certify is not None,
+            docmdp_permissions=certify or MDPPerm.FILL_FORMS,
+        )
+        pdf_signer = signers.PdfSigner(
+            meta,
+            signer=agency.signer,
+            timestamper=timestamper,
+            stamp_style=stamp.style,
+            # A field made beforehand keeps its own place; otherwise the stamp's.
+            new_field_spec=None if field else fields.SigFieldSpec(sig_field_name=name, on_page=0, box=stamp.box),
+        )
+        with atomic_write(dst) as out:
+            if seal_separately:
+                assert timestamper is not None and context is not None
+                signed = pdf_signer.sign_pdf(writer, appearance_text_params=stamp.text_params)
+                _seal_pdfa1(signed, out, seal_field, timestamper, context)
+            else:
+                pdf_signer.sign_pdf(writer, output=out, appearance_text_params=stamp.text_params)
+    return {"field": name, "signer": agency.subject, "time": vietnam_time(moment), "level": f"PAdES {level}"}
+
+
+def _check_level(level: str, tsa_url: str) -> None:
     if level not in LEVELS:
         raise SigningError(f"Mức chữ ký {level} không hợp lệ.", f"Unknown signature level {level}.", field="level")
     if level != "B-B" and not tsa_url:
@@ -269,67 +309,41 @@ def sign_pdf(
             f"Level {level} needs a time-stamping authority (SOHOA_TSA_URL).",
             field="tsa_url",
         )
-    moment = dt.datetime.now(VIETNAM)
-    check_certificate(agency, moment)
-    timestamper = RequestsHTTPTimeStamper(tsa_url, timeout=15) if level != "B-B" else None
-    long_term = level in ("B-LT", "B-LTA")
-    context = None
-    if long_term:
-        context = ValidationContext(
-            trust_roots=load_roots(list(trust_roots)),
-            allow_fetching=True,
-            revocation_mode="hard-fail",
-            fetcher_backend=RequestsFetcherBackend(per_request_timeout=15),
+
+
+def _long_term_context(agency: AgencySigner, trust_roots: Sequence[Path]) -> ValidationContext:
+    """B-LT and up: the chain validated now, revocation data fetched (hard-fail) to embed."""
+    context = ValidationContext(
+        trust_roots=load_roots(list(trust_roots)),
+        allow_fetching=True,
+        revocation_mode="hard-fail",
+        fetcher_backend=RequestsFetcherBackend(per_request_timeout=15),
+    )
+    check_revocation(agency, context)
+    return context
+
+
+def _writer_to_sign(f: BinaryIO, src: Path, field: str | None) -> IncrementalPdfFileWriter:
+    """A writer on a PDF that may be signed (``field``, if named, free to sign)."""
+    if not f.read(1024).lstrip().startswith(b"%PDF"):
+        raise NotAPdf(f"{src.name} không phải tệp PDF.", f"{src.name} is not a PDF file.", field=src.name)
+    f.seek(0)
+    writer = open_writer(f)
+    if writer.prev.encrypted:
+        raise NotAPdf(
+            f"{src.name} được mã hóa; không ký được.",
+            f"{src.name} is encrypted and cannot be signed.",
+            field=src.name,
         )
-        check_revocation(agency, context)
+    check_may_sign(writer, src.name, field)
+    return writer
+
+
+@contextlib.contextmanager
+def _signing_errors(src: Path, tsa_url: str) -> Iterator[None]:
+    """What goes wrong while signing, as an error that says what and where; nothing is written."""
     try:
-        with src.open("rb") as f:
-            if not f.read(1024).lstrip().startswith(b"%PDF"):
-                raise NotAPdf(f"{src.name} không phải tệp PDF.", f"{src.name} is not a PDF file.", field=src.name)
-            f.seek(0)
-            writer = open_writer(f)
-            if writer.prev.encrypted:
-                raise NotAPdf(
-                    f"{src.name} được mã hóa; không ký được.",
-                    f"{src.name} is encrypted and cannot be signed.",
-                    field=src.name,
-                )
-            check_may_sign(writer, src.name, field)
-            name = field or next_field_name(writer)
-            page_box = tuple(float(v) for v in writer.root["/Pages"]["/Kids"][0].get_object()["/MediaBox"])
-            # The digitized-copy stamp unless the caller brings another (an issued result's).
-            stamp = stamp or digitized_copy_stamp(page_box, agency_name, moment, slot)  # type: ignore[arg-type]
-            # PDF/A-1 at B-LTA: signed at B-LT, then sealed by a writer that keeps it PDF/A-1.
-            seal_separately = level == "B-LTA" and isinstance(writer, _PdfA1Writer)
-            seal_field = _add_timestamp_field(writer) if seal_separately else ""
-            meta = signers.PdfSignatureMetadata(
-                field_name=name,
-                md_algorithm="sha256",
-                subfilter=SigSeedSubFilter.PADES,
-                reason=reason,
-                location="Việt Nam",
-                embed_validation_info=long_term,
-                dss_settings=_dss_settings(writer),
-                use_pades_lta=level == "B-LTA" and not seal_separately,
-                validation_context=context,
-                certify=certify is not None,
-                docmdp_permissions=certify or MDPPerm.FILL_FORMS,
-            )
-            pdf_signer = signers.PdfSigner(
-                meta,
-                signer=agency.signer,
-                timestamper=timestamper,
-                stamp_style=stamp.style,
-                # A field made beforehand keeps its own place; otherwise the stamp's.
-                new_field_spec=None if field else fields.SigFieldSpec(sig_field_name=name, on_page=0, box=stamp.box),
-            )
-            with atomic_write(dst) as out:
-                if seal_separately:
-                    assert timestamper is not None and context is not None
-                    signed = pdf_signer.sign_pdf(writer, appearance_text_params=stamp.text_params)
-                    _seal_pdfa1(signed, out, seal_field, timestamper, context)
-                else:
-                    pdf_signer.sign_pdf(writer, output=out, appearance_text_params=stamp.text_params)
+        yield
     except (PdfReadError, KeyError, IndexError) as e:
         raise NotAPdf(
             f"{src.name}: PDF hỏng, không ký được ({e}).",
@@ -352,4 +366,3 @@ def sign_pdf(
         ) from e
     except Exception as e:  # pyHanko signals certificate problems with many exception types
         raise SigningError(f"Ký số thất bại: {e}", f"Signing failed: {e}") from e
-    return {"field": name, "signer": agency.subject, "time": vietnam_time(moment), "level": f"PAdES {level}"}

@@ -46,7 +46,8 @@ class AgencySigner:
     @property
     def name(self) -> str:
         """The certificate's common name, for messages."""
-        return str(self.signer.signing_cert.subject.native.get("common_name", self.subject))
+        cert = self.signer.signing_cert
+        return str(cert.subject.native.get("common_name", self.subject)) if cert is not None else self.subject
 
 
 def _der(cert: object) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,86 +29,13 @@ from pyhanko_certvalidator import ValidationContext
 from digitize.validate import check_pdfa
 from signing import changes
 from signing.appearance import VIETNAM
-from signing.changes import Finding
 from signing.errors import NotAPdf
+from signing.report import DocumentReport, Finding, SignatureReport, TimestampReport
 
 # An untrusted chain or a suspicious change is reported in the result; pyHanko would also log
 # it, with a traceback.
 for _name in ("pyhanko.sign.validation", "pyhanko.sign.diff_analysis"):
     logging.getLogger(_name).setLevel(logging.CRITICAL)
-
-
-@dataclass
-class SignatureReport:
-    field: str
-    signer: str
-    issuer_chain: list[str]
-    signing_time: str | None
-    timestamp_time: str | None
-    intact: bool
-    valid: bool
-    trusted: bool
-    revocation: str
-    level: str
-    coverage: str
-    modification_level: str
-    signer_name: str = ""  # the certificate's common name, for sentences
-    changed_after: bool = False  # the file was changed after this signature in a way it does not allow
-    changes: list[Finding] = field(default_factory=list)  # what was changed, for a person
-    problems: list[Finding] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.intact and self.valid and self.trusted and not self.changed_after
-
-
-@dataclass
-class TimestampReport:
-    """A document time stamp (B-LTA): it proves the file existed as it was at that time."""
-
-    field: str
-    time: str | None
-    intact: bool
-    valid: bool
-    trusted: bool
-    changed_after: bool = False
-    changes: list[Finding] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.intact and self.valid and not self.changed_after
-
-
-@dataclass
-class DocumentReport:
-    file: str
-    signatures: list[SignatureReport]
-    pdfa: str | None
-    pdfa_valid: bool
-    pdfa_findings: list[str]
-    verdict_vi: str
-    verdict_en: str
-    timestamps: list[TimestampReport] = field(default_factory=list)
-    lost_signatures: list[str] = field(default_factory=list)  # signed once, removed or replaced since
-    encrypted: bool = False  # opened without a password (an owner password restricts editing)
-
-    @property
-    def ok(self) -> bool:
-        """Every signature valid, trusted and unchanged since; PDF/A valid where the file claims it."""
-        return (
-            bool(self.signatures)
-            and all(s.ok for s in self.signatures)
-            and all(t.ok for t in self.timestamps)
-            and not self.lost_signatures
-            and (self.pdfa_valid or self.pdfa is None)
-        )
-
-    @property
-    def changed_after_signing(self) -> bool:
-        return bool(self.lost_signatures) or any(s.changed_after for s in [*self.signatures, *self.timestamps])
-
-    def to_dict(self) -> dict[str, object]:
-        return {**asdict(self), "ok": self.ok, "changed_after_signing": self.changed_after_signing}
 
 
 def load_roots(paths: list[Path]) -> list[asn1_x509.Certificate]:
@@ -355,7 +282,8 @@ def _verdict(report: DocumentReport) -> tuple[str, str]:
         return f"Tài liệu không có chữ ký số; {pdfa_vi}.", f"The document has no digital signature; {pdfa_en}."
     vi: list[str] = []
     en: list[str] = []
-    changed = [s for s in [*sigs, *report.timestamps] if s.changed_after]
+    signed: list[SignatureReport | TimestampReport] = [*sigs, *report.timestamps]
+    changed = [s for s in signed if s.changed_after]
     if changed:  # the last signature a change came after; earlier ones were changed after too
         last = changed[-1]
         who = f"{last.field} ({last.signer_name})" if isinstance(last, SignatureReport) else last.field

@@ -2,7 +2,9 @@
 
 from storage.catalog import AuditEvent, Document, Dossier, Job, Page, Signature, open_catalog
 from storage.codes import DossierCode, parse_code
-from storage.objects import FilesystemStore, ObjectStore, dossier_prefix, open_store
+from storage.filesystem import FilesystemStore
+from storage.objects import ObjectStore, dossier_prefix
+from storage.stores import open_store
 
 __all__ = [
     "AuditEvent",

@@ -4,12 +4,12 @@ objects the catalog does not know, and check the audit log's hash chain. An oper
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from checksums import sha256_stream
 from storage.auditlog import ChainReport, verify_chain
 from storage.catalog import Document, Signature, StoredObject
 from storage.objects import ObjectStore
@@ -31,11 +31,8 @@ class AuditReport:
 
 
 def _sha256(store: ObjectStore, key: str) -> str:
-    digest = hashlib.sha256()
     with store.open(key) as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return sha256_stream(f)[0]
 
 
 def _expected(session: Session) -> dict[str, str | None]:

@@ -7,9 +7,10 @@ import fcntl
 import os
 import re
 import threading
+from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from alembic import command
 from alembic.config import Config
@@ -28,10 +29,17 @@ from sqlalchemy import (
     create_engine,
     event,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+from sqlalchemy.sql import Executable
 from sqlalchemy.types import TypeDecorator
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def changed(session: Session, statement: Executable) -> int:
+    """Rows an UPDATE or DELETE changed: the test that a conditional write won its race."""
+    return cast("CursorResult[Any]", session.execute(statement)).rowcount
 
 
 def now() -> dt.datetime:
@@ -106,6 +114,13 @@ class Page(Base):
     words: Mapped[int] = mapped_column(Integer, default=0)
     confidence: Mapped[float] = mapped_column(Float, default=0.0)
     dpi: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"  # a worker holds its lease
+    DONE = "done"
+    FAILED = "failed"
 
 
 class Job(Base):

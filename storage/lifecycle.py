@@ -1,9 +1,10 @@
-"""A dossier's lifecycle (../shared/domain/vietnam.md): which status may follow which, who may
-move it, and the record of each move (actor, time, reason) in the hash-chained audit log."""
+"""A dossier's lifecycle at the one-stop desk: which status may follow which, who may move it,
+and the record of each move (actor, time, reason) in the hash-chained audit log."""
 
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select, update
@@ -11,8 +12,29 @@ from sqlalchemy.orm import Session
 
 from errors import SohoaError
 from storage.auditlog import append
-from storage.catalog import AuditEvent, Dossier, now
+from storage.catalog import AuditEvent, Dossier, changed, now
 from storage.errors import NotFound
+
+
+class DossierStatus(StrEnum):
+    """A dossier's states, from reception to the archive (side branches: supplement requested,
+    rejected, extended, withdrawn, returned for rework)."""
+
+    RECEIVED = "RECEIVED"
+    DIGITIZING = "DIGITIZING"
+    DIGITIZED = "DIGITIZED"
+    IN_PROCESSING = "IN_PROCESSING"
+    EXTENDED = "EXTENDED"
+    SUPPLEMENT_REQUESTED = "SUPPLEMENT_REQUESTED"
+    PENDING_APPROVAL = "PENDING_APPROVAL"
+    RETURNED_FOR_REWORK = "RETURNED_FOR_REWORK"
+    APPROVED = "APPROVED"
+    RESULT_SIGNED = "RESULT_SIGNED"
+    RETURNED = "RETURNED"
+    REJECTED = "REJECTED"
+    WITHDRAWN = "WITHDRAWN"
+    ARCHIVED = "ARCHIVED"
+
 
 _PROCESSING = {"PENDING_APPROVAL", "SUPPLEMENT_REQUESTED", "EXTENDED", "REJECTED", "WITHDRAWN"}
 # DIGITIZING and DIGITIZED are set by the digitization jobs, never by hand.
@@ -33,6 +55,7 @@ NEXT: dict[str, set[str]] = {
     "ARCHIVED": set(),
 }
 STATUSES = tuple(NEXT)
+assert set(STATUSES) == set(DossierStatus), "every status has its moves"
 # Who may move a dossier into a status; an admin may do all.
 ROLES_FOR = {
     "APPROVED": ("leader",),
@@ -89,9 +112,7 @@ def move(
                 field="due_on",
             )
         values["due_on"] = due_on
-    moved = session.execute(
-        update(Dossier).where(Dossier.code == code, Dossier.status == current).values(**values)
-    ).rowcount
+    moved = changed(session, update(Dossier).where(Dossier.code == code, Dossier.status == current).values(**values))
     if not moved:
         raise TransitionRefused(
             f"Hồ sơ {code} vừa được người khác chuyển trạng thái; tải lại rồi thử lại.",

@@ -10,7 +10,6 @@ failing with a traceback.
 from __future__ import annotations
 
 import builtins  # the stores have a method named list
-import hashlib
 import io
 import mimetypes
 import os
@@ -32,8 +31,9 @@ from minio.retention import Retention
 from minio.versioningconfig import VersioningConfig
 from urllib3.response import BaseHTTPResponse
 
+from checksums import sha256_file, sha256_stream
 from storage.errors import NotFound, ObjectExists, StorageError, StorageUnavailable
-from storage.objects import ObjectInfo, _hash_file, check_key
+from storage.objects import ObjectInfo, check_key
 
 MIB = 1 << 20
 MAX_PARTS = 10_000
@@ -201,11 +201,8 @@ class S3Store:
         if sha := (stat.metadata or {}).get(_META_SHA256):  # HTTPHeaderDict: case does not matter
             return str(sha)
         # Written by another tool without our metadata: compare the bytes themselves.
-        digest = hashlib.sha256()
         with self.open(key) as f:
-            while chunk := f.read(MIB):
-                digest.update(chunk)
-        return digest.hexdigest()
+            return sha256_stream(f)[0]
 
     def put_file(
         self,
@@ -219,7 +216,7 @@ class S3Store:
     ) -> ObjectInfo:
         check_key(key)
         size = source.stat().st_size
-        sha256 = sha256 or _hash_file(source)[0]
+        sha256 = sha256 or sha256_file(source)
 
         def put() -> ObjectInfo:
             if retain:
@@ -253,7 +250,7 @@ class S3Store:
     def open(self, key: str, offset: int = 0) -> BinaryIO:
         check_key(key)
         response = self._call(lambda: self.client.get_object(self.bucket, key, offset=offset), key)
-        return io.BufferedReader(_ObjectReader(response, key), MIB)  # type: ignore[return-value]
+        return io.BufferedReader(_ObjectReader(response, key), MIB)
 
     def get_file(self, key: str, dest: Path) -> None:
         with self.open(key) as src, dest.open("wb") as out:

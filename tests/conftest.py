@@ -21,11 +21,12 @@ from asn1crypto import pem  # noqa: E402
 from certomancer.registry import CertLabel, KeyLabel  # noqa: E402
 from pkcs11 import Attribute, CertificateType, ObjectClass  # noqa: E402
 
-import jobs  # noqa: E402
 import pki_server  # noqa: E402
-import service  # noqa: E402
-import settings as settings_module  # noqa: E402
 from pages import TEXT, save_page  # noqa: E402
+from service import context as context_module  # noqa: E402
+from service import options, queue  # noqa: E402
+from service import settings as settings_module  # noqa: E402
+from service.context import context  # noqa: E402
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -35,9 +36,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _clear_caches() -> None:
     settings_module.get_settings.cache_clear()
-    service._context.cache_clear()
-    service._signer.cache_clear()
-    jobs.queue.cache_clear()
+    context_module._context.cache_clear()
+    options.agency_signer.cache_clear()
+    queue.queue.cache_clear()
 
 
 @pytest.fixture
@@ -204,7 +205,7 @@ def service_on_each_catalog(data_dir: Path, catalog_url: str, monkeypatch: pytes
     monkeypatch.setenv("SOHOA_DATABASE_URL", catalog_url)
     _clear_caches()
     yield catalog_url
-    service.context().sessions.kw["bind"].dispose()
+    context().sessions.kw["bind"].dispose()
     _clear_caches()
 
 

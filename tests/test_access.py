@@ -13,9 +13,9 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
-import access
 import api
-import service
+from service import access
+from service.context import context
 from storage.catalog import AuditEvent
 
 CODE = "000.00.12.H12-250527-0001"
@@ -63,7 +63,7 @@ def app_client(data_dir: Path) -> Iterator[TestClient]:
 
 
 def _token(role: str, name: str | None = None) -> str:
-    return access.issue(service.context().sessions, name or f"Người thử ({role})", role)[1]
+    return access.issue(context().sessions, name or f"Người thử ({role})", role)[1]
 
 
 def test_every_route_is_in_the_role_table() -> None:
@@ -94,15 +94,15 @@ def test_wrong_and_revoked_tokens_are_refused(app_client: TestClient) -> None:
     url = "/api/v1/jobs/x"
     assert app_client.get(url, headers={"Authorization": "Bearer sohoa_sai"}).status_code == 401
     assert app_client.get(url, headers={"Authorization": "Basic dXNlcjpwYXNz"}).status_code == 401
-    row, token = access.issue(service.context().sessions, "Trạm quét 2", "scanner")
+    row, token = access.issue(context().sessions, "Trạm quét 2", "scanner")
     assert app_client.get(url, headers={"Authorization": f"Bearer {token}"}).status_code == 404
-    access.revoke(service.context().sessions, row.id)
+    access.revoke(context().sessions, row.id)
     r = app_client.get(url, headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 401 and "thu hồi" in r.json()["detail_vi"]
 
 
 def test_the_audit_log_names_who_acted(app_client: TestClient, page_png: Path) -> None:
-    row, token = access.issue(service.context().sessions, "Trạm quét tầng 1", "scanner")
+    row, token = access.issue(context().sessions, "Trạm quét tầng 1", "scanner")
     with page_png.open("rb") as f:
         r = app_client.post(
             f"/api/v1/dossiers/{CODE}/scans",
@@ -110,7 +110,7 @@ def test_the_audit_log_names_who_acted(app_client: TestClient, page_png: Path) -
             headers={"Authorization": f"Bearer {token}"},
         )
     assert r.status_code == 202, r.text
-    with service.context().sessions() as s:
+    with context().sessions() as s:
         actors = {e.action: e.actor for e in s.scalars(select(AuditEvent))}
     assert actors["scan.accepted"] == f"Trạm quét tầng 1 #{row.id}"
     assert actors["token.issued"] == "admin"
@@ -126,17 +126,17 @@ def test_users_command_adds_lists_and_revokes(data_dir: Path) -> None:
     assert added.returncode == 0, added.stderr
     token = added.stdout.strip()
     assert token.startswith("sohoa_") and "không hiện lại" in added.stderr
-    with service.context().sessions() as s:  # only the hash is kept
+    with context().sessions() as s:  # only the hash is kept
         stored = s.execute(text("SELECT token_sha256 FROM api_tokens")).scalars().all()
     assert token not in stored and len(stored) == 1
-    assert access.authenticate(service.context().sessions, token).role == "clerk"
+    assert access.authenticate(context().sessions, token).role == "clerk"
 
     listed = sohoa("list")
     assert "clerk\tNguyễn Thị Hương\thiệu lực" in listed.stdout and token not in listed.stdout
     assert sohoa("revoke", "1").returncode == 0
     assert "thu hồi" in sohoa("list").stdout
     with pytest.raises(access.Unauthorized):
-        access.authenticate(service.context().sessions, token)
+        access.authenticate(context().sessions, token)
 
     bad = sohoa("add", "X", "--role", "boss")
     assert bad.returncode == 2 and "[role]" in bad.stderr

@@ -11,7 +11,9 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-import service
+from service import scans
+from service.context import context
+from service.run import run_job
 from storage import Document, Job
 from storage.audit import audit
 from storage.auditlog import verify_chain
@@ -20,9 +22,9 @@ SOHOA = str(Path(sys.executable).parent / "sohoa")
 
 
 def test_audit_reports_what_was_lost_or_altered(data_dir: Path, page_png: Path) -> None:
-    ctx = service.context()
-    job, _ = service.accept_scan(ctx, "000.00.12.H12-250527-0001", page_png, page_png.name)
-    service.run_job(ctx, job.id)
+    ctx = context()
+    job, _ = scans.accept_scan(ctx, "000.00.12.H12-250527-0001", page_png, page_png.name)
+    run_job(ctx, job.id)
     clean = audit(ctx.store, ctx.sessions)
     assert clean.ok and clean.checked == 4 and clean.orphans == []  # original, PDF/A, signed, ALTO
 
@@ -51,13 +53,13 @@ def test_audit_reports_what_was_lost_or_altered(data_dir: Path, page_png: Path) 
 
 
 def test_each_dossier_has_a_manifest_of_its_objects(data_dir: Path, page_png: Path) -> None:
-    ctx = service.context()
+    ctx = context()
     code = "000.00.12.H12-250527-0002"
-    job, _ = service.accept_scan(ctx, code, page_png, page_png.name, actor="trạm quét 1")
+    job, _ = scans.accept_scan(ctx, code, page_png, page_png.name, actor="trạm quét 1")
     key = f"dossiers/{code}/manifest.json"
     assert not ctx.store.exists(key)  # written when the job ends, off the upload's answer
 
-    service.run_job(ctx, job.id)
+    run_job(ctx, job.id)
     with ctx.store.open(key) as f:
         manifest = json.load(f)
     assert manifest["dossier"]["code"] == code and manifest["dossier"]["status"] == "DIGITIZED"
@@ -75,8 +77,8 @@ def test_each_dossier_has_a_manifest_of_its_objects(data_dir: Path, page_png: Pa
 
 
 def test_audit_detects_an_edited_audit_log(data_dir: Path, page_png: Path) -> None:
-    ctx = service.context()
-    service.accept_scan(ctx, "000.00.12.H12-250527-0003", page_png, page_png.name, actor="trạm quét 2")
+    ctx = context()
+    scans.accept_scan(ctx, "000.00.12.H12-250527-0003", page_png, page_png.name, actor="trạm quét 2")
     env = {**os.environ, "SOHOA_DATA_DIR": str(data_dir)}
     out = subprocess.run([SOHOA, "audit"], capture_output=True, text=True, env=env)
     assert out.returncode == 0 and "hash chain intact" in out.stdout, out.stdout + out.stderr
@@ -88,12 +90,12 @@ def test_audit_detects_an_edited_audit_log(data_dir: Path, page_png: Path) -> No
 
 
 def test_a_failed_job_still_writes_the_manifest_of_its_original(data_dir: Path, page_png: Path, tmp_path: Path) -> None:
-    ctx = service.context()
+    ctx = context()
     code = "000.00.12.H12-250527-0003"
     truncated = tmp_path / "cut.png"
     truncated.write_bytes(page_png.read_bytes()[:2000])
-    job, _ = service.accept_scan(ctx, code, truncated, truncated.name, actor="trạm quét 2")
-    service.run_job(ctx, job.id)
+    job, _ = scans.accept_scan(ctx, code, truncated, truncated.name, actor="trạm quét 2")
+    run_job(ctx, job.id)
     with ctx.sessions() as session:
         assert session.get(Job, job.id).status == "failed"  # type: ignore[union-attr]
     with ctx.store.open(f"dossiers/{code}/manifest.json") as f:

@@ -212,3 +212,103 @@ def test_printset_of_a_corrupt_pdf_names_it(var: Path, tmp_path: Path) -> None:
     r = run("printset", str(CORPUS / "invalid.pdf"), "-o", str(tmp_path / "in.pdf"), data_dir=var)
     assert r.returncode == 2 and "invalid.pdf" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "in.pdf").exists()
+
+
+def _env(data_dir: Path, **settings: str) -> dict[str, str]:
+    return {**os.environ, "SOHOA_DATA_DIR": str(data_dir), "SOHOA_OCR_JOBS": "2", **settings}
+
+
+def test_digitize_honours_deskew_archive(var: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from pages import render_page
+
+    skewed = tmp_path / "nghieng.png"
+    render_page(dpi=300).convert("L").rotate(3, resample=Image.Resampling.BICUBIC, fillcolor=255).save(
+        skewed, dpi=(300, 300)
+    )
+    cmd = [SOHOA, "digitize", str(skewed), "-o", str(tmp_path / "o.pdf")]
+    kept = subprocess.run(cmd, capture_output=True, text=True, env=_env(var), timeout=300)
+    straightened = subprocess.run(
+        cmd, capture_output=True, text=True, env=_env(var, SOHOA_DESKEW_ARCHIVE="true"), timeout=300
+    )
+    assert kept.returncode == straightened.returncode == 0, straightened.stderr
+    assert "ảnh lưu trữ đã được chỉnh nghiêng" not in kept.stderr
+    assert "ảnh lưu trữ đã được chỉnh nghiêng" in straightened.stderr
+
+
+def test_batch_honours_the_blank_page_and_spread_settings(var: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from pages import render_page
+
+    page = render_page(dpi=200).convert("L")
+    blank = Image.new("L", page.size, 255)
+    scan = tmp_path / "lo.tif"
+    page.save(scan, dpi=(200, 200), save_all=True, append_images=[blank])
+    out = tmp_path / "out"
+    cmd = [SOHOA, "batch", str(scan), "-o", str(out), "--code", "000.00.12.H12-250527-0001"]
+    flagged = subprocess.run(cmd, capture_output=True, text=True, env=_env(var), timeout=300)
+    dropped = subprocess.run(cmd, capture_output=True, text=True, env=_env(var, SOHOA_BLANK_PAGES="drop"), timeout=300)
+    assert flagged.returncode == dropped.returncode == 0, dropped.stderr
+    assert "tài liệu 1, 2 trang" in flagged.stdout and "tài liệu 1, 1 trang" in dropped.stdout
+    # Two A4 pages side by side on one A3 sheet: split by default, kept whole with SOHOA_SPREADS=never.
+    spread = Image.new("L", (page.width * 2, page.height), 255)
+    spread.paste(page, (0, 0))
+    spread.paste(page, (page.width, 0))
+    sheet = tmp_path / "a3.png"
+    spread.save(sheet, dpi=(200, 200))
+    cmd = [SOHOA, "batch", str(sheet), "-o", str(out), "--code", "000.00.12.H12-250527-0002"]
+    split = subprocess.run(cmd, capture_output=True, text=True, env=_env(var), timeout=300)
+    whole = subprocess.run(cmd, capture_output=True, text=True, env=_env(var, SOHOA_SPREADS="never"), timeout=300)
+    assert "tài liệu 1, 2 trang" in split.stdout and "tài liệu 1, 1 trang" in whole.stdout, whole.stderr
+
+
+def test_sign_uses_the_token_the_service_signs_with(token, digitized_pdf: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from conftest import MODULE
+    from signing import verify_pdf
+
+    test_pki, pin_file = token
+    out = tmp_path / "ky.pdf"
+    env = _env(
+        tmp_path / "var",
+        SOHOA_SIGNING_PKCS11_MODULE=str(MODULE),
+        SOHOA_SIGNING_PKCS11_TOKEN="sohoa",
+        SOHOA_SIGNING_PKCS11_KEY="agency",
+        SOHOA_SIGNING_PKCS11_PIN_FILE=str(pin_file),
+    )
+    r = subprocess.run([SOHOA, "sign", str(digitized_pdf), "-o", str(out)], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "DEMO" not in r.stdout and not (tmp_path / "var" / "pki").exists()  # no demo certificate made
+    [signature] = verify_pdf(out, [test_pki.root_pem]).signatures
+    assert signature.trusted and "UBND" in signature.signer
+
+
+def test_the_data_folder_is_found_from_any_folder_and_reads_create_nothing(
+    page_png: Path, tmp_path: Path, digitized_pdf: Path
+) -> None:
+    """Without SOHOA_DATA_DIR every command uses the checkout's var/, wherever it runs; a command
+    that only reads never makes a data folder, and one that makes it says so."""
+    from conftest import ROOT
+
+    env = {k: v for k, v in os.environ.items() if k != "SOHOA_DATA_DIR"}
+    elsewhere = tmp_path / "o-cho-khac"
+    elsewhere.mkdir()
+    r = subprocess.run([SOHOA, "verify", str(digitized_pdf)], capture_output=True, text=True, env=env, cwd=elsewhere)
+    assert r.returncode == 1 and "không có chữ ký" in r.stdout
+    assert list(elsewhere.iterdir()) == []  # no var/ made where the command ran
+    empty = tmp_path / "chua-co"
+    for args, code in ((["search", "ho so"], 2), (["audit"], 2), (["verify", str(digitized_pdf)], 1)):
+        r = subprocess.run([SOHOA, *args], capture_output=True, text=True, env=_env(empty), cwd=elsewhere)
+        assert r.returncode == code and not empty.exists(), (args, r.stderr)
+        assert "Traceback" not in r.stderr and "Warning" not in r.stderr, r.stderr
+        assert code == 1 or f"Không có dữ liệu ở {empty.resolve()}" in r.stderr
+    made = subprocess.run(
+        [SOHOA, "users", "add", "Trạm 1", "--role", "scanner", "-q"], capture_output=True, text=True, env=_env(empty)
+    )
+    assert made.returncode == 0 and f"new data folder: {empty.resolve()}" in made.stderr
+    again = subprocess.run([SOHOA, "users", "list"], capture_output=True, text=True, env=_env(empty))
+    assert "new data folder" not in again.stderr and "Trạm 1" in again.stdout
+    from service.settings import default_data_dir
+
+    assert default_data_dir() == ROOT / "var"

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-import access
 import api
-import service
+from service import access, dossiers, scans
+from service.context import context
+from service.run import run_job
 
 CODE = "000.00.12.H12-250527-0001"
 
@@ -22,7 +23,7 @@ def as_role(service_on_each_catalog: str) -> Iterator[dict[str, TestClient]]:
     with TestClient(api.app):  # runs the app's lifespan (its worker) while the role clients talk to it
         clients = {}
         for role in access.ROLES:
-            _, token = access.issue(service.context().sessions, f"Người thử {role}", role)
+            _, token = access.issue(context().sessions, f"Người thử {role}", role)
             clients[role] = TestClient(api.app, headers={"Authorization": f"Bearer {token}"})
         yield clients
 
@@ -117,13 +118,13 @@ def test_rejection_needs_a_reason(as_role: dict[str, TestClient]) -> None:
 
 
 def test_a_new_scan_does_not_move_a_dossier_back(data_dir: Path, page_png: Path) -> None:
-    ctx = service.context()
-    service.create_dossier(ctx, CODE, {}, actor="test")
-    service.transition(ctx, CODE, "IN_PROCESSING", actor="test")
-    job, _ = service.accept_scan(ctx, CODE, page_png, page_png.name)
-    service.run_job(ctx, job.id)
-    view = service.dossier_view(ctx, CODE)
-    assert view["status"] == "IN_PROCESSING" and view["documents"][0]["pages"] == 1
+    ctx = context()
+    dossiers.create_dossier(ctx, CODE, {}, actor="test")
+    dossiers.transition(ctx, CODE, "IN_PROCESSING", actor="test")
+    job, _ = scans.accept_scan(ctx, CODE, page_png, page_png.name)
+    run_job(ctx, job.id)
+    view = dossiers.dossier_view(ctx, CODE)
+    assert view.status == "IN_PROCESSING" and view.documents[0].pages == 1
 
 
 def test_numbers_past_the_catalogs_range_are_refused_cleanly(as_role: dict[str, TestClient]) -> None:

@@ -18,10 +18,12 @@ from minio.error import S3Error
 from minio.retention import Retention
 
 from s3_server import S3Server, free_ports
-from storage import objects
+from storage import filesystem
 from storage.errors import NotFound, ObjectExists, StorageError, StorageUnavailable
-from storage.objects import FilesystemStore, ObjectStore, open_store
+from storage.filesystem import FilesystemStore
+from storage.objects import ObjectStore
 from storage.s3 import MIB, S3Store, open_s3_store
+from storage.stores import open_store
 
 PART = 5 * MIB  # the smallest part S3 allows: a multipart object needs only a few MiB
 
@@ -323,13 +325,13 @@ def test_new_folders_reach_the_disk_with_the_file(tmp_path: Path, monkeypatch: p
     store = FilesystemStore(tmp_path / "objects")
     root = tmp_path / "objects"
     synced: list[Path] = []
-    fsync_folder = objects._fsync_folder
+    fsync_folder = filesystem._fsync_folder
 
     def spied(folder: Path) -> None:
         synced.append(folder)
         fsync_folder(folder)
 
-    monkeypatch.setattr(objects, "_fsync_folder", spied)
+    monkeypatch.setattr(filesystem, "_fsync_folder", spied)
     store.put_file("dossiers/X/originals/a.pdf", _file(tmp_path, b"%PDF a"))
     assert synced == [root, root / "dossiers", root / "dossiers/X", root / "dossiers/X/originals"]
     synced.clear()

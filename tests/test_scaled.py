@@ -5,7 +5,7 @@ from __future__ import annotations
 import redis
 from sqlalchemy import text
 
-from jobs import make_huey
+from service.queue import make_huey
 from storage import Document, Dossier, open_catalog
 
 REDIS = "redis://127.0.0.1:6379/15"

@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import redis
 
-import scratch
 from conftest import SOHOA, cli_token, serve
+from service import scratch
 from storage import Document, Job, Page, open_catalog, open_store
 from storage.audit import audit
 

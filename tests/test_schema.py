@@ -10,10 +10,10 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-import access
 import api
-import service
 from conftest import _clear_caches
+from service import access
+from service.context import context
 
 schema = schemathesis.openapi.from_asgi("/openapi.json", api.app)
 schemathesis.serializer.alias(["application/pdf", "image/tiff", "image/jp2"], "application/octet-stream")
@@ -23,7 +23,7 @@ schemathesis.serializer.alias(["application/pdf", "image/tiff", "image/jp2"], "a
 def token(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("SOHOA_EMBEDDED_WORKER", "false")  # acceptance and answers, not OCR
     _clear_caches()
-    yield access.issue(service.context().sessions, "Schemathesis", "admin")[1]
+    yield access.issue(context().sessions, "Schemathesis", "admin")[1]
 
 
 @schema.parametrize()

@@ -8,13 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import scratch
+from service import scratch
 
 CHILD = """
 import sys, time
 from pathlib import Path
 sys.path.insert(0, {root!r})
-import scratch
+from service import scratch
 folder = scratch.folder(Path({data!r}))
 (folder / "upload-half").write_bytes(b"%PDF-1.7 half of it")
 print(folder, flush=True)

@@ -13,10 +13,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-import access
 import api
-import service
 from digitize.pipeline import PageResult, Result
+from service import access, run
+from service.context import context
 from storage import Document, Dossier, Page, open_catalog
 from storage.objects import ObjectInfo
 from storage.search import (
@@ -245,27 +245,27 @@ def test_metadata_is_searchable_without_diacritics(sessions: sessionmaker[Sessio
         assert search(s, "tran van duc")[0] == 2
 
 
-def _made(code: str, texts: list[str]) -> service.Made:
-    """What a finished job hands to service._record: real result and object records, no files behind them."""
+def _made(code: str, texts: list[str]) -> run.Made:
+    """What a finished job hands to run.record: real result and object records, no files behind them."""
     page_results = [
         PageResult("scan.pdf", n, t, len(t.split()), 90.0, (300.0, 300.0), 2480, 3508) for n, t in enumerate(texts)
     ]
     result = Result(Path("unused.pdf"), "0" * 64, 1, "2b", page_results, 0.0)
     info = {kind: ObjectInfo(f"dossiers/{code}/{kind}-{uuid.uuid4().hex}", 1, "0" * 64) for kind in ("p", "s", "a")}
     signature = {"field": "Sig1", "signer": "Agency", "time": "2025-05-27T08:00:00+07:00", "level": "PAdES B-B"}
-    return service.Made(code, result, info["p"], info["s"], info["a"], signature)
+    return run.Made(code, result, info["p"], info["s"], info["a"], signature)
 
 
 def test_pages_written_again_leave_no_stale_hits(sessions: sessionmaker[Session]) -> None:
     with sessions.begin() as s:
         document = add(s, CODE, [], applicant="Lê Thị Mai")
-        service._record(s, document, _made(CODE, ["Bản cũ trang một", "Bản cũ trang hai", "trang ba"]))
+        run.record(s, document, _made(CODE, ["Bản cũ trang một", "Bản cũ trang hai", "trang ba"]))
     with sessions() as s:
         assert search(s, "cu")[0] == 2 and search(s, "le thi mai")[0] == 1
     with sessions.begin() as s:  # the same document digitized again, e.g. after a retry
         document = s.get(Document, document.id)
         assert document is not None
-        service._record(s, document, _made(CODE, ["Bản mới trang một"]))
+        run.record(s, document, _made(CODE, ["Bản mới trang một"]))
     with sessions() as s:
         assert search(s, "cu")[0] == 0 and search(s, "trang ba")[0] == 0
         assert pages(search(s, "moi")[1]) == [1] and search(s, "le thi mai")[0] == 1
@@ -349,7 +349,7 @@ def test_api_search_takes_the_filters_and_names_a_bad_date(
     data_dir: Path, catalog_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SOHOA_DATABASE_URL", catalog_url)
-    ctx = service.context()
+    ctx = context()
     with ctx.sessions.begin() as s:
         add(s, CODE, ["Hồ sơ đăng ký khai sinh"], procedure="Đăng ký khai sinh", title="Khai sinh cho bé An")
         add(s, "000.00.13.H13-250601-0002", ["Hồ sơ xây dựng"], procedure="Cấp giấy phép xây dựng")

@@ -13,7 +13,7 @@ from conftest import ROOT
 from digitize import Source, digitize_batch, largeformat, separators
 from digitize.validate import check_pdfa
 from pages import render_page
-from settings import DOSSIER_CODE_PATTERN
+from service.settings import DOSSIER_CODE_PATTERN
 
 MODELS = ROOT / "ocr-models"
 DPI = 200

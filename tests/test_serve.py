@@ -14,10 +14,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-import jobs
-import service
 from conftest import cli_token, serve
-from settings import get_settings
+from service import queue, scans
+from service.context import context
+from service.settings import get_settings
 from storage.catalog import _WriterLock
 
 STARTED = re.compile(r"embedded worker started in server process (\d+)")
@@ -86,14 +86,14 @@ def test_queue_entries_lost_from_the_queue_file_are_queued_again_from_the_catalo
     """The SQLite queue does not fsync each commit: what a power cut takes from it, the catalog
     still holds as queued, and a worker starting up (recover) puts it back."""
     settings = get_settings()
-    job, created = service.accept_scan(service.context(), "000.00.12.H12-250601-0003", page_png, page_png.name)
+    job, created = scans.accept_scan(context(), "000.00.12.H12-250601-0003", page_png, page_png.name)
     assert created
-    jobs.enqueue(job.id, settings)
-    huey = jobs.queue(settings).huey
+    queue.enqueue(job.id, settings)
+    huey = queue.queue(settings).huey
     assert huey.storage.conn.execute("pragma synchronous").fetchone() == (1,)  # NORMAL: no fsync per commit
     assert huey.pending_count() == 1
     huey.storage.flush_queue()  # the entry is lost
-    assert jobs.recover(settings) == 1
+    assert queue.recover(settings) == 1
     assert [task.args for task in huey.pending()] == [(job.id,)]
 
 
@@ -142,7 +142,7 @@ def test_a_job_thread_and_the_page_threads_it_starts_yield_the_cpu() -> None:
         seen["page"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
 
     def job_thread() -> None:
-        jobs.yield_cpu()
+        queue.yield_cpu()
         seen["job"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
         child = threading.Thread(target=page_thread)
         child.start()
@@ -152,5 +152,5 @@ def test_a_job_thread_and_the_page_threads_it_starts_yield_the_cpu() -> None:
     thread = threading.Thread(target=job_thread)
     thread.start()
     thread.join()
-    assert seen == {"job": jobs.JOB_NICE, "page": jobs.JOB_NICE}
+    assert seen == {"job": queue.JOB_NICE, "page": queue.JOB_NICE}
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before  # the caller is untouched

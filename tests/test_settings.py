@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from settings import Settings
+from service.settings import Settings
 
 
 def test_every_setting_is_documented_in_the_readme() -> None:

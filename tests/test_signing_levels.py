@@ -12,6 +12,10 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 
 import pki_server
 from digitize.validate import check_pdfa
+from service import scans
+from service.context import context
+from service.run import run_job
+from service.views import ScanResult
 from signing import load_pkcs12, sign_pdf, verify_pdf
 from signing.errors import CertificateUnusable, SigningError
 
@@ -146,7 +150,6 @@ def test_unreachable_or_missing_tsa(pki, digitized_pdf: Path, tmp_path: Path) ->
 def test_service_signs_at_b_lt_when_a_tsa_is_configured(  # type: ignore[no-untyped-def]
     pki, data_dir: Path, page_png: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import service
 
     password = data_dir.parent / "p12.password"
     password.write_bytes(PASSWORD)
@@ -154,12 +157,9 @@ def test_service_signs_at_b_lt_when_a_tsa_is_configured(  # type: ignore[no-unty
     monkeypatch.setenv("SOHOA_SIGNING_PKCS12_PASSWORD_FILE", str(password))
     monkeypatch.setenv("SOHOA_TSA_URL", pki.tsa_url)
     monkeypatch.setenv("SOHOA_TRUST_ROOTS", str(pki.root_pem))
-    ctx = service.context()
-    job, _ = service.accept_scan(ctx, "000.00.12.H12-250527-0001", page_png, page_png.name)
-    service.run_job(ctx, job.id)
-    with ctx.sessions() as session:
-        from storage import Job
-
-        view = service.job_view(session.get(Job, job.id))  # type: ignore[arg-type]
-    assert view["status"] == "done", view["error"]
-    assert view["result"]["signed"]["level"] == "PAdES B-LT" and "note" not in view["result"]["signed"]
+    ctx = context()
+    job, _ = scans.accept_scan(ctx, "000.00.12.H12-250527-0001", page_png, page_png.name)
+    run_job(ctx, job.id)
+    view = scans.get_job(ctx, job.id)
+    assert view.status == "done" and isinstance(view.result, ScanResult), view.error
+    assert view.result.signed.level == "PAdES B-LT" and view.result.signed.note is None

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from settings import DOSSIER_CODE_PATTERN
+from service.settings import DOSSIER_CODE_PATTERN
 from storage import FilesystemStore, open_catalog, parse_code
 from storage.errors import InvalidDossierCode, NotFound, ObjectExists, StorageError
 

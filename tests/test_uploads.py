@@ -12,10 +12,11 @@ from urllib.parse import quote
 import pytest
 from fastapi.testclient import TestClient
 
-import access
 import api
-import service
 from conftest import _clear_caches
+from service import access, scans
+from service.context import context
+from service.run import run_job
 from storage import Document, Dossier, Job
 
 CODE = "000.00.12.H12-250527-0001"
@@ -26,7 +27,7 @@ def client(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClie
     monkeypatch.setenv("SOHOA_EMBEDDED_WORKER", "false")  # acceptance only: no OCR here
     monkeypatch.setenv("SOHOA_MAX_UPLOAD_BYTES", "3000000")
     _clear_caches()
-    _, token = access.issue(service.context().sessions, "Trạm quét 3", "scanner")
+    _, token = access.issue(context().sessions, "Trạm quét 3", "scanner")
     with TestClient(api.app, headers={"Authorization": f"Bearer {token}"}) as c:
         yield c
 
@@ -40,7 +41,7 @@ def files_in(folder: Path) -> list[Path]:
 
 
 def nothing_stored(data_dir: Path) -> bool:
-    with service.context().sessions() as s:
+    with context().sessions() as s:
         no_rows = s.get(Dossier, CODE) is None
     return no_rows and not list((data_dir / "objects").rglob("*.*")) and not files_in(data_dir / "tmp")
 
@@ -62,7 +63,7 @@ def test_raw_body_with_its_checksum(client: TestClient, page_jpeg: Path, data_di
     headers = {"Content-Type": "image/jpeg", "X-Filename": quote(name), "Content-Digest": digest(data)}
     r = client.post(f"/api/v1/dossiers/{CODE}/scans", content=data, headers=headers)
     assert r.status_code == 202, r.text
-    with service.context().sessions() as s:
+    with context().sessions() as s:
         [document] = s.get(Dossier, CODE).documents  # type: ignore[union-attr]
         assert document.original_name == name and document.original_sha256 == hashlib.sha256(data).hexdigest()
     assert (data_dir / "objects" / document.original_key).read_bytes() == data
@@ -112,9 +113,9 @@ def test_limits_and_types_are_enforced(client: TestClient, data_dir: Path) -> No
 
 
 def test_downloads_resume_with_http_range(data_dir: Path, page_jpeg: Path) -> None:
-    _, token = access.issue(service.context().sessions, "Lưu trữ viên", "archivist")
+    _, token = access.issue(context().sessions, "Lưu trữ viên", "archivist")
     data = page_jpeg.read_bytes()
-    service.accept_scan(service.context(), CODE, page_jpeg, page_jpeg.name)
+    scans.accept_scan(context(), CODE, page_jpeg, page_jpeg.name)
     url = f"/api/v1/dossiers/{CODE}/documents/1/original"
     with TestClient(api.app, headers={"Authorization": f"Bearer {token}"}) as client:
         whole = client.get(url)
@@ -148,15 +149,15 @@ def test_page_limit_per_dossier_stops_a_scan_as_it_streams(
 
     monkeypatch.setenv("SOHOA_MAX_PAGES_PER_DOSSIER", "3")
     _clear_caches()
-    ctx = service.context()
+    ctx = context()
     pages = [render_page([f"TRANG {n}", "Đơn đề nghị"], dpi=100, mode="L") for n in range(1, 4)]
     two, three = tmp_path / "hai-trang.pdf", tmp_path / "ba-trang.pdf"
     pages[0].save(two, save_all=True, append_images=pages[1:2], resolution=100)
     pages[0].save(three, save_all=True, append_images=pages[1:], resolution=100)
-    first, _ = service.accept_scan(ctx, CODE, two, two.name)
-    service.run_job(ctx, first.id)
-    second, _ = service.accept_scan(ctx, CODE, three, three.name)
-    service.run_job(ctx, second.id)
+    first, _ = scans.accept_scan(ctx, CODE, two, two.name)
+    run_job(ctx, first.id)
+    second, _ = scans.accept_scan(ctx, CODE, three, three.name)
+    run_job(ctx, second.id)
     with ctx.sessions() as s:
         jobs = {j.id: j for j in s.query(Job)}
         assert jobs[first.id].status == "done"
@@ -180,7 +181,7 @@ def test_multipart_is_parsed_as_it_streams(client: TestClient, page_jpeg: Path, 
     r = client.post(f"/api/v1/dossiers/{CODE}/scans", content=body, headers=headers)
     assert r.status_code == 202, r.text
     [job] = r.json()["jobs"]
-    with service.context().sessions() as s:
+    with context().sessions() as s:
         document = s.get(Document, job["document_id"])
         assert document is not None and document.original_name == "Tờ khai.jpg"
         assert document.original_sha256 == hashlib.sha256(data).hexdigest()
@@ -191,6 +192,6 @@ def test_multipart_is_parsed_as_it_streams(client: TestClient, page_jpeg: Path, 
     assert r.status_code in (400, 422) and r.headers["content-type"] == "application/problem+json", r.text
     r = client.post(f"/api/v1/dossiers/{other}/scans", content=body, headers={"Content-Type": "multipart/form-data"})
     assert r.status_code == 415 and "boundary" in r.json()["detail"]
-    with service.context().sessions() as s:
+    with context().sessions() as s:
         assert s.get(Dossier, other) is None
     assert not files_in(data_dir / "tmp")

@@ -10,10 +10,19 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-ROOT = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parent.parent  # the checkout: ocr-models/ sits beside the packages
 
 # Circular 01/2018/TT-VPCP art. 19: <agency code>-<YYMMDD>-<NNNN>, agency code dotted.
 DOSSIER_CODE_PATTERN = r"[0-9]{3}\.[0-9]{2}\.[0-9]{2}\.[A-Z][0-9]{2}-[0-9]{6}-[0-9]{4}"
+
+
+def default_data_dir() -> Path:
+    """Where state lives when SOHOA_DATA_DIR does not say: the ``var/`` folder of the checkout
+    sohoa runs from (``make run``'s), whatever the current folder; installed as a package,
+    ``$XDG_DATA_HOME/sohoa`` (``~/.local/share/sohoa``)."""
+    if (ROOT / "pyproject.toml").is_file():
+        return ROOT / "var"
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "sohoa"
 
 
 class Settings(BaseSettings):
@@ -21,7 +30,10 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SOHOA_", extra="ignore", frozen=True)
 
-    data_dir: Path = Field(Path("var"), description="Where the embedded defaults keep their state.")
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="Where the embedded defaults keep their state (default: the checkout's `var/` folder).",
+    )
     object_store_url: str = Field(
         "",
         description="Object store: `file:///path`, `s3://ACCESS:SECRET@host:port/bucket` (HTTP) or `s3s://…` (TLS); "

@@ -1,5 +1,6 @@
-"""The job queue (Huey): SQLite on local disk by default, Redis by setting. Tasks are thin:
-they hand the job to service.run_job, so the same code runs from the worker and the CLI."""
+"""The job queue (Huey): SQLite on local disk by default, Redis by setting, and the workers that
+take from it (inside a server process, or on their own). Tasks are thin: they hand the job to
+``run.run_job``, so the same code runs from the worker and the CLI."""
 
 from __future__ import annotations
 
@@ -9,21 +10,19 @@ import os
 import sqlite3
 import threading
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 from huey import Huey, RedisHuey, SqliteHuey
 from huey.api import TaskWrapper
 from huey.consumer import Consumer
 from huey.storage import SqliteStorage
-from sqlalchemy import or_, select, update
 
-import scratch
-import service
 from errors import SohoaError
-from settings import Settings, get_settings
-from storage import Job
-from storage.catalog import now
+from service import lease
+from service.context import context
+from service.run import run_job
+from service.settings import Settings, get_settings
 
 log = logging.getLogger("sohoa.jobs")
 
@@ -36,7 +35,7 @@ class Queue:
 
 class _QueueFile(SqliteStorage):
     """Huey's SQLite queue without an fsync at each commit (WAL, synchronous=NORMAL): it survives a
-    crash of the process, and what a power cut takes from it, ``recover`` puts back from the
+    crash of the process, and what a power cut takes from it, ``lease.recover`` puts back from the
     catalog, which is the record. Each upload's answer waited on that fsync."""
 
     def _create_connection(self) -> sqlite3.Connection:
@@ -70,7 +69,7 @@ def queue(settings: Settings | None = None) -> Queue:
 
     def digitize(job_id: str) -> None:
         yield_cpu()
-        service.run_job(service.context(settings), job_id)
+        run_job(context(settings), job_id)
 
     return Queue(huey, huey.task(name="digitize")(digitize))
 
@@ -79,59 +78,9 @@ def enqueue(job_id: str, settings: Settings | None = None) -> None:
     queue(settings).digitize(job_id)
 
 
-def reap(settings: Settings | None = None) -> list[str]:
-    """Queue again the jobs whose worker stopped renewing their lease (it died, even by SIGKILL),
-    and delete the scratch folders that ended processes of this host left (half-received uploads,
-    a killed job's page images). Safe from every worker at once: each job is taken back by one
-    UPDATE that checks the lease."""
-    settings = settings or get_settings()
-    ctx = service.context(settings)
-    for name in scratch.sweep(settings.data_dir):
-        log.info("removed scratch folder %s of an ended process", name)
-    expired = or_(Job.lease_until.is_(None), Job.lease_until < now())
-    reaped = []
-    with ctx.sessions.begin() as session:
-        for job_id in session.scalars(select(Job.id).where(Job.status == "running", expired)).all():
-            taken = session.execute(
-                update(Job).where(Job.id == job_id, Job.status == "running", expired).values(status="queued")
-            ).rowcount
-            if taken:
-                reaped.append(job_id)
-    for job_id in reaped:
-        enqueue(job_id, settings)
-        log.warning("job %s lost its worker; queued again", job_id)
-    return reaped
-
-
-def start_reaper(settings: Settings) -> threading.Event:
-    """Reap every half lease in a background thread; set the returned event to stop it."""
-    stop = threading.Event()
-
-    def loop() -> None:
-        while not stop.wait(settings.job_lease_seconds / 2):
-            try:
-                reap(settings)
-            except Exception:  # a database hiccup must not end the loop
-                log.exception("reaping failed")
-
-    threading.Thread(target=loop, name="sohoa-reaper", daemon=True).start()
-    return stop
-
-
-def recover(settings: Settings | None = None) -> int:
-    """At a worker's start: the catalog is the source of truth, so jobs it calls queued are put
-    in the queue again (the queue file or Redis may have lost them; a duplicate is a no-op since
-    a job is claimed once), and jobs whose worker died are reaped."""
-    settings = settings or get_settings()
-    ctx = service.context(settings)
-    with ctx.sessions() as session:
-        pending = list(session.scalars(select(Job.id).where(Job.status == "queued").order_by(Job.created_at)))
-    for job_id in pending:
-        enqueue(job_id, settings)
-    reaped = reap(settings)
-    if pending:
-        log.info("requeued %d queued jobs", len(pending))
-    return len(pending) + len(reaped)
+def recover(settings: Settings) -> int:
+    """Put back in the queue what the catalog calls queued, and reap dead workers' jobs."""
+    return lease.recover(context(settings), partial(enqueue, settings=settings))
 
 
 class EmbeddedConsumer(Consumer):
@@ -185,7 +134,7 @@ def start_embedded_worker(settings: Settings | None = None) -> Consumer:
         max_delay=1.0,
     )
     consumer.start()
-    consumer.reaper = start_reaper(settings)
+    consumer.reaper = lease.start_reaper(context(settings), partial(enqueue, settings=settings))
     return consumer
 
 
@@ -193,7 +142,7 @@ def run_worker(settings: Settings | None = None) -> None:
     """A standalone worker process (``sohoa worker``) with the usual signal handling."""
     settings = settings or get_settings()
     recover(settings)
-    start_reaper(settings)
+    lease.start_reaper(context(settings), partial(enqueue, settings=settings))
     Consumer(
         queue(settings).huey, workers=settings.worker_threads, worker_type="thread", periodic=False, max_delay=1.0
     ).run()

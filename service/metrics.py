@@ -1,5 +1,6 @@
-"""Prometheus metrics, computed from the catalog and the queue when scraped: every worker
-process writes to the same catalog, so the figures are the whole service's."""
+"""What operations watch: readiness, and Prometheus metrics computed from the catalog and the
+queue when scraped (every worker process writes to the same catalog, so the figures are the
+whole service's)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,16 @@ from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
-import jobs
-import service
+from service.context import context
+from service.queue import queue
 from storage import Document, Job
 
 
 class CatalogCollector(Collector):
     def collect(self) -> Iterator[Metric]:
-        ctx = service.context()
+        ctx = context()
         with ctx.sessions() as session:
             by_status = dict(session.execute(select(Job.status, func.count()).group_by(Job.status)).all())
             pages = session.execute(select(func.coalesce(func.sum(Document.page_count), 0))).scalar_one()
@@ -37,5 +38,28 @@ class CatalogCollector(Collector):
             "sohoa_job_seconds", "Seconds spent on finished jobs (OCR, PDF/A, signing)", value=seconds
         )
         yield GaugeMetricFamily(
-            "sohoa_queue_depth", "Tasks waiting in the job queue", value=jobs.queue(ctx.settings).huey.pending_count()
+            "sohoa_queue_depth", "Tasks waiting in the job queue", value=queue(ctx.settings).huey.pending_count()
         )
+
+
+def readiness() -> dict[str, str]:
+    """Each part the service needs, "ok" or what is wrong with it: the catalog, the object store
+    and the queue."""
+    ctx = context()
+    checks: dict[str, str] = {}
+
+    def database() -> None:
+        with ctx.sessions() as session:
+            session.execute(text("SELECT 1")).scalar_one()
+
+    for name, probe in (
+        ("database", database),
+        ("storage", ctx.store.check),
+        ("queue", lambda: queue(ctx.settings).huey.pending_count()),
+    ):
+        try:
+            probe()
+            checks[name] = "ok"
+        except Exception as e:  # any failure means "not ready"; the message says which part
+            checks[name] = f"{type(e).__name__}: {e}"[:200]
+    return checks

@@ -221,8 +221,8 @@ async def received(
 
 
 async def _receive(request: Request, folder: Path, created: list[Path], limit: int, max_files: int) -> list[Received]:
-    content_type, params = parse_options_header(request.headers.get("content-type", ""))
-    content_type = content_type.decode("latin-1").strip().lower()
+    raw_type, params = parse_options_header(request.headers.get("content-type", ""))
+    content_type = raw_type.decode("latin-1").strip().lower()
     if content_type == "multipart/form-data":
         if not params.get(b"boundary"):
             raise WrongContentType(

@@ -1,0 +1,217 @@
+"""Dossiers: create, read, list, edit, move along the lifecycle, legal hold; the versions of their
+documents and the manifest kept beside their objects."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+
+import storage.manifest
+import storage.search
+from errors import SohoaError
+from service.context import Context, audit
+from service.views import (
+    DocumentView,
+    DossierPage,
+    DossierSummary,
+    DossierView,
+    HistoryEntry,
+    Kind,
+    LegalHoldView,
+)
+from storage import Document, Dossier, lifecycle, parse_code
+from storage.catalog import StoredObject, iso
+from storage.errors import NotFound, StorageError
+
+log = logging.getLogger("sohoa")
+RETENTION_CODES = ("", "01", "70", "50", "30", "20", "10")  # 01 = permanent, else years
+
+
+def write_manifest(ctx: Context, code: str) -> None:
+    """Bring the dossier's manifest up to date. The catalog is the record: a manifest that cannot be
+    written now (store down) is rewritten whole at the dossier's next change."""
+    try:
+        with ctx.sessions() as session:
+            storage.manifest.write(ctx.store, session, code, ctx.tmp)
+    except StorageError as e:
+        log.warning("manifest of %s not written: %s", code, e.en)
+
+
+def _check_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    meta = {k: unicodedata.normalize("NFC", v).strip() if isinstance(v, str) else v for k, v in meta.items()}
+    if meta.get("retention", "") not in RETENTION_CODES:
+        raise SohoaError(
+            "Mã thời hạn bảo quản phải là 01 (vĩnh viễn), 70, 50, 30, 20 hoặc 10 (năm).",
+            "The retention code must be 01 (permanent), 70, 50, 30, 20 or 10 (years).",
+            field="retention",
+        )
+    return meta
+
+
+def _no_dossier(code: str) -> NotFound:
+    return NotFound(f"Không có hồ sơ {code}.", f"No dossier {code}.", field="code")
+
+
+def create_dossier(ctx: Context, code: str, meta: dict[str, Any], *, actor: str) -> DossierView:
+    parsed = parse_code(code, ctx.settings.dossier_code_pattern)
+    meta = _check_meta(meta)
+    with ctx.sessions.begin() as session:
+        if session.get(Dossier, code) is not None:
+            raise lifecycle.TransitionRefused(f"Hồ sơ {code} đã có.", f"Dossier {code} exists already.", field="code")
+        session.add(Dossier(code=code, agency=parsed.agency, received_on=parsed.received_on, **meta))
+        session.flush()
+        audit(session, actor, "dossier.created", code, **{k: str(v) for k, v in meta.items()})
+    write_manifest(ctx, code)
+    return dossier_view(ctx, code)
+
+
+def update_dossier(ctx: Context, code: str, meta: dict[str, Any], *, actor: str) -> DossierView:
+    parse_code(code, ctx.settings.dossier_code_pattern)
+    meta = _check_meta(meta)
+    with ctx.sessions.begin() as session:
+        dossier = session.get(Dossier, code)
+        if dossier is None:
+            raise _no_dossier(code)
+        for key, value in meta.items():
+            setattr(dossier, key, value)
+        session.flush()
+        storage.search.reindex_dossier(session, code)  # title, procedure and applicant are searchable
+        audit(session, actor, "dossier.updated", code, **{k: str(v) for k, v in meta.items()})
+    write_manifest(ctx, code)
+    return dossier_view(ctx, code)
+
+
+def transition(
+    ctx: Context, code: str, to: str, *, actor: str, reason: str = "", due_on: dt.date | None = None
+) -> DossierView:
+    parse_code(code, ctx.settings.dossier_code_pattern)
+    with ctx.sessions.begin() as session:
+        lifecycle.move(session, code, to, actor=actor, reason=reason, due_on=due_on)
+    write_manifest(ctx, code)
+    return dossier_view(ctx, code)
+
+
+def _summary(dossier: Dossier) -> dict[str, Any]:
+    return {
+        "code": dossier.code,
+        "agency": dossier.agency,
+        "title": dossier.title,
+        "procedure": dossier.procedure,
+        "applicant": dossier.applicant,
+        "retention": dossier.retention,
+        "status": dossier.status,
+        "received_on": iso(dossier.received_on),
+        "due_on": iso(dossier.due_on),
+        "next": sorted(lifecycle.NEXT[dossier.status]),
+    }
+
+
+def versions(document: Document) -> dict[Kind, str | None]:
+    """What can be downloaded of a document, by kind: object keys, None if not made yet."""
+    return {
+        "original": document.original_key,
+        "pdfa": document.pdfa_key,
+        "signed": document.signed_key,
+        "alto": document.alto_key,  # words with their boxes, ALTO v4 XML
+    }
+
+
+def dossier_view(ctx: Context, code: str) -> DossierView:
+    """A dossier with its documents, the versions each has, and its lifecycle history."""
+    parse_code(code, ctx.settings.dossier_code_pattern)
+    with ctx.sessions() as session:
+        dossier = session.get(Dossier, code)
+        if dossier is None:
+            raise _no_dossier(code)
+        documents = [
+            DocumentView(
+                id=d.id,
+                file=d.original_name,
+                pages=d.page_count,
+                original_sha256=d.original_sha256,
+                versions=[kind for kind, key in versions(d).items() if key],
+            )
+            for d in dossier.documents
+        ]
+        history = [HistoryEntry.model_validate(h) for h in lifecycle.history(session, code)]
+        return DossierView(**_summary(dossier), documents=documents, history=history)
+
+
+def list_dossiers(
+    ctx: Context,
+    *,
+    agency: str | None = None,
+    procedure: str | None = None,
+    status: str | None = None,
+    received_from: dt.date | None = None,
+    received_to: dt.date | None = None,
+    limit: int = 20,
+    offset: int = 0,
+) -> DossierPage:
+    query = select(Dossier)
+    for column, value in ((Dossier.agency, agency), (Dossier.procedure, procedure), (Dossier.status, status)):
+        if value:
+            query = query.where(column == value)
+    if received_from:
+        query = query.where(Dossier.received_on >= received_from)
+    if received_to:
+        query = query.where(Dossier.received_on <= received_to)
+    with ctx.sessions() as session:
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = session.scalars(
+            query.order_by(Dossier.received_on.desc(), Dossier.code.desc()).limit(limit).offset(offset)
+        )
+        summaries = [DossierSummary(**_summary(d)) for d in rows]
+    return DossierPage(total=total, limit=limit, offset=offset, dossiers=summaries)
+
+
+@dataclass(frozen=True)
+class Version:
+    """One stored version of a document, as a download names it."""
+
+    key: str
+    name: str  # the file name to save it as
+    sha256: str | None
+    media_type: str
+
+
+def document_version(ctx: Context, code: str, document_id: int, kind: Kind) -> Version:
+    parse_code(code, ctx.settings.dossier_code_pattern)
+    with ctx.sessions() as session:
+        document = session.scalars(
+            select(Document).where(Document.id == document_id, Document.dossier_code == code)
+        ).first()
+        key = versions(document)[kind] if document else None
+        if document is None or not key:
+            raise NotFound(
+                f"Hồ sơ {code} chưa có bản {kind} của tài liệu {document_id}.",
+                f"Dossier {code} has no {kind} version of document {document_id}.",
+                field="kind",
+            )
+        suffix = ".xml" if kind == "alto" else ".pdf"
+        name = document.original_name if kind == "original" else f"{code}-{document_id}-{kind}{suffix}"
+        sha256 = session.scalar(select(StoredObject.sha256).where(StoredObject.key == key))
+    media = {"alto": "application/xml", "original": "application/octet-stream"}.get(kind, "application/pdf")
+    if kind == "original" and key.endswith(".pdf"):
+        media = "application/pdf"
+    return Version(key, name, sha256, media)
+
+
+def legal_hold(ctx: Context, code: str, on: bool, *, actor: str, reason: str = "") -> LegalHoldView:
+    """Put every stored object of a dossier under legal hold (or lift it): on S3 with object lock,
+    held objects cannot be deleted by anyone, whatever their retention."""
+    parse_code(code, ctx.settings.dossier_code_pattern)
+    with ctx.sessions() as session:
+        if session.get(Dossier, code) is None:
+            raise _no_dossier(code)
+        keys = list(session.scalars(select(StoredObject.key).where(StoredObject.dossier_code == code)))
+    for key in keys:
+        ctx.store.legal_hold(key, on)
+    with ctx.sessions.begin() as session:
+        audit(session, actor, "legal_hold.set" if on else "legal_hold.lifted", code, objects=len(keys), reason=reason)
+    return LegalHoldView(dossier=code, legal_hold=on, objects=keys)

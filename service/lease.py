@@ -1,0 +1,178 @@
+"""Job leases: a worker claims a queued job, renews its lease while it runs, and finishes or
+fails it only while it still holds it; a dead worker's job is reaped once its lease runs out,
+and at start a worker recovers from the catalog what the queue lost."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from service import scratch
+from service.context import Context
+from storage import Dossier, Job, lifecycle
+from storage.catalog import JobStatus, changed, now
+
+log = logging.getLogger("sohoa.jobs")
+Enqueue = Callable[[str], None]
+
+
+class JobLost(Exception):
+    """Another worker took this job over after its lease ran out; this run's work is dropped."""
+
+
+@dataclass
+class Run:
+    """One attempt at a job, by one worker: only the holder of the latest attempt may finish it."""
+
+    job_id: str
+    attempt: int
+    started: float
+    kind: str
+    code: str | None
+    document_id: int | None
+    options: dict[str, Any]
+
+
+def _lease_end(ctx: Context) -> dt.datetime:
+    return now() + dt.timedelta(seconds=ctx.settings.job_lease_seconds)
+
+
+def claim(ctx: Context, job_id: str) -> Run | None:
+    """Take a queued job (None: done already, or another worker has it); its dossier, if still
+    being received or digitized, is DIGITIZING from now."""
+    with ctx.sessions.begin() as session:
+        claimed = changed(
+            session,
+            update(Job)
+            .where(Job.id == job_id, Job.status == JobStatus.QUEUED)
+            .values(status=JobStatus.RUNNING, started_at=now(), attempts=Job.attempts + 1, lease_until=_lease_end(ctx)),
+        )
+        if not claimed:
+            return None
+        job = session.get(Job, job_id)
+        assert job is not None
+        run = Run(
+            job_id, job.attempts, time.monotonic(), job.kind, job.dossier_code, job.document_id, dict(job.options or {})
+        )
+        dossier = session.get(Dossier, run.code) if run.code else None
+        if dossier is not None and dossier.status in lifecycle.DIGITIZABLE:
+            dossier.status = "DIGITIZING"
+    return run
+
+
+@contextlib.contextmanager
+def heartbeat(ctx: Context, run: Run) -> Iterator[None]:
+    """Keep the job's lease while it runs; a worker that dies stops renewing it, and ``reap``
+    queues the job again once the lease has run out."""
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(ctx.settings.job_lease_seconds / 3):
+            with ctx.sessions.begin() as session:
+                changed(
+                    session,
+                    update(Job)
+                    .where(Job.id == run.job_id, Job.attempts == run.attempt, Job.status == JobStatus.RUNNING)
+                    .values(lease_until=_lease_end(ctx)),
+                )
+
+    thread = threading.Thread(target=renew, name=f"lease-{run.job_id[:8]}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def finish(session: Session, run: Run, result: dict[str, Any], pages: int) -> None:
+    """Mark the job done in the transaction that records its work, if this run still holds it."""
+    done = session.execute(
+        update(Job)
+        .where(Job.id == run.job_id, Job.attempts == run.attempt, Job.status == JobStatus.RUNNING)
+        .values(
+            status=JobStatus.DONE,
+            finished_at=now(),
+            pages_done=pages,
+            pages_total=pages,
+            result={**result, "seconds": round(time.monotonic() - run.started, 2)},
+        ),
+    )
+    if not done:
+        raise JobLost(run.job_id)
+
+
+def fail(session: Session, run: Run, error: dict[str, Any]) -> bool:
+    """Mark the job failed with ``error``, if this run still holds it (False: another does)."""
+    return bool(
+        changed(
+            session,
+            update(Job)
+            .where(Job.id == run.job_id, Job.attempts == run.attempt, Job.status == JobStatus.RUNNING)
+            .values(status=JobStatus.FAILED, finished_at=now(), error=error),
+        )
+    )
+
+
+def reap(ctx: Context, enqueue: Enqueue) -> list[str]:
+    """Queue again the jobs whose worker stopped renewing their lease (it died, even by SIGKILL),
+    and delete the scratch folders that ended processes of this host left (half-received uploads,
+    a killed job's page images). Safe from every worker at once: each job is taken back by one
+    UPDATE that checks the lease."""
+    for name in scratch.sweep(ctx.settings.data_dir):
+        log.info("removed scratch folder %s of an ended process", name)
+    expired = or_(Job.lease_until.is_(None), Job.lease_until < now())
+    reaped = []
+    with ctx.sessions.begin() as session:
+        running = session.scalars(select(Job.id).where(Job.status == JobStatus.RUNNING, expired)).all()
+        for job_id in running:
+            taken = changed(
+                session,
+                update(Job)
+                .where(Job.id == job_id, Job.status == JobStatus.RUNNING, expired)
+                .values(status=JobStatus.QUEUED),
+            )
+            if taken:
+                reaped.append(job_id)
+    for job_id in reaped:
+        enqueue(job_id)
+        log.warning("job %s lost its worker; queued again", job_id)
+    return reaped
+
+
+def start_reaper(ctx: Context, enqueue: Enqueue) -> threading.Event:
+    """Reap every half lease in a background thread; set the returned event to stop it."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(ctx.settings.job_lease_seconds / 2):
+            try:
+                reap(ctx, enqueue)
+            except Exception:  # a database hiccup must not end the loop
+                log.exception("reaping failed")
+
+    threading.Thread(target=loop, name="sohoa-reaper", daemon=True).start()
+    return stop
+
+
+def recover(ctx: Context, enqueue: Enqueue) -> int:
+    """At a worker's start: the catalog is the source of truth, so jobs it calls queued are put
+    in the queue again (the queue file or Redis may have lost them; a duplicate is a no-op since
+    a job is claimed once), and jobs whose worker died are reaped."""
+    with ctx.sessions() as session:
+        pending = list(session.scalars(select(Job.id).where(Job.status == JobStatus.QUEUED).order_by(Job.created_at)))
+    for job_id in pending:
+        enqueue(job_id)
+    reaped = reap(ctx, enqueue)
+    if pending:
+        log.info("requeued %d queued jobs", len(pending))
+    return len(pending) + len(reaped)

@@ -1,0 +1,302 @@
+"""A job's steps: digitize the stored scan, sign the PDF/A as the agency, store every version,
+and record pages, index and signature in the catalog in one transaction with the job's end."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+import storage.manifest
+import storage.search
+from checksums import sha256_file
+from digitize import Result, Source, digitize, digitize_batch
+from digitize.export import to_alto
+from digitize.pipeline import PageResult
+from errors import SohoaError
+from service import lease, logs
+from service.context import Context, audit
+from service.dossiers import write_manifest
+from service.options import job_digitize_options
+from storage import Document, Dossier, Job, Page, Signature, dossier_prefix, lifecycle, parse_code
+from storage.objects import ObjectInfo
+
+log = logging.getLogger("sohoa")
+PAGE_DETAILS = (
+    "source",
+    "number",
+    "part",
+    "paper",
+    "dpi",
+    "rotate",
+    "skew",
+    "tiles",
+    "blank",
+    "dropped",
+    "words",
+    "confidence",
+)
+
+
+def run_job(ctx: Context, job_id: str) -> None:
+    """Run one queued job. Safe to run again after a crash: objects are content-addressed, and
+    the catalog rows and the job's "done" are written in one transaction at the end, or not at all."""
+    run = lease.claim(ctx, job_id)
+    if run is None:
+        return  # done already, or another worker has it
+    token = logs.request_id.set(f"job:{job_id}")
+    where = {"job": job_id, "dossier": run.code}
+    log.info("job started (attempt %d)", run.attempt, extra=where)
+    try:
+        with lease.heartbeat(ctx, run), tempfile.TemporaryDirectory(prefix="job-", dir=ctx.tmp) as tmp:
+            if run.kind == "batch":
+                _run_batch(ctx, run, Path(tmp))
+            else:
+                _run_scan(ctx, run, Path(tmp))
+        log.info("job done", extra=where)
+    except lease.JobLost:
+        log.warning("job %s was taken over by another worker; this attempt's result is dropped", job_id)
+    except Exception as e:
+        _fail(ctx, run, e)
+    finally:
+        logs.request_id.reset(token)
+
+
+class TooManyPages(SohoaError):
+    status = 413
+    code = "too-many-pages"
+
+
+def _progress(ctx: Context, job_id: str, room: int, name: str) -> Callable[[int, int | None], None]:
+    """Progress in the job row, and the dossier's page limit checked page by page as pages are read."""
+    last = [0.0]
+
+    def report(done: int, total: int | None) -> None:
+        if done > room:
+            limit = ctx.settings.max_pages_per_dossier
+            raise TooManyPages(
+                f"{name}: hồ sơ vượt quá {limit} trang (SOHOA_MAX_PAGES_PER_DOSSIER).",
+                f"{name}: the dossier would exceed {limit} pages (SOHOA_MAX_PAGES_PER_DOSSIER).",
+                field=name,
+            )
+        if total is not None or time.monotonic() - last[0] > 1:  # at most one write a second
+            last[0] = time.monotonic()
+            with ctx.sessions.begin() as session:
+                session.execute(update(Job).where(Job.id == job_id).values(pages_done=done, pages_total=total))
+
+    return report
+
+
+@dataclass
+class Made:
+    """One digitized document, signed and stored, waiting for its catalog rows."""
+
+    code: str
+    result: Result
+    pdfa: ObjectInfo
+    signed: ObjectInfo
+    alto: ObjectInfo
+    signature: dict[str, str]
+
+    @property
+    def kept(self) -> list[PageResult]:
+        return [p for p in self.result.pages if not p.dropped]
+
+
+def sign_and_store(ctx: Context, work: Path, code: str, prefix: str, result: Result) -> Made:
+    """Sign the PDF/A as the agency and store PDF/A, signed copy and ALTO (content-addressed)."""
+    from signing.sign import sign_pdf  # pyHanko loads when a job first signs
+
+    signed_path = work / f"{result.output.stem}-signed.pdf"
+    profile = ctx.signing()
+    signature = sign_pdf(result.output, signed_path, ctx.signer(), **profile.sign_kwargs())
+    if not profile.tsa_url:
+        signature["note"] = "Không có máy chủ dấu thời gian: chữ ký không có dấu thời gian tin cậy (B-B)."
+    alto_path = work / f"{result.output.stem}-alto.xml"
+    alto_path.write_text(to_alto(result.pages), encoding="utf-8")
+    put = ctx.store.put_file
+    pdfa = put(f"{prefix}/pdfa-{result.sha256[:16]}.pdf", result.output, write_once=True)
+    alto = put(f"{prefix}/alto-{sha256_file(alto_path)[:16]}.xml", alto_path, write_once=True)
+    # Signed results are kept under COMPLIANCE retention on S3 (read-only files on disk).
+    signed = put(f"{prefix}/signed-{sha256_file(signed_path)[:16]}.pdf", signed_path, write_once=True, retain=True)
+    return Made(code, result, pdfa, signed, alto, signature)
+
+
+def record(session: Session, document: Document, made: Made) -> None:
+    """The catalog rows of a stored document: its versions, pages (indexed) and signature."""
+    storage.search.unindex_pages(session, [old.id for old in document.pages])  # FTS5 rows do not cascade
+    for old in list(document.pages):
+        session.delete(old)
+    session.flush()
+    document.pdfa_key, document.pdfa_sha256 = made.pdfa.key, made.pdfa.sha256
+    document.signed_key, document.signed_sha256 = made.signed.key, made.signed.sha256
+    document.alto_key = made.alto.key
+    document.page_count = len(made.kept)
+    for kind, info in (("pdfa", made.pdfa), ("alto", made.alto), ("signed", made.signed)):
+        storage.manifest.record(session, info, kind=kind, code=made.code, actor="worker")
+    for number, page in enumerate(made.kept, start=1):
+        row = Page(
+            document_id=document.id,
+            number=number,
+            text=page.text,
+            words=page.words,
+            confidence=page.confidence,
+            dpi=min(page.dpi),
+        )
+        session.add(row)
+    storage.search.index_document(session, document)  # flushes; page 1 also carries the dossier's metadata
+    sig = made.signature
+    session.add(
+        Signature(
+            document_id=document.id,
+            field=sig["field"],
+            signer=sig["signer"],
+            signed_at=sig["time"],
+            level=sig["level"],
+            object_key=made.signed.key,
+        )
+    )
+    dossier = session.get(Dossier, made.code)
+    assert dossier is not None
+    if dossier.status in lifecycle.DIGITIZABLE:  # a dossier further on keeps its status
+        dossier.status = "DIGITIZED"
+
+
+def _summary(made: Made, document_id: int) -> dict[str, Any]:
+    return {
+        "dossier": made.code,
+        "document_id": document_id,
+        "pages": len(made.kept),
+        "page_details": [{k: getattr(p, k) for k in PAGE_DETAILS} for p in made.result.pages],
+        "pdfa": {"flavour": made.result.flavour, "sha256": made.pdfa.sha256, "size": made.pdfa.size},
+        "signed": {"sha256": made.signed.sha256, "size": made.signed.size, **made.signature},
+        "notices": made.result.notices,
+    }
+
+
+def _run_scan(ctx: Context, run: lease.Run, work: Path) -> None:
+    code, doc_id = run.code, run.document_id
+    assert code is not None and doc_id is not None
+    with ctx.sessions() as session:
+        document = session.get(Document, doc_id)
+        assert document is not None
+        original_key, original_name = document.original_key, document.original_name
+        others = session.scalar(
+            select(func.coalesce(func.sum(Document.page_count), 0)).where(
+                Document.dossier_code == code, Document.id != doc_id
+            )
+        )
+    room = ctx.settings.max_pages_per_dossier - int(others or 0)
+    original = work / ("original" + Path(original_key).suffix)
+    ctx.store.get_file(original_key, original)
+    result = digitize(
+        [Source(original, original_name)],
+        work / "pdfa.pdf",
+        title=f"Hồ sơ {code} - {original_name}",
+        identifier=code,
+        progress=_progress(ctx, run.job_id, room, original_name),
+        workdir=work,
+        **job_digitize_options(ctx.settings, run.options),
+    )
+    made = sign_and_store(ctx, work, code, f"{dossier_prefix(code)}/documents/{doc_id}", result)
+    with ctx.sessions.begin() as session:
+        document = session.get(Document, doc_id)
+        assert document is not None
+        record(session, document, made)
+        audit(session, "worker", "scan.digitized", code, document=doc_id, job=run.job_id, pages=len(made.kept))
+        lease.finish(session, run, _summary(made, doc_id), len(made.kept))
+    write_manifest(ctx, code)
+
+
+def _run_batch(ctx: Context, run: lease.Run, work: Path) -> None:
+    """A batch scan split at its separator sheets: one document per segment, in the dossier
+    its separator names. Every segment needs a dossier code, or nothing is recorded."""
+    options = run.options
+    original = work / ("batch" + Path(options["original_key"]).suffix)
+    ctx.store.get_file(options["original_key"], original)
+    segments = digitize_batch(
+        [Source(original, options["original_name"])],
+        work / "out",
+        code_pattern=ctx.settings.dossier_code_pattern,
+        default_code=options.get("default_code", ""),
+        progress=_progress(ctx, run.job_id, ctx.settings.max_pages_per_dossier, options["original_name"]),
+        **job_digitize_options(ctx.settings, options),
+    )
+    if any(not s.code for s in segments):
+        raise SohoaError(
+            "Lô quét có trang trước tờ phân cách đầu tiên mà không có mã hồ sơ; gửi kèm mã mặc định (?code=…).",
+            "The batch has pages before its first separator sheet and no dossier code; send a default (?code=…).",
+            field="code",
+        )
+    sha = options["sha256"]
+    made = [
+        sign_and_store(ctx, work, s.code, f"{dossier_prefix(s.code)}/batches/{sha[:16]}-{n}", s.result)
+        for n, s in enumerate(segments, start=1)
+    ]
+    documents = []
+    with ctx.sessions.begin() as session:
+        for n, (segment, item) in enumerate(zip(segments, made, strict=True), start=1):
+            document = _batch_document(ctx, session, segment.code, n, options)
+            record(session, document, item)
+            pages = len(item.kept)
+            audit(session, "worker", "batch.document", segment.code, document=document.id, job=run.job_id, pages=pages)
+            documents.append(_summary(item, document.id))
+        lease.finish(session, run, {"documents": documents}, sum(d["pages"] for d in documents))
+    for code in dict.fromkeys(s.code for s in segments):
+        write_manifest(ctx, code)
+
+
+def _batch_document(ctx: Context, session: Session, code: str, n: int, options: dict[str, Any]) -> Document:
+    """The ``n``-th document of a batch in dossier ``code``: made (with its dossier) the first
+    time, the same row when the job runs again."""
+    parsed = parse_code(code, ctx.settings.dossier_code_pattern)
+    if session.get(Dossier, code) is None:
+        session.add(Dossier(code=code, agency=parsed.agency, received_on=parsed.received_on))
+        session.flush()
+        audit(session, "worker", "dossier.created", code, batch=options["sha256"])
+    document = session.scalars(
+        select(Document).where(
+            Document.dossier_code == code, Document.original_sha256 == options["sha256"], Document.part == str(n)
+        )
+    ).first() or Document(
+        dossier_code=code,
+        part=str(n),
+        original_key=options["original_key"],
+        original_sha256=options["sha256"],
+        original_size=options["size"],
+        original_name=f"{options['original_name']} (tài liệu {n})",
+    )
+    session.add(document)
+    session.flush()
+    return document
+
+
+def _fail(ctx: Context, run: lease.Run, e: Exception) -> None:
+    if isinstance(e, SohoaError):
+        error = {"code": e.code, "vi": e.vi, "en": e.en, "field": e.field}
+    else:
+        log.exception("job %s failed", run.job_id)
+        error = {
+            "code": "internal",
+            "vi": f"Lỗi hệ thống: {type(e).__name__}.",
+            "en": f"Internal error: {type(e).__name__}.",
+            "field": None,
+        }
+    code = run.code
+    with ctx.sessions.begin() as session:
+        if not lease.fail(session, run, error):
+            return  # another worker holds the job now
+        dossier = session.get(Dossier, code) if code else None
+        if dossier is not None and dossier.status == "DIGITIZING":
+            # Back to what the dossier's other documents make it.
+            dossier.status = "DIGITIZED" if any(d.signed_key for d in dossier.documents) else "RECEIVED"
+        audit(session, "worker", "scan.failed", code, document=run.document_id, job=run.job_id, error=error["code"])
+    if code:
+        write_manifest(ctx, code)  # it lists the original the failed job was given

@@ -1,0 +1,154 @@
+"""Scans in: the exact uploaded bytes stored under their dossier and a job queued for them, the
+same way from the API and the CLI; and the jobs they made, as their callers see them."""
+
+from __future__ import annotations
+
+import unicodedata
+import uuid
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+import storage.manifest
+from checksums import sha256_file
+from digitize.ingest import check_type
+from service import queue
+from service.context import Context, audit
+from service.views import AcceptedJob, JobView
+from storage import Document, Dossier, Job, dossier_prefix, parse_code
+from storage.catalog import JobStatus, iso
+from storage.errors import NotFound
+
+_EXT = {"pdf": ".pdf", "jpeg": ".jpg", "png": ".png", "tiff": ".tif", "jp2": ".jp2", "unknown": ".bin"}
+
+
+def clean_filename(name: str | None) -> str:
+    base = unicodedata.normalize("NFC", Path(name or "scan").name).strip() or "scan"
+    return "".join(c for c in base if c.isprintable())[:200]
+
+
+def submit_scan(
+    ctx: Context,
+    code: str,
+    upload: Path,
+    filename: str,
+    *,
+    actor: str,
+    options: dict[str, str] | None = None,
+    sha256: str | None = None,
+    take: bool = False,
+) -> AcceptedJob:
+    """Accept a scan and queue its job (a scan accepted before keeps its job: ``created`` false)."""
+    job, created = accept_scan(ctx, code, upload, filename, actor=actor, options=options, sha256=sha256, take=take)
+    if created:
+        queue.enqueue(job.id, ctx.settings)
+    return AcceptedJob(**job_view(job).model_dump(), created=created)
+
+
+def accept_scan(
+    ctx: Context,
+    code: str,
+    upload: Path,
+    filename: str,
+    *,
+    actor: str = "anonymous",
+    options: dict[str, str] | None = None,
+    sha256: str | None = None,
+    take: bool = False,
+) -> tuple[Job, bool]:
+    """Store the exact uploaded bytes under the dossier and record a queued digitization job.
+
+    Posting the same bytes to the same dossier again returns the existing job (False).
+    ``take``: the upload is a temporary file the store may move rather than copy."""
+    dossier_code = parse_code(code, ctx.settings.dossier_code_pattern)
+    kind = check_type(upload, filename)
+    sha256 = sha256 or sha256_file(upload)  # the API hashed it while it streamed in
+    key = f"{dossier_prefix(code)}/originals/{sha256}{_EXT[kind]}"
+    # Content-addressed: the same bytes make the same object.
+    info = ctx.store.put_file(key, upload, write_once=True, sha256=sha256, move=take)
+    with ctx.sessions.begin() as session:
+        existing = session.scalars(
+            select(Document).where(
+                Document.dossier_code == code, Document.original_sha256 == sha256, Document.part == ""
+            )
+        ).first()
+        if existing is not None:
+            job = session.scalars(
+                select(Job).where(Job.document_id == existing.id).order_by(Job.created_at.desc())
+            ).first()
+            if job is not None and job.status != JobStatus.FAILED:
+                return job, False  # a failed job is retried by posting the scan again
+        if session.get(Dossier, code) is None:
+            session.add(Dossier(code=code, agency=dossier_code.agency, received_on=dossier_code.received_on))
+            audit(session, actor, "dossier.created", code)
+        document = existing or Document(
+            dossier_code=code,
+            original_name=clean_filename(filename),
+            original_key=key,
+            original_sha256=sha256,
+            original_size=info.size,
+        )
+        session.add(document)
+        session.flush()
+        storage.manifest.record(session, info, kind="original", code=code, actor=actor)
+        job = Job(
+            id=uuid.uuid4().hex, dossier_code=code, document_id=document.id, status=JobStatus.QUEUED, options=options
+        )
+        session.add(job)
+        audit(session, actor, "scan.accepted", code, document=document.id, sha256=sha256, file=document.original_name)
+    # The catalog now records the original; the dossier's manifest is rewritten when this job
+    # ends, done or failed, which keeps that work off the upload's answer.
+    return job, True
+
+
+def submit_batch(
+    ctx: Context, upload: Path, filename: str, *, default_code: str = "", actor: str = "anonymous"
+) -> JobView:
+    """Store a batch scan as uploaded and queue its split into documents and dossiers."""
+    if default_code:
+        parse_code(default_code, ctx.settings.dossier_code_pattern)
+    kind = check_type(upload, filename)
+    sha256 = sha256_file(upload)
+    info = ctx.store.put_file(f"batches/{sha256}{_EXT[kind]}", upload, write_once=True)
+    options: dict[str, Any] = {
+        "original_key": info.key,
+        "original_name": clean_filename(filename),
+        "sha256": sha256,
+        "size": info.size,
+        "default_code": default_code,
+    }
+    with ctx.sessions.begin() as session:
+        job = Job(id=uuid.uuid4().hex, kind="batch", dossier_code=None, status=JobStatus.QUEUED, options=options)
+        session.add(job)
+        storage.manifest.record(session, info, kind="original", code=None, actor=actor)
+        audit(session, actor, "batch.accepted", default_code or None, sha256=sha256, file=options["original_name"])
+        view = job_view(job)
+    queue.enqueue(view.id, ctx.settings)
+    return view
+
+
+def job_view(job: Job) -> JobView:
+    return JobView.model_validate(
+        {
+            "id": job.id,
+            "status": job.status,
+            "dossier": job.dossier_code,
+            "document_id": job.document_id,
+            "progress": {"pages_done": job.pages_done, "pages_total": job.pages_total},
+            "attempts": job.attempts,
+            "error": job.error,
+            "result": job.result,
+            "created_at": iso(job.created_at),
+            "started_at": iso(job.started_at),
+            "finished_at": iso(job.finished_at),
+        }
+    )
+
+
+def get_job(ctx: Context, job_id: str) -> JobView:
+    with ctx.sessions() as session:
+        job = session.get(Job, job_id)
+        if job is None:
+            raise NotFound(f"Không có công việc {job_id[:40]}.", f"No job {job_id[:40]}.", field="job_id")
+        return job_view(job)

@@ -1,0 +1,152 @@
+"""Signatures on stored documents: the agency's (the server's key), a clerk's in two steps
+(prepare on the server, sign on the token, complete on the server), and verification."""
+
+from __future__ import annotations
+
+import base64
+import tempfile
+from pathlib import Path
+
+from sqlalchemy import func, select, update
+
+import storage.manifest
+from checksums import sha256_file
+from service.context import Context, audit
+from service.dossiers import write_manifest
+from service.views import DocumentSigned, PreparedSignature, StoredVerification, Verification
+from storage import Document, Signature, dossier_prefix, lifecycle, parse_code
+from storage.catalog import StoredObject, changed
+from storage.errors import NotFound
+
+
+def _signable(ctx: Context, code: str, document_id: int) -> tuple[str, int]:
+    """The key of a document's latest version (signed, else the PDF/A) and its signature count."""
+    parse_code(code, ctx.settings.dossier_code_pattern)
+    with ctx.sessions() as session:
+        document = session.scalars(
+            select(Document).where(Document.id == document_id, Document.dossier_code == code)
+        ).first()
+        key = (document.signed_key or document.pdfa_key) if document else None
+        count = session.scalar(select(func.count()).where(Signature.document_id == document_id)) or 0
+    if not key:
+        raise NotFound(
+            f"Hồ sơ {code} chưa có tài liệu {document_id} đã số hóa.",
+            f"Dossier {code} has no digitized document {document_id}.",
+            field="document_id",
+        )
+    return key, count
+
+
+def _store_signed_version(
+    ctx: Context, code: str, document_id: int, base: str, signed: Path, info: dict[str, str], actor: str
+) -> DocumentSigned:
+    """Keep a newly signed version (retained) and make it the document's latest, unless another
+    signature was added to the same base version meanwhile: then this one would drop it."""
+    sha = sha256_file(signed)
+    stored = ctx.store.put_file(
+        f"{dossier_prefix(code)}/documents/{document_id}/signed-{sha[:16]}.pdf", signed, write_once=True, retain=True
+    )
+    with ctx.sessions.begin() as session:
+        moved = changed(
+            session,
+            update(Document)
+            .where(Document.id == document_id, func.coalesce(Document.signed_key, Document.pdfa_key) == base)
+            .values(signed_key=stored.key, signed_sha256=stored.sha256),
+        )
+        if not moved:
+            raise lifecycle.TransitionRefused(
+                f"Tài liệu {document_id} vừa được ký bởi người khác; hãy ký lại trên bản mới.",
+                f"Document {document_id} was just signed by someone else; sign the new version again.",
+                field="document_id",
+            )
+        storage.manifest.record(session, stored, kind="signed", code=code, actor=actor)
+        session.add(
+            Signature(
+                document_id=document_id,
+                field=info["field"],
+                signer=info["signer"],
+                signed_at=info["time"],
+                level=info["level"],
+                object_key=stored.key,
+            )
+        )
+        audit(session, actor, "signature.added", code, document=document_id, signer=info["signer"])
+    write_manifest(ctx, code)
+    return DocumentSigned(**info, dossier=code, document_id=document_id, sha256=stored.sha256)
+
+
+def sign_agency(ctx: Context, code: str, document_id: int, *, actor: str, reason: str = "") -> DocumentSigned:
+    """Add the agency's signature (the server's certificate) to a document's latest version,
+    its stamp below the earlier ones."""
+    from signing.sign import sign_pdf  # pyHanko loads when first needed
+
+    base, count = _signable(ctx, code, document_id)
+    with tempfile.TemporaryDirectory(dir=ctx.tmp) as tmp:
+        src, out = Path(tmp) / "current.pdf", Path(tmp) / "signed.pdf"
+        ctx.store.get_file(base, src)
+        kwargs = ctx.signing().sign_kwargs()
+        info = sign_pdf(src, out, ctx.signer(), **kwargs, reason=reason or "Xác nhận", slot=count)
+        return _store_signed_version(ctx, code, document_id, base, out, info, actor)
+
+
+def prepare_remote(
+    ctx: Context, code: str, document_id: int, chain: bytes, *, actor: str = "anonymous"
+) -> PreparedSignature:
+    """Step 1 of a clerk's signature: the document's latest signed version, ready for the clerk's key."""
+    from signing import remote
+
+    base, _count = _signable(ctx, code, document_id)
+    with tempfile.TemporaryDirectory(dir=ctx.tmp) as tmp:
+        src = Path(tmp) / "current.pdf"
+        ctx.store.get_file(base, src)
+        context = {"code": code, "document_id": document_id, "base": base}
+        prepared = remote.prepare(src, ctx.pending, chain, context=context)
+    with ctx.sessions.begin() as session:
+        audit(session, actor, "signature.prepared", code, document=document_id, pending=prepared.id)
+    return PreparedSignature(
+        id=prepared.id,
+        to_be_signed=base64.b64encode(prepared.to_be_signed).decode(),
+        sha256=prepared.sha256,
+        expires_at=prepared.expires_at.isoformat(),
+    )
+
+
+def complete_remote(ctx: Context, pending_id: str, signature: bytes, *, actor: str = "anonymous") -> DocumentSigned:
+    """Step 2: embed the clerk's signature and store the result as the document's new signed version."""
+    from signing import remote
+
+    context = remote.context_of(ctx.pending, pending_id)
+    code, document_id, base = str(context["code"]), int(str(context["document_id"])), str(context["base"])
+    with tempfile.TemporaryDirectory(dir=ctx.tmp) as tmp:
+        out = Path(tmp) / "signed.pdf"
+        info = remote.complete(ctx.pending, pending_id, signature, out, tsa_url=ctx.settings.tsa_url)
+        return _store_signed_version(ctx, code, document_id, base, out, info, actor)
+
+
+def verify_file(ctx: Context, path: Path) -> Verification:
+    """What a PDF's signatures prove, every change made after them, its PDF/A conformance."""
+    from signing import verify_pdf  # pyHanko loads on the first verification
+
+    return Verification.model_validate(verify_pdf(path, ctx.trust_roots()).to_dict())
+
+
+def verify_document(ctx: Context, code: str, document_id: int) -> StoredVerification:
+    """Verify a document's latest version as stored: its signatures, every change made after
+    them, its PDF/A conformance, and that the stored bytes are the ones the catalog recorded."""
+    key, _count = _signable(ctx, code, document_id)
+    with ctx.sessions() as session:
+        recorded = session.scalar(select(StoredObject.sha256).where(StoredObject.key == key))
+    with tempfile.TemporaryDirectory(dir=ctx.tmp) as tmp:
+        path = Path(tmp) / f"{code}-{document_id}.pdf"
+        ctx.store.get_file(key, path)
+        sha256 = sha256_file(path)
+        report = verify_file(ctx, path)
+    intact = recorded is None or recorded == sha256
+    return StoredVerification(
+        **{**report.model_dump(), "ok": report.ok and intact},
+        dossier=code,
+        document_id=document_id,
+        version=key,
+        sha256=sha256,
+        stored_intact=intact,  # False: the object store holds other bytes than were stored
+    )

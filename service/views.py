@@ -1,0 +1,235 @@
+"""The answers the service gives, as typed models: the API declares them as its response models
+(so the OpenAPI schema shows every field) and the CLI prints them."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from signing.report import SignatureReport, TimestampReport
+from storage.catalog import JobStatus
+from storage.lifecycle import DossierStatus
+
+
+class Notice(BaseModel):
+    """Something a person should know about a page or a signature, in both languages."""
+
+    model_config = ConfigDict(extra="allow")
+    code: str
+    vi: str
+    en: str
+
+
+class PageDetail(BaseModel):
+    source: str = Field(description="Tệp quét / source file")
+    number: int = Field(description="Trang trong tệp quét / page in its source file")
+    part: str = Field(description="Nửa trang đôi: trái, phải / half of a split spread")
+    paper: str = Field(description="Khổ giấy đo được / paper size measured")
+    dpi: tuple[float, float]
+    rotate: int = Field(description="Độ xoay để đọc thẳng / degrees turned to read upright")
+    skew: float = Field(description="Độ nghiêng đã chỉnh / degrees straightened")
+    tiles: int = Field(description="Số mảnh OCR của bản vẽ khổ lớn / OCR tiles of a large sheet")
+    blank: bool
+    dropped: bool
+    words: int
+    confidence: float
+
+
+class StoredFile(BaseModel):
+    sha256: str
+    size: int
+
+
+class PdfaFile(StoredFile):
+    flavour: str
+
+
+class SignatureMade(BaseModel):
+    """A signature just added to a document."""
+
+    field: str
+    signer: str
+    time: str = Field(description="Thời điểm ký (ISO 8601, +07:00) / signing time")
+    level: str = Field(description="Mức PAdES / PAdES level")
+    note: str | None = None
+
+
+class SignedFile(StoredFile, SignatureMade):
+    pass
+
+
+class DocumentResult(BaseModel):
+    """One digitized document: its pages, PDF/A and signed copy."""
+
+    dossier: str
+    document_id: int
+    pages: int
+    page_details: list[PageDetail]
+    pdfa: PdfaFile
+    signed: SignedFile
+    notices: list[Notice]
+
+
+class ScanResult(DocumentResult):
+    seconds: float
+
+
+class BatchResult(BaseModel):
+    documents: list[DocumentResult]
+    seconds: float
+
+
+class JobError(BaseModel):
+    code: str
+    vi: str
+    en: str
+    field: str | None = None
+
+
+class Progress(BaseModel):
+    pages_done: int
+    pages_total: int | None
+
+
+class JobView(BaseModel):
+    id: str
+    status: JobStatus
+    dossier: str | None
+    document_id: int | None
+    progress: Progress
+    attempts: int
+    error: JobError | None
+    result: ScanResult | BatchResult | None
+    created_at: str | None
+    started_at: str | None
+    finished_at: str | None
+
+
+class AcceptedJob(JobView):
+    created: bool = Field(description="false: cùng tệp đã nhận trước đó / the same file was accepted before")
+
+
+class DossierSummary(BaseModel):
+    code: str
+    agency: str
+    title: str
+    procedure: str
+    applicant: str
+    retention: str
+    status: DossierStatus
+    received_on: str | None
+    due_on: str | None
+    next: list[DossierStatus] = Field(description="Trạng thái có thể chuyển tới / statuses it may move to")
+
+
+class DossierPage(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    dossiers: list[DossierSummary]
+
+
+Kind = Literal["original", "pdfa", "signed", "alto"]
+
+
+class DocumentView(BaseModel):
+    id: int
+    file: str
+    pages: int
+    original_sha256: str
+    versions: list[Kind] = Field(description="Các bản đã có / the versions made so far")
+
+
+class HistoryEntry(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="allow")
+    at: str
+    actor: str
+    from_: str = Field(alias="from")
+    to: str
+    reason: str = ""
+
+
+class DossierView(DossierSummary):
+    documents: list[DocumentView]
+    history: list[HistoryEntry]
+
+
+class SearchHit(BaseModel):
+    dossier_code: str
+    document_id: int
+    page: int
+    snippet: str
+    exact: bool = Field(description="Khớp đúng dấu / matched with the diacritics as typed")
+    title: str
+
+
+class SearchResults(BaseModel):
+    query: str
+    filters: dict[str, str]
+    total: int
+    limit: int
+    offset: int
+    hits: list[SearchHit]
+
+
+class AuditEventView(BaseModel):
+    id: int
+    at: str | None
+    actor: str
+    action: str
+    dossier: str | None
+    detail: dict[str, Any] | None
+    prev_hash: str | None
+    hash: str | None
+
+
+class AuditEvents(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    events: list[AuditEventView]
+
+
+class LegalHoldView(BaseModel):
+    dossier: str
+    legal_hold: bool
+    objects: list[str]
+
+
+class DocumentSigned(SignatureMade):
+    dossier: str
+    document_id: int
+    sha256: str
+
+
+class PreparedSignature(BaseModel):
+    id: str
+    to_be_signed: str = Field(description="Dữ liệu cần ký, base64 / the bytes to sign, base64")
+    sha256: str
+    expires_at: str
+
+
+class Verification(BaseModel):
+    """What a signed PDF proves (signing.verify.DocumentReport)."""
+
+    file: str
+    ok: bool = Field(description="Mọi chữ ký hợp lệ, tin cậy, không bị sửa sau khi ký / all valid, trusted, unchanged")
+    changed_after_signing: bool
+    signatures: list[SignatureReport]
+    timestamps: list[TimestampReport]
+    lost_signatures: list[str]
+    encrypted: bool
+    pdfa: str | None
+    pdfa_valid: bool
+    pdfa_findings: list[str]
+    verdict_vi: str
+    verdict_en: str
+
+
+class StoredVerification(Verification):
+    dossier: str
+    document_id: int
+    version: str = Field(description="Khóa của phiên bản đã kiểm / the key of the version checked")
+    sha256: str
+    stored_intact: bool = Field(description="false: kho giữ byte khác với lúc lưu / the store holds other bytes")
