@@ -549,7 +549,7 @@ def prepare_remote_signature(who: Signer, code: str, document_id: DocumentId, bo
     """Bước 1 ký bằng USB token của cán bộ: chuẩn bị tài liệu, trả về dữ liệu cần ký.
     / Step 1 of signing with a clerk's token: prepare the document and return the bytes to sign."""
     chain = body.certificates.encode()
-    prepared = signatures.prepare_remote(context(), code, document_id, chain, actor=who.actor)
+    prepared = signatures.prepare_remote(context(), code, document_id, chain, by=who)
     url = app.url_path_for("complete_remote_signature", pending_id=prepared.id)
     return Prepared(**prepared.model_dump(), complete_url=url)
 
@@ -561,7 +561,7 @@ def complete_remote_signature(who: Signer, pending_id: str, body: RemoteComplete
         signature = base64.b64decode(body.signature, validate=True)
     except ValueError as e:
         raise SohoaError("Chữ ký phải ở dạng base64.", "The signature must be base64.", field="signature") from e
-    return signatures.complete_remote(context(), pending_id, signature, actor=who.actor)
+    return signatures.complete_remote(context(), pending_id, signature, by=who)
 
 
 @app.get("/api/v1/search", tags=["tìm kiếm"])

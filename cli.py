@@ -21,10 +21,19 @@ app = typer.Typer(
 )
 
 
+_actor: list[str] = []  # --actor, for the audit log
+
+
 @app.callback()
-def _every_command(ctx: typer.Context) -> None:
+def _every_command(
+    ctx: typer.Context,
+    actor: Annotated[
+        str | None, typer.Option("--actor", help="Tên người thao tác ghi vào nhật ký (mặc định: người dùng hệ thống)")
+    ] = None,
+) -> None:
     """Say which data folder a command made, once it has made it (SOHOA_DATA_DIR, else the
     checkout's var/): a command run from another folder uses the same one."""
+    _actor[:] = [actor] if actor else []
     folder = get_settings().data_dir.resolve()
     existed = folder.exists()
 
@@ -33,6 +42,13 @@ def _every_command(ctx: typer.Context) -> None:
             typer.echo(f"Thư mục dữ liệu mới / new data folder: {folder} (SOHOA_DATA_DIR)", err=True)
 
     ctx.call_on_close(announce)
+
+
+def operator() -> str:
+    """Who a command acts as in the audit log: ``--actor``, else the operating-system user."""
+    import getpass
+
+    return f"cli:{_actor[0] if _actor else getpass.getuser()}"
 
 
 def existing_data(settings: Settings) -> None:
@@ -399,7 +415,7 @@ def users_add(
     from service import access
     from service.context import context
 
-    row, token = _run(access.issue, context().sessions, name, role, actor="cli")
+    row, token = _run(access.issue, context().sessions, name, role, actor=operator())
     if not quiet:
         typer.echo(f"Đã cấp mã số {row.id} cho {row.name} ({row.role}); lưu lại, mã không hiện lại.", err=True)
         typer.echo(f"Issued token {row.id} to {row.name} ({row.role}); keep it, it is not shown again.", err=True)
@@ -414,7 +430,26 @@ def users_list() -> None:
 
     for row in access.tokens(context().sessions):
         state = f"thu hồi / revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "hiệu lực / active"
-        typer.echo(f"{row.id}\t{row.role}\t{row.name}\t{state}")
+        bound = f"\tchứng thư / certificate {row.certificate_sha256[:16]}…" if row.certificate_sha256 else ""
+        typer.echo(f"{row.id}\t{row.role}\t{row.name}\t{state}{bound}")
+
+
+@users.command("certificate")
+def users_certificate(
+    token_id: Annotated[int, typer.Argument(help="Số của mã truy cập (xem `sohoa users list`)")],
+    certificate: Annotated[Path, typer.Argument(help="Chứng thư ký số của người đó (PEM hoặc DER)")],
+) -> None:
+    """Gắn chứng thư ký của một người với mã truy cập của họ: ký hai bước chỉ nhận chứng thư đó,
+    và không ai khác ký được bằng nó. / Bind a person's signing certificate to their token."""
+    from service import access
+    from service.context import context
+    from signing.remote import load_chain
+
+    if not certificate.is_file():
+        fail(SohoaError(f"Không có tệp {certificate}.", f"No such file: {certificate}.", field=str(certificate)))
+    [cert, *_] = _run(load_chain, certificate.read_bytes())
+    row = _run(access.bind_certificate, context().sessions, token_id, cert.dump(), actor=operator())
+    typer.echo(f"Đã gắn chứng thư {cert.subject.human_friendly} với mã {row.id} của {row.name}.")
 
 
 @users.command("revoke")
@@ -423,7 +458,7 @@ def users_revoke(token_id: Annotated[int, typer.Argument(help="Số của mã tr
     from service import access
     from service.context import context
 
-    row = _run(access.revoke, context().sessions, token_id, actor="cli")
+    row = _run(access.revoke, context().sessions, token_id, actor=operator())
     typer.echo(f"Đã thu hồi mã {row.id} của {row.name}. / Revoked token {row.id} of {row.name}.")
 
 
@@ -476,7 +511,7 @@ def process(
     for path in inputs:
         if not path.is_file():
             fail(SohoaError(f"Không có tệp {path}.", f"No such file: {path}.", field=str(path)))
-        accepted = _run(scans.submit_scan, ctx, code, path, path.name, actor="cli")
+        accepted = _run(scans.submit_scan, ctx, code, path, path.name, actor=operator())
         _run(run_job, ctx, accepted.id)  # here and now; the queued task finds it done
         view = _run(scans.get_job, ctx, accepted.id)
         if view.error is not None:

@@ -103,6 +103,47 @@ def revoke(sessions: sessionmaker[Session], token_id: int, *, actor: str = "admi
     return row
 
 
+def bind_certificate(sessions: sessionmaker[Session], token_id: int, cert_der: bytes, *, actor: str) -> ApiToken:
+    """Bind a person's signing certificate to their token: their two-step signatures must then
+    be made with it, and no one else's may."""
+    sha256 = hashlib.sha256(cert_der).hexdigest()
+    with sessions.begin() as session:
+        row = session.get(ApiToken, token_id)
+        if row is None:
+            raise SohoaError(f"Không có mã truy cập số {token_id}.", f"No token number {token_id}.", field="id")
+        row.certificate_sha256 = sha256
+        append(session, actor, "token.certificate_bound", None, token=row.id, name=row.name, certificate=sha256)
+    return row
+
+
+class CertificateNotYours(SohoaError):
+    status = 403
+    code = "certificate-not-yours"
+
+
+def check_certificate_holder(sessions: sessionmaker[Session], principal: Principal, cert_der: bytes) -> None:
+    """The certificate a person signs with is theirs: the one bound to their token, if any, and
+    not one bound to someone else."""
+    sha256 = hashlib.sha256(cert_der).hexdigest()
+    with sessions() as session:
+        own = session.get(ApiToken, principal.id)
+        holders = session.scalars(
+            select(ApiToken.name).where(ApiToken.certificate_sha256 == sha256, ApiToken.revoked_at.is_(None))
+        ).all()
+    if own is not None and own.certificate_sha256 not in (None, sha256):
+        raise CertificateNotYours(
+            "Tài khoản của bạn gắn với một chứng thư ký khác; hãy ký bằng chứng thư của mình.",
+            "Your account is bound to another signing certificate; sign with your own.",
+            field="certificates",
+        )
+    if any(name != principal.name for name in holders):
+        raise CertificateNotYours(
+            "Chứng thư này gắn với tài khoản của người khác; không ký thay được.",
+            "This certificate is bound to someone else's account; no one may sign in their place.",
+            field="certificates",
+        )
+
+
 def tokens(sessions: sessionmaker[Session]) -> list[ApiToken]:
     with sessions() as session:
         return list(session.scalars(select(ApiToken).order_by(ApiToken.id)))

@@ -11,6 +11,9 @@ from sqlalchemy import func, select, update
 
 import storage.manifest
 from checksums import sha256_file
+from errors import SohoaError
+from service import access
+from service.access import Principal
 from service.context import Context, audit
 from service.dossiers import write_manifest
 from service.views import DocumentSigned, PreparedSignature, StoredVerification, Verification
@@ -89,20 +92,22 @@ def sign_agency(ctx: Context, code: str, document_id: int, *, actor: str, reason
         return _store_signed_version(ctx, code, document_id, base, out, info, actor)
 
 
-def prepare_remote(
-    ctx: Context, code: str, document_id: int, chain: bytes, *, actor: str = "anonymous"
-) -> PreparedSignature:
-    """Step 1 of a clerk's signature: the document's latest signed version, ready for the clerk's key."""
+def prepare_remote(ctx: Context, code: str, document_id: int, chain: bytes, *, by: Principal) -> PreparedSignature:
+    """Step 1 of a clerk's signature: the document's latest signed version, ready for the clerk's
+    key. The certificate must be a real signer's (a configured root, valid, for signing, not
+    revoked) and the caller's own, if one is bound to them; the session is theirs alone."""
     from signing import remote
 
     base, _count = _signable(ctx, code, document_id)
+    certificates = remote.load_chain(chain)
+    access.check_certificate_holder(ctx.sessions, by, certificates[0].dump())
     with tempfile.TemporaryDirectory(dir=ctx.tmp) as tmp:
         src = Path(tmp) / "current.pdf"
         ctx.store.get_file(base, src)
-        context = {"code": code, "document_id": document_id, "base": base}
-        prepared = remote.prepare(src, ctx.pending, chain, context=context)
+        context = {"code": code, "document_id": document_id, "base": base, "actor": by.actor}
+        prepared = remote.prepare(src, ctx.pending, chain, trust_roots=ctx.trust_roots(), context=context)
     with ctx.sessions.begin() as session:
-        audit(session, actor, "signature.prepared", code, document=document_id, pending=prepared.id)
+        audit(session, by.actor, "signature.prepared", code, document=document_id, pending=prepared.id)
     return PreparedSignature(
         id=prepared.id,
         to_be_signed=base64.b64encode(prepared.to_be_signed).decode(),
@@ -111,16 +116,28 @@ def prepare_remote(
     )
 
 
-def complete_remote(ctx: Context, pending_id: str, signature: bytes, *, actor: str = "anonymous") -> DocumentSigned:
-    """Step 2: embed the clerk's signature and store the result as the document's new signed version."""
+class NotYourSession(SohoaError):
+    status = 403
+    code = "not-your-session"
+
+
+def complete_remote(ctx: Context, pending_id: str, signature: bytes, *, by: Principal) -> DocumentSigned:
+    """Step 2: embed the clerk's signature and store the result as the document's new signed
+    version; only the person who prepared the session may complete it."""
     from signing import remote
 
     context = remote.context_of(ctx.pending, pending_id)
+    if context.get("actor") != by.actor:
+        raise NotYourSession(
+            "Phiên ký này do người khác bắt đầu; chỉ người đó hoàn tất được.",
+            "Someone else started this signing session; only they may complete it.",
+            field="id",
+        )
     code, document_id, base = str(context["code"]), int(str(context["document_id"])), str(context["base"])
     with tempfile.TemporaryDirectory(dir=ctx.tmp) as tmp:
         out = Path(tmp) / "signed.pdf"
         info = remote.complete(ctx.pending, pending_id, signature, out, tsa_url=ctx.settings.tsa_url)
-        return _store_signed_version(ctx, code, document_id, base, out, info, actor)
+        return _store_signed_version(ctx, code, document_id, base, out, info, by.actor)
 
 
 def verify_file(ctx: Context, path: Path) -> Verification:

@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +34,15 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from signing.appearance import VIETNAM, digitized_copy_stamp
 from signing.errors import CertificateUnusable, SigningError
-from signing.sign import atomic_write, check_may_sign, check_signing_certificate, next_field_name, open_writer
+from signing.sign import (
+    atomic_write,
+    check_chain,
+    check_may_sign,
+    check_signing_certificate,
+    next_field_name,
+    open_writer,
+    signer_context,
+)
 
 PENDING_MINUTES = 15
 
@@ -74,20 +83,34 @@ def purge_expired(pending_dir: Path, now: dt.datetime | None = None) -> None:
             state.unlink(missing_ok=True)
 
 
+def signer_name(cert: asn1_x509.Certificate) -> str:
+    return str(cert.subject.native.get("common_name", cert.subject.human_friendly))
+
+
+def check_signer(chain: list[asn1_x509.Certificate], trust_roots: Sequence[Path], moment: dt.datetime) -> None:
+    """Only a real signer's certificate is accepted: valid now, made for signing, chaining to a
+    configured trust root, not revoked where the CA says so."""
+    name = signer_name(chain[0])
+    check_signing_certificate(chain[0], name, moment)
+    check_chain(chain[0], chain[1:], signer_context(trust_roots), name)
+
+
 def prepare(
     src: Path,
     pending_dir: Path,
     chain_data: bytes,
     *,
+    trust_roots: Sequence[Path],
     reason: str = "Ký duyệt",
     minutes: int = PENDING_MINUTES,
     context: dict[str, object] | None = None,
 ) -> Prepared:
-    """Add the clerk's signature field and appearance to ``src`` and return what to sign."""
+    """Add the clerk's signature field and appearance to ``src`` and return what to sign; the
+    clerk's certificate must pass ``check_signer`` against ``trust_roots`` first."""
     chain = load_chain(chain_data)
     signer_cert, moment = chain[0], dt.datetime.now(VIETNAM)
-    name = str(signer_cert.subject.native.get("common_name", signer_cert.subject.human_friendly))
-    check_signing_certificate(signer_cert, name, moment)
+    name = signer_name(signer_cert)
+    check_signer(chain, trust_roots, moment)
     external = signers.ExternalSigner(
         signing_cert=signer_cert, cert_registry=SimpleCertificateStore.from_certs(chain), signature_value=1024
     )

@@ -32,6 +32,7 @@ from pyhanko.sign.validation import read_certification_data
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator.errors import (
     InsufficientRevinfoError,
+    InvalidCertificateError,
     PathBuildingError,
     PathValidationError,
     RevokedError,
@@ -208,24 +209,50 @@ def check_certificate(agency: AgencySigner, moment: dt.datetime) -> None:
 
 
 def check_revocation(agency: AgencySigner, context: ValidationContext) -> None:
-    """Validate the signer's chain now, revocation included, to name what is wrong with it."""
-    validator = CertificateValidator(
-        agency.signer.signing_cert, intermediate_certs=agency.signer.cert_registry, validation_context=context
-    )
+    """Validate the agency's chain now, revocation included, to name what is wrong with it."""
+    cert = agency.signer.signing_cert
+    assert cert is not None
+    check_chain(cert, list(agency.signer.cert_registry), context, agency.name)
+
+
+def check_chain(
+    cert: asn1_x509.Certificate, intermediates: list[asn1_x509.Certificate], context: ValidationContext, name: str
+) -> None:
+    """``cert`` chains to one of the context's trust roots and is not revoked (as far as the
+    context's revocation mode asks); otherwise an error that says which."""
+    validator = CertificateValidator(cert, intermediate_certs=intermediates, validation_context=context)
     try:
         asyncio.run(validator.async_validate_usage(set(), extended_optional=True))
     except RevokedError as e:
         raise CertificateUnusable(
-            f"Chứng thư của {agency.name} đã bị thu hồi; không ký được.",
-            f"The certificate of {agency.name} has been revoked; it cannot sign.",
+            f"Chứng thư của {name} đã bị thu hồi; không ký được.",
+            f"The certificate of {name} has been revoked; it cannot sign.",
             field="certificate",
         ) from e
-    except (PathValidationError, PathBuildingError, InsufficientRevinfoError) as e:
+    except (PathBuildingError, InvalidCertificateError) as e:  # the latter: self-signed, not a root
         raise CertificateUnusable(
-            f"Không xác minh được chứng thư của {agency.name} (chuỗi tin cậy hoặc tình trạng thu hồi): {e}",
-            f"The certificate of {agency.name} cannot be validated (chain of trust or revocation): {e}",
+            f"Chứng thư của {name} không dẫn tới chứng thư gốc tin cậy nào (SOHOA_TRUST_ROOTS).",
+            f"The certificate of {name} does not chain to a trusted root (SOHOA_TRUST_ROOTS).",
             field="certificate",
         ) from e
+    except (PathValidationError, InsufficientRevinfoError) as e:
+        raise CertificateUnusable(
+            f"Không xác minh được chứng thư của {name} (chuỗi tin cậy hoặc tình trạng thu hồi): {e}",
+            f"The certificate of {name} cannot be validated (chain of trust or revocation): {e}",
+            field="certificate",
+        ) from e
+
+
+def signer_context(trust_roots: Sequence[Path]) -> ValidationContext:
+    """How a person's certificate is checked before they sign: it must chain to a configured
+    root; revocation is checked where the CA publishes it (OCSP or CRL fetched now) and a CA
+    that cannot be reached does not stop the signature (soft-fail)."""
+    return ValidationContext(
+        trust_roots=load_roots(list(trust_roots)),
+        allow_fetching=True,
+        revocation_mode="soft-fail",
+        fetcher_backend=RequestsFetcherBackend(per_request_timeout=10),
+    )
 
 
 def sign_pdf(

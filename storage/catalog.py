@@ -190,6 +190,9 @@ class ApiToken(Base):
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=now)
     revoked_at: Mapped[dt.datetime | None] = mapped_column()
+    # The person's own signing certificate (SHA-256 of its DER), when bound: two-step signing
+    # then accepts that certificate only, and no one else may sign with it.
+    certificate_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy import update
 
 import api
 from digitize.validate import check_pdfa
+from conftest import _clear_caches
 from forgeries import forge, white_box
 from service import access, scans
 from service.context import context
@@ -206,7 +207,9 @@ def test_batch_scan_goes_to_the_dossiers_its_separators_name(client: TestClient,
     assert failed["status"] == "failed" and failed["error"]["field"] == "code"
 
 
-def test_clerk_signs_with_a_usb_token_in_two_steps(client: TestClient, token, page_png: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_clerk_signs_with_a_usb_token_in_two_steps(  # type: ignore[no-untyped-def]
+    client: TestClient, token, page_png: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import base64
 
     from cryptography.hazmat.primitives import hashes
@@ -218,6 +221,8 @@ def test_clerk_signs_with_a_usb_token_in_two_steps(client: TestClient, token, pa
     from storage import Document
 
     test_pki, pin_file = token
+    monkeypatch.setenv("SOHOA_TRUST_ROOTS", str(test_pki.root_pem))  # the clerk's CA, beside the demo root
+    _clear_caches()
     assert wait(client, post(client, page_png).json()["jobs"][0]["id"])["status"] == "done"
     document = f"/api/v1/dossiers/{CODE}/documents/1"
 
@@ -279,7 +284,7 @@ def test_a_prepared_signature_expires(token, digitized_pdf: Path, tmp_path: Path
 
     test_pki, _ = token
     chain = pem.armor("CERTIFICATE", test_pki.arch.get_cert(CertLabel("agency")).dump())
-    prepared = remote.prepare(digitized_pdf, tmp_path, chain, minutes=-1)
+    prepared = remote.prepare(digitized_pdf, tmp_path, chain, trust_roots=[test_pki.root_pem], minutes=-1)
     with pytest.raises(SigningError) as e:
         remote.complete(tmp_path, prepared.id, b"x" * 256, tmp_path / "o.pdf")
     assert "hết hạn" in e.value.vi and not (tmp_path / "o.pdf").exists()

@@ -312,3 +312,29 @@ def test_the_data_folder_is_found_from_any_folder_and_reads_create_nothing(
     from service.settings import default_data_dir
 
     assert default_data_dir() == ROOT / "var"
+
+
+def test_a_certificate_is_bound_to_a_token_and_the_operator_is_named(tmp_path: Path) -> None:
+    import getpass
+
+    from service import audit as audit_log
+    from service.context import context
+    from service.settings import Settings
+    from signing.demo_pki import ensure_demo_pki
+
+    env = _env(tmp_path / "var")
+    token = subprocess.run(
+        [SOHOA, "--actor", "Quản trị Hà", "users", "add", "Nguyễn Văn An", "--role", "clerk", "-q"],
+        capture_output=True, text=True, env=env, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert token.startswith("sohoa_")
+    cert = ensure_demo_pki(tmp_path / "pki", "UBND").root_cert  # any real certificate will do
+    bound = subprocess.run([SOHOA, "users", "certificate", "1", str(cert)], capture_output=True, text=True, env=env)
+    assert bound.returncode == 0, bound.stderr
+    listed = subprocess.run([SOHOA, "users", "list"], capture_output=True, text=True, env=env).stdout
+    assert "chứng thư / certificate" in listed
+    events = audit_log.audit_events(context(Settings(data_dir=tmp_path / "var"))).events
+    assert [(e.action, e.actor) for e in events] == [
+        ("token.issued", "cli:Quản trị Hà"),
+        ("token.certificate_bound", f"cli:{getpass.getuser()}"),
+    ]
