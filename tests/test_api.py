@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 import api
-from digitize.validate import check_pdfa
 from conftest import _clear_caches
+from digitize.validate import check_pdfa
 from forgeries import forge, white_box
 from service import access, scans
 from service.context import context
