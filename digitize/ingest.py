@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import subprocess
 import warnings
 import zlib
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ import numpy as np
 import pikepdf
 from PIL import Image, ImageOps, ImageSequence
 
-from digitize import rows
+from digitize import programs, rows
 from digitize.errors import CorruptInput, EncryptedInput, ImageTooLarge, UnsupportedInput
 
 MIN_DPI = 200  # circular 05/2025/TT-BNV: administrative documents at 200 dpi or more
@@ -210,7 +209,7 @@ def _image_pages(path: Path, label: str, workdir: Path, kind: str, *, max_pixels
                     _check_pixels(frame.width, frame.height, max_pixels, page_label)
                     dpi, notices = _resolve_dpi(frame.info.get("dpi"), frame.width, frame.height, page_label)
                     out = workdir / f"{_stem(label)}-{number:05d}"
-                    target, grey = _frame_to_page(path, kind, frame, number, out)
+                    target, grey = _frame_to_page(path, kind, frame, page_label, number, out)
                     with Image.open(target) as check:
                         width, height = check.size
                     page = Page(label, number, target, width, height, dpi, notices, grey=grey)
@@ -232,9 +231,11 @@ def _image_pages(path: Path, label: str, workdir: Path, kind: str, *, max_pixels
         ) from e
 
 
-def _frame_to_page(path: Path, kind: str, frame: Image.Image, number: int, out: Path) -> tuple[Path, Path | None]:
-    """Frame ``number`` of an image file as the page's image on disk, and a large colour page's
-    grey copy for OCR (None for the others)."""
+def _frame_to_page(
+    path: Path, kind: str, frame: Image.Image, label: str, number: int, out: Path
+) -> tuple[Path, Path | None]:
+    """Frame ``number`` of an image file (the page ``label``) as the page's image on disk, and a
+    large colour page's grey copy for OCR (None for the others)."""
     orientation = frame.getexif().get(0x0112, 1) if kind == "jpeg" else 1
     if kind == "jpeg" and frame.mode in ("L", "RGB") and orientation == 1:
         target = out.with_suffix(".jpg")
@@ -254,7 +255,7 @@ def _frame_to_page(path: Path, kind: str, frame: Image.Image, number: int, out: 
         target, grey = out.with_suffix(".png"), _grey_copy(out, *frame.size, bands)
         scratch = out.with_name(out.name + "-strips.tif")
         try:
-            source, index = rows.restripped(path, number - 1, scratch)
+            source, index = rows.restripped(path, number - 1, scratch, label)
             rows.write_png(rows.tiff_rows(source, index), *frame.size, bands, target, grey)
         finally:
             scratch.unlink(missing_ok=True)
@@ -436,13 +437,7 @@ def _render(path: Path, number: int, pdf_page: pikepdf.Page, label: str, out: Pa
     width = round(float(box[2] - box[0]) / 72 * dpi)
     height = round(float(box[3] - box[1]) / 72 * dpi)
     _check_pixels(width, height, max_pixels, label)
-    cmd = ["pdftoppm", "-r", str(dpi), "-f", str(number), "-l", str(number), "-png", "-singlefile", str(path), str(out)]
-    proc = subprocess.run(cmd, capture_output=True, check=False)
-    target = out.with_suffix(".png")
-    if proc.returncode != 0 or not target.exists():
-        raise CorruptInput(
-            f"{label}: không dựng được trang PDF.", f"{label}: the PDF page could not be rendered.", field=label
-        )
+    target = programs.render_pdf_page(path, number, dpi, out, label=label)
     with Image.open(target) as check:
         width, height = check.size
     return Page(label, 0, target, width, height, (float(dpi), float(dpi)))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import math
 import struct
-import subprocess
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -17,6 +16,8 @@ from typing import BinaryIO
 
 import numpy as np
 from PIL import Image
+
+from digitize import programs
 
 BAND_BYTES = 8 << 20  # rows are handed on in blocks of about this size
 
@@ -103,11 +104,12 @@ def tiff_streams(path: Path, index: int) -> bool:
         return False
 
 
-def restripped(path: Path, index: int, scratch: Path) -> tuple[Path, int]:
+def restripped(path: Path, index: int, scratch: Path, label: str | None = None) -> tuple[Path, int]:
     """The TIFF file and page to read a page from: as it is, or, when it is stored in a few
     huge compressed strips (some scanners write a whole sheet as one LZW strip, which any
     decoder of the strip holds whole: 420 MB for a colour A0), copied by libtiff's tiffcp
-    into ``scratch`` in strips of a band each. tiffcp decodes a strip row by row: 6 MB."""
+    into ``scratch`` in strips of a band each. tiffcp decodes a strip row by row: 6 MB.
+    A failing tiffcp raises ``ProgramFailed`` naming ``label`` (the file's name by default)."""
     import tifffile
 
     with tifffile.TiffFile(path) as tif:
@@ -116,10 +118,7 @@ def restripped(path: Path, index: int, scratch: Path) -> tuple[Path, int]:
         huge = not page.is_tiled and min(page.rowsperstrip, page.imagelength) * row > 4 * BAND_BYTES
         if not huge or page.compression not in (5, 8, 32946, 32773):  # LZW, Deflate, PackBits
             return path, index
-    cmd = ["tiffcp", "-r", str(max(1, BAND_BYTES // row)), "-c", "zip", f"{path},{index}", str(scratch)]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise ValueError(f"{path.name}: {done.stderr.strip()[-300:]}")
+    programs.restrip_tiff(path, index, max(1, BAND_BYTES // row), scratch, label=label or path.name)
     return scratch, 0
 
 
