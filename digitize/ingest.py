@@ -171,7 +171,8 @@ def _normalise_mode(img: Image.Image) -> Image.Image:
         return img
     if img.mode == "P" and "transparency" not in img.info:
         palette = img.getpalette() or []
-        used = [tuple(palette[3 * i : 3 * i + 3]) for _, i in img.getcolors(256) or []]
+        indices = [i for _, i in img.getcolors(256) or [] if isinstance(i, int)]  # "P": palette indices
+        used = [tuple(palette[3 * i : 3 * i + 3]) for i in indices]
         if used and all(len(c) == 3 and c[0] == c[1] == c[2] for c in used):
             # A grey palette (often a bilevel scan saved as palette PNG): keep it grey or bilevel.
             return img.convert("1") if {c[0] for c in used} <= {0, 255} else img.convert("L")
@@ -307,6 +308,11 @@ def _pdf_pages(path: Path, label: str, workdir: Path, *, max_pixels: int, render
             yield page
 
 
+def _resources(pdf_page: pikepdf.Page) -> pikepdf.Object:
+    """The page's own /Resources (an empty dictionary when it has none)."""
+    return pdf_page.obj.get("/Resources", pikepdf.Dictionary())
+
+
 def _square(dpi: tuple[float, float]) -> bool:
     return abs(dpi[0] - dpi[1]) <= 0.03 * max(dpi)
 
@@ -317,14 +323,14 @@ def _extract_single_image(pdf_page: pikepdf.Page, label: str, out: Path, max_pix
     The image is kept as stored; how the source turned it for display (/Rotate, or a
     quarter turn in its matrix) does not matter, since orientation detection decides
     what is upright."""
-    resources = pdf_page.obj.get("/Resources", {})
+    resources = _resources(pdf_page)
     if "/Font" in resources:
         return None
-    xobjects = resources.get("/XObject", {})
+    xobjects = resources.get("/XObject", pikepdf.Dictionary())
     if any(x.get("/Subtype") != "/Image" for x in xobjects.values()):
         return None  # drawn through forms: let poppler render it
     images = list(pdf_page.get_images(recursive=False).values())
-    if len(images) != 1:
+    if len(images) != 1 or not isinstance(images[0], pikepdf.Stream):
         return None
     raw = images[0]
     pdfimage = pikepdf.PdfImage(raw)
@@ -374,9 +380,8 @@ def _scan_dpi(pdf_page: pikepdf.Page, render_dpi: int) -> int:
     """The resolution to render a page at: ``render_dpi``, or for a scanned page (images, no
     fonts) the finest of its images if that is coarser: a 100-dpi image on a 25×50-inch
     poster rendered at 300 dpi would be 340 MB of pixels that hold nothing more."""
-    resources = pdf_page.obj.get("/Resources", {})
     images = list(pdf_page.get_images(recursive=False).values())
-    if "/Font" in resources or not images:
+    if "/Font" in _resources(pdf_page) or not images:
         return render_dpi
     box = pdf_page.mediabox
     size_in = (float(box[2] - box[0]) / 72, float(box[3] - box[1]) / 72)
