@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import subprocess
 import warnings
 import zlib
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ import numpy as np
 import pikepdf
 from PIL import Image, ImageOps, ImageSequence
 
-from digitize import rows
+from digitize import programs, rows
 from digitize.errors import CorruptInput, EncryptedInput, ImageTooLarge, UnsupportedInput
 
 MIN_DPI = 200  # circular 05/2025/TT-BNV: administrative documents at 200 dpi or more
@@ -172,7 +171,8 @@ def _normalise_mode(img: Image.Image) -> Image.Image:
         return img
     if img.mode == "P" and "transparency" not in img.info:
         palette = img.getpalette() or []
-        used = [tuple(palette[3 * i : 3 * i + 3]) for _, i in img.getcolors(256) or []]
+        indices = [i for _, i in img.getcolors(256) or [] if isinstance(i, int)]  # "P": palette indices
+        used = [tuple(palette[3 * i : 3 * i + 3]) for i in indices]
         if used and all(len(c) == 3 and c[0] == c[1] == c[2] for c in used):
             # A grey palette (often a bilevel scan saved as palette PNG): keep it grey or bilevel.
             return img.convert("1") if {c[0] for c in used} <= {0, 255} else img.convert("L")
@@ -210,7 +210,7 @@ def _image_pages(path: Path, label: str, workdir: Path, kind: str, *, max_pixels
                     _check_pixels(frame.width, frame.height, max_pixels, page_label)
                     dpi, notices = _resolve_dpi(frame.info.get("dpi"), frame.width, frame.height, page_label)
                     out = workdir / f"{_stem(label)}-{number:05d}"
-                    target, grey = _frame_to_page(path, kind, frame, number, out)
+                    target, grey = _frame_to_page(path, kind, frame, page_label, number, out)
                     with Image.open(target) as check:
                         width, height = check.size
                     page = Page(label, number, target, width, height, dpi, notices, grey=grey)
@@ -232,9 +232,11 @@ def _image_pages(path: Path, label: str, workdir: Path, kind: str, *, max_pixels
         ) from e
 
 
-def _frame_to_page(path: Path, kind: str, frame: Image.Image, number: int, out: Path) -> tuple[Path, Path | None]:
-    """Frame ``number`` of an image file as the page's image on disk, and a large colour page's
-    grey copy for OCR (None for the others)."""
+def _frame_to_page(
+    path: Path, kind: str, frame: Image.Image, label: str, number: int, out: Path
+) -> tuple[Path, Path | None]:
+    """Frame ``number`` of an image file (the page ``label``) as the page's image on disk, and a
+    large colour page's grey copy for OCR (None for the others)."""
     orientation = frame.getexif().get(0x0112, 1) if kind == "jpeg" else 1
     if kind == "jpeg" and frame.mode in ("L", "RGB") and orientation == 1:
         target = out.with_suffix(".jpg")
@@ -254,7 +256,7 @@ def _frame_to_page(path: Path, kind: str, frame: Image.Image, number: int, out: 
         target, grey = out.with_suffix(".png"), _grey_copy(out, *frame.size, bands)
         scratch = out.with_name(out.name + "-strips.tif")
         try:
-            source, index = rows.restripped(path, number - 1, scratch)
+            source, index = rows.restripped(path, number - 1, scratch, label)
             rows.write_png(rows.tiff_rows(source, index), *frame.size, bands, target, grey)
         finally:
             scratch.unlink(missing_ok=True)
@@ -306,6 +308,11 @@ def _pdf_pages(path: Path, label: str, workdir: Path, *, max_pixels: int, render
             yield page
 
 
+def _resources(pdf_page: pikepdf.Page) -> pikepdf.Object:
+    """The page's own /Resources (an empty dictionary when it has none)."""
+    return pdf_page.obj.get("/Resources", pikepdf.Dictionary())
+
+
 def _square(dpi: tuple[float, float]) -> bool:
     return abs(dpi[0] - dpi[1]) <= 0.03 * max(dpi)
 
@@ -316,14 +323,14 @@ def _extract_single_image(pdf_page: pikepdf.Page, label: str, out: Path, max_pix
     The image is kept as stored; how the source turned it for display (/Rotate, or a
     quarter turn in its matrix) does not matter, since orientation detection decides
     what is upright."""
-    resources = pdf_page.obj.get("/Resources", {})
+    resources = _resources(pdf_page)
     if "/Font" in resources:
         return None
-    xobjects = resources.get("/XObject", {})
+    xobjects = resources.get("/XObject", pikepdf.Dictionary())
     if any(x.get("/Subtype") != "/Image" for x in xobjects.values()):
         return None  # drawn through forms: let poppler render it
     images = list(pdf_page.get_images(recursive=False).values())
-    if len(images) != 1:
+    if len(images) != 1 or not isinstance(images[0], pikepdf.Stream):
         return None
     raw = images[0]
     pdfimage = pikepdf.PdfImage(raw)
@@ -373,9 +380,8 @@ def _scan_dpi(pdf_page: pikepdf.Page, render_dpi: int) -> int:
     """The resolution to render a page at: ``render_dpi``, or for a scanned page (images, no
     fonts) the finest of its images if that is coarser: a 100-dpi image on a 25×50-inch
     poster rendered at 300 dpi would be 340 MB of pixels that hold nothing more."""
-    resources = pdf_page.obj.get("/Resources", {})
     images = list(pdf_page.get_images(recursive=False).values())
-    if "/Font" in resources or not images:
+    if "/Font" in _resources(pdf_page) or not images:
         return render_dpi
     box = pdf_page.mediabox
     size_in = (float(box[2] - box[0]) / 72, float(box[3] - box[1]) / 72)
@@ -436,13 +442,7 @@ def _render(path: Path, number: int, pdf_page: pikepdf.Page, label: str, out: Pa
     width = round(float(box[2] - box[0]) / 72 * dpi)
     height = round(float(box[3] - box[1]) / 72 * dpi)
     _check_pixels(width, height, max_pixels, label)
-    cmd = ["pdftoppm", "-r", str(dpi), "-f", str(number), "-l", str(number), "-png", "-singlefile", str(path), str(out)]
-    proc = subprocess.run(cmd, capture_output=True, check=False)
-    target = out.with_suffix(".png")
-    if proc.returncode != 0 or not target.exists():
-        raise CorruptInput(
-            f"{label}: không dựng được trang PDF.", f"{label}: the PDF page could not be rendered.", field=label
-        )
+    target = programs.render_pdf_page(path, number, dpi, out, label=label)
     with Image.open(target) as check:
         width, height = check.size
     return Page(label, 0, target, width, height, (float(dpi), float(dpi)))

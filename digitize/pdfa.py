@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pikepdf
 import pikepdf.pdfa
-from PIL import Image
+from PIL import Image, TiffImagePlugin
 
 from digitize import rows, textlayer
 from digitize.deskew import unskew
@@ -42,6 +42,8 @@ def _png_idat(path: Path) -> tuple[bytes, int, int, int]:
 def _g4_strip(path: Path) -> tuple[bytes, bool]:
     """The one G4 strip of a TIFF that ingest wrote, and whether its 1 bits are black."""
     with Image.open(path) as img:
+        if not isinstance(img, TiffImagePlugin.TiffImageFile):
+            raise ValueError(f"{path.name}: not a TIFF")
         offsets, counts = img.tag_v2[273], img.tag_v2[279]
         black_is_1 = img.tag_v2.get(262, 0) == 1
     if len(offsets) != 1:
@@ -106,7 +108,7 @@ def _image(
         ColorSpace=pikepdf.Name(colorspace),
         BitsPerComponent=bits,
         Filter=pikepdf.Name(filter_),
-        **({"DecodeParms": pikepdf.Dictionary(**parms)} if parms else {}),
+        **({"DecodeParms": pikepdf.Dictionary({f"/{key}": value for key, value in parms.items()})} if parms else {}),
     )
 
 
@@ -120,8 +122,8 @@ def image_xobject(pdf: pikepdf.Pdf, page: Page, jpeg_quality: int | None = None)
         data, black_is_1 = _g4_strip(page.path)
         parms = {"K": -1, "Columns": page.width, "Rows": page.height, "BlackIs1": black_is_1}
         return _image(pdf, data, size, colorspace, 1, "/CCITTFaxDecode", **parms)
-    if jpeg_quality is not None and (data := _jpeg(page, jpeg_quality)):
-        return _image(pdf, data, size, colorspace, 8, "/DCTDecode")
+    if jpeg_quality is not None and (jpeg := _jpeg(page, jpeg_quality)):
+        return _image(pdf, jpeg, size, colorspace, 8, "/DCTDecode")
     if page.is_jpeg:
         return _image(pdf, page.path.read_bytes(), size, colorspace, 8, "/DCTDecode")
     idat, width, height, depth = _png_idat(page.path)

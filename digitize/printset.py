@@ -41,7 +41,8 @@ def _label(text: str, pdf: pikepdf.Pdf) -> tuple[pikepdf.Stream, float, float]:
     """The label as a small grey image: Vietnamese text without embedding a font for it."""
     font = ImageFont.truetype(SERIF, round(9 / 72 * LABEL_DPI))
     left, top, right, bottom = font.getbbox(text)
-    img = Image.new("L", (right - left + 20, bottom - top + 12), 255)
+    # Pillow types the box as float; a TrueType font's is whole pixels, which ceil keeps.
+    img = Image.new("L", (math.ceil(right - left) + 20, math.ceil(bottom - top) + 12), 255)
     ImageDraw.Draw(img).text((10 - left, 6 - top), text, font=font, fill=0)
     buf = io.BytesIO()
     img.save(buf, format="JPEG", quality=90)

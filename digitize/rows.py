@@ -9,14 +9,18 @@ from __future__ import annotations
 import io
 import math
 import struct
-import subprocess
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 from PIL import Image
+
+from digitize import programs
+
+if TYPE_CHECKING:
+    import tifffile
 
 BAND_BYTES = 8 << 20  # rows are handed on in blocks of about this size
 
@@ -84,6 +88,17 @@ def png_rows(path: Path) -> Iterator[np.ndarray]:
         raise ValueError(f"{path.name}: {rows} of {height} rows")
 
 
+def _tiff_page(tif: tifffile.TiffFile, index: int) -> tifffile.TiffPage:
+    """Page ``index`` of an open TIFF file as a whole page (tifffile's type also allows the
+    lighter TiffFrame, which it gives only when asked to)."""
+    import tifffile
+
+    page = tif.pages.get(index, aspage=True)
+    if not isinstance(page, tifffile.TiffPage):
+        raise TypeError(f"page {index}: {type(page).__name__}")
+    return page
+
+
 def tiff_streams(path: Path, index: int) -> bool:
     """Whether ``tiff_rows`` reads this TIFF page: 8- or 16-bit grey or RGB, samples
     interleaved (anything else is decoded whole by Pillow, which also reports a broken file)."""
@@ -91,7 +106,7 @@ def tiff_streams(path: Path, index: int) -> bool:
 
     try:
         with tifffile.TiffFile(path) as tif:
-            page = tif.pages[index]
+            page = _tiff_page(tif, index)
             return bool(
                 page.bitspersample in (8, 16)  # 16 bits: the high byte of each sample, as Pillow reads them
                 and (page.samplesperpixel, page.photometric) in ((1, 1), (3, 2), (3, 6))
@@ -103,23 +118,21 @@ def tiff_streams(path: Path, index: int) -> bool:
         return False
 
 
-def restripped(path: Path, index: int, scratch: Path) -> tuple[Path, int]:
+def restripped(path: Path, index: int, scratch: Path, label: str | None = None) -> tuple[Path, int]:
     """The TIFF file and page to read a page from: as it is, or, when it is stored in a few
     huge compressed strips (some scanners write a whole sheet as one LZW strip, which any
     decoder of the strip holds whole: 420 MB for a colour A0), copied by libtiff's tiffcp
-    into ``scratch`` in strips of a band each. tiffcp decodes a strip row by row: 6 MB."""
+    into ``scratch`` in strips of a band each. tiffcp decodes a strip row by row: 6 MB.
+    A failing tiffcp raises ``ProgramFailed`` naming ``label`` (the file's name by default)."""
     import tifffile
 
     with tifffile.TiffFile(path) as tif:
-        page = tif.pages[index]
+        page = _tiff_page(tif, index)
         row = page.imagewidth * page.samplesperpixel
         huge = not page.is_tiled and min(page.rowsperstrip, page.imagelength) * row > 4 * BAND_BYTES
         if not huge or page.compression not in (5, 8, 32946, 32773):  # LZW, Deflate, PackBits
             return path, index
-    cmd = ["tiffcp", "-r", str(max(1, BAND_BYTES // row)), "-c", "zip", f"{path},{index}", str(scratch)]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise ValueError(f"{path.name}: {done.stderr.strip()[-300:]}")
+    programs.restrip_tiff(path, index, max(1, BAND_BYTES // row), scratch, label=label or path.name)
     return scratch, 0
 
 
@@ -135,9 +148,9 @@ def tiff_rows(path: Path, index: int) -> Iterator[np.ndarray]:
 
     try:
         with tifffile.TiffFile(path) as tif:
-            page = tif.pages[index]
+            page = _tiff_page(tif, index)
             width, height, bands = page.imagewidth, page.imagelength, page.samplesperpixel
-            if page.compression == 1 and page.is_contiguous:
+            if page.compression == 1 and page.is_contiguous and page.dtype is not None:
                 offset, size = page.dataoffsets[0], width * height * bands
                 pixels = np.memmap(path, page.dtype, "r", offset, (size,)).reshape(height, width, bands)
                 step = max(1, BAND_BYTES // (width * bands))
@@ -147,7 +160,10 @@ def tiff_rows(path: Path, index: int) -> Iterator[np.ndarray]:
             band: np.ndarray | None = None
             top = 0
             for segment, (_s, _d, y, x, _b), _shape in page.segments(sort=True):
-                tile = segment.reshape(segment.shape[-3:])  # (rows, columns, bands)
+                if segment is None:  # tifffile's answer for a strip or tile the file lacks
+                    raise ValueError(f"{path.name}: the strip or tile at row {y} is missing")
+                strip_rows, columns, samples = segment.shape[-3:]
+                tile = segment.reshape(strip_rows, columns, samples)
                 if not page.is_tiled:  # a strip: its rows as they are
                     yield _eight_bits(tile[: height - y])
                     continue
