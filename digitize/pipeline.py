@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import os
 import tempfile
 import time
@@ -17,6 +16,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
+from checksums import sha256_file
 from digitize import largeformat, ocr, orientation, pdfa, rows, separators
 from digitize.errors import CorruptInput, DigitizeError
 from digitize.ingest import Page, iter_pages, save_page_image
@@ -214,19 +214,9 @@ def _read_views(
             separator = separators.find(img, min(page.dpi), ink, opts.separators)
     if separator is not None and separator.only:  # a sheet that only separates: not OCR'd, not kept
         result = PageResult(
-            page.source,
-            page.number,
-            "",
-            0,
-            0.0,
-            page.dpi,
-            page.width,
-            page.height,
-            paper=paper,
-            dropped=True,
-            separator=separator,
-            notices=notices,
-        )
+            page.source, page.number, "", 0, 0.0, page.dpi, page.width, page.height,
+            paper=paper, dropped=True, separator=separator, notices=notices,
+        )  # fmt: skip
         return [result], pdfa.write_page(page, [], page.path.with_suffix(".pdf"), opts.jpeg_quality)
     results: list[PageResult] = []
     views: list[pdfa.View] = []
@@ -239,7 +229,6 @@ def _read_views(
             with ocr.opened(image) as img:
                 image = img.crop((x0, 0, x0 + width, page.height))  # a half in memory, for OCR only
         reading = Reading([]) if blank else _read(image, min(page.dpi), part_ink, large, opts, label, tile_pool)
-        view_notices = [] if results else notices
         skew = reading.skew  # as measured, whether the text or the image is mapped
         straighten = opts.deskew_archive and bool(reading.skew) and not part
         if straighten and decoded is not None:
@@ -247,58 +236,10 @@ def _read_views(
         level = _straighten_scan(page, reading.skew) if straighten else None
         if level is not None:
             page = level
-            view_notices = [
-                *view_notices,
-                _notice(
-                    "deskewed",
-                    f"{label}: ảnh lưu trữ đã được chỉnh nghiêng {reading.skew:+.1f}°.",
-                    f"{label}: the archived image was straightened by {reading.skew:+.1f}°.",
-                ),
-            ]
             reading = dataclasses.replace(reading, skew=0.0)  # the text now lies on the image as read
-        elif straighten:
-            view_notices = [
-                *view_notices,
-                _notice(
-                    "not-deskewed",
-                    f"{label}: tờ khổ lớn được lưu như khi quét, nghiêng {reading.skew:+.1f}° (chỉ tờ lưu dạng "
-                    "PNG mới được chỉnh); lớp chữ đặt theo độ nghiêng đó.",
-                    f"{label}: this large sheet is kept as scanned, skewed {reading.skew:+.1f}° (only sheets "
-                    "stored as PNG are straightened); the text layer follows that slope.",
-                ),
-            ]
-        if blank:
-            view_notices = [
-                *view_notices,
-                _notice(
-                    "blank-page",
-                    f"{label}: trang trắng" + (", đã bỏ." if opts.blanks == "drop" else "."),
-                    f"{label}: blank page" + (", dropped." if opts.blanks == "drop" else "."),
-                ),
-            ]
-        words = [w for line in reading.lines for w in line.words]
-        results.append(
-            PageResult(
-                source=page.source,
-                number=page.number,
-                text="\n".join(line.text for line in reading.lines),
-                words=len(words),
-                confidence=round(sum(w.conf for w in words) / len(words), 1) if words else 0.0,
-                dpi=(round(page.dpi[0], 1), round(page.dpi[1], 1)),
-                width=width,
-                height=page.height,
-                paper=largeformat.paper_size(width, page.height, page.dpi),
-                part=part,
-                rotate=reading.rotate,
-                skew=skew,
-                tiles=len(largeformat.tiles(width, page.height)) if large and not blank else 0,
-                blank=blank,
-                separator=separator if not results else None,
-                lines=reading.lines,
-                dropped=blank and opts.blanks == "drop",
-                notices=view_notices,
-            )
-        )
+        view_notices = [*([] if results else notices), *_view_notices(label, skew, straighten, level, blank, opts)]
+        first_separator = separator if not results else None
+        results.append(_result(page, part, width, reading, skew, large, blank, first_separator, view_notices, opts))
         if not (blank and opts.blanks == "drop"):
             views.append(pdfa.View(x0, width, reading))
     if decoded is not None:
@@ -310,20 +251,81 @@ def _read_views(
     return results, page_pdf
 
 
+def _view_notices(
+    label: str, skew: float, straighten: bool, level: Page | None, blank: bool, opts: Options
+) -> list[dict[str, str]]:
+    """What a view's reading tells a person: the archived image straightened (or not), blank."""
+    notices = []
+    if level is not None:
+        notices.append(
+            _notice(
+                "deskewed",
+                f"{label}: ảnh lưu trữ đã được chỉnh nghiêng {skew:+.1f}°.",
+                f"{label}: the archived image was straightened by {skew:+.1f}°.",
+            )
+        )
+    elif straighten:
+        notices.append(
+            _notice(
+                "not-deskewed",
+                f"{label}: tờ khổ lớn được lưu như khi quét, nghiêng {skew:+.1f}° (chỉ tờ lưu dạng "
+                "PNG mới được chỉnh); lớp chữ đặt theo độ nghiêng đó.",
+                f"{label}: this large sheet is kept as scanned, skewed {skew:+.1f}° (only sheets "
+                "stored as PNG are straightened); the text layer follows that slope.",
+            )
+        )
+    if blank:
+        notices.append(
+            _notice(
+                "blank-page",
+                f"{label}: trang trắng" + (", đã bỏ." if opts.blanks == "drop" else "."),
+                f"{label}: blank page" + (", dropped." if opts.blanks == "drop" else "."),
+            )
+        )
+    return notices
+
+
+def _result(
+    page: Page,
+    part: str,
+    width: int,
+    reading: Reading,
+    skew: float,
+    large: bool,
+    blank: bool,
+    separator: Separator | None,
+    notices: list[dict[str, str]],
+    opts: Options,
+) -> PageResult:
+    words = [w for line in reading.lines for w in line.words]
+    return PageResult(
+        source=page.source,
+        number=page.number,
+        text="\n".join(line.text for line in reading.lines),
+        words=len(words),
+        confidence=round(sum(w.conf for w in words) / len(words), 1) if words else 0.0,
+        dpi=(round(page.dpi[0], 1), round(page.dpi[1], 1)),
+        width=width,
+        height=page.height,
+        paper=largeformat.paper_size(width, page.height, page.dpi),
+        part=part,
+        rotate=reading.rotate,
+        skew=skew,
+        tiles=len(largeformat.tiles(width, page.height)) if large and not blank else 0,
+        blank=blank,
+        separator=separator,
+        lines=reading.lines,
+        dropped=blank and opts.blanks == "drop",
+        notices=notices,
+    )
+
+
 def _idle() -> None:
     """A page or tile thread of a job on a server: in the idle CPU class it runs only on a core
     nothing else wants, so requests are answered first. Only these threads: they never hold the
     catalog's write lock, which an idle thread could keep for long while the API waits on it."""
     with contextlib.suppress(OSError):  # a sandbox may forbid it: the thread keeps its priority
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _read_all(
