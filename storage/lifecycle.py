@@ -1,4 +1,4 @@
-"""A dossier's lifecycle (../shared/domain/vietnam.md): which status may follow which, who may
+"""A dossier's lifecycle (a one-stop office's, RECEIVED to ARCHIVED): which status may follow which, who may
 move it, and the record of each move (actor, time, reason) in the hash-chained audit log."""
 
 from __future__ import annotations

@@ -10,13 +10,13 @@ import pikepdf
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from conftest import ROOT
+from conftest import CORPUS, ROOT
 from digitize import Source, digitize, largeformat
 from digitize.validate import check_pdfa
 from pages import FONT, render_page
 
 MODELS = ROOT / "ocr-models"
-CORPUS_PAGE = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "scans" / "linn.png"
+CORPUS_PAGE = CORPUS / "linn.png"
 LEFT = ["TRANG TRÁI", "Giấy chứng nhận quyền sử dụng đất", "Thửa đất số 125, tờ bản đồ số 7"]
 RIGHT = ["TRANG PHẢI", "Sơ đồ thửa đất và tài sản gắn liền", "Những thay đổi sau khi cấp giấy"]
 
