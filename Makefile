@@ -13,7 +13,7 @@ APT_PACKAGES := tesseract-ocr tesseract-ocr-vie tesseract-ocr-osd tesseract-ocr-
 	poppler-utils qpdf jbig2dec libopenjp2-7 libtiff-tools fonts-liberation2 openssl softhsm2 python3-venv \
 	$(PREFLIGHT_PACKAGES)
 
-.PHONY: run test lint system-deps clean
+.PHONY: run test test-fast lint system-deps clean
 
 run: system-deps $(VENV)/.installed
 	$(BIN)/sohoa serve
@@ -23,6 +23,11 @@ test: system-deps $(VENV)/.installed
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+# For quick edits: no OCR and no servers, under two minutes on 2 cores (tests/conftest.py says
+# which tests are slow). `make test` stays the whole suite.
+test-fast: $(VENV)/.installed
+	$(BIN)/pytest -q -m "not slow"
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

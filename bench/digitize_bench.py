@@ -26,6 +26,7 @@ from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # so `--one sohoa` imports the project whatever the cwd
 MODELS = ROOT / "ocr-models"
+SCANS = ROOT / "tests" / "resources" / "scans"  # the real scans the tests use; --corpus takes any folder
 FONT = "/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf"
 JOBS = 2  # the machine has 2 cores; every tool gets the same parallelism
 CLASSES = {"colour": "png", "noisy": "jpg", "bilevel": "tif", "turned": "png", "skewed": "png"}
@@ -389,13 +390,22 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--pages", type=int, default=4, help="pages per class (default 4)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out", help="work folder (default bench/out)")
-    ap.add_argument("--corpus", type=Path, help="also run sohoa and OCRmyPDF on the PDFs in DIR")
+    ap.add_argument(
+        "--corpus",
+        type=Path,
+        nargs="?",
+        const=SCANS,
+        metavar="DIR",
+        help="also run sohoa and OCRmyPDF on the PDFs in DIR (DIR left out: tests/resources/scans)",
+    )
     ap.add_argument("--large", action="store_true", help="also an A3 spread and an A0 drawing (slow for the peers)")
     ap.add_argument("--timeout", type=float, default=600, help="seconds allowed per tool run (default 600)")
     ap.add_argument("--one", choices=TOOLS, help=argparse.SUPPRESS)  # child mode, used by measure()
     ap.add_argument("--dest", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("inputs", nargs="*", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.corpus and not args.corpus.is_dir():
+        ap.error(f"--corpus {args.corpus}: no such folder (give a folder of PDF scans)")
     if args.one:
         try:
             return run_one(args.one, args.dest, args.inputs)

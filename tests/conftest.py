@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-CORPUS = ROOT.parent / "shared" / "corpus" / "scans"
+CORPUS = ROOT / "tests" / "resources" / "scans"  # the real scans the tests read (LICENSES.md there)
 
 import os  # noqa: E402
 import subprocess  # noqa: E402
@@ -27,11 +27,6 @@ from service import context as context_module  # noqa: E402
 from service import options, queue  # noqa: E402
 from service import settings as settings_module  # noqa: E402
 from service.context import context  # noqa: E402
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    if not CORPUS.is_dir():
-        raise pytest.UsageError(f"The scan corpus is expected at {CORPUS} (shared/ beside the repository).")
 
 
 def _clear_caches() -> None:
@@ -234,3 +229,52 @@ def s3_url(s3_endpoint: s3_server.S3Server) -> str:
     import uuid
 
     return s3_endpoint.url(f"sohoa-test-{uuid.uuid4().hex[:16]}")
+
+
+# Two tiers: `make test` runs everything; `make test-fast` (pytest -m "not slow") leaves out what
+# runs OCR or starts a server (sohoa serve, SeaweedFS, PostgreSQL, Redis, certomancer's TSA/OCSP).
+# Fixtures that do either: a test using one is slow.
+SLOW_FIXTURES = frozenset({"digitized_pdf", "signed_files", "osd_calls", "token", "pki", "s3_endpoint", "pg_url"})
+# Parametrized fixtures that reach a server only for some values (through request.getfixturevalue,
+# which item.fixturenames does not show).
+SLOW_PARAMS = {"catalog_url": "postgresql", "store": "s3"}
+# Modules whose tests digitize, run the CLI or start servers (a quick test among them runs in the
+# full suite only); other slow tests carry @pytest.mark.slow themselves.
+SLOW_MODULES = frozenset(
+    {
+        "test_api",
+        "test_audit",
+        "test_cli",
+        "test_digitize",
+        "test_export",
+        "test_logs",
+        "test_scaled",
+        "test_scaleout",
+        "test_separators",
+        "test_serve",
+    }
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if (
+            SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+            or any(params.get(name) == value for name, value in SLOW_PARAMS.items())
+            or item.path.stem in SLOW_MODULES
+        ):
+            item.add_marker(pytest.mark.slow)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In the fast tier, a Tesseract engine is an error naming the cure, so a test that OCRs
+    without being marked slow is caught rather than slowing the tier down unnoticed."""
+    if "not slow" not in (config.getoption("markexpr") or ""):
+        return
+    from digitize import ocr
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("Tesseract started in the fast tier: mark the test @pytest.mark.slow")
+
+    ocr._engine = refuse  # type: ignore[assignment]

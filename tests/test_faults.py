@@ -44,6 +44,7 @@ def test_upload_to_a_dead_s3_store_is_503_and_writes_nothing(dead_s3: TestClient
     assert ready.status_code == 503 and ready.json()["field"] == "storage"
 
 
+@pytest.mark.slow  # OCR
 def test_store_failing_during_a_job_records_nothing_and_a_retry_completes(data_dir: Path, page_png: Path) -> None:
     ctx = context()
     job, _ = scans.accept_scan(ctx, CODE, page_png, page_png.name)

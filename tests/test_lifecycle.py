@@ -117,6 +117,7 @@ def test_rejection_needs_a_reason(as_role: dict[str, TestClient]) -> None:
     assert clerk.post(f"/api/v1/dossiers/{CODE}/transitions", json={"to": "NOPE"}).status_code == 422
 
 
+@pytest.mark.slow  # OCR
 def test_a_new_scan_does_not_move_a_dossier_back(data_dir: Path, page_png: Path) -> None:
     ctx = context()
     dossiers.create_dossier(ctx, CODE, {}, actor="test")

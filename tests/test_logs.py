@@ -47,7 +47,7 @@ def test_json_logs_carry_the_request_id(tmp_path: Path, page_png: Path) -> None:
             conn.putheader(name, value)
         conn.endheaders()
         conn.send(body[:1000])
-        time.sleep(0.6)
+        time.sleep(0.6)  # the station's pause is what is measured: the logged ms must include it
         conn.send(body[1000:])
         assert conn.getresponse().status == 202
         conn.close()

@@ -3,6 +3,8 @@
 import hashlib
 import subprocess
 
+import pytest
+
 from conftest import ROOT
 
 MODELS = ROOT / "ocr-models"
@@ -23,6 +25,7 @@ def test_models_have_provenance() -> None:
     assert "Apache-2.0" in readme
 
 
+@pytest.mark.slow  # runs the tesseract program
 def test_tesseract_loads_models_from_the_repository() -> None:
     out = subprocess.run(
         ["tesseract", "--tessdata-dir", str(MODELS), "--list-langs"], capture_output=True, text=True, check=True

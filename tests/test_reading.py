@@ -200,6 +200,7 @@ def test_small_plain_slope_is_straightened_before_the_first_pass(osd_calls: list
     assert deskew.Slope(-1.5, gain=1.0).first == -1.5
 
 
+@pytest.mark.slow  # OCR
 @pytest.mark.parametrize("mode", ["1", "L", "RGB"])
 def test_an_image_in_memory_reads_as_its_file_does(mode: str, tmp_path: Path) -> None:
     """Copies go to the engine as raw pixels (1 bit packed, grey, RGB) with the scan's resolution:
@@ -216,6 +217,7 @@ def test_an_image_in_memory_reads_as_its_file_does(mode: str, tmp_path: Path) ->
     assert "ĐƠN ĐĂNG KÝ KHAI SINH" in [line.text for line in from_memory]
 
 
+@pytest.mark.slow  # OCR (orientation detection)
 @pytest.mark.parametrize("turn", [90, 180, 270])
 def test_osd_on_a_small_copy_of_jpeg_png_and_memory(turn: int, tmp_path: Path) -> None:
     turned = render_page(dpi=300).convert("L").rotate(turn, expand=True)
@@ -226,6 +228,7 @@ def test_osd_on_a_small_copy_of_jpeg_png_and_memory(turn: int, tmp_path: Path) -
         assert orientation.detect(image, 300, tessdata=MODELS) == turn, image
 
 
+@pytest.mark.slow  # OCR
 def test_grey_and_colour_scans_are_smoothed_for_reading_from_250_dpi(tmp_path: Path) -> None:
     from pages import scanned_page
 

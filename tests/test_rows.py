@@ -142,6 +142,7 @@ with tempfile.TemporaryDirectory() as work:
 """
 
 
+@pytest.mark.slow  # a child process per sheet: 35 s in all
 @pytest.mark.parametrize("kind", ["png", "tif", "tif-one-strip", "jp2"])
 def test_large_colour_sheet_is_ingested_in_bounded_memory(kind: str, tmp_path: Path) -> None:
     """A 48-million-pixel colour sheet (Pillow holds it whole in 192 MB; a JPEG 2000 one takes

@@ -18,7 +18,7 @@ from service import scratch
 folder = scratch.folder(Path({data!r}))
 (folder / "upload-half").write_bytes(b"%PDF-1.7 half of it")
 print(folder, flush=True)
-time.sleep(60)
+time.sleep(60)  # alive until the test kills it: a process mid-upload
 """
 
 

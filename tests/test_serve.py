@@ -66,8 +66,9 @@ def test_one_server_process_runs_the_worker_and_another_takes_it_over(tmp_path: 
     try:
         [first] = _wait_for(lambda: _worker_pids(log))
         assert first in _children(server.pid)
-        time.sleep(1.0)  # both processes are up: still only one worker
-        assert _worker_pids(log) == [first]
+        started = "Application startup complete."  # logged by each server process once its lifespan ran
+        _wait_for(lambda: log.read_text(errors="replace").count(started) == 2)
+        assert _worker_pids(log) == [first]  # both processes are up: still only one worker
         assert _post_and_wait(base, scanner, "000.00.12.H12-250601-0001", page_png)["status"] == "done"
 
         os.kill(first, signal.SIGKILL)  # the kernel lets go of its lock; uvicorn starts a new process
@@ -100,6 +101,7 @@ def test_queue_entries_lost_from_the_queue_file_are_queued_again_from_the_catalo
 def test_catalog_writers_in_two_processes_take_turns(tmp_path: Path) -> None:
     """Another process holding the catalog's writer lock makes this one wait until it lets go."""
     lock_file = tmp_path / "sohoa.db.writer"
+    # The holder keeps the lock 1 s (the wait measured below), then lives on without it.
     holder = subprocess.Popen(
         [
             sys.executable,

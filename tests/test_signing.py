@@ -58,6 +58,7 @@ def test_signed_file_stays_valid_pdfa_and_well_formed(signed: Path) -> None:
     subprocess.run(["qpdf", "--check", str(signed)], check=True, capture_output=True)
 
 
+@pytest.mark.slow  # OCR
 @pytest.mark.parametrize("flavour", ["1b", "3b"])
 def test_pdfa_1b_and_3b_stay_valid_after_two_signatures(
     flavour: str, page_png: Path, pki_dir: Path, tmp_path: Path
@@ -84,6 +85,7 @@ def test_pdfa_1b_and_3b_stay_valid_after_two_signatures(
             assert report.passed, (path.name, [str(e) for e in report.errors])
 
 
+@pytest.mark.slow  # OCR, and the test PKI served on loopback
 def test_pdfa_1b_stays_valid_at_b_lt(page_png: Path, tmp_path: Path) -> None:
     """B-LT's OCSP/CRL data go in the signature's own revision for PDF/A-1: pyHanko's separate
     DSS revision made the file PDF 1.7 with Info and XMP out of step and no dc schema in the
@@ -110,6 +112,7 @@ def test_pdfa_1b_stays_valid_at_b_lt(page_png: Path, tmp_path: Path) -> None:
     assert preflight_report.passed, [str(e) for e in preflight_report.errors]
 
 
+@pytest.mark.slow  # OCR, and the test PKI served on loopback
 def test_pdfa_1b_stays_valid_at_b_lta(page_png: Path, tmp_path: Path) -> None:
     """B-LTA's document time stamp on PDF/A-1: pyHanko writes it with a plain writer (PDF 1.7,
     Info and XMP out of step, no dc schema) in a field without appearance (Preflight 5.3.1).

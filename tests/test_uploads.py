@@ -112,6 +112,7 @@ def test_limits_and_types_are_enforced(client: TestClient, data_dir: Path) -> No
     assert nothing_stored(data_dir)
 
 
+@pytest.mark.slow  # the embedded worker OCRs the accepted scan meanwhile
 def test_downloads_resume_with_http_range(data_dir: Path, page_jpeg: Path) -> None:
     _, token = access.issue(context().sessions, "Lưu trữ viên", "archivist")
     data = page_jpeg.read_bytes()
@@ -142,6 +143,7 @@ def test_downloads_resume_with_http_range(data_dir: Path, page_jpeg: Path) -> No
         assert several.status_code == 200 and several.content == data
 
 
+@pytest.mark.slow  # OCR
 def test_page_limit_per_dossier_stops_a_scan_as_it_streams(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
