@@ -214,7 +214,7 @@ def sign(
     if not input.is_file():
         fail(SohoaError(f"Không có tệp {input}.", f"No such file: {input}.", field=str(input)))
     if pkcs12 is not None:
-        signer = _run(agency_signer, pkcs12, password_file, pki_dir=settings.pki_dir, agency_name=settings.agency_name)
+        signer = _run(agency_signer, pkcs12, password_file, pki_dir=settings.pki_dir, agency_name=settings.demo_agency)
     else:
         signer = _run(options.agency_signer, settings)
     profile = _run(

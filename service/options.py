@@ -77,7 +77,7 @@ class SigningProfile:
     """How the agency signs: the name on its stamp, the PAdES level, the time-stamping
     authority, and the roots a B-LT signature's chain is validated against."""
 
-    agency_name: str
+    agency_name: str | None  # None: the name in the certificate
     level: str
     tsa_url: str
     trust_roots: tuple[Path, ...]
@@ -105,7 +105,7 @@ def signing_profile(
     tsa = settings.tsa_url if tsa_url is None else tsa_url
     chosen = level or settings.signing_level
     return SigningProfile(
-        agency_name=agency_name or settings.agency_name,
+        agency_name=agency_name or settings.agency_name or None,
         level=("B-LT" if tsa else "B-B") if chosen == "auto" else chosen,
         tsa_url=tsa,
         trust_roots=tuple(trust_roots or default_trust_roots(settings)),
@@ -119,7 +119,7 @@ def default_trust_roots(settings: Settings, *, make_demo: bool = True) -> list[P
     if uses_demo_pki(settings):
         demo_root = settings.pki_dir / DEMO_ROOT
         if make_demo:
-            demo_root = ensure_demo_pki(settings.pki_dir, settings.agency_name).root_cert
+            demo_root = ensure_demo_pki(settings.pki_dir, settings.demo_agency).root_cert
         if demo_root.is_file():
             roots.append(demo_root)
     return roots
@@ -148,6 +148,6 @@ def agency_signer(settings: Settings) -> AgencySigner:
         settings.signing_pkcs12,
         settings.signing_pkcs12_password_file,
         pki_dir=settings.pki_dir,
-        agency_name=settings.agency_name,
+        agency_name=settings.demo_agency,
         pkcs11=token,
     )

@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 ROOT = Path(__file__).resolve().parent.parent  # the checkout: ocr-models/ sits beside the packages
 
 # Circular 01/2018/TT-VPCP art. 19: <agency code>-<YYMMDD>-<NNNN>, agency code dotted.
+DEMO_AGENCY = "UBND xã Mẫu (DEMO)"
 DOSSIER_CODE_PATTERN = r"[0-9]{3}\.[0-9]{2}\.[0-9]{2}\.[A-Z][0-9]{2}-[0-9]{6}-[0-9]{4}"
 
 
@@ -90,7 +91,17 @@ class Settings(BaseSettings):
     dossier_code_pattern: str = Field(
         DOSSIER_CODE_PATTERN, description="Regular expression a dossier code must match in full."
     )
-    agency_name: str = Field("UBND xã Mẫu (DEMO)", description="Agency name shown on the visible signature.")
+    agency_name: str = Field(
+        "",
+        description="Name shown on the agency's stamp; empty: the name in its certificate (the demo PKI's is "
+        f"{DEMO_AGENCY!r}).",
+    )
+
+    @property
+    def demo_agency(self) -> str:
+        """The name the demo PKI's agency certificate is made with."""
+        return self.agency_name or DEMO_AGENCY
+
     signing_pkcs12: Path | None = Field(
         None, description="Agency certificate (PKCS#12); empty means the demo PKI in `<data_dir>/pki`."
     )

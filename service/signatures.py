@@ -83,12 +83,12 @@ def sign_agency(ctx: Context, code: str, document_id: int, *, actor: str, reason
     its stamp below the earlier ones."""
     from signing.sign import sign_pdf  # pyHanko loads when first needed
 
-    base, count = _signable(ctx, code, document_id)
+    base, _count = _signable(ctx, code, document_id)
     with tempfile.TemporaryDirectory(dir=ctx.tmp) as tmp:
         src, out = Path(tmp) / "current.pdf", Path(tmp) / "signed.pdf"
         ctx.store.get_file(base, src)
         kwargs = ctx.signing().sign_kwargs()
-        info = sign_pdf(src, out, ctx.signer(), **kwargs, reason=reason or "Xác nhận", slot=count)
+        info = sign_pdf(src, out, ctx.signer(), **kwargs, reason=reason or "Xác nhận")
         return _store_signed_version(ctx, code, document_id, base, out, info, actor)
 
 

@@ -7,6 +7,7 @@ import hashlib
 import logging
 import os
 import tempfile
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -24,7 +25,6 @@ from pyhanko.stamp import TextStampStyle
 # Liberation Serif has Times New Roman's metrics and full Vietnamese coverage (Debian fonts-liberation2).
 SERIF = Path("/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf")
 VIETNAM = dt.timezone(dt.timedelta(hours=7), "ICT")
-MARGIN = 28  # points from the page edge
 FONT_SIZE = 10  # circular 05/2025/TT-BNV: Times New Roman 10, black
 
 
@@ -118,22 +118,83 @@ def vietnam_time(moment: dt.datetime | None = None) -> str:
     return (moment or dt.datetime.now(VIETNAM)).astimezone(VIETNAM).replace(microsecond=0).isoformat()
 
 
-def digitized_copy_stamp(
-    page_box: tuple[float, float, float, float], agency: str, moment: dt.datetime, slot: int = 0
-) -> Stamp:
-    """Top right of page 1: agency name and signing time, no seal image (circular 05/2025/TT-BNV).
-    A later signature of the same kind takes the next ``slot`` below, so stamps never overlap."""
-    _x0, _y0, x1, y1 = page_box
-    width, height = 230, 34
-    top = y1 - MARGIN - slot * (height + 4)
-    box = (int(x1 - MARGIN - width), int(top - height), int(x1 - MARGIN), int(top))
+PAD = 3  # points between a stamp's text and its box
+LEADING = 12  # points from one line of a stamp to the next
+TEXT_WIDTH = 236  # points of text a stamp's line may take before it wraps
+
+
+@lru_cache(maxsize=1)
+def _advances() -> tuple[dict[int, int], int]:
+    """The stamp font's advance widths by code point (1000 units per em), and .notdef's."""
+    font = TTFont(stamp_font())
+    metrics = font["hmtx"].metrics
+    return {cp: metrics[name][0] for cp, name in font.getBestCmap().items()}, metrics[".notdef"][0]
+
+
+def text_width(text: str, size: float = FONT_SIZE) -> float:
+    """Points ``text`` takes in the stamp font at ``size``."""
+    widths, missing = _advances()
+    return sum(widths.get(ord(c), missing) for c in text) * size / 1000
+
+
+def wrap(text: str, width: float = TEXT_WIDTH) -> list[str]:
+    """``text`` in lines of at most ``width`` points at 10 pt, broken between words (a word
+    longer than a line, between letters): a long agency name takes more lines, never a
+    smaller size."""
+    lines: list[str] = []
+    current = ""
+    for word in unicodedata.normalize("NFC", text).split():
+        candidate = f"{current} {word}" if current else word
+        if current and text_width(candidate) > width:
+            lines.append(current)
+            candidate = word
+        while text_width(candidate) > width:
+            cut = max(1, max(n for n in range(1, len(candidate) + 1) if text_width(candidate[:n]) <= width))
+            lines.append(candidate[:cut])
+            candidate = candidate[cut:]
+        current = candidate
+    return [*lines, current] if current else lines
+
+
+@dataclass(frozen=True)
+class StampText:
+    """A text stamp at its natural size: 10 pt, never scaled to fit (pyHanko would shrink it)."""
+
+    style: TextStampStyle
+    size: tuple[float, float]
+
+
+def text_stamp(lines: list[str]) -> StampText:
     style = TextStampStyle(
-        stamp_text="Ký bởi: %(agency)s\nThời gian ký: %(when)s",
-        text_box_style=TextBoxStyle(font=StampFont(str(stamp_font()), font_size=FONT_SIZE), leading=12),
+        stamp_text="\n".join(lines).replace("%", "%%"),
+        text_box_style=TextBoxStyle(
+            font=StampFont(str(stamp_font()), font_size=FONT_SIZE),
+            leading=LEADING,
+            # The text box as large as its text: pyHanko's default adds 10 pt all round.
+            box_layout_rule=layout.SimpleBoxLayoutRule(
+                x_align=layout.AxisAlignment.ALIGN_MIN,
+                y_align=layout.AxisAlignment.ALIGN_MIN,
+                margins=layout.Margins.uniform(0),
+            ),
+        ),
         border_width=0,
         background=None,
+        inner_content_layout=layout.SimpleBoxLayoutRule(
+            x_align=layout.AxisAlignment.ALIGN_MIN,
+            y_align=layout.AxisAlignment.ALIGN_MAX,
+            margins=layout.Margins.uniform(PAD),
+            inner_content_scaling=layout.InnerScaling.NO_SCALING,
+        ),
     )
-    return Stamp(style, box, {"agency": agency, "when": vietnam_time(moment)})
+    width = max(text_width(line) for line in lines) + 2 * PAD + 2
+    height = len(lines) * LEADING + 2 * PAD + 3  # the last line's descenders
+    return StampText(style, (width, height))
+
+
+def digitized_copy_lines(signer: str, moment: dt.datetime) -> list[str]:
+    """A digitized copy's stamp (circular 05/2025/TT-BNV): who signed and when, ISO 8601 in
+    +07:00, no seal image; a long name wraps onto more lines."""
+    return [*wrap(f"Ký bởi: {signer}"), *wrap(f"Thời gian ký: {vietnam_time(moment)}")]
 
 
 SEAL_MM = 36  # a round agency seal is about 36 mm across: shown at real size

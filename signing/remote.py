@@ -28,11 +28,12 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from pyhanko.sign import fields, signers
 from pyhanko.sign.fields import SigSeedSubFilter
 from pyhanko.sign.signers.pdf_byterange import PreparedByteRangeDigest
+from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
 from pyhanko.sign.signers.pdf_signer import PdfTBSDocument
 from pyhanko.sign.timestamps.requests_client import RequestsHTTPTimeStamper
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-from signing.appearance import VIETNAM, digitized_copy_stamp
+from signing.appearance import VIETNAM, digitized_copy_lines, vietnam_time
 from signing.errors import CertificateUnusable, SigningError
 from signing.sign import (
     atomic_write,
@@ -41,6 +42,7 @@ from signing.sign import (
     check_signing_certificate,
     next_field_name,
     open_writer,
+    placed_stamp,
     signer_context,
 )
 
@@ -108,7 +110,7 @@ def prepare(
     """Add the clerk's signature field and appearance to ``src`` and return what to sign; the
     clerk's certificate must pass ``check_signer`` against ``trust_roots`` first."""
     chain = load_chain(chain_data)
-    signer_cert, moment = chain[0], dt.datetime.now(VIETNAM)
+    signer_cert, moment = chain[0], dt.datetime.now(VIETNAM).replace(microsecond=0)
     name = signer_name(signer_cert)
     check_signer(chain, trust_roots, moment)
     external = signers.ExternalSigner(
@@ -117,8 +119,7 @@ def prepare(
     writer = open_writer(io.BytesIO(src.read_bytes()))
     check_may_sign(writer, src.name, None)
     field = next_field_name(writer)
-    page_box = tuple(float(v) for v in writer.root["/Pages"]["/Kids"][0].get_object()["/MediaBox"])
-    stamp = digitized_copy_stamp(page_box, name, moment)  # type: ignore[arg-type]
+    stamp, note = placed_stamp(writer, src, digitized_copy_lines(name, moment))  # below the stamps already there
     meta = signers.PdfSignatureMetadata(
         field_name=field, md_algorithm="sha256", subfilter=SigSeedSubFilter.PADES, reason=reason, location="Việt Nam"
     )
@@ -134,7 +135,8 @@ def prepare(
             writer, bytes_reserved=32768, appearance_text_params=stamp.text_params, output=output
         )
     )
-    attrs = asyncio.run(external.signed_attrs(digest.document_digest, "sha256", use_pades=True))
+    settings = PdfCMSSignedAttributes(signing_time=moment)  # the time the stamp shows
+    attrs = asyncio.run(external.signed_attrs(digest.document_digest, "sha256", settings, use_pades=True))
     pending_dir.mkdir(parents=True, exist_ok=True)
     purge_expired(pending_dir, moment)
     pending_id = uuid.uuid4().hex
@@ -146,7 +148,8 @@ def prepare(
             {
                 "field": field,
                 "signer": name,
-                "signed_at": stamp.text_params["when"],
+                "signed_at": vietnam_time(moment),
+                "note": note,
                 "document_digest": digest.document_digest.hex(),
                 "start": digest.reserved_region_start,
                 "end": digest.reserved_region_end,
@@ -219,9 +222,10 @@ def complete(pending_dir: Path, pending_id: str, signature: bytes, dst: Path, *,
         out.write(output.getvalue())
     pdf_path.unlink(missing_ok=True)
     state_path.unlink(missing_ok=True)
-    return {
+    info = {
         "field": state["field"],
         "signer": state["signer"],
         "time": state["signed_at"],
         "level": "PAdES B-T" if tsa_url else "PAdES B-B",
     }
+    return {**info, "note": state["note"]} if state.get("note") else info

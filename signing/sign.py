@@ -11,7 +11,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from asn1crypto import x509 as asn1_x509
 from pyhanko.pdf_utils import generic
@@ -39,7 +39,8 @@ from pyhanko_certvalidator.errors import (
 )
 from pyhanko_certvalidator.fetchers.requests_fetchers import RequestsFetcherBackend
 
-from signing.appearance import VIETNAM, Stamp, digitized_copy_stamp, empty_appearance, vietnam_time
+from signing import placement
+from signing.appearance import VIETNAM, Stamp, digitized_copy_lines, empty_appearance, text_stamp, vietnam_time
 from signing.errors import CertificateUnusable, NotAPdf, SigningError
 from signing.signers import AgencySigner
 from signing.verify import load_roots
@@ -260,7 +261,7 @@ def sign_pdf(
     dst: Path,
     agency: AgencySigner,
     *,
-    agency_name: str,
+    agency_name: str | None = None,
     level: str = "B-B",
     tsa_url: str = "",
     trust_roots: Sequence[Path] = (),
@@ -268,7 +269,6 @@ def sign_pdf(
     field: str | None = None,
     certify: MDPPerm | None = None,
     stamp: Stamp | None = None,
-    slot: int = 0,
 ) -> dict[str, str]:
     """Sign ``src`` as the agency with the digitized-copy stamp; write ``dst`` atomically.
 
@@ -280,9 +280,12 @@ def sign_pdf(
 
     ``field`` signs a field made beforehand (``add_signature_fields``: a result's signer
     first, then the organization); ``certify`` makes this the certifying signature, with
-    the changes it still allows (DocMDP). ``slot`` places the default stamp below earlier ones."""
+    the changes it still allows (DocMDP). The digitized-copy stamp shows ``agency_name``, by
+    default the certificate's name, and the signature's own signing time; it goes in free
+    space at the top right of page 1 (``placement``), and the result's ``note`` says when it
+    had to cover text."""
     _check_level(level, tsa_url)
-    moment = dt.datetime.now(VIETNAM)
+    moment = dt.datetime.now(VIETNAM).replace(microsecond=0)  # the stamp's time and the signature's
     check_certificate(agency, moment)
     timestamper = RequestsHTTPTimeStamper(tsa_url, timeout=15) if level != "B-B" else None
     long_term = level in ("B-LT", "B-LTA")
@@ -290,9 +293,9 @@ def sign_pdf(
     with _signing_errors(src, tsa_url), src.open("rb") as f:
         writer = _writer_to_sign(f, src, field)
         name = field or next_field_name(writer)
-        page_box = tuple(float(v) for v in writer.root["/Pages"]["/Kids"][0].get_object()["/MediaBox"])
-        # The digitized-copy stamp unless the caller brings another (an issued result's).
-        stamp = stamp or digitized_copy_stamp(page_box, agency_name, moment, slot)  # type: ignore[arg-type]
+        note = ""
+        if stamp is None:  # the digitized-copy stamp, unless the caller brings another (an issued result's)
+            stamp, note = placed_stamp(writer, src, digitized_copy_lines(agency_name or agency.name, moment))
         # PDF/A-1 at B-LTA: signed at B-LT, then sealed by a writer that keeps it PDF/A-1.
         seal_separately = level == "B-LTA" and isinstance(writer, _PdfA1Writer)
         seal_field = _add_timestamp_field(writer) if seal_separately else ""
@@ -309,13 +312,14 @@ def sign_pdf(
             certify=certify is not None,
             docmdp_permissions=certify or MDPPerm.FILL_FORMS,
         )
-        pdf_signer = signers.PdfSigner(
+        pdf_signer = TimedSigner(
             meta,
             signer=agency.signer,
             timestamper=timestamper,
             stamp_style=stamp.style,
             # A field made beforehand keeps its own place; otherwise the stamp's.
             new_field_spec=None if field else fields.SigFieldSpec(sig_field_name=name, on_page=0, box=stamp.box),
+            moment=moment,
         )
         with atomic_write(dst) as out:
             if seal_separately:
@@ -324,7 +328,39 @@ def sign_pdf(
                 _seal_pdfa1(signed, out, seal_field, timestamper, context)
             else:
                 pdf_signer.sign_pdf(writer, output=out, appearance_text_params=stamp.text_params)
-    return {"field": name, "signer": agency.subject, "time": vietnam_time(moment), "level": f"PAdES {level}"}
+    info = {"field": name, "signer": agency.subject, "time": vietnam_time(moment), "level": f"PAdES {level}"}
+    return {**info, "note": note} if note else info
+
+
+class TimedSigner(signers.PdfSigner):
+    """pyHanko's signer with the signing time set: the time the stamp shows is then the
+    signature's own (pyHanko would take the clock again, a moment later)."""
+
+    def __init__(self, *args: Any, moment: dt.datetime, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.moment = moment
+
+    def init_signing_session(self, pdf_out: Any, existing_fields_only: bool = False) -> Any:
+        session = super().init_signing_session(pdf_out, existing_fields_only)
+        session.system_time = self.moment
+        return session
+
+
+COVERS_TEXT = (
+    "Dấu chữ ký che một phần chữ ở đầu trang 1: góc trên bên phải không còn chỗ trống.",
+    "The signature stamp covers some text at the top of page 1: the top right had no free space left.",
+)
+
+
+def placed_stamp(writer: IncrementalPdfFileWriter, src: Path, lines: list[str]) -> tuple[Stamp, str]:
+    """A text stamp in free space at the top right of page 1, below the stamps already there;
+    the note says (in Vietnamese) when it could only go over text."""
+    page = writer.root["/Pages"]["/Kids"][0].get_object()
+    page_box = tuple(float(v) for v in page["/MediaBox"])
+    text = text_stamp(lines)
+    ink = placement.page_ink(src, page_box)  # type: ignore[arg-type]
+    where = placement.place(text.size, page_box, placement.signature_boxes(writer), ink)  # type: ignore[arg-type]
+    return Stamp(text.style, where.box, {}), COVERS_TEXT[0] if where.covers_text else ""
 
 
 def _check_level(level: str, tsa_url: str) -> None:

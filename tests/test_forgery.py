@@ -51,7 +51,7 @@ def signed_files(
         digitize(pages, pdfa, title="Đơn", tessdata=ROOT / "ocr-models", flavour=flavour, jobs=2)
         once, twice = folder / f"{flavour}-1.pdf", folder / f"{flavour}-2.pdf"
         sign_pdf(pdfa, once, signer, agency_name=AGENCY)
-        sign_pdf(once, twice, signer, agency_name=AGENCY, slot=1)
+        sign_pdf(once, twice, signer, agency_name=AGENCY)
         made[flavour, 1], made[flavour, 2] = once, twice
     return made
 
@@ -97,7 +97,7 @@ def test_a_change_between_two_signatures_is_named_after_the_first(
     faith: the second signature is sound, the first one tells."""
     forged = forge(signed_files["2b", 1], tmp_path / "forged.pdf", white_box)
     signer = agency_signer(None, None, pki_dir=pki_dir, agency_name=AGENCY)
-    sign_pdf(forged, tmp_path / "then-signed.pdf", signer, agency_name=AGENCY, slot=1)
+    sign_pdf(forged, tmp_path / "then-signed.pdf", signer, agency_name=AGENCY)
     report = verify_pdf(tmp_path / "then-signed.pdf", roots)
     first, second = report.signatures
     assert first.changed_after and not second.changed_after and second.ok

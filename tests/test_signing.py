@@ -71,7 +71,7 @@ def test_pdfa_1b_and_3b_stay_valid_after_two_signatures(
     signer = agency_signer(None, None, pki_dir=pki_dir, agency_name=AGENCY)
     first, second = tmp_path / "1.pdf", tmp_path / "2.pdf"
     sign_pdf(pdfa, first, signer, agency_name=AGENCY)
-    sign_pdf(first, second, signer, agency_name=AGENCY, slot=1)
+    sign_pdf(first, second, signer, agency_name=AGENCY)
     status = check_pdfa(second)
     assert status.passed and status.flavour == flavour, status.findings
     report = verify_pdf(second, [ensure_demo_pki(pki_dir, AGENCY).root_cert])
