@@ -386,7 +386,7 @@ def list_dossiers(
 @app.get("/api/v1/dossiers/{code}", tags=["hồ sơ"])
 def get_dossier(who: Reader, code: str) -> Dossier:
     """Hồ sơ, tài liệu, đường tải về và lịch sử trạng thái. / A dossier, documents, downloads and history."""
-    return _with_links(dossiers.dossier_view(context(), code))
+    return _with_links(dossiers.read_dossier(context(), code, actor=who.actor))
 
 
 @app.patch("/api/v1/dossiers/{code}", tags=["hồ sơ"])
@@ -459,7 +459,7 @@ class RangeNotSatisfiable(SohoaError):
 def verify_document(who: Reader, code: str, document_id: DocumentId) -> views.StoredVerification:
     """Kiểm tra bản mới nhất đã lưu của tài liệu: chữ ký, thay đổi sau khi ký, PDF/A.
     / Verify the document's latest stored version: signatures, changes after signing, PDF/A."""
-    return signatures.verify_document(context(), code, document_id)
+    return signatures.verify_document(context(), code, document_id, actor=who.actor)
 
 
 _BYTES = {"schema": {"type": "string", "format": "binary"}}
@@ -487,7 +487,7 @@ def download(
     """Tải bản gốc, bản PDF/A, bản đã ký hoặc ALTO; hỗ trợ HTTP Range để tải tiếp.
     / Download the original, the PDF/A, the signed PDF/A or ALTO; HTTP Range resumes."""
     ctx = context()
-    version = dossiers.document_version(ctx, code, document_id, kind)
+    version = dossiers.document_version(ctx, code, document_id, kind, actor=who.actor)
     size = ctx.store.size(version.key)
     headers = {
         "Accept-Ranges": "bytes",
@@ -594,6 +594,7 @@ def search(
         status=status,
         received_from=received_from,
         received_to=received_to,
+        actor=who.actor,
     )
 
 
@@ -605,4 +606,4 @@ async def verify(who: Anyone, file: Annotated[UploadFile, File(description="Tệ
     with tempfile.TemporaryDirectory(dir=ctx.tmp) as tmp:
         path = Path(tmp) / Path(scans.clean_filename(file.filename or "document.pdf")).name
         await _save_upload(file, path, ctx.settings.max_upload_bytes)
-        return await run_in_threadpool(signatures.verify_file, ctx, path)
+        return await run_in_threadpool(partial(signatures.verify_file, ctx, path, actor=who.actor))

@@ -349,6 +349,7 @@ def search(
         status=status,
         received_from=day(received_from, "received_from"),
         received_to=day(received_to, "received_to"),
+        actor=operator(),
     )
     if as_json:
         typer.echo(json.dumps(result.model_dump(mode="json"), ensure_ascii=False, indent=2))
@@ -363,42 +364,57 @@ def search(
 @app.command()
 def audit(
     as_json: Annotated[bool, typer.Option("--json", help="In kết quả dạng JSON")] = False,
+    anchor: Annotated[
+        bool, typer.Option("--anchor", help="Khi toàn vẹn: neo đầu nhật ký kiểm tra ngay (đối tượng ghi một lần)")
+    ] = False,
 ) -> None:
-    """Kiểm tra toàn vẹn kho lưu trữ: băm lại mọi đối tượng; mã thoát 1 khi thiếu hoặc hỏng.
-    / Re-hash every stored object against the catalog; exit 1 when any is missing or corrupt."""
+    """Kiểm tra toàn vẹn: băm lại mọi đối tượng, chuỗi nhật ký và các mốc neo, mã truy cập; mã thoát 1
+    khi có sai lệch. / Re-hash every object, check the audit log against itself and its anchors, and
+    every token against the log; exit 1 on any finding."""
     import dataclasses
 
+    from service.audit import anchor as anchor_head
     from service.audit import integrity
     from service.context import context
 
     existing_data(get_settings())
-
     report = _run(integrity, context())
+    anchored = _run(anchor_head, context()) if anchor and report.ok else None
     if as_json:
         typer.echo(json.dumps({**dataclasses.asdict(report), "ok": report.ok}, ensure_ascii=False, indent=2))
     else:
-        typer.echo(f"Đã kiểm {report.checked} đối tượng / checked {report.checked} objects")
-        for key in report.missing:
-            typer.echo(f"THIẾU / MISSING  {key}")
-        for item in report.corrupt:
-            typer.echo(f"HỎNG / CORRUPT   {item['key']} (sha256 {item['actual'][:16]}…, cần {item['expected'][:16]}…)")
-        for key in report.orphans:
-            typer.echo(f"THỪA / ORPHAN    {key}")
-        log = report.log
-        assert log is not None
-        if log.ok:
-            typer.echo(
-                f"Nhật ký kiểm tra: {log.entries} mục, chuỗi băm liền mạch / audit log: {log.entries} entries,"
-                f" hash chain intact (head {log.head[:16]}…)"
-            )
-        else:
-            typer.echo(f"NHẬT KÝ BỊ SỬA / AUDIT LOG ALTERED at entry {log.broken_at}: {log.reason}")
-        typer.echo(
-            "Toàn vẹn. / Intact."
-            if report.ok
-            else "Có đối tượng thiếu, hỏng hoặc nhật ký bị sửa. / Objects missing or corrupt, or the log altered."
-        )
+        _print_audit(report)
+        if anchored:
+            typer.echo(f"Đã neo đầu nhật ký / anchored the log's head: {anchored}")
     raise typer.Exit(0 if report.ok else 1)
+
+
+def _print_audit(report: Any) -> None:
+    typer.echo(f"Đã kiểm {report.checked} đối tượng / checked {report.checked} objects")
+    for key in report.missing:
+        typer.echo(f"THIẾU / MISSING  {key}")
+    for item in report.corrupt:
+        typer.echo(f"HỎNG / CORRUPT   {item['key']} (sha256 {item['actual'][:16]}…, cần {item['expected'][:16]}…)")
+    for key in report.orphans:
+        typer.echo(f"THỪA / ORPHAN    {key}")
+    log = report.log
+    if log.ok:
+        typer.echo(
+            f"Nhật ký kiểm tra: {log.entries} mục, chuỗi băm liền mạch / audit log: {log.entries} entries,"
+            f" hash chain intact (head {log.head[:16]}…)"
+        )
+    else:
+        typer.echo(f"NHẬT KÝ BỊ SỬA / AUDIT LOG ALTERED at entry {log.broken_at}: {log.reason}")
+    for problem in report.anchors:
+        typer.echo(f"NHẬT KÝ KHÁC MỐC NEO / LOG AGAINST ITS ANCHORS: {problem}")
+    for problem in report.tokens:
+        typer.echo(f"MÃ TRUY CẬP BỊ SỬA / TOKEN ALTERED: {problem}")
+    typer.echo(
+        "Toàn vẹn. / Intact."
+        if report.ok
+        else "Có đối tượng thiếu, hỏng hoặc nhật ký, mã truy cập bị sửa. / Objects missing or corrupt, or the log "
+        "or tokens altered."
+    )
 
 
 users = typer.Typer(help="Mã truy cập của người dùng và trạm quét. / API tokens of people and scanner stations.")

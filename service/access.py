@@ -88,7 +88,8 @@ def issue(sessions: sessionmaker[Session], name: str, role: str, *, actor: str =
         row = ApiToken(name=name, role=role, token_sha256=_digest(token))
         session.add(row)
         session.flush()
-        append(session, actor, "token.issued", None, token=row.id, name=name, role=role)
+        # The token's hash too: the audit checks every token row against the log.
+        append(session, actor, "token.issued", None, token=row.id, name=name, role=role, token_sha256=row.token_sha256)
     return row, token
 
 

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import logging
+import threading
+
 from sqlalchemy import func, select
 
 from service.context import Context
 from service.views import AuditEvents, AuditEventView
-from storage import AuditEvent
+from storage import AuditEvent, anchors
 from storage.audit import AuditReport, audit
 from storage.catalog import iso
+
+log = logging.getLogger("sohoa.audit")
 
 
 def audit_events(ctx: Context, *, dossier: str | None = None, limit: int = 100, offset: int = 0) -> AuditEvents:
@@ -35,5 +42,46 @@ def audit_events(ctx: Context, *, dossier: str | None = None, limit: int = 100, 
 
 
 def integrity(ctx: Context) -> AuditReport:
-    """Every stored object re-hashed against the catalog, and the audit log's hash chain checked."""
+    """Every stored object re-hashed against the catalog; the audit log's hash chain checked,
+    against itself and against its anchors; every token row against the log."""
     return audit(ctx.store, ctx.sessions)
+
+
+def anchor(ctx: Context) -> str | None:
+    """Keep the audit log's head outside the catalog now (time-stamped when a TSA is set)."""
+    stamp = _tsa_stamp(ctx.settings.tsa_url) if ctx.settings.tsa_url else None
+    with ctx.sessions() as session:
+        return anchors.anchor(ctx.store, session, stamp=stamp)
+
+
+def _tsa_stamp(url: str) -> anchors.Stamper:
+    def stamp(data: bytes) -> bytes | None:
+        from pyhanko.sign.timestamps.requests_client import RequestsHTTPTimeStamper
+
+        try:
+            token = asyncio.run(
+                RequestsHTTPTimeStamper(url, timeout=15).async_timestamp(hashlib.sha256(data).digest(), "sha256")
+            )
+        except Exception:  # an unreachable TSA: anchored all the same, without a time stamp
+            log.warning("the audit anchor was written without a time stamp: %s did not answer", url)
+            return None
+        return bytes(token.dump())
+
+    return stamp
+
+
+def start_anchorer(ctx: Context) -> threading.Event:
+    """Anchor the audit log's head every SOHOA_AUDIT_ANCHOR_SECONDS in a background thread (when
+    it has moved); set the returned event to stop it. A log cut or rewritten after an anchor no
+    longer matches it; between two anchors, the window is that many seconds."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(ctx.settings.audit_anchor_seconds):
+            try:
+                anchor(ctx)
+            except Exception:  # the store or the catalog down for a while: the next round anchors
+                log.exception("anchoring the audit log failed")
+
+    threading.Thread(target=loop, name="sohoa-anchor", daemon=True).start()
+    return stop

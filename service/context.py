@@ -63,3 +63,10 @@ def context(settings: Settings | None = None) -> Context:
 def audit(session: Session, actor: str, action: str, code: str | None, **detail: Any) -> None:
     """One entry of the hash-chained audit log, in the caller's transaction."""
     storage.auditlog.append(session, actor, action, code, **detail)
+
+
+def audit_read(ctx: Context, actor: str, action: str, code: str | None, **detail: Any) -> None:
+    """A read (a dossier viewed, a file downloaded, a search, a verification) in the audit log,
+    in a transaction of its own: who looked at what is part of the record."""
+    with ctx.sessions.begin() as session:
+        storage.auditlog.append(session, actor, action, code, **detail)

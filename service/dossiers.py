@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 import storage.manifest
 import storage.search
 from errors import SohoaError
-from service.context import Context, audit
+from service.context import Context, audit, audit_read
 from service.views import (
     DocumentView,
     DossierPage,
@@ -53,6 +53,10 @@ def _check_meta(meta: dict[str, Any]) -> dict[str, Any]:
     return meta
 
 
+def _text(value: Any) -> str | None:
+    return None if value is None else value.isoformat() if isinstance(value, dt.date) else str(value)
+
+
 def _no_dossier(code: str) -> NotFound:
     return NotFound(f"Không có hồ sơ {code}.", f"No dossier {code}.", field="code")
 
@@ -77,11 +81,15 @@ def update_dossier(ctx: Context, code: str, meta: dict[str, Any], *, actor: str)
         dossier = session.get(Dossier, code)
         if dossier is None:
             raise _no_dossier(code)
+        lifecycle.check_open(session, code, "sửa thông tin", "changing its details")
+        changes = {k: {"old": _text(getattr(dossier, k)), "new": _text(v)} for k, v in meta.items()}
         for key, value in meta.items():
             setattr(dossier, key, value)
         session.flush()
         storage.search.reindex_dossier(session, code)  # title, procedure and applicant are searchable
-        audit(session, actor, "dossier.updated", code, **{k: str(v) for k, v in meta.items()})
+        # Every change with the value it replaced: the log alone tells what the record said when.
+        changed = {k: c for k, c in changes.items() if c["old"] != c["new"]}
+        audit(session, actor, "dossier.updated", code, changes=changed)
     write_manifest(ctx, code)
     return dossier_view(ctx, code)
 
@@ -142,6 +150,13 @@ def dossier_view(ctx: Context, code: str) -> DossierView:
         return DossierView(**_summary(dossier), documents=documents, history=history)
 
 
+def read_dossier(ctx: Context, code: str, *, actor: str) -> DossierView:
+    """A dossier as a person reads it: the view, and the read in the audit log."""
+    view = dossier_view(ctx, code)
+    audit_read(ctx, actor, "dossier.read", code)
+    return view
+
+
 def list_dossiers(
     ctx: Context,
     *,
@@ -180,7 +195,8 @@ class Version:
     media_type: str
 
 
-def document_version(ctx: Context, code: str, document_id: int, kind: Kind) -> Version:
+def document_version(ctx: Context, code: str, document_id: int, kind: Kind, *, actor: str) -> Version:
+    """What a download streams; the download is in the audit log with who asked."""
     parse_code(code, ctx.settings.dossier_code_pattern)
     with ctx.sessions() as session:
         document = session.scalars(
@@ -199,6 +215,7 @@ def document_version(ctx: Context, code: str, document_id: int, kind: Kind) -> V
     media = {"alto": "application/xml", "original": "application/octet-stream"}.get(kind, "application/pdf")
     if kind == "original" and key.endswith(".pdf"):
         media = "application/pdf"
+    audit_read(ctx, actor, "document.downloaded", code, document=document_id, kind=kind, key=key)
     return Version(key, name, sha256, media)
 
 

@@ -20,6 +20,7 @@ from huey.storage import SqliteStorage
 
 from errors import SohoaError
 from service import lease
+from service.audit import start_anchorer
 from service.context import context
 from service.run import run_job
 from service.settings import Settings, get_settings
@@ -86,15 +87,22 @@ def recover(settings: Settings) -> int:
 class EmbeddedConsumer(Consumer):
     """A consumer that runs beside the web server: the server owns the signals."""
 
-    reaper: threading.Event | None = None
+    loops: tuple[threading.Event, ...] = ()  # the reaper's and the audit anchorer's
 
     def _set_signal_handlers(self) -> None:
         pass
 
     def stop(self, graceful: bool = False) -> None:
-        if self.reaper is not None:
-            self.reaper.set()
+        for loop in self.loops:
+            loop.set()
         super().stop(graceful)
+
+
+def _start_loops(settings: Settings) -> tuple[threading.Event, ...]:
+    """What every worker runs beside its jobs: the reaper of dead workers' jobs and the audit
+    log's anchorer."""
+    ctx = context(settings)
+    return lease.start_reaper(ctx, partial(enqueue, settings=settings)), start_anchorer(ctx)
 
 
 JOB_NICE = 10  # a job's threads give way to the API's (an upload's 202 waits on the CPU)
@@ -134,7 +142,7 @@ def start_embedded_worker(settings: Settings | None = None) -> Consumer:
         max_delay=1.0,
     )
     consumer.start()
-    consumer.reaper = lease.start_reaper(context(settings), partial(enqueue, settings=settings))
+    consumer.loops = _start_loops(settings)
     return consumer
 
 
@@ -142,7 +150,7 @@ def run_worker(settings: Settings | None = None) -> None:
     """A standalone worker process (``sohoa worker``) with the usual signal handling."""
     settings = settings or get_settings()
     recover(settings)
-    lease.start_reaper(context(settings), partial(enqueue, settings=settings))
+    _start_loops(settings)
     Consumer(
         queue(settings).huey, workers=settings.worker_threads, worker_type="thread", periodic=False, max_delay=1.0
     ).run()

@@ -207,6 +207,7 @@ def _run_scan(ctx: Context, run: lease.Run, work: Path) -> None:
     )
     made = sign_and_store(ctx, work, code, f"{dossier_prefix(code)}/documents/{doc_id}", result)
     with ctx.sessions.begin() as session:
+        lifecycle.check_open(session, code, "ghi bản số hóa", "recording a digitized copy")  # closed meanwhile
         document = session.get(Document, doc_id)
         assert document is not None
         record(session, document, made)
@@ -242,6 +243,8 @@ def _run_batch(ctx: Context, run: lease.Run, work: Path) -> None:
     ]
     documents = []
     with ctx.sessions.begin() as session:
+        for code in dict.fromkeys(s.code for s in segments):  # a closed dossier anywhere: nothing is recorded
+            lifecycle.check_open(session, code, "nhận tài liệu từ lô quét", "a document from a batch")
         for n, (segment, item) in enumerate(zip(segments, made, strict=True), start=1):
             document = _batch_document(ctx, session, segment.code, n, options)
             record(session, document, item)

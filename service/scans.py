@@ -16,7 +16,7 @@ from digitize.ingest import check_type
 from service import queue
 from service.context import Context, audit
 from service.views import AcceptedJob, JobView
-from storage import Document, Dossier, Job, dossier_prefix, parse_code
+from storage import Document, Dossier, Job, dossier_prefix, lifecycle, parse_code
 from storage.catalog import JobStatus, iso
 from storage.errors import NotFound
 
@@ -63,11 +63,14 @@ def accept_scan(
     ``take``: the upload is a temporary file the store may move rather than copy."""
     dossier_code = parse_code(code, ctx.settings.dossier_code_pattern)
     kind = check_type(upload, filename)
+    with ctx.sessions() as session:  # before storing anything: a closed dossier takes no scan
+        lifecycle.check_open(session, code, "nhận thêm bản quét", "a new scan")
     sha256 = sha256 or sha256_file(upload)  # the API hashed it while it streamed in
     key = f"{dossier_prefix(code)}/originals/{sha256}{_EXT[kind]}"
     # Content-addressed: the same bytes make the same object.
     info = ctx.store.put_file(key, upload, write_once=True, sha256=sha256, move=take)
     with ctx.sessions.begin() as session:
+        lifecycle.check_open(session, code, "nhận thêm bản quét", "a new scan")  # closed meanwhile
         existing = session.scalars(
             select(Document).where(
                 Document.dossier_code == code, Document.original_sha256 == sha256, Document.part == ""
@@ -108,6 +111,8 @@ def submit_batch(
     """Store a batch scan as uploaded and queue its split into documents and dossiers."""
     if default_code:
         parse_code(default_code, ctx.settings.dossier_code_pattern)
+        with ctx.sessions() as session:
+            lifecycle.check_open(session, default_code, "nhận thêm bản quét", "a new scan")
     kind = check_type(upload, filename)
     sha256 = sha256_file(upload)
     info = ctx.store.put_file(f"batches/{sha256}{_EXT[kind]}", upload, write_once=True)

@@ -6,7 +6,7 @@ import datetime as dt
 import unicodedata
 
 import storage.search
-from service.context import Context
+from service.context import Context, audit_read
 from service.views import SearchHit, SearchResults
 
 
@@ -21,6 +21,7 @@ def search(
     status: str | None = None,
     received_from: dt.date | None = None,
     received_to: dt.date | None = None,
+    actor: str,
 ) -> SearchResults:
     """Pages matching ``query`` (OCR text and dossier metadata), exact matches first, then newest first."""
     limit, offset = max(1, min(limit, storage.search.MAX_LIMIT)), max(0, offset)
@@ -43,9 +44,11 @@ def search(
         "received_from": received_from,
         "received_to": received_to,
     }
+    shown = {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in filters.items() if v}
+    audit_read(ctx, actor, "search", None, query=unicodedata.normalize("NFC", query), filters=shown, total=total)
     return SearchResults(
         query=unicodedata.normalize("NFC", query),
-        filters={k: v.isoformat() if isinstance(v, dt.date) else v for k, v in filters.items() if v},
+        filters=shown,
         total=total,
         limit=limit,
         offset=offset,

@@ -120,6 +120,9 @@ class Settings(BaseSettings):
         default=(),
         description="Comma-separated PEM files of trusted root CAs (the demo root is added when the demo PKI is used).",
     )
+    audit_anchor_seconds: float = Field(
+        60, gt=0, description="How often a worker writes the audit log's head as a write-once object (its anchor)."
+    )
     host: str = Field("127.0.0.1", description="Address `sohoa serve` binds to.")
     port: int = Field(8000, description="Port `sohoa serve` listens on.")
 

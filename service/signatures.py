@@ -14,7 +14,7 @@ from checksums import sha256_file
 from errors import SohoaError
 from service import access
 from service.access import Principal
-from service.context import Context, audit
+from service.context import Context, audit, audit_read
 from service.dossiers import write_manifest
 from service.views import DocumentSigned, PreparedSignature, StoredVerification, Verification
 from storage import Document, Signature, dossier_prefix, lifecycle, parse_code
@@ -26,6 +26,7 @@ def _signable(ctx: Context, code: str, document_id: int) -> tuple[str, int]:
     """The key of a document's latest version (signed, else the PDF/A) and its signature count."""
     parse_code(code, ctx.settings.dossier_code_pattern)
     with ctx.sessions() as session:
+        lifecycle.check_open(session, code, "ký thêm", "a new signature")
         document = session.scalars(
             select(Document).where(Document.id == document_id, Document.dossier_code == code)
         ).first()
@@ -50,6 +51,7 @@ def _store_signed_version(
         f"{dossier_prefix(code)}/documents/{document_id}/signed-{sha[:16]}.pdf", signed, write_once=True, retain=True
     )
     with ctx.sessions.begin() as session:
+        lifecycle.check_open(session, code, "ký thêm", "a new signature")  # closed meanwhile
         moved = changed(
             session,
             update(Document)
@@ -140,14 +142,18 @@ def complete_remote(ctx: Context, pending_id: str, signature: bytes, *, by: Prin
         return _store_signed_version(ctx, code, document_id, base, out, info, by.actor)
 
 
-def verify_file(ctx: Context, path: Path) -> Verification:
-    """What a PDF's signatures prove, every change made after them, its PDF/A conformance."""
+def verify_file(ctx: Context, path: Path, *, actor: str | None = None) -> Verification:
+    """What a PDF's signatures prove, every change made after them, its PDF/A conformance; a
+    verification asked by a person is in the audit log (``actor``)."""
     from signing import verify_pdf  # pyHanko loads on the first verification
 
-    return Verification.model_validate(verify_pdf(path, ctx.trust_roots()).to_dict())
+    report = Verification.model_validate(verify_pdf(path, ctx.trust_roots()).to_dict())
+    if actor is not None:
+        audit_read(ctx, actor, "file.verified", None, file=path.name, sha256=sha256_file(path), ok=report.ok)
+    return report
 
 
-def verify_document(ctx: Context, code: str, document_id: int) -> StoredVerification:
+def verify_document(ctx: Context, code: str, document_id: int, *, actor: str) -> StoredVerification:
     """Verify a document's latest version as stored: its signatures, every change made after
     them, its PDF/A conformance, and that the stored bytes are the ones the catalog recorded."""
     key, _count = _signable(ctx, code, document_id)
@@ -159,6 +165,7 @@ def verify_document(ctx: Context, code: str, document_id: int) -> StoredVerifica
         sha256 = sha256_file(path)
         report = verify_file(ctx, path)
     intact = recorded is None or recorded == sha256
+    audit_read(ctx, actor, "document.verified", code, document=document_id, ok=report.ok and intact)
     return StoredVerification(
         **{**report.model_dump(), "ok": report.ok and intact},
         dossier=code,

@@ -5,16 +5,18 @@ objects the catalog does not know, and check the audit log's hash chain. An oper
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from checksums import sha256_stream
+from storage import anchors
 from storage.auditlog import ChainReport, verify_chain
-from storage.catalog import Document, Signature, StoredObject
+from storage.catalog import ApiToken, AuditEvent, Document, Signature, StoredObject
 from storage.objects import ObjectStore
 
-AREAS = ("dossiers/", "batches/")  # where the service writes; anything else is not ours
+AREAS = ("dossiers/", "batches/")  # where the service writes objects the catalog lists (audit/ has anchors)
 
 
 @dataclass
@@ -24,10 +26,13 @@ class AuditReport:
     corrupt: list[dict[str, str]] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)  # e.g. left by a job that crashed and ran again
     log: ChainReport | None = None
+    anchors: list[str] = field(default_factory=list)  # the log against its heads kept in the store
+    tokens: list[str] = field(default_factory=list)  # token rows against what the log says of them
 
     @property
     def ok(self) -> bool:
-        return not self.missing and not self.corrupt and (self.log is None or self.log.ok)
+        log_ok = self.log is None or self.log.ok
+        return not self.missing and not self.corrupt and log_ok and not self.anchors and not self.tokens
 
 
 def _sha256(store: ObjectStore, key: str) -> str:
@@ -54,11 +59,47 @@ def _expected(session: Session) -> dict[str, str | None]:
     return keys
 
 
+def tokens_against_log(session: Session) -> list[str]:
+    """Every token row as the log made it: issued with its name, role and hash, revoked, bound to a
+    certificate. A row changed in the database alone (a scanner made admin) no longer matches."""
+    expected: dict[int, dict[str, Any]] = {}
+    actions = ("token.issued", "token.revoked", "token.certificate_bound")
+    for event in session.scalars(select(AuditEvent).where(AuditEvent.action.in_(actions)).order_by(AuditEvent.id)):
+        detail = event.detail or {}
+        row = expected.setdefault(int(detail["token"]), {"revoked": False, "certificate_sha256": None})
+        if event.action == "token.issued":
+            row.update({k: detail[k] for k in ("name", "role", "token_sha256") if k in detail})
+        elif event.action == "token.revoked":
+            row["revoked"] = True
+        else:
+            row["certificate_sha256"] = detail.get("certificate")
+    problems = []
+    for token in session.scalars(select(ApiToken).order_by(ApiToken.id)):
+        logged = expected.pop(token.id, None)
+        if logged is None:
+            problems.append(f"token {token.id} ({token.name}) is not in the audit log")
+            continue
+        actual = {
+            "name": token.name,
+            "role": token.role,
+            "token_sha256": token.token_sha256,
+            "revoked": token.revoked_at is not None,
+            "certificate_sha256": token.certificate_sha256,
+        }
+        for key, value in logged.items():
+            if actual[key] != value:
+                problems.append(f"token {token.id}: {key} is {actual[key]!r}, the log says {value!r}")
+    problems += [f"token {token_id}, in the audit log, is missing" for token_id in expected]
+    return problems
+
+
 def audit(store: ObjectStore, sessions: sessionmaker[Session]) -> AuditReport:
     report = AuditReport()
     with sessions() as session:
         expected = _expected(session)
         report.log = verify_chain(session)
+        report.anchors = anchors.check(store, session)
+        report.tokens = tokens_against_log(session)
     for key, sha in sorted(expected.items()):
         report.checked += 1
         if not store.exists(key):

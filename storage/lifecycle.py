@@ -66,11 +66,33 @@ ROLES_FOR = {
 DEFAULT_ROLES = ("clerk", "leader")
 NEEDS_REASON = {"REJECTED", "WITHDRAWN", "SUPPLEMENT_REQUESTED", "RETURNED_FOR_REWORK", "EXTENDED"}
 DIGITIZABLE = {"RECEIVED", "DIGITIZING", "DIGITIZED"}  # where a new scan's job may set the status
+# Closed: the record is final. Scans, signatures, document and metadata changes are refused;
+# only the archive's own operations (legal hold, export, signature renewal) act on it.
+CLOSED = {"ARCHIVED": ("đã lưu trữ", "archived"), "REJECTED": ("đã bị từ chối", "rejected"),
+          "WITHDRAWN": ("đã rút", "withdrawn")}  # fmt: skip
 
 
 class TransitionRefused(SohoaError):
     status = 409
     code = "transition-refused"
+
+
+class DossierClosed(SohoaError):
+    status = 409
+    code = "dossier-closed"
+
+
+def check_open(session: Session, code: str, what_vi: str, what_en: str) -> None:
+    """Refuse a change to a closed dossier (archived, rejected, withdrawn) with the reason."""
+    status = session.scalar(select(Dossier.status).where(Dossier.code == code))
+    if status in CLOSED:
+        vi, en = CLOSED[status]
+        raise DossierClosed(
+            f"Hồ sơ {code} {vi} ({status}): không {what_vi} được nữa; hồ sơ đã đóng chỉ còn các thao tác lưu trữ.",
+            f"Dossier {code} is {en} ({status}): {what_en} is refused; a closed dossier takes only archive "
+            "operations.",
+            field="code",
+        )
 
 
 def roles_for(status: str) -> tuple[str, ...]:

@@ -161,8 +161,9 @@ def test_sign_agent_against_a_running_service(token, page_png: Path, tmp_path: P
 
     from conftest import MODULE, serve
 
-    _test_pki, pin_file = token
-    server, base = serve({**os.environ, "SOHOA_DATA_DIR": str(tmp_path / "var"), "SOHOA_OCR_JOBS": "2"})
+    test_pki, pin_file = token
+    env = {**os.environ, "SOHOA_DATA_DIR": str(tmp_path / "var"), "SOHOA_OCR_JOBS": "2"}
+    server, base = serve({**env, "SOHOA_TRUST_ROOTS": str(test_pki.root_pem)})  # the clerk's CA is trusted
     try:
         code = "000.00.12.H12-250530-0009"
         clerk = run("users", "add", "Cán bộ ký", "--role", "clerk", "-q", data_dir=tmp_path / "var").stdout.strip()

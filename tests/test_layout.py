@@ -85,7 +85,7 @@ def test_routes_call_the_service_and_settings_are_read_in_one_place() -> None:
         text = path.read_text(encoding="utf-8")
         if name not in ("service.options", "service.settings"):
             assert "settings.ocr_languages" not in text and "jpeg_quality_for(" not in text, name
-            assert "settings.tsa_url" not in text or name == "service.signatures", name
+            assert "effective_level" not in text and "signing_level" not in text, name
 
 
 def test_an_api_process_does_not_load_pyhanko() -> None:
