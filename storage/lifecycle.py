@@ -89,8 +89,7 @@ def check_open(session: Session, code: str, what_vi: str, what_en: str) -> None:
         vi, en = CLOSED[status]
         raise DossierClosed(
             f"Hồ sơ {code} {vi} ({status}): không {what_vi} được nữa; hồ sơ đã đóng chỉ còn các thao tác lưu trữ.",
-            f"Dossier {code} is {en} ({status}): {what_en} is refused; a closed dossier takes only archive "
-            "operations.",
+            f"Dossier {code} is {en} ({status}): {what_en} is refused; a closed dossier takes only archive operations.",
             field="code",
         )
 
