@@ -6,10 +6,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
 import storage.auditlog
+import storage.catalog
 from service import scratch
 from service.options import SigningProfile, agency_signer, default_trust_roots, signing_profile
 from service.settings import Settings, get_settings
@@ -49,6 +51,7 @@ class Context:
 @lru_cache(maxsize=4)
 def _context(settings: Settings) -> Context:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    storage.catalog.OFFICE_ZONE[0] = ZoneInfo(settings.timezone)
     return Context(
         settings,
         open_store(settings.objects_url, retention_days=settings.retention_days),

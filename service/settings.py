@@ -6,6 +6,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -120,11 +121,23 @@ class Settings(BaseSettings):
         default=(),
         description="Comma-separated PEM files of trusted root CAs (the demo root is added when the demo PKI is used).",
     )
+    timezone: str = Field(
+        "Asia/Ho_Chi_Minh", description="The office's time zone: every time shown to people is in it (+07:00)."
+    )
     audit_anchor_seconds: float = Field(
         60, gt=0, description="How often a worker writes the audit log's head as a write-once object (its anchor)."
     )
     host: str = Field("127.0.0.1", description="Address `sohoa serve` binds to.")
     port: int = Field(8000, description="Port `sohoa serve` listens on.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as e:
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Asia/Ho_Chi_Minh)") from e
+        return value
 
     @field_validator("trust_roots", mode="before")
     @classmethod

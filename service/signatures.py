@@ -18,7 +18,7 @@ from service.context import Context, audit, audit_read
 from service.dossiers import write_manifest
 from service.views import DocumentSigned, PreparedSignature, StoredVerification, Verification
 from storage import Document, Signature, dossier_prefix, lifecycle, parse_code
-from storage.catalog import StoredObject, changed
+from storage.catalog import StoredObject, changed, iso
 from storage.errors import NotFound
 
 
@@ -114,7 +114,7 @@ def prepare_remote(ctx: Context, code: str, document_id: int, chain: bytes, *, b
         id=prepared.id,
         to_be_signed=base64.b64encode(prepared.to_be_signed).decode(),
         sha256=prepared.sha256,
-        expires_at=prepared.expires_at.isoformat(),
+        expires_at=iso(prepared.expires_at) or "",
     )
 
 

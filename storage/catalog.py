@@ -11,6 +11,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar, cast
+from zoneinfo import ZoneInfo
 
 from alembic import command
 from alembic.config import Config
@@ -59,7 +60,14 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
         return value
 
 
+OFFICE_ZONE: list[ZoneInfo] = [ZoneInfo("Asia/Ho_Chi_Minh")]  # SOHOA_TIMEZONE, set by the service's context
+
+
 def iso(value: dt.date | dt.datetime | None) -> str | None:
+    """A date as it is; a moment (stored in UTC) in the office's time zone, ISO 8601 with its
+    offset (+07:00): what every answer, history entry and manifest shows to people."""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(OFFICE_ZONE[0]).isoformat()
     return value.isoformat() if value is not None else None
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from errors import SohoaError
 from storage.auditlog import append
-from storage.catalog import AuditEvent, Dossier, changed, now
+from storage.catalog import AuditEvent, Dossier, changed, iso, now
 from storage.errors import NotFound
 
 
@@ -156,5 +156,5 @@ def history(session: Session, code: str) -> list[dict[str, Any]]:
     )
     result = []
     for e in events:
-        result.append({"at": e.at.isoformat(), "actor": e.actor, **(e.detail or {})})
+        result.append({"at": iso(e.at), "actor": e.actor, **(e.detail or {})})
     return result

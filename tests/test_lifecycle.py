@@ -97,7 +97,7 @@ def test_lifecycle_from_receipt_to_archive(as_role: dict[str, TestClient]) -> No
     ]
     rework = steps[3]
     assert rework["reason"] == "thiếu bản sao CCCD" and rework["actor"].startswith("Người thử leader #")
-    assert rework["at"].endswith("+00:00")
+    assert rework["at"].endswith("+07:00")  # the office's time zone (SOHOA_TIMEZONE)
     assert len(steps) == 9
 
     log = archivist.get("/api/v1/audit-events", params={"dossier": CODE}).json()

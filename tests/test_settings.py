@@ -29,3 +29,23 @@ def test_invalid_flavour_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SOHOA_PDFA_FLAVOUR", "4z")
     with pytest.raises(ValueError, match="pdfa_flavour"):
         Settings()
+
+
+def test_times_shown_to_people_are_in_the_office_time_zone(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from pydantic import ValidationError
+
+    from service.context import context
+    from storage import catalog
+
+    moment = dt.datetime(2026, 12, 6, 18, 30, tzinfo=dt.UTC)
+    assert catalog.iso(moment) == "2026-12-07T01:30:00+07:00"
+    assert catalog.iso(dt.date(2025, 5, 27)) == "2025-05-27"  # a date stays a date
+    with pytest.raises(ValidationError, match="unknown time zone"):
+        Settings(timezone="Asia/Ha_Noi")
+    try:
+        context(Settings(data_dir=tmp_path, timezone="Europe/Paris"))  # the context sets the zone
+        assert catalog.iso(moment) == "2026-12-06T19:30:00+01:00"
+    finally:
+        context(Settings(data_dir=tmp_path, timezone="Asia/Ho_Chi_Minh"))
