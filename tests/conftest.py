@@ -57,6 +57,14 @@ def page_jpeg(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save_page(tmp_path_factory.mktemp("pages") / "don-khai-sinh.jpg", quality=90)
 
 
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pki_server.TestPki]:
+    """The test PKI (certomancer) with its TSA, OCSP responder and CRLs on loopback, per module."""
+    test_pki, _thread, server = pki_server.start(tmp_path_factory.mktemp("test-pki"))
+    yield test_pki
+    server.shutdown()  # type: ignore[attr-defined]
+
+
 @pytest.fixture(scope="session")
 def pki_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("pki")

@@ -30,13 +30,6 @@ CODE = "000.00.12.H12-250527-0001"
 DOCUMENT = f"/api/v1/dossiers/{CODE}/documents/1"
 
 
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pki_server.TestPki]:
-    test_pki, _thread, server = pki_server.start(tmp_path_factory.mktemp("pki"))
-    yield test_pki
-    server.shutdown()  # type: ignore[attr-defined]
-
-
 @pytest.fixture
 def service(
     data_dir: Path, pki: pki_server.TestPki, page_png: Path, monkeypatch: pytest.MonkeyPatch

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,13 +20,6 @@ from signing.errors import CertificateUnusable, SigningError
 
 AGENCY = "UBND xã Hòa Bình"
 PASSWORD = b"mat-khau"
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pki_server.TestPki]:
-    test_pki, _thread, server = pki_server.start(tmp_path_factory.mktemp("test-pki"))
-    yield test_pki
-    server.shutdown()  # type: ignore[attr-defined]
 
 
 def sign(pki: pki_server.TestPki, src: Path, out: Path, level: str, label: str = "agency", tsa: str = "") -> dict:
