@@ -218,7 +218,13 @@ def sign(
     else:
         signer = _run(options.agency_signer, settings)
     profile = _run(
-        options.signing_profile, settings, agency_name=agency, level=level, tsa_url=tsa_url, trust_roots=trust_root
+        options.signing_profile,
+        settings,
+        agency_name=agency,
+        level=level,
+        tsa_url=tsa_url,
+        trust_roots=trust_root,
+        demo=pkcs12 is None,  # the demo TSA and CRL vouch for the demo PKI's certificate only
     )
     info = _run(sign_pdf, input, output, signer, **profile.sign_kwargs())
     demo = " (chứng thư DEMO)" if signer.demo else ""

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import logging
 import threading
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
@@ -14,6 +15,9 @@ from service.views import AuditEvents, AuditEventView
 from storage import AuditEvent, anchors
 from storage.audit import AuditReport, audit
 from storage.catalog import iso
+
+if TYPE_CHECKING:
+    from pyhanko.sign.timestamps.api import TimeStamper
 
 log = logging.getLogger("sohoa.audit")
 
@@ -48,22 +52,19 @@ def integrity(ctx: Context) -> AuditReport:
 
 
 def anchor(ctx: Context) -> str | None:
-    """Keep the audit log's head outside the catalog now (time-stamped when a TSA is set)."""
-    stamp = _tsa_stamp(ctx.settings.tsa_url) if ctx.settings.tsa_url else None
+    """Keep the audit log's head outside the catalog now, time-stamped by the signing profile's
+    TSA (the configured one, or the demo PKI's) when there is one."""
+    timestamper = ctx.signing().timestamper()
     with ctx.sessions() as session:
-        return anchors.anchor(ctx.store, session, stamp=stamp)
+        return anchors.anchor(ctx.store, session, stamp=_stamp_with(timestamper) if timestamper else None)
 
 
-def _tsa_stamp(url: str) -> anchors.Stamper:
+def _stamp_with(timestamper: TimeStamper) -> anchors.Stamper:
     def stamp(data: bytes) -> bytes | None:
-        from pyhanko.sign.timestamps.requests_client import RequestsHTTPTimeStamper
-
         try:
-            token = asyncio.run(
-                RequestsHTTPTimeStamper(url, timeout=15).async_timestamp(hashlib.sha256(data).digest(), "sha256")
-            )
+            token = asyncio.run(timestamper.async_timestamp(hashlib.sha256(data).digest(), "sha256"))
         except Exception:  # an unreachable TSA: anchored all the same, without a time stamp
-            log.warning("the audit anchor was written without a time stamp: %s did not answer", url)
+            log.warning("the audit anchor was written without a time stamp: the TSA did not answer")
             return None
         return bytes(token.dump())
 

@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from digitize.pipeline import BlankPolicy, SpreadPolicy
 from service.settings import Settings
-from signing.demo_pki import DEMO_ROOT, ensure_demo_pki
+from signing.demo_pki import DEMO_ROOT, DemoPki, demo_crl, demo_tsa, ensure_demo_pki
 
 if TYPE_CHECKING:
+    from pyhanko.sign.timestamps.api import TimeStamper
+
     from signing.signers import AgencySigner
 
 
@@ -81,15 +83,48 @@ class SigningProfile:
     level: str
     tsa_url: str
     trust_roots: tuple[Path, ...]
+    demo_pki: Path | None = None  # the demo PKI's folder, when its TSA stamps (no TSA configured)
+
+    @property
+    def note(self) -> str:
+        """What a person should know of this profile's signatures (Vietnamese), or nothing."""
+        if self.demo_pki is not None:
+            return "Dấu thời gian và dữ liệu thu hồi của PKI DEMO: chữ ký B-LT để thử, không có giá trị pháp lý."
+        if not self.tsa_url:
+            return "Không có máy chủ dấu thời gian: chữ ký không có dấu thời gian tin cậy (B-B)."
+        return ""
+
+    def timestamper(self) -> TimeStamper | None:
+        """The time-stamping authority: the configured one over HTTP, else the demo PKI's."""
+        if self.tsa_url:
+            from pyhanko.sign.timestamps.requests_client import RequestsHTTPTimeStamper
+
+            return RequestsHTTPTimeStamper(self.tsa_url, timeout=15)
+        return demo_timestamper(self.demo_pki) if self.demo_pki is not None else None
 
     def sign_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of ``signing.sign.sign_pdf`` this profile sets."""
+        crl = demo_crl(_demo(self.demo_pki)) if self.demo_pki is not None else None
         return {
             "agency_name": self.agency_name,
             "level": self.level,
             "tsa_url": self.tsa_url,
+            "timestamper": self.timestamper(),
+            "crls": [crl] if crl is not None else [],
             "trust_roots": list(self.trust_roots),
         }
+
+
+def _demo(folder: Path) -> DemoPki:
+    return DemoPki(folder / DEMO_ROOT, folder / "demo-agency.p12", folder / "demo-agency.password")
+
+
+def demo_timestamper(folder: Path) -> TimeStamper | None:
+    """The demo PKI's time-stamping authority, answering in this process (no server needed)."""
+    from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
+
+    tsa = demo_tsa(_demo(folder))
+    return DummyTimeStamper(tsa[0], tsa[1]) if tsa is not None else None
 
 
 def signing_profile(
@@ -99,16 +134,23 @@ def signing_profile(
     level: str | None = None,
     tsa_url: str | None = None,
     trust_roots: list[Path] | None = None,
+    demo: bool = True,
 ) -> SigningProfile:
-    """The settings' signing profile with a command's choices over it; ``level`` ``auto`` is
-    B-LT with a time-stamping authority, B-B without."""
+    """The settings' signing profile with a command's choices over it. ``level`` ``auto`` is
+    B-LT with a time-stamping authority (the configured one, or the demo PKI's while the demo
+    PKI signs and no TSA is configured; ``demo`` false: another key signs), B-B without."""
     tsa = settings.tsa_url if tsa_url is None else tsa_url
+    roots = tuple(trust_roots or default_trust_roots(settings))  # makes the demo PKI if it signs
+    demo_pki = None
+    if demo and not tsa and uses_demo_pki(settings) and demo_tsa(_demo(settings.pki_dir)) is not None:
+        demo_pki = settings.pki_dir
     chosen = level or settings.signing_level
     return SigningProfile(
         agency_name=agency_name or settings.agency_name or None,
-        level=("B-LT" if tsa else "B-B") if chosen == "auto" else chosen,
+        level=("B-LT" if tsa or demo_pki else "B-B") if chosen == "auto" else chosen,
         tsa_url=tsa,
-        trust_roots=tuple(trust_roots or default_trust_roots(settings)),
+        trust_roots=roots,
+        demo_pki=demo_pki,
     )
 
 

@@ -117,8 +117,8 @@ def sign_and_store(ctx: Context, work: Path, code: str, prefix: str, result: Res
     signed_path = work / f"{result.output.stem}-signed.pdf"
     profile = ctx.signing()
     signature = sign_pdf(result.output, signed_path, ctx.signer(), **profile.sign_kwargs())
-    if not profile.tsa_url:
-        signature["note"] = "Không có máy chủ dấu thời gian: chữ ký không có dấu thời gian tin cậy (B-B)."
+    if profile.note:  # no TSA, or the demo PKI's; a stamp that had to cover text says so first
+        signature["note"] = " ".join(filter(None, [signature.get("note"), profile.note]))
     alto_path = work / f"{result.output.stem}-alto.xml"
     alto_path.write_text(to_alto(result.pages), encoding="utf-8")
     put = ctx.store.put_file

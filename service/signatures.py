@@ -138,7 +138,7 @@ def complete_remote(ctx: Context, pending_id: str, signature: bytes, *, by: Prin
     code, document_id, base = str(context["code"]), int(str(context["document_id"])), str(context["base"])
     with tempfile.TemporaryDirectory(dir=ctx.tmp) as tmp:
         out = Path(tmp) / "signed.pdf"
-        info = remote.complete(ctx.pending, pending_id, signature, out, tsa_url=ctx.settings.tsa_url)
+        info = remote.complete(ctx.pending, pending_id, signature, out, timestamper=ctx.signing().timestamper())
         return _store_signed_version(ctx, code, document_id, base, out, info, by.actor)
 
 

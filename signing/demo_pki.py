@@ -1,4 +1,7 @@
-"""The demo PKI made on first start: a root CA and an agency certificate, clearly marked DEMO."""
+"""The demo PKI made on first start: a root CA, an agency certificate, a time-stamping
+authority and the root's CRL, all clearly marked DEMO. With it a fresh install signs at PAdES
+B-LT (time stamp, revocation data embedded) without any server: the demo TSA answers inside the
+sohoa process, and the CRL is made by the demo root itself."""
 
 from __future__ import annotations
 
@@ -8,11 +11,13 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from asn1crypto import crl, keys, pem
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 DEMO_MARK = "DEMO - không có giá trị pháp lý"
 
@@ -100,3 +105,78 @@ def ensure_demo_pki(directory: Path, agency_name: str) -> DemoPki:
     # Root last: its presence marks the set as complete.
     pki.root_cert.write_bytes(root.public_bytes(serialization.Encoding.PEM))
     return pki
+
+
+def _root(pki: DemoPki) -> tuple[x509.Certificate, rsa.RSAPrivateKey] | None:
+    """The demo root and its key (kept in the PKI folder, 0600: demo only)."""
+    key_path = pki.root_cert.parent / "demo-root.key"
+    if not key_path.exists():
+        return None
+    key = serialization.load_pem_private_key(key_path.read_bytes(), None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    return x509.load_pem_x509_certificate(pki.root_cert.read_bytes()), key
+
+
+def demo_tsa(pki: DemoPki) -> tuple[asn1_x509.Certificate, keys.PrivateKeyInfo] | None:
+    """The demo time-stamping authority's certificate and key, made by the demo root on first
+    use (None for a demo PKI made before it kept its root's key)."""
+    cert_path, key_path = pki.root_cert.parent / "demo-tsa.pem", pki.root_cert.parent / "demo-tsa.key"
+    if not cert_path.exists():
+        root = _root(pki)
+        if root is None:
+            return None
+        root_cert, root_key = root
+        now = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(_name(f"sohoa DEMO TSA ({DEMO_MARK})"))
+            .issuer_name(root_cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now)
+            .not_valid_after(root_cert.not_valid_after_utc - dt.timedelta(days=1))
+            .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), critical=False)
+            .sign(root_key, hashes.SHA256())
+        )
+        pem_key = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        _write_private(key_path, pem_key)
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))  # last: marks the pair complete
+    [(_, _, der)] = pem.unarmor(cert_path.read_bytes(), multiple=True)
+    _, _, key_der = pem.unarmor(key_path.read_bytes())
+    return asn1_x509.Certificate.load(der), keys.PrivateKeyInfo.load(key_der)
+
+
+CRL_DAYS = 30  # how long a demo CRL is valid; a new one is made when less than half is left
+
+
+def demo_crl(pki: DemoPki) -> crl.CertificateList | None:
+    """The demo root's CRL (nothing revoked), remade when half its validity is gone: what a B-LT
+    signature embeds to show its certificates were not revoked when it was made."""
+    path = pki.root_cert.parent / "demo-root.crl"
+    now = dt.datetime.now(dt.UTC)
+    if path.exists():
+        current = crl.CertificateList.load(path.read_bytes())
+        if current["tbs_cert_list"]["next_update"].native - now > dt.timedelta(days=CRL_DAYS / 2):
+            return current
+    root = _root(pki)
+    if root is None:
+        return None
+    root_cert, root_key = root
+    made = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(root_cert.subject)
+        .last_update(now - dt.timedelta(minutes=5))
+        .next_update(now + dt.timedelta(days=CRL_DAYS))
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), critical=False)
+        .add_extension(x509.CRLNumber(int(now.timestamp())), critical=False)
+        .sign(root_key, hashes.SHA256())
+    )
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_bytes(made.public_bytes(serialization.Encoding.DER))
+    os.replace(tmp, path)
+    return crl.CertificateList.load(path.read_bytes())

@@ -30,7 +30,7 @@ from pyhanko.sign.fields import SigSeedSubFilter
 from pyhanko.sign.signers.pdf_byterange import PreparedByteRangeDigest
 from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
 from pyhanko.sign.signers.pdf_signer import PdfTBSDocument
-from pyhanko.sign.timestamps.requests_client import RequestsHTTPTimeStamper
+from pyhanko.sign.timestamps.api import TimeStamper
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from signing.appearance import VIETNAM, digitized_copy_lines, vietnam_time
@@ -192,7 +192,9 @@ def _check_signature(cert: asn1_x509.Certificate, data: bytes, signature: bytes)
         ) from e
 
 
-def complete(pending_dir: Path, pending_id: str, signature: bytes, dst: Path, *, tsa_url: str = "") -> dict[str, str]:
+def complete(
+    pending_dir: Path, pending_id: str, signature: bytes, dst: Path, *, timestamper: TimeStamper | None = None
+) -> dict[str, str]:
     """Embed the clerk's signature value (RSA or ECDSA over the signed attributes) and write ``dst``."""
     pdf_path, state_path = _pending(pending_dir, pending_id)
     context_of(pending_dir, pending_id)  # exists, or a clear error
@@ -211,7 +213,6 @@ def complete(pending_dir: Path, pending_id: str, signature: bytes, dst: Path, *,
     external = signers.ExternalSigner(
         signing_cert=chain[0], cert_registry=SimpleCertificateStore.from_certs(chain), signature_value=signature
     )
-    timestamper = RequestsHTTPTimeStamper(tsa_url, timeout=15) if tsa_url else None
     signed_cms = asyncio.run(
         external.async_sign_prescribed_attributes("sha256", signed_attrs=attrs, timestamper=timestamper)
     )
@@ -226,6 +227,6 @@ def complete(pending_dir: Path, pending_id: str, signature: bytes, dst: Path, *,
         "field": state["field"],
         "signer": state["signer"],
         "time": state["signed_at"],
-        "level": "PAdES B-T" if tsa_url else "PAdES B-B",
+        "level": "PAdES B-T" if timestamper else "PAdES B-B",
     }
     return {**info, "note": state["note"]} if state.get("note") else info

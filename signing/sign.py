@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from asn1crypto import crl as asn1_crl
 from asn1crypto import x509 as asn1_x509
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
@@ -264,6 +265,8 @@ def sign_pdf(
     agency_name: str | None = None,
     level: str = "B-B",
     tsa_url: str = "",
+    timestamper: TimeStamper | None = None,
+    crls: Sequence[asn1_crl.CertificateList] = (),
     trust_roots: Sequence[Path] = (),
     reason: str = "Số hóa",
     field: str | None = None,
@@ -272,7 +275,8 @@ def sign_pdf(
 ) -> dict[str, str]:
     """Sign ``src`` as the agency with the digitized-copy stamp; write ``dst`` atomically.
 
-    B-T adds an RFC 3161 time stamp from ``tsa_url``; B-LT also validates the chain now
+    B-T adds an RFC 3161 time stamp from ``tsa_url`` (or ``timestamper``: the demo PKI's, in
+    process); B-LT also validates the chain now
     (OCSP/CRL fetched from the certificates' own URLs, hard-fail) and embeds what it
     fetched, so the signature can be checked offline for years; B-LTA seals it all with a
     document time stamp (a PDF/A-1 file stays PDF/A-1: see ``_seal_pdfa1``). A revoked,
@@ -284,12 +288,15 @@ def sign_pdf(
     default the certificate's name, and the signature's own signing time; it goes in free
     space at the top right of page 1 (``placement``), and the result's ``note`` says when it
     had to cover text."""
-    _check_level(level, tsa_url)
+    _check_level(level, bool(tsa_url or timestamper))
     moment = dt.datetime.now(VIETNAM).replace(microsecond=0)  # the stamp's time and the signature's
     check_certificate(agency, moment)
-    timestamper = RequestsHTTPTimeStamper(tsa_url, timeout=15) if level != "B-B" else None
+    if level == "B-B":
+        timestamper = None
+    elif timestamper is None:
+        timestamper = RequestsHTTPTimeStamper(tsa_url, timeout=15)
     long_term = level in ("B-LT", "B-LTA")
-    context = _long_term_context(agency, trust_roots) if long_term else None
+    context = _long_term_context(agency, trust_roots, crls) if long_term else None
     with _signing_errors(src, tsa_url), src.open("rb") as f:
         writer = _writer_to_sign(f, src, field)
         name = field or next_field_name(writer)
@@ -363,10 +370,10 @@ def placed_stamp(writer: IncrementalPdfFileWriter, src: Path, lines: list[str]) 
     return Stamp(text.style, where.box, {}), COVERS_TEXT[0] if where.covers_text else ""
 
 
-def _check_level(level: str, tsa_url: str) -> None:
+def _check_level(level: str, has_tsa: bool) -> None:
     if level not in LEVELS:
         raise SigningError(f"Mức chữ ký {level} không hợp lệ.", f"Unknown signature level {level}.", field="level")
-    if level != "B-B" and not tsa_url:
+    if level != "B-B" and not has_tsa:
         raise SigningError(
             f"Mức {level} cần máy chủ dấu thời gian (SOHOA_TSA_URL).",
             f"Level {level} needs a time-stamping authority (SOHOA_TSA_URL).",
@@ -374,10 +381,14 @@ def _check_level(level: str, tsa_url: str) -> None:
         )
 
 
-def _long_term_context(agency: AgencySigner, trust_roots: Sequence[Path]) -> ValidationContext:
-    """B-LT and up: the chain validated now, revocation data fetched (hard-fail) to embed."""
+def _long_term_context(
+    agency: AgencySigner, trust_roots: Sequence[Path], crls: Sequence[asn1_crl.CertificateList]
+) -> ValidationContext:
+    """B-LT and up: the chain validated now, revocation data fetched (hard-fail) to embed, or
+    given (``crls``: the demo root's)."""
     context = ValidationContext(
         trust_roots=load_roots(list(trust_roots)),
+        crls=list(crls),
         allow_fetching=True,
         revocation_mode="hard-fail",
         fetcher_backend=RequestsFetcherBackend(per_request_timeout=15),
