@@ -41,6 +41,16 @@ class Run:
     document_id: int | None
     options: dict[str, Any]
 
+    @property
+    def station(self) -> str:
+        """Who posted the scan this job digitizes (the scanner station or the person)."""
+        return str(self.options.get("posted_by", ""))
+
+
+def job_actor(run: Run) -> str:
+    """How the audit log names a job: its id (the station that posted the scan rides along)."""
+    return f"job:{run.job_id}"
+
 
 def _lease_end(ctx: Context) -> dt.datetime:
     return now() + dt.timedelta(seconds=ctx.settings.job_lease_seconds)
@@ -65,7 +75,9 @@ def claim(ctx: Context, job_id: str) -> Run | None:
         )
         dossier = session.get(Dossier, run.code) if run.code else None
         if dossier is not None and dossier.status in lifecycle.DIGITIZABLE:
-            dossier.status = "DIGITIZING"
+            lifecycle.move_automatically(
+                session, dossier, "DIGITIZING", actor=job_actor(run), reason="đang số hóa", station=run.station
+            )
     return run
 
 

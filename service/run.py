@@ -129,7 +129,7 @@ def sign_and_store(ctx: Context, work: Path, code: str, prefix: str, result: Res
     return Made(code, result, pdfa, signed, alto, signature)
 
 
-def record(session: Session, document: Document, made: Made) -> None:
+def record(session: Session, document: Document, made: Made, run: lease.Run | None = None) -> None:
     """The catalog rows of a stored document: its versions, pages (indexed) and signature."""
     storage.search.unindex_pages(session, [old.id for old in document.pages])  # FTS5 rows do not cascade
     for old in list(document.pages):
@@ -166,7 +166,9 @@ def record(session: Session, document: Document, made: Made) -> None:
     dossier = session.get(Dossier, made.code)
     assert dossier is not None
     if dossier.status in lifecycle.DIGITIZABLE:  # a dossier further on keeps its status
-        dossier.status = "DIGITIZED"
+        actor = lease.job_actor(run) if run else "worker"
+        station = run.station if run else ""
+        lifecycle.move_automatically(session, dossier, "DIGITIZED", actor=actor, reason="đã số hóa", station=station)
 
 
 def _summary(made: Made, document_id: int) -> dict[str, Any]:
@@ -210,7 +212,7 @@ def _run_scan(ctx: Context, run: lease.Run, work: Path) -> None:
         lifecycle.check_open(session, code, "ghi bản số hóa", "recording a digitized copy")  # closed meanwhile
         document = session.get(Document, doc_id)
         assert document is not None
-        record(session, document, made)
+        record(session, document, made, run)
         audit(session, "worker", "scan.digitized", code, document=doc_id, job=run.job_id, pages=len(made.kept))
         lease.finish(session, run, _summary(made, doc_id), len(made.kept))
     write_manifest(ctx, code)
@@ -247,7 +249,7 @@ def _run_batch(ctx: Context, run: lease.Run, work: Path) -> None:
             lifecycle.check_open(session, code, "nhận tài liệu từ lô quét", "a document from a batch")
         for n, (segment, item) in enumerate(zip(segments, made, strict=True), start=1):
             document = _batch_document(ctx, session, segment.code, n, options)
-            record(session, document, item)
+            record(session, document, item, run)
             pages = len(item.kept)
             audit(session, "worker", "batch.document", segment.code, document=document.id, job=run.job_id, pages=pages)
             documents.append(_summary(item, document.id))
@@ -299,7 +301,10 @@ def _fail(ctx: Context, run: lease.Run, e: Exception) -> None:
         dossier = session.get(Dossier, code) if code else None
         if dossier is not None and dossier.status == "DIGITIZING":
             # Back to what the dossier's other documents make it.
-            dossier.status = "DIGITIZED" if any(d.signed_key for d in dossier.documents) else "RECEIVED"
+            back = "DIGITIZED" if any(d.signed_key for d in dossier.documents) else "RECEIVED"
+            lifecycle.move_automatically(
+                session, dossier, back, actor=lease.job_actor(run), reason="số hóa lỗi", station=run.station
+            )
         audit(session, "worker", "scan.failed", code, document=run.document_id, job=run.job_id, error=error["code"])
     if code:
         write_manifest(ctx, code)  # it lists the original the failed job was given

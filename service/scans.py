@@ -95,8 +95,9 @@ def accept_scan(
         session.add(document)
         session.flush()
         storage.manifest.record(session, info, kind="original", code=code, actor=actor)
+        choices = {**(options or {}), "posted_by": actor}  # the dossier's history names the station
         job = Job(
-            id=uuid.uuid4().hex, dossier_code=code, document_id=document.id, status=JobStatus.QUEUED, options=options
+            id=uuid.uuid4().hex, dossier_code=code, document_id=document.id, status=JobStatus.QUEUED, options=choices
         )
         session.add(job)
         audit(session, actor, "scan.accepted", code, document=document.id, sha256=sha256, file=document.original_name)
@@ -122,6 +123,7 @@ def submit_batch(
         "sha256": sha256,
         "size": info.size,
         "default_code": default_code,
+        "posted_by": actor,
     }
     with ctx.sessions.begin() as session:
         job = Job(id=uuid.uuid4().hex, kind="batch", dossier_code=None, status=JobStatus.QUEUED, options=options)

@@ -148,6 +148,16 @@ def move(
     return dossier
 
 
+def move_automatically(session: Session, dossier: Dossier, to: str, *, actor: str, reason: str, **detail: Any) -> None:
+    """A move a digitization job makes (DIGITIZING, DIGITIZED, or back when it fails), in the
+    dossier's history like any other: the job and the station that posted the scan, the time."""
+    if dossier.status == to:
+        return
+    append(session, actor, "dossier.transition", dossier.code, **{"from": dossier.status, "to": to}, reason=reason,
+           automatic=True, **detail)  # fmt: skip
+    dossier.status = to
+
+
 def history(session: Session, code: str) -> list[dict[str, Any]]:
     events = session.scalars(
         select(AuditEvent)

@@ -136,3 +136,22 @@ def test_numbers_past_the_catalogs_range_are_refused_cleanly(as_role: dict[str, 
     huge = f"/api/v1/dossiers/{CODE}/documents/{2**63}/signed"
     r = archivist.get(huge)
     assert r.status_code == 422 and r.json()["field"] == "document_id"
+
+
+def test_a_job_s_moves_are_in_the_history_with_the_job_and_the_station(data_dir: Path, page_png: Path) -> None:
+    ctx = context()
+    job, _ = scans.accept_scan(ctx, CODE, page_png, page_png.name, actor="Trạm quét 3 #7")
+    run_job(ctx, job.id)
+    moves = [(h.from_, h.to, h.actor, h.model_extra) for h in dossiers.dossier_view(ctx, CODE).history]
+    assert moves == [
+        ("RECEIVED", "DIGITIZING", f"job:{job.id}", {"automatic": True, "station": "Trạm quét 3 #7"}),
+        ("DIGITIZING", "DIGITIZED", f"job:{job.id}", {"automatic": True, "station": "Trạm quét 3 #7"}),
+    ]
+    assert all(h.at.endswith("+07:00") for h in dossiers.dossier_view(ctx, CODE).history)
+    # A job that fails puts the dossier back, and says so.
+    broken = data_dir / "hong.png"
+    broken.write_bytes(page_png.read_bytes()[:2000])
+    failed, _ = scans.accept_scan(ctx, "000.00.12.H12-250527-0002", broken, broken.name, actor="Trạm quét 3 #7")
+    run_job(ctx, failed.id)
+    back = dossiers.dossier_view(ctx, "000.00.12.H12-250527-0002").history[-1]
+    assert (back.from_, back.to, back.reason) == ("DIGITIZING", "RECEIVED", "số hóa lỗi")
