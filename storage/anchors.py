@@ -26,16 +26,11 @@ def _key(entry: int, digest: str) -> str:
     return f"{PREFIX}{entry:012d}-{digest[:16]}.json"
 
 
-def last_anchored(store: ObjectStore) -> int:
-    """The id of the last entry anchored so far (0: none yet)."""
-    keys = list(store.list(PREFIX))
-    return int(keys[-1].removeprefix(PREFIX).split("-", 1)[0]) if keys else 0
-
-
 def anchor(store: ObjectStore, session: Session, *, stamp: Stamper | None = None) -> str | None:
     """Anchor the log's current head, unless it is anchored already; returns the new key."""
     head = session.execute(select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).first()
-    if head is None or head.id <= last_anchored(store):
+    # The key names the head: one lookup tells whether it is anchored (never a listing of them all).
+    if head is None or store.exists(key := _key(head.id, str(head.hash))):
         return None
     entries = session.scalar(select(func.count()).select_from(AuditEvent)) or 0
     body = {"entry": head.id, "hash": head.hash, "entries": entries, "at": now().isoformat()}
@@ -44,7 +39,6 @@ def anchor(store: ObjectStore, session: Session, *, stamp: Stamper | None = None
     if token is not None:
         body["timestamp_token"] = base64.b64encode(token).decode()
         data = json.dumps(body, sort_keys=True).encode()
-    key = _key(head.id, str(head.hash))
     with tempfile.TemporaryDirectory(prefix="sohoa-anchor-") as tmp:
         path = Path(tmp) / "anchor.json"
         path.write_bytes(data)

@@ -115,9 +115,12 @@ class FilesystemStore:
             raise NotFound(f"Không có đối tượng {key}.", f"No object {key}.", field="key") from e
 
     def list(self, prefix: str = "") -> Iterator[str]:
+        # Walk only the folder the prefix names, not the whole store (millions of files in an archive).
+        folder = prefix.rpartition("/")[0]
+        base = self._path(folder) if folder else self.root
         keys = (
             path.relative_to(self.root).as_posix()
-            for path in self.root.rglob("*")
+            for path in base.rglob("*")
             if path.is_file() and not path.name.startswith(".tmp-")
         )
         yield from sorted(key for key in keys if key.startswith(prefix))  # as strings: the order S3 lists in
