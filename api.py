@@ -258,11 +258,8 @@ async def post_scan(
     accepted = []
     async with uploads.received(request, ctx.tmp, ctx.settings.max_upload_bytes) as items:
         for item in items:  # in a thread: it waits on the disk (fsync)
-            job = await run_in_threadpool(
-                partial(scans.submit_scan, ctx, code, item.path, item.name, options=options, actor=who.actor),
-                sha256=item.sha256,
-                take=True,
-            )
+            submit = partial(scans.submit_scan, ctx, code, item.path, item.name, options=options)
+            job = await run_in_threadpool(submit, actor=who.actor, sha256=item.sha256, take=True)
             accepted.append(AcceptedJob(**job.model_dump(), job_url=_job_url(job.id)))
     answer = AcceptedScans(dossier=code, jobs=accepted)
     status = 202 if any(j.created for j in accepted) else 200

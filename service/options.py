@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from digitize.pipeline import BlankPolicy, SpreadPolicy
 from service.settings import Settings
-from signing.demo_pki import DEMO_ROOT, DemoPki, demo_crl, demo_tsa, ensure_demo_pki
+from signing.demo_pki import demo_crl, demo_pki_at, demo_tsa, ensure_demo_pki
 
 if TYPE_CHECKING:
     from pyhanko.sign.timestamps.api import TimeStamper
@@ -104,7 +104,7 @@ class SigningProfile:
 
     def sign_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of ``signing.sign.sign_pdf`` this profile sets."""
-        crl = demo_crl(_demo(self.demo_pki)) if self.demo_pki is not None else None
+        crl = demo_crl(demo_pki_at(self.demo_pki)) if self.demo_pki is not None else None
         return {
             "agency_name": self.agency_name,
             "level": self.level,
@@ -115,15 +115,11 @@ class SigningProfile:
         }
 
 
-def _demo(folder: Path) -> DemoPki:
-    return DemoPki(folder / DEMO_ROOT, folder / "demo-agency.p12", folder / "demo-agency.password")
-
-
 def demo_timestamper(folder: Path) -> TimeStamper | None:
     """The demo PKI's time-stamping authority, answering in this process (no server needed)."""
     from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
 
-    tsa = demo_tsa(_demo(folder))
+    tsa = demo_tsa(demo_pki_at(folder))
     return DummyTimeStamper(tsa[0], tsa[1]) if tsa is not None else None
 
 
@@ -142,7 +138,7 @@ def signing_profile(
     tsa = settings.tsa_url if tsa_url is None else tsa_url
     roots = tuple(trust_roots or default_trust_roots(settings))  # makes the demo PKI if it signs
     demo_pki = None
-    if demo and not tsa and uses_demo_pki(settings) and demo_tsa(_demo(settings.pki_dir)) is not None:
+    if demo and not tsa and uses_demo_pki(settings) and demo_tsa(demo_pki_at(settings.pki_dir)) is not None:
         demo_pki = settings.pki_dir
     chosen = level or settings.signing_level
     return SigningProfile(
@@ -159,7 +155,7 @@ def default_trust_roots(settings: Settings, *, make_demo: bool = True) -> list[P
     (``make_demo`` false, for a command that only reads) taken only if it is there."""
     roots = list(settings.trust_roots)
     if uses_demo_pki(settings):
-        demo_root = settings.pki_dir / DEMO_ROOT
+        demo_root = demo_pki_at(settings.pki_dir).root_cert
         if make_demo:
             demo_root = ensure_demo_pki(settings.pki_dir, settings.demo_agency).root_cert
         if demo_root.is_file():

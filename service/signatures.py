@@ -22,8 +22,8 @@ from storage.catalog import StoredObject, changed, iso
 from storage.errors import NotFound
 
 
-def _signable(ctx: Context, code: str, document_id: int) -> tuple[str, int]:
-    """The key of a document's latest version (signed, else the PDF/A) and its signature count."""
+def _signable(ctx: Context, code: str, document_id: int) -> str:
+    """The key of a document's latest version (signed, else the PDF/A)."""
     parse_code(code, ctx.settings.dossier_code_pattern)
     with ctx.sessions() as session:
         lifecycle.check_open(session, code, "ký thêm", "a new signature")
@@ -31,14 +31,13 @@ def _signable(ctx: Context, code: str, document_id: int) -> tuple[str, int]:
             select(Document).where(Document.id == document_id, Document.dossier_code == code)
         ).first()
         key = (document.signed_key or document.pdfa_key) if document else None
-        count = session.scalar(select(func.count()).where(Signature.document_id == document_id)) or 0
     if not key:
         raise NotFound(
             f"Hồ sơ {code} chưa có tài liệu {document_id} đã số hóa.",
             f"Dossier {code} has no digitized document {document_id}.",
             field="document_id",
         )
-    return key, count
+    return key
 
 
 def _store_signed_version(
@@ -85,7 +84,7 @@ def sign_agency(ctx: Context, code: str, document_id: int, *, actor: str, reason
     its stamp below the earlier ones."""
     from signing.sign import sign_pdf  # pyHanko loads when first needed
 
-    base, _count = _signable(ctx, code, document_id)
+    base = _signable(ctx, code, document_id)
     with tempfile.TemporaryDirectory(dir=ctx.tmp) as tmp:
         src, out = Path(tmp) / "current.pdf", Path(tmp) / "signed.pdf"
         ctx.store.get_file(base, src)
@@ -100,7 +99,7 @@ def prepare_remote(ctx: Context, code: str, document_id: int, chain: bytes, *, b
     revoked) and the caller's own, if one is bound to them; the session is theirs alone."""
     from signing import remote
 
-    base, _count = _signable(ctx, code, document_id)
+    base = _signable(ctx, code, document_id)
     certificates = remote.load_chain(chain)
     access.check_certificate_holder(ctx.sessions, by, certificates[0].dump())
     with tempfile.TemporaryDirectory(dir=ctx.tmp) as tmp:
@@ -156,7 +155,7 @@ def verify_file(ctx: Context, path: Path, *, actor: str | None = None) -> Verifi
 def verify_document(ctx: Context, code: str, document_id: int, *, actor: str) -> StoredVerification:
     """Verify a document's latest version as stored: its signatures, every change made after
     them, its PDF/A conformance, and that the stored bytes are the ones the catalog recorded."""
-    key, _count = _signable(ctx, code, document_id)
+    key = _signable(ctx, code, document_id)
     with ctx.sessions() as session:
         recorded = session.scalar(select(StoredObject.sha256).where(StoredObject.key == key))
     with tempfile.TemporaryDirectory(dir=ctx.tmp) as tmp:

@@ -13,6 +13,7 @@ from pyhanko.sign.diff_analysis import DiffResult, ModificationLevel, Suspicious
 from pyhanko.sign.fields import MDPPerm, enumerate_sig_fields
 from pyhanko.sign.validation.status import ModificationInfo, SignatureCoverageLevel
 
+from signing.placement import is_signature_widget
 from signing.report import Finding
 
 
@@ -129,12 +130,6 @@ def _pages(node: Any, inherited: dict[str, Any] | None = None) -> list[dict[str,
     return [{**{k: node[k] for k in node if k not in _INHERITED}, **merged}]
 
 
-def _is_signature_widget(annot: Any) -> bool:
-    annot = annot.get_object()
-    field = annot.get("/Parent", annot) if "/FT" not in annot else annot
-    return annot.get("/Subtype") == "/Widget" and field.get_object().get("/FT") == "/Sig"
-
-
 def _content(page: dict[str, Any]) -> str:
     return _digest(page.get("/Contents"))
 
@@ -151,7 +146,7 @@ def _annotations(page: dict[str, Any]) -> str:
     """Annotations other than signature widgets, as a multiset: a later signature adds its widget."""
     annots = page.get("/Annots")
     annots = annots.get_object() if annots is not None else []
-    return _digest(sorted(_digest(a) for a in annots if not _is_signature_widget(a)))
+    return _digest(sorted(_digest(a) for a in annots if not is_signature_widget(a)))
 
 
 _PAGE_PARTS = (

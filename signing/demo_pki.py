@@ -45,12 +45,17 @@ def _write_private(path: Path, data: bytes) -> None:
         f.write(data)
 
 
-DEMO_ROOT = "demo-root.pem"  # the demo root CA's certificate, in the PKI folder
+ROOT_KEY = "demo-root.key"  # the demo root's key, beside its certificate (0600: demo only)
+
+
+def demo_pki_at(directory: Path) -> DemoPki:
+    """The demo PKI's files in ``directory``, made or not."""
+    return DemoPki(directory / "demo-root.pem", directory / "demo-agency.p12", directory / "demo-agency.password")
 
 
 def ensure_demo_pki(directory: Path, agency_name: str) -> DemoPki:
     """Create the demo root CA and agency PKCS#12 once; later calls reuse them."""
-    pki = DemoPki(directory / DEMO_ROOT, directory / "demo-agency.p12", directory / "demo-agency.password")
+    pki = demo_pki_at(directory)
     if pki.root_cert.exists() and pki.agency_p12.exists() and pki.agency_password_file.exists():
         return pki
     directory.mkdir(parents=True, exist_ok=True)
@@ -92,7 +97,7 @@ def ensure_demo_pki(directory: Path, agency_name: str) -> DemoPki:
     _write_private(pki.agency_password_file, password.encode())
     _write_private(pki.agency_p12, p12)
     _write_private(
-        directory / "demo-root.key",
+        directory / ROOT_KEY,
         root_key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         ),
@@ -109,7 +114,7 @@ def ensure_demo_pki(directory: Path, agency_name: str) -> DemoPki:
 
 def _root(pki: DemoPki) -> tuple[x509.Certificate, rsa.RSAPrivateKey] | None:
     """The demo root and its key (kept in the PKI folder, 0600: demo only)."""
-    key_path = pki.root_cert.parent / "demo-root.key"
+    key_path = pki.root_cert.parent / ROOT_KEY
     if not key_path.exists():
         return None
     key = serialization.load_pem_private_key(key_path.read_bytes(), None)

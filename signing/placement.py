@@ -7,6 +7,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -63,13 +64,20 @@ def signature_boxes(handler: PdfHandler) -> list[Box]:
     boxes = []
     for annot in page.get("/Annots", []):
         annot = annot.get_object()
-        field = annot.get("/Parent", annot).get_object() if "/FT" not in annot else annot
-        if annot.get("/Subtype") == "/Widget" and field.get("/FT") == "/Sig" and "/Rect" in annot:
+        if is_signature_widget(annot) and "/Rect" in annot:
             x0, y0, x1, y1 = (float(v) for v in annot["/Rect"])
             box = (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
             if box[2] - box[0] > 1 and box[3] - box[1] > 1:  # a document time stamp's is empty
                 boxes.append(box)
     return boxes
+
+
+def is_signature_widget(annot: Any) -> bool:
+    """A signature field's widget: the annotation a signature is drawn in (the field may be the
+    widget itself, or its parent)."""
+    annot = annot.get_object()
+    field = annot.get("/Parent", annot) if "/FT" not in annot else annot
+    return bool(annot.get("/Subtype") == "/Widget" and field.get_object().get("/FT") == "/Sig")
 
 
 def _overlaps(a: Box, b: Box, gap: float = GAP) -> bool:

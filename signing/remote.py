@@ -45,6 +45,7 @@ from signing.sign import (
     placed_stamp,
     signer_context,
 )
+from signing.signers import common_name
 
 PENDING_MINUTES = 15
 
@@ -85,14 +86,10 @@ def purge_expired(pending_dir: Path, now: dt.datetime | None = None) -> None:
             state.unlink(missing_ok=True)
 
 
-def signer_name(cert: asn1_x509.Certificate) -> str:
-    return str(cert.subject.native.get("common_name", cert.subject.human_friendly))
-
-
 def check_signer(chain: list[asn1_x509.Certificate], trust_roots: Sequence[Path], moment: dt.datetime) -> None:
     """Only a real signer's certificate is accepted: valid now, made for signing, chaining to a
     configured trust root, not revoked where the CA says so."""
-    name = signer_name(chain[0])
+    name = common_name(chain[0])
     check_signing_certificate(chain[0], name, moment)
     check_chain(chain[0], chain[1:], signer_context(trust_roots), name)
 
@@ -111,7 +108,7 @@ def prepare(
     clerk's certificate must pass ``check_signer`` against ``trust_roots`` first."""
     chain = load_chain(chain_data)
     signer_cert, moment = chain[0], dt.datetime.now(VIETNAM).replace(microsecond=0)
-    name = signer_name(signer_cert)
+    name = common_name(signer_cert)
     check_signer(chain, trust_roots, moment)
     external = signers.ExternalSigner(
         signing_cert=signer_cert, cert_registry=SimpleCertificateStore.from_certs(chain), signature_value=1024

@@ -42,7 +42,7 @@ from pyhanko_certvalidator.fetchers.requests_fetchers import RequestsFetcherBack
 
 from signing import placement
 from signing.appearance import VIETNAM, Stamp, digitized_copy_lines, empty_appearance, text_stamp, vietnam_time
-from signing.errors import CertificateUnusable, NotAPdf, SigningError
+from signing.errors import CertificateUnusable, NotAPdf, SigningError, require_pdf
 from signing.signers import AgencySigner
 from signing.verify import load_roots
 
@@ -353,10 +353,7 @@ class TimedSigner(signers.PdfSigner):
         return session
 
 
-COVERS_TEXT = (
-    "Dấu chữ ký che một phần chữ ở đầu trang 1: góc trên bên phải không còn chỗ trống.",
-    "The signature stamp covers some text at the top of page 1: the top right had no free space left.",
-)
+COVERS_TEXT = "Dấu chữ ký che một phần chữ ở đầu trang 1: góc trên bên phải không còn chỗ trống."
 
 
 def placed_stamp(writer: IncrementalPdfFileWriter, src: Path, lines: list[str]) -> tuple[Stamp, str]:
@@ -367,7 +364,7 @@ def placed_stamp(writer: IncrementalPdfFileWriter, src: Path, lines: list[str]) 
     text = text_stamp(lines)
     ink = placement.page_ink(src, page_box)  # type: ignore[arg-type]
     where = placement.place(text.size, page_box, placement.signature_boxes(writer), ink)  # type: ignore[arg-type]
-    return Stamp(text.style, where.box, {}), COVERS_TEXT[0] if where.covers_text else ""
+    return Stamp(text.style, where.box, {}), COVERS_TEXT if where.covers_text else ""
 
 
 def _check_level(level: str, has_tsa: bool) -> None:
@@ -399,9 +396,7 @@ def _long_term_context(
 
 def _writer_to_sign(f: BinaryIO, src: Path, field: str | None) -> IncrementalPdfFileWriter:
     """A writer on a PDF that may be signed (``field``, if named, free to sign)."""
-    if not f.read(1024).lstrip().startswith(b"%PDF"):
-        raise NotAPdf(f"{src.name} không phải tệp PDF.", f"{src.name} is not a PDF file.", field=src.name)
-    f.seek(0)
+    require_pdf(f, src)
     writer = open_writer(f)
     if writer.prev.encrypted:
         raise NotAPdf(

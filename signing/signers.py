@@ -47,7 +47,12 @@ class AgencySigner:
     def name(self) -> str:
         """The certificate's common name, for messages."""
         cert = self.signer.signing_cert
-        return str(cert.subject.native.get("common_name", self.subject)) if cert is not None else self.subject
+        return common_name(cert) if cert is not None else self.subject
+
+
+def common_name(cert: asn1_x509.Certificate) -> str:
+    """The name a person reads for a certificate: its common name, else its whole subject."""
+    return str(cert.subject.native.get("common_name", cert.subject.human_friendly))
 
 
 def _der(cert: object) -> bytes:

@@ -29,8 +29,9 @@ from pyhanko_certvalidator import ValidationContext
 from digitize.validate import check_pdfa
 from signing import changes
 from signing.appearance import VIETNAM
-from signing.errors import NotAPdf
+from signing.errors import NotAPdf, require_pdf
 from signing.report import DocumentReport, Finding, SignatureReport, TimestampReport
+from signing.signers import common_name
 
 # An untrusted chain or a suspicious change is reported in the result; pyHanko would also log
 # it, with a traceback.
@@ -124,7 +125,7 @@ def _signature(ctx: _Context, embedded: EmbeddedPdfSignature, archived: bool) ->
     return SignatureReport(
         field=str(embedded.field_name),
         signer=str(status.signing_cert.subject.human_friendly),
-        signer_name=str(status.signing_cert.subject.native.get("common_name", "")),
+        signer_name=common_name(status.signing_cert),
         issuer_chain=chain,
         signing_time=_iso(status.signer_reported_dt),
         timestamp_time=_iso(ts.timestamp) if ts else None,
@@ -225,9 +226,7 @@ def _embedded(reader: PdfFileReader) -> tuple[list[EmbeddedPdfSignature], list[S
 def _open(path: Path, f: Any) -> PdfFileReader:
     """A reader on the file; one encrypted with an empty user password (an owner password that
     restricts editing, as agencies issue signed documents) is opened as any reader would."""
-    if not f.read(1024).lstrip().startswith(b"%PDF"):
-        raise NotAPdf(f"{path.name} không phải tệp PDF.", f"{path.name} is not a PDF file.", field=path.name)
-    f.seek(0)
+    require_pdf(f, path)
     reader = PdfFileReader(f, strict=False)
     if reader.encrypted and reader.decrypt(b"").status == AuthStatus.FAILED:
         raise NotAPdf(
