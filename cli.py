@@ -67,9 +67,13 @@ def existing_data(settings: Settings) -> None:
         )
 
 
-def fail(error: SohoaError, code: int = 2) -> NoReturn:
+def _tell(error: SohoaError) -> None:
     where = f" [{error.field}]" if error.field else ""
     typer.echo(f"Lỗi{where}: {error.vi}\nError{where}: {error.en}", err=True)
+
+
+def fail(error: SohoaError, code: int = 2) -> NoReturn:
+    _tell(error)
     raise typer.Exit(code)
 
 
@@ -546,7 +550,11 @@ def process(
 def main() -> None:
     if not sys.warnoptions:  # a library's deprecation notice is not for the person at the desk
         warnings.simplefilter("ignore")
-    app()
+    try:
+        app()
+    except SohoaError as e:  # the settings, read before any command runs
+        _tell(e)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

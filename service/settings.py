@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from errors import SohoaError
 
 ROOT = Path(__file__).resolve().parent.parent  # the checkout: ocr-models/ sits beside the packages
 
@@ -168,6 +170,19 @@ class Settings(BaseSettings):
         return self.data_dir / "pki"
 
 
+class SettingsInvalid(SohoaError):
+    status = 500
+    code = "settings-invalid"
+
+
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    """The settings from the environment; a value that cannot be used is an error naming its
+    SOHOA_ variable (not a validation traceback)."""
+    try:
+        return Settings()
+    except ValidationError as e:
+        wrong = [(f"SOHOA_{str(err['loc'][0]).upper()}", err["msg"]) for err in e.errors()]
+        names = ", ".join(name for name, _ in wrong)
+        said = "; ".join(f"{name}: {msg}" for name, msg in wrong)
+        raise SettingsInvalid(f"Cấu hình không dùng được ({said}).", f"Unusable settings ({said}).", field=names) from e

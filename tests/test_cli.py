@@ -339,3 +339,12 @@ def test_a_certificate_is_bound_to_a_token_and_the_operator_is_named(tmp_path: P
         ("token.issued", "cli:Quản trị Hà"),
         ("token.certificate_bound", f"cli:{getpass.getuser()}"),
     ]
+
+
+def test_a_setting_that_cannot_be_used_is_named_without_a_traceback(tmp_path: Path) -> None:
+    for name, value in (("SOHOA_TIMEZONE", "Asia/Ha_Noi"), ("SOHOA_PORT", "tám nghìn")):
+        r = subprocess.run(
+            [SOHOA, "search", "ho so"], capture_output=True, text=True, env=_env(tmp_path / "var", **{name: value})
+        )
+        assert r.returncode == 2 and f"Lỗi [{name}]" in r.stderr and f"Error [{name}]" in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr and not (tmp_path / "var").exists()
