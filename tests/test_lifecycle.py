@@ -138,6 +138,7 @@ def test_numbers_past_the_catalogs_range_are_refused_cleanly(as_role: dict[str, 
     assert r.status_code == 422 and r.json()["field"] == "document_id"
 
 
+@pytest.mark.slow  # runs OCR
 def test_a_job_s_moves_are_in_the_history_with_the_job_and_the_station(data_dir: Path, page_png: Path) -> None:
     ctx = context()
     job, _ = scans.accept_scan(ctx, CODE, page_png, page_png.name, actor="Trạm quét 3 #7")

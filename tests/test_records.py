@@ -41,6 +41,7 @@ def _events(action: str | None = None) -> list[tuple[str, str, dict]]:  # type: 
     return [(e.action, e.actor, e.detail or {}) for e in events if action is None or e.action == action]
 
 
+@pytest.mark.slow  # runs OCR
 @pytest.mark.parametrize("closing", [["REJECTED"], ["WITHDRAWN"], ["REJECTED", "ARCHIVED"]])
 def test_a_closed_dossier_refuses_every_change_but_the_archive_s(
     people: dict[str, TestClient], page_png: Path, closing: list[str]
@@ -70,6 +71,7 @@ def test_a_closed_dossier_refuses_every_change_but_the_archive_s(
     assert hold.json()["type"] != "urn:sohoa:error:dossier-closed"
 
 
+@pytest.mark.slow  # runs OCR
 def test_a_batch_routed_to_a_closed_dossier_records_nothing(people: dict[str, TestClient], tmp_path: Path) -> None:
     import numpy as np
     import zxingcpp
@@ -111,6 +113,7 @@ def test_every_metadata_change_keeps_the_value_it_replaced(people: dict[str, Tes
     }
 
 
+@pytest.mark.slow  # runs OCR
 def test_reads_downloads_searches_and_verifications_are_in_the_log(
     people: dict[str, TestClient], page_png: Path
 ) -> None:

@@ -135,6 +135,7 @@ def _page_with_header(path: Path, *, full: bool = False) -> Path:
     return path
 
 
+@pytest.mark.slow  # runs OCR
 @pytest.mark.parametrize("full", [False, True])
 def test_the_stamp_keeps_off_the_text_or_says_it_cannot(pki_dir: Path, tmp_path: Path, full: bool) -> None:
     from digitize import Source, digitize
