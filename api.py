@@ -248,6 +248,13 @@ async def post_scan(
             "/ Page images: as scanned, or colour and grey pages as JPEG."
         ),
     ] = None,
+    kind: Annotated[
+        Literal["component", "result"],
+        Query(
+            description="component: thành phần hồ sơ; result: kết quả giải quyết (ký bởi người có thẩm quyền rồi "
+            "cơ quan) / a component of the dossier, or an issued result"
+        ),
+    ] = "component",
 ) -> JSONResponse:
     """Nhận một hay nhiều tệp quét cho hồ sơ; mỗi tệp là một tài liệu, một công việc số hóa.
     / Accept one or more scans for a dossier; each file is a document with its own job."""
@@ -258,7 +265,7 @@ async def post_scan(
     accepted = []
     async with uploads.received(request, ctx.tmp, ctx.settings.max_upload_bytes) as items:
         for item in items:  # in a thread: it waits on the disk (fsync)
-            submit = partial(scans.submit_scan, ctx, code, item.path, item.name, options=options)
+            submit = partial(scans.submit_scan, ctx, code, item.path, item.name, options=options, document_kind=kind)
             job = await run_in_threadpool(submit, actor=who.actor, sha256=item.sha256, take=True)
             accepted.append(AcceptedJob(**job.model_dump(), job_url=_job_url(job.id)))
     answer = AcceptedScans(dossier=code, jobs=accepted)
@@ -514,18 +521,49 @@ def download(
     )
 
 
-class AgencySignature(BaseModel):
-    reason: str = Field("", max_length=200, description="Lý do ký / reason (mặc định: Xác nhận)")
+class PaperCheck(BaseModel):
+    """What the one-stop officer confirms when vouching for a digitized copy (decree 107/2021)."""
+
+    page_count: int | None = Field(
+        None, ge=0, le=100_000, description="Số trang của bản giấy (cán bộ đếm) / pages of the paper, as counted"
+    )
+    pages_readable: bool = Field(
+        False, description="Mọi trang bản số hóa đều đọc được / every page of the digitized copy is readable"
+    )
+
+
+class SignatureRequest(PaperCheck):
+    kind: Literal["agency", "personal"] = Field(
+        "agency",
+        description="agency: con dấu cơ quan (văn thư, lãnh đạo); personal: chữ ký của chính người gọi bằng khóa "
+        "máy chủ giữ cho họ (cán bộ xác nhận bản số hóa, lãnh đạo ký kết quả) / the agency's seal, or the "
+        "caller's own signature with the key the server holds for them",
+    )
+    pin: str = Field("", max_length=256, description="Mã PIN khóa cá nhân (kind=personal) / personal key PIN")
+    reason: str = Field("", max_length=200, description="Lý do ký / reason")
 
 
 @app.post("/api/v1/dossiers/{code}/documents/{document_id}/signatures", status_code=201, tags=["chữ ký số"])
-def sign_document(who: Signer, code: str, document_id: DocumentId, body: AgencySignature) -> views.DocumentSigned:
-    """Ký bằng chứng thư của cơ quan (trên máy chủ), sau các chữ ký trước.
-    / Sign with the agency's certificate held by the server, after the earlier signatures."""
-    return signatures.sign_agency(context(), code, document_id, actor=who.actor, reason=body.reason)
+def sign_document(who: Signer, code: str, document_id: DocumentId, body: SignatureRequest) -> views.DocumentSigned:
+    """Ký trên máy chủ: cán bộ một cửa xác nhận bản số hóa (hoặc lãnh đạo ký kết quả) bằng khóa của mình, rồi
+    cơ quan đóng dấu; mỗi bản chỉ một con dấu. / Sign on the server: the officer vouches for a digitized copy
+    (or the leader signs a result) with their own key, then the agency seals, once per version."""
+    ctx = context()
+    if body.kind == "agency":
+        return signatures.seal(ctx, code, document_id, by=who, reason=body.reason)
+    return signatures.sign_personal(
+        ctx,
+        code,
+        document_id,
+        by=who,
+        pin=body.pin,
+        page_count=body.page_count,
+        readable=body.pages_readable,
+        reason=body.reason,
+    )
 
 
-class RemotePrepare(BaseModel):
+class RemotePrepare(PaperCheck):
     certificates: str = Field(
         description="Chứng thư của người ký và chuỗi CA, dạng PEM / signer certificate and CA chain, PEM"
     )
@@ -546,7 +584,9 @@ def prepare_remote_signature(who: Signer, code: str, document_id: DocumentId, bo
     """Bước 1 ký bằng USB token của cán bộ: chuẩn bị tài liệu, trả về dữ liệu cần ký.
     / Step 1 of signing with a clerk's token: prepare the document and return the bytes to sign."""
     chain = body.certificates.encode()
-    prepared = signatures.prepare_remote(context(), code, document_id, chain, by=who)
+    prepared = signatures.prepare_remote(
+        context(), code, document_id, chain, by=who, page_count=body.page_count, readable=body.pages_readable
+    )
     url = app.url_path_for("complete_remote_signature", pending_id=prepared.id)
     return Prepared(**prepared.model_dump(), complete_url=url)
 

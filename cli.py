@@ -244,6 +244,10 @@ def sign_agent(
     token: Annotated[str, typer.Option(help="Nhãn của token")],
     key: Annotated[str, typer.Option(help="Nhãn khóa và chứng thư trên token")],
     pin_file: Annotated[Path | None, typer.Option(help="Tệp chứa mã PIN")] = None,
+    page_count: Annotated[
+        int | None,
+        typer.Option(help="Xác nhận bản số hóa: số trang của bản giấy; đưa số này là xác nhận mọi trang đều đọc được"),
+    ] = None,
     api_token: Annotated[
         str, typer.Option(envvar="SOHOA_API_TOKEN", help="Mã truy cập dịch vụ của cán bộ (`sohoa users add`)")
     ] = "",
@@ -278,7 +282,7 @@ def sign_agent(
             fail(SohoaError(f"Không kết nối được dịch vụ: {e}", f"Cannot reach the service: {e}", field="document_url"))
 
     path = "/" + document_url.split("://", 1)[-1].split("/", 1)[-1]
-    result = _run(agent.run, post, path, Pkcs11Config(module, token, key, pin_file))
+    result = _run(agent.run, post, path, Pkcs11Config(module, token, key, pin_file), page_count=page_count)
     typer.echo(f"Đã ký {result['dossier']} tài liệu {result['document_id']} bởi {result['signer']}, {result['level']}")
 
 
@@ -434,7 +438,7 @@ app.add_typer(users, name="users")
 @users.command("add")
 def users_add(
     name: Annotated[str, typer.Argument(help="Tên người dùng hoặc trạm quét")],
-    role: Annotated[str, typer.Option(help="scanner, clerk, leader, archivist hoặc admin")],
+    role: Annotated[str, typer.Option(help="scanner, clerk, leader, seal_keeper (văn thư), archivist hoặc admin")],
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Chỉ in mã truy cập")] = False,
 ) -> None:
     """Cấp mã truy cập; mã chỉ hiện một lần. / Issue a token; it is shown once only."""
@@ -457,7 +461,8 @@ def users_list() -> None:
     for row in access.tokens(context().sessions):
         state = f"thu hồi / revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "hiệu lực / active"
         bound = f"\tchứng thư / certificate {row.certificate_sha256[:16]}…" if row.certificate_sha256 else ""
-        typer.echo(f"{row.id}\t{row.role}\t{row.name}\t{state}{bound}")
+        held = "\tkhóa trên máy chủ / server-held key" if row.signing_key else ""
+        typer.echo(f"{row.id}\t{row.role}\t{row.name}\t{state}{bound}{held}")
 
 
 @users.command("certificate")
@@ -476,6 +481,59 @@ def users_certificate(
     [cert, *_] = _run(load_chain, certificate.read_bytes())
     row = _run(access.bind_certificate, context().sessions, token_id, cert.dump(), actor=operator())
     typer.echo(f"Đã gắn chứng thư {cert.subject.human_friendly} với mã {row.id} của {row.name}.")
+
+
+def _need_file(path: Path | None) -> None:
+    if path is not None and not path.is_file():
+        fail(SohoaError(f"Không có tệp {path}.", f"No such file: {path}.", field=str(path)))
+
+
+@users.command("key")
+def users_key(
+    token_id: Annotated[int, typer.Argument(help="Số của mã truy cập (xem `sohoa users list`)")],
+    pkcs12: Annotated[Path | None, typer.Option(help="Tệp PKCS#12 của người đó")] = None,
+    password_file: Annotated[Path | None, typer.Option(help="Tệp chứa mật khẩu/PIN (để kiểm tra, không lưu)")] = None,
+    pkcs11_module: Annotated[Path | None, typer.Option(help="Thư viện PKCS#11 của token/HSM trên máy chủ")] = None,
+    token: Annotated[str, typer.Option(help="Nhãn token (PKCS#11)")] = "",
+    key: Annotated[str, typer.Option(help="Nhãn khóa và chứng thư (PKCS#11)")] = "",
+    demo: Annotated[bool, typer.Option(help="Tạo chứng thư cá nhân DEMO từ PKI DEMO")] = False,
+) -> None:
+    """Gắn khóa ký cá nhân do máy chủ giữ cho một người; họ mở khóa bằng PIN mỗi lần ký.
+    / Bind a personal signing key the server holds for a person; they unlock it with their PIN at each signature."""
+    from service import keys
+    from service.context import context
+    from signing.signers import read_secret
+
+    ctx, actor = context(), operator()
+    _need_file(pkcs12)
+    _need_file(password_file)
+    secret = _run(read_secret, password_file, "password_file")
+    if demo:
+        name, pin = _run(keys.make_demo_key, ctx, token_id, actor=actor)
+        typer.echo(f"Đã tạo chứng thư DEMO «{name}» cho mã {token_id}; PIN (chỉ hiện một lần):", err=True)
+        typer.echo(pin)
+        return
+    if pkcs11_module is not None:
+        name = _run(keys.bind_pkcs11, ctx, token_id, pkcs11_module, token, key, secret, actor=actor)
+    elif pkcs12 is not None:
+        name = _run(keys.bind_pkcs12, ctx, token_id, pkcs12, secret, actor=actor)
+    else:
+        fail(SohoaError("Cần --pkcs12, --pkcs11-module hoặc --demo.", "Give --pkcs12, --pkcs11-module or --demo."))
+    typer.echo(f"Đã gắn khóa ký «{name}» với mã {token_id}. / Bound signing key “{name}” to token {token_id}.")
+
+
+@users.command("signature-image")
+def users_signature_image(
+    token_id: Annotated[int, typer.Argument(help="Số của mã truy cập (xem `sohoa users list`)")],
+    image: Annotated[Path, typer.Argument(help="Ảnh chữ ký (PNG, nền trong suốt)")],
+) -> None:
+    """Ảnh chữ ký của một người, hiện trên kết quả họ ký. / A person's signature image, shown on results they sign."""
+    from service import keys
+    from service.context import context
+
+    _need_file(image)
+    _run(keys.set_signature_image, context(), token_id, image, actor=operator())
+    typer.echo(f"Đã lưu ảnh chữ ký cho mã {token_id}. / Stored the signature image of token {token_id}.")
 
 
 @users.command("revoke")
@@ -544,7 +602,8 @@ def process(
             fail(SohoaError(view.error.vi, view.error.en, field=view.error.field))
         if not isinstance(view.result, ScanResult):
             fail(SohoaError(f"Công việc {view.id} chưa xong.", f"Job {view.id} is not done.", field=str(path)))
-        typer.echo(f"{path}: {view.result.pages} trang đã số hóa và ký vào hồ sơ {code}")
+        signed = " và ký (cơ quan)" if view.result.signed is not None else ""
+        typer.echo(f"{path}: {view.result.pages} trang đã số hóa{signed} vào hồ sơ {code}")
 
 
 def main() -> None:

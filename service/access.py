@@ -22,13 +22,16 @@ ROLES = {
     "scanner": ("trạm quét", "scanner station"),
     "clerk": ("cán bộ một cửa", "one-stop clerk"),
     "leader": ("lãnh đạo", "leader"),
+    "seal_keeper": ("văn thư (giữ con dấu)", "records clerk (keeps the seal)"),
     "archivist": ("cán bộ lưu trữ", "archivist"),
     "admin": ("quản trị", "administrator"),
 }
 # Who may do what; an admin may do everything.
 UPLOAD = ("scanner", "clerk")
-READ = ("clerk", "leader", "archivist")
-SIGN = ("clerk", "leader")
+READ = ("clerk", "leader", "archivist", "seal_keeper")
+SIGN = ("clerk", "leader", "seal_keeper")  # the signing routes; service.signing_rules says who signs what
+VOUCH = ("clerk",)  # the one-stop officer vouches a digitized copy matches the paper
+SIGN_RESULT = ("leader",)  # the person with authority signs an issued result
 ANYONE = tuple(ROLES)
 PREFIX = "sohoa_"
 

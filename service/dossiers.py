@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 import storage.manifest
 import storage.search
 from errors import SohoaError
+from service import signing_rules
 from service.context import Context, audit, audit_read
 from service.views import (
     DocumentView,
@@ -23,8 +24,9 @@ from service.views import (
     HistoryEntry,
     Kind,
     LegalHoldView,
+    SignatureView,
 )
-from storage import Document, Dossier, lifecycle, parse_code
+from storage import Document, Dossier, Signature, lifecycle, parse_code
 from storage.catalog import StoredObject, iso
 from storage.errors import NotFound, StorageError
 
@@ -99,6 +101,13 @@ def transition(
 ) -> DossierView:
     parse_code(code, ctx.settings.dossier_code_pattern)
     with ctx.sessions.begin() as session:
+        if to == lifecycle.DossierStatus.RESULT_SIGNED and not signing_rules.result_fully_signed(session, code):
+            raise lifecycle.TransitionRefused(
+                f"Hồ sơ {code} chưa có kết quả mang cả chữ ký người có thẩm quyền và con dấu cơ quan.",
+                f"Dossier {code} has no result carrying both the signature of the person with authority "
+                "and the agency's seal.",
+                field="to",
+            )
         lifecycle.move(session, code, to, actor=actor, reason=reason, due_on=due_on)
     write_manifest(ctx, code)
     return dossier_view(ctx, code)
@@ -129,6 +138,17 @@ def versions(document: Document) -> dict[Kind, str | None]:
     }
 
 
+def _signature(s: Signature, document: Document) -> SignatureView:
+    return SignatureView(
+        kind=s.kind,
+        signer=s.signer,
+        time=s.signed_at,
+        level=s.level,
+        actor=s.actor,
+        current=s.version in (None, document.pdfa_sha256),
+    )
+
+
 def dossier_view(ctx: Context, code: str) -> DossierView:
     """A dossier with its documents, the versions each has, and its lifecycle history."""
     parse_code(code, ctx.settings.dossier_code_pattern)
@@ -136,13 +156,18 @@ def dossier_view(ctx: Context, code: str) -> DossierView:
         dossier = session.get(Dossier, code)
         if dossier is None:
             raise _no_dossier(code)
+        signed = session.scalars(
+            select(Signature).where(Signature.document_id.in_([d.id for d in dossier.documents])).order_by(Signature.id)
+        ).all()
         documents = [
             DocumentView(
                 id=d.id,
+                kind=d.kind,
                 file=d.original_name,
                 pages=d.page_count,
                 original_sha256=d.original_sha256,
                 versions=[kind for kind, key in versions(d).items() if key],
+                signatures=[_signature(s, d) for s in signed if s.document_id == d.id],
             )
             for d in dossier.documents
         ]

@@ -84,6 +84,7 @@ class SigningProfile:
     tsa_url: str
     trust_roots: tuple[Path, ...]
     demo_pki: Path | None = None  # the demo PKI's folder, when its TSA stamps (no TSA configured)
+    ocsp_url: str = ""  # the agency CA's OCSP responder, when the settings name one
 
     @property
     def note(self) -> str:
@@ -112,6 +113,7 @@ class SigningProfile:
             "timestamper": self.timestamper(),
             "crls": [crl] if crl is not None else [],
             "trust_roots": list(self.trust_roots),
+            "ocsp_url": self.ocsp_url,
         }
 
 
@@ -147,6 +149,7 @@ def signing_profile(
         tsa_url=tsa,
         trust_roots=roots,
         demo_pki=demo_pki,
+        ocsp_url=settings.ocsp_url,
     )
 
 

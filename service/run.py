@@ -1,5 +1,6 @@
-"""A job's steps: digitize the stored scan, sign the PDF/A as the agency, store every version,
-and record pages, index and signature in the catalog in one transaction with the job's end."""
+"""A job's steps: digitize the stored scan, store every version (signed as the agency only when
+it signs automatically), and record pages, index and signature in the catalog in one
+transaction with the job's end."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from digitize import Result, Source, digitize, digitize_batch
 from digitize.export import to_alto
 from digitize.pipeline import PageResult
 from errors import SohoaError
-from service import lease, logs
+from service import lease, logs, signing_rules
 from service.context import Context, audit
 from service.dossiers import write_manifest
 from service.options import job_digitize_options
@@ -96,37 +97,43 @@ def _progress(ctx: Context, job_id: str, room: int, name: str) -> Callable[[int,
 
 @dataclass
 class Made:
-    """One digitized document, signed and stored, waiting for its catalog rows."""
+    """One digitized document, stored (and signed by the agency when it signs automatically),
+    waiting for its catalog rows."""
 
     code: str
     result: Result
     pdfa: ObjectInfo
-    signed: ObjectInfo
     alto: ObjectInfo
-    signature: dict[str, str]
+    signed: ObjectInfo | None = None
+    signature: dict[str, str] | None = None
 
     @property
     def kept(self) -> list[PageResult]:
         return [p for p in self.result.pages if not p.dropped]
 
 
-def sign_and_store(ctx: Context, work: Path, code: str, prefix: str, result: Result) -> Made:
-    """Sign the PDF/A as the agency and store PDF/A, signed copy and ALTO (content-addressed)."""
-    from signing.sign import sign_pdf  # pyHanko loads when a job first signs
-
-    signed_path = work / f"{result.output.stem}-signed.pdf"
-    profile = ctx.signing()
-    signature = sign_pdf(result.output, signed_path, ctx.signer(), **profile.sign_kwargs())
-    if profile.note:  # no TSA, or the demo PKI's; a stamp that had to cover text says so first
-        signature["note"] = " ".join(filter(None, [signature.get("note"), profile.note]))
+def store(ctx: Context, work: Path, code: str, prefix: str, result: Result, *, sign: bool) -> Made:
+    """Store PDF/A and ALTO (content-addressed); with ``sign`` (SOHOA_AUTO_AGENCY_SIGNATURE, a
+    component) the agency's signed copy too. Otherwise the copy waits for the officer's vouching
+    and the agency's seal (service.signing_rules)."""
     alto_path = work / f"{result.output.stem}-alto.xml"
     alto_path.write_text(to_alto(result.pages), encoding="utf-8")
     put = ctx.store.put_file
     pdfa = put(f"{prefix}/pdfa-{result.sha256[:16]}.pdf", result.output, write_once=True)
     alto = put(f"{prefix}/alto-{sha256_file(alto_path)[:16]}.xml", alto_path, write_once=True)
-    # Signed results are kept under COMPLIANCE retention on S3 (read-only files on disk).
-    signed = put(f"{prefix}/signed-{sha256_file(signed_path)[:16]}.pdf", signed_path, write_once=True, retain=True)
-    return Made(code, result, pdfa, signed, alto, signature)
+    made = Made(code, result, pdfa, alto)
+    if sign:
+        from signing.sign import sign_pdf  # pyHanko loads when a job first signs
+
+        signed_path = work / f"{result.output.stem}-signed.pdf"
+        profile = ctx.signing()
+        made.signature = sign_pdf(result.output, signed_path, ctx.signer(), **profile.sign_kwargs())
+        if profile.note:  # no TSA, or the demo PKI's; a stamp that had to cover text says so first
+            made.signature["note"] = " ".join(filter(None, [made.signature.get("note"), profile.note]))
+        # Signed results are kept under COMPLIANCE retention on S3 (read-only files on disk).
+        key = f"{prefix}/signed-{sha256_file(signed_path)[:16]}.pdf"
+        made.signed = put(key, signed_path, write_once=True, retain=True)
+    return made
 
 
 def record(session: Session, document: Document, made: Made, run: lease.Run | None = None) -> None:
@@ -136,11 +143,13 @@ def record(session: Session, document: Document, made: Made, run: lease.Run | No
         session.delete(old)
     session.flush()
     document.pdfa_key, document.pdfa_sha256 = made.pdfa.key, made.pdfa.sha256
-    document.signed_key, document.signed_sha256 = made.signed.key, made.signed.sha256
+    document.signed_key = made.signed.key if made.signed else None
+    document.signed_sha256 = made.signed.sha256 if made.signed else None
     document.alto_key = made.alto.key
     document.page_count = len(made.kept)
     for kind, info in (("pdfa", made.pdfa), ("alto", made.alto), ("signed", made.signed)):
-        storage.manifest.record(session, info, kind=kind, code=made.code, actor="worker")
+        if info is not None:
+            storage.manifest.record(session, info, kind=kind, code=made.code, actor="worker")
     for number, page in enumerate(made.kept, start=1):
         row = Page(
             document_id=document.id,
@@ -152,17 +161,20 @@ def record(session: Session, document: Document, made: Made, run: lease.Run | No
         )
         session.add(row)
     storage.search.index_document(session, document)  # flushes; page 1 also carries the dossier's metadata
-    sig = made.signature
-    session.add(
-        Signature(
-            document_id=document.id,
-            field=sig["field"],
-            signer=sig["signer"],
-            signed_at=sig["time"],
-            level=sig["level"],
-            object_key=made.signed.key,
+    if made.signed is not None and made.signature is not None:
+        session.add(
+            Signature(
+                document_id=document.id,
+                kind=signing_rules.AGENCY,
+                version=made.pdfa.sha256,
+                actor="worker",
+                field=made.signature["field"],
+                signer=made.signature["signer"],
+                signed_at=made.signature["time"],
+                level=made.signature["level"],
+                object_key=made.signed.key,
+            )
         )
-    )
     dossier = session.get(Dossier, made.code)
     assert dossier is not None
     if dossier.status in lifecycle.DIGITIZABLE:  # a dossier further on keeps its status
@@ -178,7 +190,9 @@ def _summary(made: Made, document_id: int) -> dict[str, Any]:
         "pages": len(made.kept),
         "page_details": [{k: getattr(p, k) for k in PAGE_DETAILS} for p in made.result.pages],
         "pdfa": {"flavour": made.result.flavour, "sha256": made.pdfa.sha256, "size": made.pdfa.size},
-        "signed": {"sha256": made.signed.sha256, "size": made.signed.size, **made.signature},
+        "signed": {"sha256": made.signed.sha256, "size": made.signed.size, **made.signature}
+        if made.signed and made.signature
+        else None,
         "notices": made.result.notices,
     }
 
@@ -189,7 +203,7 @@ def _run_scan(ctx: Context, run: lease.Run, work: Path) -> None:
     with ctx.sessions() as session:
         document = session.get(Document, doc_id)
         assert document is not None
-        original_key, original_name = document.original_key, document.original_name
+        original_key, original_name, kind = document.original_key, document.original_name, document.kind
         others = session.scalar(
             select(func.coalesce(func.sum(Document.page_count), 0)).where(
                 Document.dossier_code == code, Document.id != doc_id
@@ -207,7 +221,8 @@ def _run_scan(ctx: Context, run: lease.Run, work: Path) -> None:
         workdir=work,
         **job_digitize_options(ctx.settings, run.options),
     )
-    made = sign_and_store(ctx, work, code, f"{dossier_prefix(code)}/documents/{doc_id}", result)
+    auto = ctx.settings.auto_agency_signature and kind == signing_rules.COMPONENT
+    made = store(ctx, work, code, f"{dossier_prefix(code)}/documents/{doc_id}", result, sign=auto)
     with ctx.sessions.begin() as session:
         lifecycle.check_open(session, code, "ghi bản số hóa", "recording a digitized copy")  # closed meanwhile
         document = session.get(Document, doc_id)
@@ -238,9 +253,9 @@ def _run_batch(ctx: Context, run: lease.Run, work: Path) -> None:
             "The batch has pages before its first separator sheet and no dossier code; send a default (?code=…).",
             field="code",
         )
-    sha = options["sha256"]
+    sha, auto = options["sha256"], ctx.settings.auto_agency_signature
     made = [
-        sign_and_store(ctx, work, s.code, f"{dossier_prefix(s.code)}/batches/{sha[:16]}-{n}", s.result)
+        store(ctx, work, s.code, f"{dossier_prefix(s.code)}/batches/{sha[:16]}-{n}", s.result, sign=auto)
         for n, s in enumerate(segments, start=1)
     ]
     documents = []
@@ -301,7 +316,7 @@ def _fail(ctx: Context, run: lease.Run, e: Exception) -> None:
         dossier = session.get(Dossier, code) if code else None
         if dossier is not None and dossier.status == "DIGITIZING":
             # Back to what the dossier's other documents make it.
-            back = "DIGITIZED" if any(d.signed_key for d in dossier.documents) else "RECEIVED"
+            back = "DIGITIZED" if any(d.pdfa_key for d in dossier.documents) else "RECEIVED"
             lifecycle.move_automatically(
                 session, dossier, back, actor=lease.job_actor(run), reason="số hóa lỗi", station=run.station
             )

@@ -38,9 +38,12 @@ def submit_scan(
     options: dict[str, str] | None = None,
     sha256: str | None = None,
     take: bool = False,
+    document_kind: str = "component",
 ) -> AcceptedJob:
     """Accept a scan and queue its job (a scan accepted before keeps its job: ``created`` false)."""
-    job, created = accept_scan(ctx, code, upload, filename, actor=actor, options=options, sha256=sha256, take=take)
+    job, created = accept_scan(
+        ctx, code, upload, filename, actor=actor, options=options, sha256=sha256, take=take, document_kind=document_kind
+    )
     if created:
         queue.enqueue(job.id, ctx.settings)
     return AcceptedJob(**job_view(job).model_dump(), created=created)
@@ -56,11 +59,13 @@ def accept_scan(
     options: dict[str, str] | None = None,
     sha256: str | None = None,
     take: bool = False,
+    document_kind: str = "component",
 ) -> tuple[Job, bool]:
     """Store the exact uploaded bytes under the dossier and record a queued digitization job.
 
     Posting the same bytes to the same dossier again returns the existing job (False).
-    ``take``: the upload is a temporary file the store may move rather than copy."""
+    ``take``: the upload is a temporary file the store may move rather than copy.
+    ``document_kind``: a component of the dossier, or an issued result (signed differently)."""
     dossier_code = parse_code(code, ctx.settings.dossier_code_pattern)
     kind = check_type(upload, filename)
     with ctx.sessions() as session:  # before storing anything: a closed dossier takes no scan
@@ -87,6 +92,7 @@ def accept_scan(
             audit(session, actor, "dossier.created", code)
         document = existing or Document(
             dossier_code=code,
+            kind=document_kind,
             original_name=clean_filename(filename),
             original_key=key,
             original_sha256=sha256,
@@ -100,7 +106,8 @@ def accept_scan(
             id=uuid.uuid4().hex, dossier_code=code, document_id=document.id, status=JobStatus.QUEUED, options=choices
         )
         session.add(job)
-        audit(session, actor, "scan.accepted", code, document=document.id, sha256=sha256, file=document.original_name)
+        detail = {"document": document.id, "sha256": sha256, "file": document.original_name, "kind": document.kind}
+        audit(session, actor, "scan.accepted", code, **detail)
     # The catalog now records the original; the dossier's manifest is rewritten when this job
     # ends, done or failed, which keeps that work off the upload's answer.
     return job, True

@@ -119,6 +119,23 @@ class Settings(BaseSettings):
         "auto", description="PAdES level of the agency's signatures; `auto` is B-LT with a TSA, B-B without."
     )
     tsa_url: str = Field("", description="RFC 3161 time-stamping authority (needed from B-T up).")
+    ocsp_url: str = Field(
+        "", description="OCSP responder of the agency's CA, asked first at B-LT (else the certificates' own URLs)."
+    )
+    auto_agency_signature: bool = Field(
+        False,
+        description="Sign every digitized copy as the agency as soon as it is made, before an officer has "
+        "vouched for it (decree 107/2021 wants the officer first: off by default).",
+    )
+    seal_roles: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=("leader", "seal_keeper"),
+        description="Comma-separated roles that may apply the agency's seal (an administrator always may).",
+    )
+    seal_image: Path | None = Field(
+        None,
+        description="PNG of the agency's seal (transparent background) shown on results it seals; "
+        "empty: a seal marked DEMO while the demo PKI signs.",
+    )
     trust_roots: Annotated[tuple[Path, ...], NoDecode] = Field(
         default=(),
         description="Comma-separated PEM files of trusted root CAs (the demo root is added when the demo PKI is used).",
@@ -140,6 +157,17 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as e:
             raise ValueError(f"unknown time zone {value!r} (an IANA name such as Asia/Ho_Chi_Minh)") from e
         return value
+
+    @field_validator("seal_roles", mode="before")
+    @classmethod
+    def _split_roles(cls, value: object) -> object:
+        from service.access import ROLES
+
+        roles = tuple(r.strip() for r in value.split(",") if r.strip()) if isinstance(value, str) else value
+        unknown = [r for r in roles if r not in ROLES] if isinstance(roles, tuple) else []
+        if unknown:
+            raise ValueError(f"unknown role {', '.join(unknown)} (roles: {', '.join(ROLES)})")
+        return roles
 
     @field_validator("trust_roots", mode="before")
     @classmethod

@@ -1,50 +1,92 @@
-"""Signatures on stored documents: the agency's (the server's key), a clerk's in two steps
-(prepare on the server, sign on the token, complete on the server), and verification."""
+"""Signatures on stored documents, in the order service.signing_rules sets: a person's own (the
+officer's vouching, a result's signer), with the key the server holds for them or in two steps
+(prepare on the server, sign on their token, complete on the server); the agency's seal (the
+server's key); and verification."""
 
 from __future__ import annotations
 
 import base64
 import tempfile
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select, update
 
 import storage.manifest
 from checksums import sha256_file
 from errors import SohoaError
-from service import access
+from service import access, keys, signing_rules
 from service.access import Principal
 from service.context import Context, audit, audit_read
 from service.dossiers import write_manifest
+from service.options import uses_demo_pki
 from service.views import DocumentSigned, PreparedSignature, StoredVerification, Verification
 from storage import Document, Signature, dossier_prefix, lifecycle, parse_code
 from storage.catalog import StoredObject, changed, iso
 from storage.errors import NotFound
 
 
-def _signable(ctx: Context, code: str, document_id: int) -> str:
-    """The key of a document's latest version (signed, else the PDF/A)."""
+@dataclass(frozen=True)
+class Target:
+    """A document about to be signed: its latest version (signed, else the PDF/A), what the
+    signature will be (``kind``) and the content version it covers."""
+
+    code: str
+    document_id: int
+    key: str
+    document_kind: str
+    version: str | None
+    pages: int
+    kind: str = ""
+
+
+def _target(
+    ctx: Context,
+    code: str,
+    document_id: int,
+    *,
+    as_: str = "",
+    by: Principal | None = None,
+    page_count: int | None = None,
+    readable: bool = False,
+) -> Target:
+    """The document's latest version; with ``as_`` (agency, or personal: the officer's vouching on
+    a component, the signer's on a result) the signing rules checked for ``by`` first."""
     parse_code(code, ctx.settings.dossier_code_pattern)
     with ctx.sessions() as session:
-        lifecycle.check_open(session, code, "ký thêm", "a new signature")
+        if as_:  # a closed dossier is still read and verified, never signed
+            lifecycle.check_open(session, code, "ký thêm", "a new signature")
         document = session.scalars(
             select(Document).where(Document.id == document_id, Document.dossier_code == code)
         ).first()
         key = (document.signed_key or document.pdfa_key) if document else None
-    if not key:
-        raise NotFound(
-            f"Hồ sơ {code} chưa có tài liệu {document_id} đã số hóa.",
-            f"Dossier {code} has no digitized document {document_id}.",
-            field="document_id",
-        )
-    return key
+        if document is None or not key:
+            raise NotFound(
+                f"Hồ sơ {code} chưa có tài liệu {document_id} đã số hóa.",
+                f"Dossier {code} has no digitized document {document_id}.",
+                field="document_id",
+            )
+        kind = signing_rules.personal_kind(document) if as_ == "personal" else as_
+        if kind:
+            assert by is not None
+            signing_rules.check_may_sign(
+                session, document, kind, by, ctx.settings.seal_roles, page_count=page_count, readable=readable
+            )
+        return Target(code, document_id, key, document.kind, document.pdfa_sha256, document.page_count, kind)
+
+
+def _vouched(pages: int) -> str:
+    """What an officer's stamp says they vouch for (decree 107/2021)."""
+    return f"Đã đối chiếu, khớp bản giấy ({pages} trang)"
 
 
 def _store_signed_version(
-    ctx: Context, code: str, document_id: int, base: str, signed: Path, info: dict[str, str], actor: str
+    ctx: Context, target: Target, signed: Path, info: dict[str, str], actor: str
 ) -> DocumentSigned:
     """Keep a newly signed version (retained) and make it the document's latest, unless another
     signature was added to the same base version meanwhile: then this one would drop it."""
+    code, document_id = target.code, target.document_id
     sha = sha256_file(signed)
     stored = ctx.store.put_file(
         f"{dossier_prefix(code)}/documents/{document_id}/signed-{sha[:16]}.pdf", signed, write_once=True, retain=True
@@ -54,7 +96,7 @@ def _store_signed_version(
         moved = changed(
             session,
             update(Document)
-            .where(Document.id == document_id, func.coalesce(Document.signed_key, Document.pdfa_key) == base)
+            .where(Document.id == document_id, func.coalesce(Document.signed_key, Document.pdfa_key) == target.key)
             .values(signed_key=stored.key, signed_sha256=stored.sha256),
         )
         if not moved:
@@ -67,6 +109,9 @@ def _store_signed_version(
         session.add(
             Signature(
                 document_id=document_id,
+                kind=target.kind,
+                version=target.version,
+                actor=actor,
                 field=info["field"],
                 signer=info["signer"],
                 signed_at=info["time"],
@@ -74,41 +119,137 @@ def _store_signed_version(
                 object_key=stored.key,
             )
         )
-        audit(session, actor, "signature.added", code, document=document_id, signer=info["signer"])
+        audit(session, actor, "signature.added", code, document=document_id, kind=target.kind, signer=info["signer"])
     write_manifest(ctx, code)
-    return DocumentSigned(**info, dossier=code, document_id=document_id, sha256=stored.sha256)
+    return DocumentSigned(
+        **info,
+        kind=target.kind,
+        dossier=code,
+        document_id=document_id,
+        sha256=stored.sha256,
+    )
 
 
-def sign_agency(ctx: Context, code: str, document_id: int, *, actor: str, reason: str = "") -> DocumentSigned:
-    """Add the agency's signature (the server's certificate) to a document's latest version,
-    its stamp below the earlier ones."""
+def seal(ctx: Context, code: str, document_id: int, *, by: Principal, reason: str = "") -> DocumentSigned:
+    """The agency's seal (the server's certificate) on a document's latest version, after the
+    officer's vouching (a component: its stamp below the earlier ones) or the signer's signature
+    (a result: the seal image over the left third of the signer's)."""
+    from signing import results
     from signing.sign import sign_pdf  # pyHanko loads when first needed
 
-    base = _signable(ctx, code, document_id)
+    target = _target(ctx, code, document_id, as_=signing_rules.AGENCY, by=by)
     with tempfile.TemporaryDirectory(dir=ctx.tmp) as tmp:
         src, out = Path(tmp) / "current.pdf", Path(tmp) / "signed.pdf"
-        ctx.store.get_file(base, src)
+        ctx.store.get_file(target.key, src)
         kwargs = ctx.signing().sign_kwargs()
-        info = sign_pdf(src, out, ctx.signer(), **kwargs, reason=reason or "Xác nhận")
-        return _store_signed_version(ctx, code, document_id, base, out, info, actor)
+        if target.document_kind == signing_rules.RESULT:
+            organization = kwargs["agency_name"] or ctx.signer().name
+            field = _signer_field(ctx, target)
+            stamp, page = results.seal_stamp(src, field, organization, seal_image(ctx))
+            info = sign_pdf(src, out, ctx.signer(), **kwargs, stamp=stamp, page=page, reason=reason or "Đóng dấu")
+        else:
+            info = sign_pdf(src, out, ctx.signer(), **kwargs, reason=reason or "Xác nhận của cơ quan")
+        return _store_signed_version(ctx, target, out, info, by.actor)
 
 
-def prepare_remote(ctx: Context, code: str, document_id: int, chain: bytes, *, by: Principal) -> PreparedSignature:
-    """Step 1 of a clerk's signature: the document's latest signed version, ready for the clerk's
-    key. The certificate must be a real signer's (a configured root, valid, for signing, not
+def _signer_field(ctx: Context, target: Target) -> str:
+    """The field of the result's signer's signature, which the seal goes over."""
+    with ctx.sessions() as session:
+        field = session.scalar(
+            select(Signature.field)
+            .where(
+                Signature.document_id == target.document_id,
+                Signature.kind == signing_rules.SIGNER,
+                Signature.version == target.version,
+            )
+            .order_by(Signature.id.desc())
+        )
+    assert field is not None  # the rules let the seal through only after the signer's signature
+    return field
+
+
+def seal_image(ctx: Context) -> Path:
+    """The agency's seal image: the configured one, else the demo PKI's (marked DEMO)."""
+    from signing.demo_pki import demo_pki_at, demo_seal
+
+    if ctx.settings.seal_image is not None:
+        return ctx.settings.seal_image
+    if not uses_demo_pki(ctx.settings):  # a real agency's result never shows a DEMO seal
+        raise SohoaError(
+            "Chưa cấu hình ảnh con dấu của cơ quan (SOHOA_SEAL_IMAGE): chưa đóng dấu kết quả được.",
+            "The agency's seal image is not configured (SOHOA_SEAL_IMAGE): results cannot be sealed yet.",
+            field="SOHOA_SEAL_IMAGE",
+        )
+    return demo_seal(demo_pki_at(ctx.settings.pki_dir))
+
+
+def sign_personal(
+    ctx: Context,
+    code: str,
+    document_id: int,
+    *,
+    by: Principal,
+    pin: str,
+    page_count: int | None = None,
+    readable: bool = False,
+    reason: str = "",
+) -> DocumentSigned:
+    """A person's own signature with the key the server holds for them (unlocked by their PIN):
+    the officer's vouching on a component (the paper's page count and every page readable,
+    confirmed), the signer's on a result (their signature image and name)."""
+    from signing import results
+    from signing.sign import sign_pdf
+
+    target = _target(ctx, code, document_id, as_="personal", by=by, page_count=page_count, readable=readable)
+    with keys.personal_signer(ctx, by, pin) as signer, tempfile.TemporaryDirectory(dir=ctx.tmp) as tmp:
+        src, out = Path(tmp) / "current.pdf", Path(tmp) / "signed.pdf"
+        ctx.store.get_file(target.key, src)
+        kwargs = {**ctx.signing().sign_kwargs(), "agency_name": None}  # the name in their certificate
+        if target.kind == signing_rules.SIGNER:
+            image = keys.signature_image(ctx, by, Path(tmp))
+            stamp, page, note = results.signer_stamp(src, signer.name, image)
+            info = sign_pdf(src, out, signer, **kwargs, stamp=stamp, page=page, reason=reason or "Ký ban hành")
+            info = {**info, "note": note} if note else info
+        else:
+            heading = _vouched(target.pages)
+            info = sign_pdf(src, out, signer, **kwargs, heading=heading, reason=reason or "Xác nhận bản số hóa")
+        return _store_signed_version(ctx, target, out, info, by.actor)
+
+
+def prepare_remote(
+    ctx: Context,
+    code: str,
+    document_id: int,
+    chain: bytes,
+    *,
+    by: Principal,
+    page_count: int | None = None,
+    readable: bool = False,
+) -> PreparedSignature:
+    """Step 1 of a person's signature with their own token: the officer's vouching on a
+    component, the signer's on a result (the rules checked now, and again when it is stored).
+    The certificate must be a real signer's (a configured root, valid, for signing, not
     revoked) and the caller's own, if one is bound to them; the session is theirs alone."""
-    from signing import remote
+    from signing import remote, results
+    from signing.signers import common_name
 
-    base = _signable(ctx, code, document_id)
+    target = _target(ctx, code, document_id, as_="personal", by=by, page_count=page_count, readable=readable)
     certificates = remote.load_chain(chain)
     access.check_certificate_holder(ctx.sessions, by, certificates[0].dump())
     with tempfile.TemporaryDirectory(dir=ctx.tmp) as tmp:
         src = Path(tmp) / "current.pdf"
-        ctx.store.get_file(base, src)
-        context = {"code": code, "document_id": document_id, "base": base, "actor": by.actor}
-        prepared = remote.prepare(src, ctx.pending, chain, trust_roots=ctx.trust_roots(), context=context)
+        ctx.store.get_file(target.key, src)
+        context = {**asdict(target), "actor": by.actor}
+        look: dict[str, Any] = {"heading": _vouched(target.pages)}
+        if target.kind == signing_rules.SIGNER:
+            image = keys.signature_image(ctx, by, Path(tmp))
+            stamp, page, _ = results.signer_stamp(src, common_name(certificates[0]), image)
+            look = {"stamp": stamp, "page": page}
+        prepared = remote.prepare(src, ctx.pending, chain, trust_roots=ctx.trust_roots(), context=context, **look)
     with ctx.sessions.begin() as session:
-        audit(session, by.actor, "signature.prepared", code, document=document_id, pending=prepared.id)
+        audit(
+            session, by.actor, "signature.prepared", code, document=document_id, kind=target.kind, pending=prepared.id
+        )
     return PreparedSignature(
         id=prepared.id,
         to_be_signed=base64.b64encode(prepared.to_be_signed).decode(),
@@ -123,7 +264,7 @@ class NotYourSession(SohoaError):
 
 
 def complete_remote(ctx: Context, pending_id: str, signature: bytes, *, by: Principal) -> DocumentSigned:
-    """Step 2: embed the clerk's signature and store the result as the document's new signed
+    """Step 2: embed the person's signature and store the result as the document's new signed
     version; only the person who prepared the session may complete it."""
     from signing import remote
 
@@ -134,11 +275,11 @@ def complete_remote(ctx: Context, pending_id: str, signature: bytes, *, by: Prin
             "Someone else started this signing session; only they may complete it.",
             field="id",
         )
-    code, document_id, base = str(context["code"]), int(str(context["document_id"])), str(context["base"])
+    target = Target(**{k: v for k, v in context.items() if k != "actor"})  # type: ignore[arg-type]
     with tempfile.TemporaryDirectory(dir=ctx.tmp) as tmp:
         out = Path(tmp) / "signed.pdf"
         info = remote.complete(ctx.pending, pending_id, signature, out, timestamper=ctx.signing().timestamper())
-        return _store_signed_version(ctx, code, document_id, base, out, info, by.actor)
+        return _store_signed_version(ctx, target, out, info, by.actor)
 
 
 def verify_file(ctx: Context, path: Path, *, actor: str | None = None) -> Verification:
@@ -155,7 +296,7 @@ def verify_file(ctx: Context, path: Path, *, actor: str | None = None) -> Verifi
 def verify_document(ctx: Context, code: str, document_id: int, *, actor: str) -> StoredVerification:
     """Verify a document's latest version as stored: its signatures, every change made after
     them, its PDF/A conformance, and that the stored bytes are the ones the catalog recorded."""
-    key = _signable(ctx, code, document_id)
+    key = _target(ctx, code, document_id).key
     with ctx.sessions() as session:
         recorded = session.scalar(select(StoredObject.sha256).where(StoredObject.key == key))
     with tempfile.TemporaryDirectory(dir=ctx.tmp) as tmp:

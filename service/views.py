@@ -60,14 +60,15 @@ class SignedFile(StoredFile, SignatureMade):
 
 
 class DocumentResult(BaseModel):
-    """One digitized document: its pages, PDF/A and signed copy."""
+    """One digitized document: its pages, PDF/A and, when the agency signs automatically
+    (SOHOA_AUTO_AGENCY_SIGNATURE), its signed copy."""
 
     dossier: str
     document_id: int
     pages: int
     page_details: list[PageDetail]
     pdfa: PdfaFile
-    signed: SignedFile
+    signed: SignedFile | None = None
     notices: list[Notice]
 
 
@@ -133,12 +134,28 @@ class DossierPage(BaseModel):
 Kind = Literal["original", "pdfa", "signed", "alto"]
 
 
+class SignatureView(BaseModel):
+    kind: Literal["officer", "signer", "agency"] = Field(
+        description="officer: cán bộ một cửa xác nhận bản số hóa; signer: người có thẩm quyền ký kết quả; "
+        "agency: con dấu cơ quan / the officer's vouching, a result's signer, the agency's seal"
+    )
+    signer: str
+    time: str = Field(description="Thời điểm ký (ISO 8601, +07:00) / signing time")
+    level: str
+    actor: str = Field(description="Người yêu cầu ký / who asked for it")
+    current: bool = Field(description="Trên bản hiện tại của tài liệu / on the document's current version")
+
+
 class DocumentView(BaseModel):
     id: int
+    kind: Literal["component", "result"] = Field(
+        description="component: thành phần hồ sơ số hóa; result: kết quả giải quyết / a component or an issued result"
+    )
     file: str
     pages: int
     original_sha256: str
     versions: list[Kind] = Field(description="Các bản đã có / the versions made so far")
+    signatures: list[SignatureView] = Field(description="Các chữ ký, theo thứ tự / its signatures, in order")
 
 
 class HistoryEntry(BaseModel):
@@ -198,6 +215,7 @@ class LegalHoldView(BaseModel):
 
 
 class DocumentSigned(SignatureMade):
+    kind: Literal["officer", "signer", "agency"]
     dossier: str
     document_id: int
     sha256: str

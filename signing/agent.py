@@ -13,7 +13,7 @@ from asn1crypto import pem
 from pkcs11 import Attribute, Mechanism, ObjectClass
 
 from signing.errors import CertificateUnusable, WrongPassword
-from signing.signers import Pkcs11Config, _read_secret
+from signing.signers import Pkcs11Config, read_secret
 
 Post = Callable[[str, dict[str, Any]], dict[str, Any]]  # (path, JSON body) -> JSON answer
 
@@ -22,7 +22,7 @@ def _session(config: Pkcs11Config) -> Any:
     try:
         token = pkcs11.lib(str(config.module)).get_token(token_label=config.token)
         try:
-            return token.open(user_pin=_read_secret(config.pin_file, "pin_file") or None)
+            return token.open(user_pin=read_secret(config.pin_file, "pin_file") or None)
         except pkcs11.exceptions.UserAlreadyLoggedIn:  # PKCS#11 logs in the application, not the session
             return token.open()
     except (pkcs11.exceptions.PinIncorrect, pkcs11.exceptions.PinLenRange) as e:
@@ -63,8 +63,13 @@ def sign_bytes(config: Pkcs11Config, data: bytes) -> bytes:
         return bytes(key.sign(data, mechanism=Mechanism.SHA256_RSA_PKCS))
 
 
-def run(post: Post, document_path: str, config: Pkcs11Config) -> dict[str, Any]:
-    """Prepare, sign on the token, complete; returns the service's final answer."""
-    prepared = post(f"{document_path}/remote-signatures", {"certificates": token_chain(config)})
+def run(post: Post, document_path: str, config: Pkcs11Config, *, page_count: int | None = None) -> dict[str, Any]:
+    """Prepare, sign on the token, complete; returns the service's final answer. An officer
+    vouching for a digitized copy gives the paper's ``page_count`` (and so confirms every page
+    is readable)."""
+    body: dict[str, Any] = {"certificates": token_chain(config)}
+    if page_count is not None:
+        body |= {"page_count": page_count, "pages_readable": True}
+    prepared = post(f"{document_path}/remote-signatures", body)
     signature = sign_bytes(config, base64.b64decode(prepared["to_be_signed"]))
     return post(prepared["complete_url"], {"signature": base64.b64encode(signature).decode()})

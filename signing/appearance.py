@@ -16,6 +16,7 @@ from typing import Any
 from fontTools import subset
 from fontTools.ttLib import TTFont
 from fontTools.ttLib.scaleUpem import scale_upem
+from PIL import Image
 from pyhanko.pdf_utils import generic, layout
 from pyhanko.pdf_utils.font.opentype import GlyphAccumulator, GlyphAccumulatorFactory
 from pyhanko.pdf_utils.images import PdfImage
@@ -164,19 +165,23 @@ class StampText:
     size: tuple[float, float]
 
 
+def _text_box() -> TextBoxStyle:
+    """10 pt Times-metric text in a box as large as its text (pyHanko's default adds 10 pt all round)."""
+    return TextBoxStyle(
+        font=StampFont(str(stamp_font()), font_size=FONT_SIZE),
+        leading=LEADING,
+        box_layout_rule=layout.SimpleBoxLayoutRule(
+            x_align=layout.AxisAlignment.ALIGN_MIN,
+            y_align=layout.AxisAlignment.ALIGN_MIN,
+            margins=layout.Margins.uniform(0),
+        ),
+    )
+
+
 def text_stamp(lines: list[str]) -> StampText:
     style = TextStampStyle(
         stamp_text="\n".join(lines).replace("%", "%%"),
-        text_box_style=TextBoxStyle(
-            font=StampFont(str(stamp_font()), font_size=FONT_SIZE),
-            leading=LEADING,
-            # The text box as large as its text: pyHanko's default adds 10 pt all round.
-            box_layout_rule=layout.SimpleBoxLayoutRule(
-                x_align=layout.AxisAlignment.ALIGN_MIN,
-                y_align=layout.AxisAlignment.ALIGN_MIN,
-                margins=layout.Margins.uniform(0),
-            ),
-        ),
+        text_box_style=_text_box(),
         border_width=0,
         background=None,
         inner_content_layout=layout.SimpleBoxLayoutRule(
@@ -191,22 +196,31 @@ def text_stamp(lines: list[str]) -> StampText:
     return StampText(style, (width, height))
 
 
-def digitized_copy_lines(signer: str, moment: dt.datetime) -> list[str]:
+def digitized_copy_lines(signer: str, moment: dt.datetime, heading: str = "") -> list[str]:
     """A digitized copy's stamp (circular 05/2025/TT-BNV): who signed and when, ISO 8601 in
-    +07:00, no seal image; a long name wraps onto more lines."""
-    return [*wrap(f"Ký bởi: {signer}"), *wrap(f"Thời gian ký: {vietnam_time(moment)}")]
+    +07:00, no seal image; a long name wraps onto more lines. ``heading`` goes first (what an
+    officer's signature vouches for)."""
+    first = wrap(heading) if heading else []
+    return [*first, *wrap(f"Ký bởi: {signer}"), *wrap(f"Thời gian ký: {vietnam_time(moment)}")]
 
 
 SEAL_MM = 36  # a round agency seal is about 36 mm across: shown at real size
 PT_PER_MM = 72 / 25.4
 
 
-def _image_stamp(text: str, image: Path) -> TextStampStyle:
+SIGNER_SIZE = (180, 80)  # points: a result's signature image with the signer's name
+
+
+def _image_stamp(
+    text: str, image: Path | Image.Image | None, x_align: layout.AxisAlignment, y_align: layout.AxisAlignment,
+    margins: layout.Margins,
+) -> TextStampStyle:  # fmt: skip
+    """An image filling the box, and 10 pt text placed in it as asked (never shrunk)."""
     return TextStampStyle(
         stamp_text=text,
-        text_box_style=TextBoxStyle(font=StampFont(str(stamp_font()), font_size=FONT_SIZE), leading=12),
+        text_box_style=_text_box(),
         border_width=0,
-        background=PdfImage(str(image)),
+        background=PdfImage(image if isinstance(image, Image.Image) else str(image)) if image is not None else None,
         background_opacity=1.0,
         # No margin: the seal must show at its real size (pyHanko's default leaves 5 pt).
         background_layout=layout.SimpleBoxLayoutRule(
@@ -214,7 +228,43 @@ def _image_stamp(text: str, image: Path) -> TextStampStyle:
             y_align=layout.AxisAlignment.ALIGN_MID,
             margins=layout.Margins.uniform(0),
         ),
+        inner_content_layout=layout.SimpleBoxLayoutRule(
+            x_align=x_align, y_align=y_align, margins=margins, inner_content_scaling=layout.InnerScaling.NO_SCALING
+        ),
     )
+
+
+def result_signer_stamp(box: tuple[int, int, int, int], signer_name: str, signature_image: Path | None) -> Stamp:
+    """Decree 30/2020 appendix I: the signer's signature image (blue, transparent PNG) with the
+    signer's name at its bottom right, clear of where the seal's text goes; the name alone for a
+    person without an image."""
+    right, bottom = layout.AxisAlignment.ALIGN_MAX, layout.AxisAlignment.ALIGN_MIN
+    style = _image_stamp("%(name)s", signature_image, right, bottom, layout.Margins(right=2, bottom=2))
+    return Stamp(style, box, {"name": signer_name})
+
+
+def result_seal_stamp(
+    signer_box: tuple[int, int, int, int], organization: str, moment: dt.datetime, seal_image: Path
+) -> Stamp:
+    """The organization's seal image at real size over the left third of the signer's image, and
+    to its right the organization's name and the time (10 pt, over the signature image, clear of
+    the signer's name below): the second signature of an issued result."""
+    x0, y0, x1, y1 = signer_box
+    seal = round(SEAL_MM * PT_PER_MM)
+    cx, cy = x0 + (x1 - x0) / 6, (y0 + y1) / 2  # the middle of the signer's image's left third
+    left, bottom = round(cx - seal / 2), round(cy - seal / 2)
+    when = vietnam_time(moment)
+    lines = [*wrap(organization, 2 * (x1 - x0) / 3), when]
+    width = seal + 4 + round(max(text_width(line) for line in lines)) + 2
+    with Image.open(seal_image) as img:
+        # The seal on a transparent canvas the box's shape: pyHanko fits a background to the box.
+        scale = img.height / seal
+        canvas = Image.new("RGBA", (round(width * scale), img.height), (0, 0, 0, 0))
+        canvas.paste(img.convert("RGBA"), (0, 0))
+    text = "\n".join(line.replace("%", "%%") for line in lines)
+    middle = layout.AxisAlignment.ALIGN_MID
+    style = _image_stamp(text, canvas, layout.AxisAlignment.ALIGN_MIN, middle, layout.Margins(left=seal + 4))
+    return Stamp(style, (left, bottom, left + width, bottom + seal), {})
 
 
 def issued_result_stamps(
@@ -225,18 +275,8 @@ def issued_result_stamps(
     signature_image: Path,
     seal_image: Path,
 ) -> tuple[Stamp, Stamp]:
-    """Decree 30/2020 appendix I: the signer's signature image (blue, transparent PNG) with
-    the signer's name, then the organization's seal image at real size over the left third
-    of the signer's image, with the organization's name and the time. Two signatures: the
-    signer signs first, the organization after."""
-    x0, y0, x1, y1 = signer_box
-    signer = Stamp(_image_stamp("%(name)s", signature_image), signer_box, {"name": signer_name})
-    seal = round(SEAL_MM * PT_PER_MM)
-    cx, cy = x0 + (x1 - x0) / 6, (y0 + y1) / 2  # the middle of the signer's image's left third
-    seal_box = (round(cx - seal / 2), round(cy - seal / 2), round(cx + seal / 2), round(cy + seal / 2))
-    organization_stamp = Stamp(
-        _image_stamp("%(organization)s\n%(when)s", seal_image),
-        seal_box,
-        {"organization": organization, "when": vietnam_time(moment)},
+    """Both stamps of an issued result: the signer signs first, the organization after."""
+    return (
+        result_signer_stamp(signer_box, signer_name, signature_image),
+        result_seal_stamp(signer_box, organization, moment, seal_image),
     )
-    return signer, organization_stamp

@@ -122,6 +122,30 @@ def _root(pki: DemoPki) -> tuple[x509.Certificate, rsa.RSAPrivateKey] | None:
     return x509.load_pem_x509_certificate(pki.root_cert.read_bytes()), key
 
 
+def _leaf(
+    root: tuple[x509.Certificate, rsa.RSAPrivateKey],
+    common_name: str,
+    key: rsa.RSAPrivateKey,
+    *extensions: x509.ExtensionType,
+) -> x509.Certificate:
+    """A certificate the demo root issues, valid until the day before the root ends; every
+    extension critical (they say what the certificate may be used for)."""
+    root_cert, root_key = root
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name))
+        .issuer_name(root_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
+        .not_valid_after(root_cert.not_valid_after_utc - dt.timedelta(days=1))
+    )
+    for extension in extensions:
+        builder = builder.add_extension(extension, critical=True)
+    authority = x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key())
+    return builder.add_extension(authority, critical=False).sign(root_key, hashes.SHA256())
+
+
 def demo_tsa(pki: DemoPki) -> tuple[asn1_x509.Certificate, keys.PrivateKeyInfo] | None:
     """The demo time-stamping authority's certificate and key, made by the demo root on first
     use (None for a demo PKI made before it kept its root's key)."""
@@ -130,21 +154,13 @@ def demo_tsa(pki: DemoPki) -> tuple[asn1_x509.Certificate, keys.PrivateKeyInfo] 
         root = _root(pki)
         if root is None:
             return None
-        root_cert, root_key = root
-        now = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(_name(f"sohoa DEMO TSA ({DEMO_MARK})"))
-            .issuer_name(root_cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now)
-            .not_valid_after(root_cert.not_valid_after_utc - dt.timedelta(days=1))
-            .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), critical=False)
-            .sign(root_key, hashes.SHA256())
+        cert = _leaf(
+            root,
+            f"sohoa DEMO TSA ({DEMO_MARK})",
+            key,
+            x509.KeyUsage(True, False, False, False, False, False, False, False, False),
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]),
         )
         pem_key = key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -185,3 +201,43 @@ def demo_crl(pki: DemoPki) -> crl.CertificateList | None:
     tmp.write_bytes(made.public_bytes(serialization.Encoding.DER))
     os.replace(tmp, path)
     return crl.CertificateList.load(path.read_bytes())
+
+
+def demo_person(pki: DemoPki, name: str, password: str) -> bytes:
+    """A person's DEMO signing certificate from the demo root, as PKCS#12 under ``password``:
+    what a fresh install's officers and leaders sign with before they have real ones."""
+    root = _root(pki)
+    if root is None:
+        raise FileNotFoundError(pki.root_cert.parent / ROOT_KEY)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    cert = _leaf(
+        root,
+        f"{name} (DEMO)",
+        key,
+        x509.BasicConstraints(ca=False, path_length=None),
+        x509.KeyUsage(True, True, False, False, False, False, False, False, False),
+    )
+    return pkcs12.serialize_key_and_certificates(
+        b"demo-person", key, cert, [root[0]], serialization.BestAvailableEncryption(password.encode())
+    )
+
+
+def demo_seal(pki: DemoPki) -> Path:
+    """A red round seal image marked DEMO (transparent PNG), for results the demo PKI seals:
+    a real agency configures the image of its own seal (SOHOA_SEAL_IMAGE)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    path = pki.root_cert.parent / "demo-seal.png"
+    if path.exists():
+        return path
+    size, red = 600, (210, 20, 30, 235)
+    image = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse([8, 8, size - 8, size - 8], outline=red, width=22)
+    draw.ellipse([70, 70, size - 70, size - 70], outline=red, width=8)
+    font = ImageFont.truetype("/usr/share/fonts/truetype/liberation2/LiberationSans-Bold.ttf", 110)
+    draw.text((size / 2, size / 2), "DEMO", fill=red, font=font, anchor="mm")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    image.save(tmp, format="PNG")
+    os.replace(tmp, path)
+    return path

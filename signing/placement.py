@@ -1,4 +1,4 @@
-"""Where a new visible signature goes on page 1: in its zone (top right, circular 05/2025/TT-BNV),
+"""Where a new visible signature goes: on a digitized copy's page 1, in its zone (top right, circular 05/2025/TT-BNV),
 below the stamps already there so that two never overlap, and off the page's text where the
 zone has room; when it has none, the stamp still goes in free space and says it covers text."""
 
@@ -47,29 +47,70 @@ class Placement:
     covers_text: bool  # no free space off the text in the zone: the stamp covers some
 
 
-def page_ink(pdf: Path, page_box: Box) -> Ink:
-    """The ink of page 1 of ``pdf``, rendered small by poppler (digitize's wrapper)."""
+def page_ink(pdf: Path, page_box: Box, number: int = 1) -> Ink:
+    """The ink of page ``number`` (from 1) of ``pdf``, rendered small by poppler (digitize's wrapper)."""
     with tempfile.TemporaryDirectory(prefix="sohoa-stamp-") as tmp:
-        png = render_pdf_page(pdf, 1, INK_DPI, Path(tmp) / "page", label=f"{pdf.name}, trang 1")
+        png = render_pdf_page(pdf, number, INK_DPI, Path(tmp) / "page", label=f"{pdf.name}, trang {number}")
         with Image.open(png) as image:
             grey = np.asarray(image.convert("L"))
     return Ink(grey < INK_LEVEL, page_box)
 
 
-def signature_boxes(handler: PdfHandler) -> list[Box]:
-    """The boxes of the visible signatures already on page 1 (their widgets' rectangles)."""
-    page = handler.root["/Pages"]["/Kids"][0].get_object()
-    while "/Kids" in page:  # a page tree deeper than one level
-        page = page["/Kids"][0].get_object()
-    boxes = []
+def signature_boxes(handler: PdfHandler, page_index: int = 0) -> list[Box]:
+    """The boxes of the visible signatures already on a page (their widgets' rectangles)."""
+    return [box for _, box in _widgets(handler.root["/Pages"], page_index)]
+
+
+def _widgets(pages: Any, page_index: int) -> list[tuple[str, Box]]:
+    """The signature widgets of a page, with their fields' names."""
+    page = _page(pages, page_index)
+    found = []
     for annot in page.get("/Annots", []):
         annot = annot.get_object()
         if is_signature_widget(annot) and "/Rect" in annot:
             x0, y0, x1, y1 = (float(v) for v in annot["/Rect"])
             box = (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
             if box[2] - box[0] > 1 and box[3] - box[1] > 1:  # a document time stamp's is empty
-                boxes.append(box)
-    return boxes
+                field = annot if "/T" in annot else annot.get("/Parent", annot).get_object()
+                found.append((str(field.get("/T", "")), box))
+    return found
+
+
+def page_object(handler: PdfHandler, index: int) -> Any:
+    return _page(handler.root["/Pages"], index)
+
+
+def _page(pages: Any, index: int) -> Any:
+    """Page ``index`` (from 0) of a page tree, however deep."""
+    node = pages.get_object()
+    while "/Kids" in node:
+        for kid in node["/Kids"]:
+            kid = kid.get_object()
+            count = int(kid.get("/Count", 1)) if "/Kids" in kid else 1
+            if index < count:
+                node = kid
+                break
+            index -= count
+        else:
+            raise IndexError(index)
+    return node
+
+
+def page_count(handler: PdfHandler) -> int:
+    return int(handler.root["/Pages"]["/Count"])
+
+
+def field_box(handler: PdfHandler, name: str) -> tuple[int, Box]:
+    """The page (from 0) and box of the visible signature field ``name``."""
+    for index in range(page_count(handler)):
+        for field, box in _widgets(handler.root["/Pages"], index):
+            if field == name:
+                return index, box
+    raise SigningError(
+        f"Không thấy ô chữ ký «{name}» trên tài liệu.",
+        f"No visible signature field “{name}” in the document.",
+        field="field",
+    )
 
 
 def is_signature_widget(annot: Any) -> bool:
@@ -109,6 +150,32 @@ def place(size: tuple[float, float], page_box: Box, taken: list[Box], ink: Ink |
             field="page",
         )
     return Placement(free[0], ink is not None and ink.covers(free[0]))
+
+
+def place_signer(size: tuple[float, float], page_box: Box, taken: list[Box], ink: Ink | None) -> Placement:
+    """A result's signature (decree 30/2020: at the right, under the signer's title): centred in
+    the right half of the page, the first free space clear of text and stamps below the top
+    third; else the lowest free space there, covering text."""
+    width, height = size
+    x0p, y0p, x1p, y1p = page_box
+    centre = x1p - (x1p - x0p) / 4
+    left, right = centre - width / 2, centre + width / 2
+    top = y1p - (y1p - y0p) / 3
+    candidates = []
+    while top - height >= y0p + MARGIN:
+        candidates.append(_rounded((left, top - height, right, top)))
+        top -= STEP
+    free = [c for c in candidates if not any(_overlaps(c, t) for t in taken)]
+    for box in free:
+        if ink is None or not ink.covers((box[0] - GAP, box[1] - GAP, box[2] + GAP, box[3] + GAP)):
+            return Placement(box, False)
+    if not free:
+        raise SigningError(
+            "Trang cuối không còn chỗ trống cho chữ ký.",
+            "The last page has no free space left for the signature.",
+            field="page",
+        )
+    return Placement(free[-1], True)
 
 
 def _rounded(box: Box) -> tuple[int, int, int, int]:

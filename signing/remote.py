@@ -33,7 +33,7 @@ from pyhanko.sign.signers.pdf_signer import PdfTBSDocument
 from pyhanko.sign.timestamps.api import TimeStamper
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-from signing.appearance import VIETNAM, digitized_copy_lines, vietnam_time
+from signing.appearance import VIETNAM, Stamp, digitized_copy_lines, vietnam_time
 from signing.errors import CertificateUnusable, SigningError
 from signing.sign import (
     atomic_write,
@@ -103,9 +103,14 @@ def prepare(
     reason: str = "Ký duyệt",
     minutes: int = PENDING_MINUTES,
     context: dict[str, object] | None = None,
+    heading: str = "",
+    stamp: Stamp | None = None,
+    page: int = 0,
 ) -> Prepared:
     """Add the clerk's signature field and appearance to ``src`` and return what to sign; the
-    clerk's certificate must pass ``check_signer`` against ``trust_roots`` first."""
+    clerk's certificate must pass ``check_signer`` against ``trust_roots`` first. The stamp is
+    a digitized copy's (``heading`` first: what an officer vouches for) unless another is given
+    for ``page`` (from 0): an issued result's."""
     chain = load_chain(chain_data)
     signer_cert, moment = chain[0], dt.datetime.now(VIETNAM).replace(microsecond=0)
     name = common_name(signer_cert)
@@ -116,7 +121,9 @@ def prepare(
     writer = open_writer(io.BytesIO(src.read_bytes()))
     check_may_sign(writer, src.name, None)
     field = next_field_name(writer)
-    stamp, note = placed_stamp(writer, src, digitized_copy_lines(name, moment))  # below the stamps already there
+    note = ""
+    if stamp is None:  # below the stamps already there
+        stamp, note = placed_stamp(writer, src, digitized_copy_lines(name, moment, heading))
     meta = signers.PdfSignatureMetadata(
         field_name=field, md_algorithm="sha256", subfilter=SigSeedSubFilter.PADES, reason=reason, location="Việt Nam"
     )
@@ -124,7 +131,7 @@ def prepare(
         meta,
         signer=external,
         stamp_style=stamp.style,
-        new_field_spec=fields.SigFieldSpec(sig_field_name=field, on_page=0, box=stamp.box),
+        new_field_spec=fields.SigFieldSpec(sig_field_name=field, on_page=page, box=stamp.box),
     )
     output = io.BytesIO()
     digest, _tbs, _ = asyncio.run(

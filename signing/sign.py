@@ -9,7 +9,7 @@ import os
 import re
 import tempfile
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -43,6 +43,7 @@ from pyhanko_certvalidator.fetchers.requests_fetchers import RequestsFetcherBack
 from signing import placement
 from signing.appearance import VIETNAM, Stamp, digitized_copy_lines, empty_appearance, text_stamp, vietnam_time
 from signing.errors import CertificateUnusable, NotAPdf, SigningError, require_pdf
+from signing.revocation import fetch_ocsp
 from signing.signers import AgencySigner
 from signing.verify import load_roots
 
@@ -268,41 +269,40 @@ def sign_pdf(
     timestamper: TimeStamper | None = None,
     crls: Sequence[asn1_crl.CertificateList] = (),
     trust_roots: Sequence[Path] = (),
+    ocsp_url: str = "",
     reason: str = "Số hóa",
     field: str | None = None,
     certify: MDPPerm | None = None,
-    stamp: Stamp | None = None,
+    stamp: Stamp | Callable[[dt.datetime], Stamp] | None = None,
+    page: int = 0,
+    heading: str = "",
 ) -> dict[str, str]:
-    """Sign ``src`` as the agency with the digitized-copy stamp; write ``dst`` atomically.
+    """Sign ``src`` with ``agency``'s key (the agency's, or a person's) and write ``dst`` atomically.
 
     B-T adds an RFC 3161 time stamp from ``tsa_url`` (or ``timestamper``: the demo PKI's, in
-    process); B-LT also validates the chain now
-    (OCSP/CRL fetched from the certificates' own URLs, hard-fail) and embeds what it
-    fetched, so the signature can be checked offline for years; B-LTA seals it all with a
-    document time stamp (a PDF/A-1 file stays PDF/A-1: see ``_seal_pdfa1``). A revoked,
-    expired or unsuitable certificate is refused.
+    process); B-LT also validates the chain now (OCSP/CRL from the certificates' own URLs or
+    ``ocsp_url``, hard-fail) and embeds it, so the signature can be checked offline for years; B-LTA seals it
+    all with a document time stamp (PDF/A-1 stays PDF/A-1: ``_seal_pdfa1``). A revoked, expired
+    or unsuitable certificate is refused. ``field`` signs a field made beforehand; ``certify``
+    makes this the certifying signature, with the changes it still allows (DocMDP).
 
-    ``field`` signs a field made beforehand (``add_signature_fields``: a result's signer
-    first, then the organization); ``certify`` makes this the certifying signature, with
-    the changes it still allows (DocMDP). The digitized-copy stamp shows ``agency_name``, by
-    default the certificate's name, and the signature's own signing time; it goes in free
-    space at the top right of page 1 (``placement``), and the result's ``note`` says when it
-    had to cover text."""
+    The digitized-copy stamp shows ``heading`` (what an officer vouches for), ``agency_name`` or
+    the certificate's name, and the signature's own time, in free space at the top right of
+    page 1 (``placement``; ``note`` says when it had to cover text). Another stamp (an issued
+    result's) is given for ``page`` (from 0), or made from the signing time by a callable."""
     _check_level(level, bool(tsa_url or timestamper))
     moment = dt.datetime.now(VIETNAM).replace(microsecond=0)  # the stamp's time and the signature's
     check_certificate(agency, moment)
-    if level == "B-B":
-        timestamper = None
-    elif timestamper is None:
-        timestamper = RequestsHTTPTimeStamper(tsa_url, timeout=15)
+    timestamper = None if level == "B-B" else timestamper or RequestsHTTPTimeStamper(tsa_url, timeout=15)
     long_term = level in ("B-LT", "B-LTA")
-    context = _long_term_context(agency, trust_roots, crls) if long_term else None
+    context = _long_term_context(agency, trust_roots, crls, ocsp_url) if long_term else None
     with _signing_errors(src, tsa_url), src.open("rb") as f:
         writer = _writer_to_sign(f, src, field)
         name = field or next_field_name(writer)
         note = ""
         if stamp is None:  # the digitized-copy stamp, unless the caller brings another (an issued result's)
-            stamp, note = placed_stamp(writer, src, digitized_copy_lines(agency_name or agency.name, moment))
+            stamp, note = placed_stamp(writer, src, digitized_copy_lines(agency_name or agency.name, moment, heading))
+        stamp = stamp(moment) if callable(stamp) else stamp
         # PDF/A-1 at B-LTA: signed at B-LT, then sealed by a writer that keeps it PDF/A-1.
         seal_separately = level == "B-LTA" and isinstance(writer, _PdfA1Writer)
         seal_field = _add_timestamp_field(writer) if seal_separately else ""
@@ -325,7 +325,7 @@ def sign_pdf(
             timestamper=timestamper,
             stamp_style=stamp.style,
             # A field made beforehand keeps its own place; otherwise the stamp's.
-            new_field_spec=None if field else fields.SigFieldSpec(sig_field_name=name, on_page=0, box=stamp.box),
+            new_field_spec=None if field else fields.SigFieldSpec(sig_field_name=name, on_page=page, box=stamp.box),
             moment=moment,
         )
         with atomic_write(dst) as out:
@@ -379,13 +379,16 @@ def _check_level(level: str, has_tsa: bool) -> None:
 
 
 def _long_term_context(
-    agency: AgencySigner, trust_roots: Sequence[Path], crls: Sequence[asn1_crl.CertificateList]
+    agency: AgencySigner, trust_roots: Sequence[Path], crls: Sequence[asn1_crl.CertificateList], ocsp_url: str
 ) -> ValidationContext:
     """B-LT and up: the chain validated now, revocation data fetched (hard-fail) to embed, or
-    given (``crls``: the demo root's)."""
+    given (``crls``: the demo root's; ``ocsp_url``: the responder the settings name)."""
+    cert, chain = agency.signer.signing_cert, list(agency.signer.cert_registry)
+    answer = fetch_ocsp(ocsp_url, cert, chain) if ocsp_url and cert is not None else None
     context = ValidationContext(
         trust_roots=load_roots(list(trust_roots)),
         crls=list(crls),
+        ocsps=[answer] if answer is not None else [],
         allow_fetching=True,
         revocation_mode="hard-fail",
         fetcher_backend=RequestsFetcherBackend(per_request_timeout=15),

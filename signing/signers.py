@@ -104,9 +104,12 @@ class Pkcs11Config:
     token: str  # token label
     key: str  # label of the key and its certificate on the token
     pin_file: Path | None = None
+    # Typed by a person for this signature (instead of a file): checked every time, so the
+    # session must be closed (logged out) after it (``close``).
+    pin: str | None = None
 
 
-def _read_secret(path: Path | None, what: str) -> str:
+def read_secret(path: Path | None, what: str) -> str:
     if path is None:
         return ""
     try:
@@ -122,12 +125,19 @@ def load_pkcs11(config: Pkcs11Config) -> AgencySigner:
     import pkcs11.exceptions as p11
     from pyhanko.sign.pkcs11 import PKCS11Signer, TokenCriteria, open_pkcs11_session
 
-    pin = _read_secret(config.pin_file, "pin_file")
+    pin = config.pin if config.pin is not None else read_secret(config.pin_file, "pin_file")
     criteria = TokenCriteria(label=config.token)
     try:
         try:
             session = open_pkcs11_session(str(config.module), token_criteria=criteria, user_pin=pin or None)
-        except p11.UserAlreadyLoggedIn:  # PKCS#11 logs in the application, not the session
+        except p11.UserAlreadyLoggedIn as e:  # PKCS#11 logs in the application, not the session
+            if config.pin is not None:  # a person's typed PIN is always checked: never signed without it
+                raise CertificateUnusable(
+                    f"Thiết bị ký «{config.token}» đang được dùng bởi phiên khác: khóa cá nhân phải ở thiết bị riêng.",
+                    f"Signing token “{config.token}” is logged in by another session: a personal key needs a "
+                    "token of its own.",
+                    field="pkcs11",
+                ) from e
             session = open_pkcs11_session(str(config.module), token_criteria=criteria, user_pin=None)
     except (p11.PinIncorrect, p11.PinInvalid, p11.PinLenRange) as e:
         raise WrongPassword(
@@ -155,6 +165,13 @@ def load_pkcs11(config: Pkcs11Config) -> AgencySigner:
     return AgencySigner(signer, cert.subject.human_friendly, demo=False)
 
 
+def close(signer: AgencySigner) -> None:
+    """Log a token's session out (a PKCS#12 key has none): the next signature needs the PIN again."""
+    session = getattr(signer.signer, "pkcs11_session", None)
+    if session is not None:
+        session.close()
+
+
 def agency_signer(
     pkcs12_path: Path | None,
     password_file: Path | None,
@@ -169,5 +186,5 @@ def agency_signer(
     if pkcs12_path is None:
         pki = ensure_demo_pki(pki_dir, agency_name)
         return load_pkcs12(pki.agency_p12, pki.agency_password_file.read_bytes().strip(), demo=True)
-    password = _read_secret(password_file, "password_file").encode()
+    password = read_secret(password_file, "password_file").encode()
     return load_pkcs12(pkcs12_path, password)

@@ -61,18 +61,24 @@ def _expected(session: Session) -> dict[str, str | None]:
 
 def tokens_against_log(session: Session) -> list[str]:
     """Every token row as the log made it: issued with its name, role and hash, revoked, bound to a
-    certificate. A row changed in the database alone (a scanner made admin) no longer matches."""
+    certificate, a personal key or a signature image. A row changed in the database alone (a
+    scanner made admin) no longer matches."""
     expected: dict[int, dict[str, Any]] = {}
-    actions = ("token.issued", "token.revoked", "token.certificate_bound")
+    actions = ("token.issued", "token.revoked", "token.certificate_bound", "token.key_bound", "token.signature_image")
     for event in session.scalars(select(AuditEvent).where(AuditEvent.action.in_(actions)).order_by(AuditEvent.id)):
         detail = event.detail or {}
-        row = expected.setdefault(int(detail["token"]), {"revoked": False, "certificate_sha256": None})
+        row = expected.setdefault(
+            int(detail["token"]),
+            {"revoked": False, "certificate_sha256": None, "signing_key": None, "signature_image": None},
+        )
         if event.action == "token.issued":
             row.update({k: detail[k] for k in ("name", "role", "token_sha256") if k in detail})
         elif event.action == "token.revoked":
             row["revoked"] = True
-        else:
+        elif event.action == "token.certificate_bound":
             row["certificate_sha256"] = detail.get("certificate")
+        else:  # a personal key or signature image: whose key signs in a person's name
+            row.update({k: detail[k] for k in ("signing_key", "signature_image") if k in detail})
     problems = []
     for token in session.scalars(select(ApiToken).order_by(ApiToken.id)):
         logged = expected.pop(token.id, None)
@@ -85,6 +91,8 @@ def tokens_against_log(session: Session) -> list[str]:
             "token_sha256": token.token_sha256,
             "revoked": token.revoked_at is not None,
             "certificate_sha256": token.certificate_sha256,
+            "signing_key": token.signing_key,
+            "signature_image": token.signature_image,
         }
         for key, value in logged.items():
             if actual[key] != value:

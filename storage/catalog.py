@@ -97,6 +97,9 @@ class Document(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     dossier_code: Mapped[str] = mapped_column(ForeignKey("dossiers.code"), index=True)
     part: Mapped[str] = mapped_column(String(16), default="")  # "2" for the 2nd document of a batch scan
+    # A component of the dossier (digitized from the paper handed in), or an issued result
+    # (kết quả giải quyết): they are signed by different people, in a different order.
+    kind: Mapped[str] = mapped_column(String(16), default="component", server_default="component")
     original_name: Mapped[str] = mapped_column(String(255))
     original_key: Mapped[str] = mapped_column(String(300))
     original_sha256: Mapped[str] = mapped_column(String(64))
@@ -154,6 +157,11 @@ class Signature(Base):
     __tablename__ = "signatures"
     id: Mapped[int] = mapped_column(primary_key=True)
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), index=True)
+    # officer: the one-stop officer vouches the copy matches the paper; signer: the person who
+    # signs a result; agency: the organization's seal (service.signing_rules says who and when).
+    kind: Mapped[str] = mapped_column(String(16), default="agency", server_default="agency")
+    version: Mapped[str | None] = mapped_column(String(64))  # the PDF/A's SHA-256: the content signed
+    actor: Mapped[str] = mapped_column(String(100), default="", server_default="")
     field: Mapped[str] = mapped_column(String(64))
     signer: Mapped[str] = mapped_column(String(500))
     signed_at: Mapped[str] = mapped_column(String(40))
@@ -201,6 +209,10 @@ class ApiToken(Base):
     # The person's own signing certificate (SHA-256 of its DER), when bound: two-step signing
     # then accepts that certificate only, and no one else may sign with it.
     certificate_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    # A personal key the server holds for the person (they unlock it with their PIN each time):
+    # {"pkcs12": object key} or {"pkcs11": {"module", "token", "key"}}; and their signature image.
+    signing_key: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    signature_image: Mapped[str | None] = mapped_column(String(300))  # object key of a PNG
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -91,6 +91,9 @@ MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")
 PIN, SO_PIN = "123456", "654321"
 
 
+TOKENS = ("sohoa", "ca-nhan")
+
+
 @pytest.fixture(scope="session")
 def token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[pki_server.TestPki, Path]]:
     folder = tmp_path_factory.mktemp("softhsm")
@@ -99,35 +102,36 @@ def token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[pki_server
     conf.write_text(f"directories.tokendir = {folder / 'tokens'}\nobjectstore.backend = file\n")
     os.environ["SOFTHSM2_CONF"] = str(conf)  # read when the library starts: once per process
     test_pki, _thread, server = pki_server.start(tmp_path_factory.mktemp("pki"))
-    subprocess.run(
-        ["softhsm2-util", "--init-token", "--free", "--label", "sohoa", "--pin", PIN, "--so-pin", SO_PIN],
-        check=True,
-        capture_output=True,
-    )
     key = folder / "agency.key.pem"
     key.write_bytes(pem.armor("PRIVATE KEY", test_pki.arch.key_set.get_private_key(KeyLabel("agency")).dump()))
-    subprocess.run(
-        ["softhsm2-util", "--import", str(key), "--token", "sohoa", "--label", "agency", "--id", "01", "--pin", PIN],
-        check=True,
-        capture_output=True,
-    )
-    key.unlink()  # from now on the key lives only in the token
-    with pkcs11.lib(str(MODULE)).get_token(token_label="sohoa").open(rw=True, user_pin=PIN) as session:
-        for label, object_id in (("agency", b"\x01"), ("interm", b"\x02")):  # the certificate and its CA
-            cert = test_pki.arch.get_cert(CertLabel(label))
-            session.create_object(
-                {
-                    Attribute.CLASS: ObjectClass.CERTIFICATE,
-                    Attribute.CERTIFICATE_TYPE: CertificateType.X_509,
-                    Attribute.TOKEN: True,
-                    Attribute.LABEL: label,
-                    Attribute.ID: object_id,
-                    Attribute.VALUE: cert.dump(),
-                    Attribute.SUBJECT: cert.subject.dump(),
-                    Attribute.ISSUER: cert.issuer.dump(),
-                    Attribute.SERIAL_NUMBER: cert["tbs_certificate"]["serial_number"].dump(),
-                }
-            )
+    # Two tokens with the same key and certificate: "sohoa" as the agency's (or a clerk's USB
+    # token), "ca-nhan" as a person's own on the server's HSM, logged in apart from the agency's.
+    for label in TOKENS:
+        init = ["softhsm2-util", "--init-token", "--free", "--label", label, "--pin", PIN, "--so-pin", SO_PIN]
+        subprocess.run(init, check=True, capture_output=True)
+        subprocess.run(
+            ["softhsm2-util", "--import", str(key), "--token", label, "--label", "agency", "--id", "01", "--pin", PIN],
+            check=True,
+            capture_output=True,
+        )
+    key.unlink()  # from now on the key lives only in the tokens
+    for label in TOKENS:
+        with pkcs11.lib(str(MODULE)).get_token(token_label=label).open(rw=True, user_pin=PIN) as session:
+            for cert_label, object_id in (("agency", b"\x01"), ("interm", b"\x02")):  # the certificate and its CA
+                cert = test_pki.arch.get_cert(CertLabel(cert_label))
+                session.create_object(
+                    {
+                        Attribute.CLASS: ObjectClass.CERTIFICATE,
+                        Attribute.CERTIFICATE_TYPE: CertificateType.X_509,
+                        Attribute.TOKEN: True,
+                        Attribute.LABEL: cert_label,
+                        Attribute.ID: object_id,
+                        Attribute.VALUE: cert.dump(),
+                        Attribute.SUBJECT: cert.subject.dump(),
+                        Attribute.ISSUER: cert.issuer.dump(),
+                        Attribute.SERIAL_NUMBER: cert["tbs_certificate"]["serial_number"].dump(),
+                    }
+                )
     pin_file = folder / "pin"
     pin_file.write_text(PIN)
     yield test_pki, pin_file

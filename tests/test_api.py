@@ -33,6 +33,22 @@ def client(service_on_each_catalog: str) -> Iterator[TestClient]:
         yield c
 
 
+def vouch_and_seal(client: TestClient, code: str, document_id: int, pages: int) -> tuple[dict, dict]:  # type: ignore[type-arg]
+    """An officer (a clerk with a DEMO key the server holds) vouches for a digitized copy, then
+    ``client`` (an administrator) applies the agency's seal; both answers."""
+    from service import keys
+
+    row, token = access.issue(context().sessions, "Cán bộ một cửa thử", "clerk")
+    _, pin = keys.make_demo_key(context(), row.id, actor="admin")
+    officer = TestClient(api.app, headers={"Authorization": f"Bearer {token}"})
+    url = f"/api/v1/dossiers/{code}/documents/{document_id}/signatures"
+    vouched = officer.post(url, json={"kind": "personal", "pin": pin, "page_count": pages, "pages_readable": True})
+    assert vouched.status_code == 201, vouched.text
+    sealed = client.post(url, json={})
+    assert sealed.status_code == 201, sealed.text
+    return vouched.json(), sealed.json()
+
+
 def wait(client: TestClient, job_id: str, timeout: float = 120) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -54,8 +70,10 @@ def test_scan_to_signed_searchable_pdfa(client: TestClient, page_png: Path, tmp_
     job = wait(client, r.json()["jobs"][0]["id"])
     assert job["status"] == "done", job["error"]
     assert job["progress"] == {"pages_done": 1, "pages_total": 1}
-    # No TSA configured: the demo PKI's own time stamp and CRL make it B-LT, and say it is demo.
-    assert job["result"]["signed"]["level"] == "PAdES B-LT" and "DEMO" in job["result"]["signed"]["note"]
+    assert job["result"]["signed"] is None  # the officer vouches first, then the agency seals
+    vouched, sealed = vouch_and_seal(client, CODE, job["document_id"], pages=1)
+    # No TSA configured: the demo PKI's own time stamp and CRL make it B-LT.
+    assert vouched["level"] == sealed["level"] == "PAdES B-LT" and "DEMO" in sealed["signer"]
 
     for query in ("dang ky khai sinh", "đăng ký khai sinh", "NGUYEN THI HUONG"):
         found = client.get("/api/v1/search", params={"q": query}).json()
@@ -87,7 +105,7 @@ def test_scan_to_signed_searchable_pdfa(client: TestClient, page_png: Path, tmp_
     assert report["ok"] and report["signatures"][0]["trusted"]
     stored = client.get(f"/api/v1/dossiers/{CODE}/documents/{doc['id']}/verification").json()
     assert stored["ok"] and stored["stored_intact"] and stored["sha256"] == signed.headers["etag"].strip('"')
-    assert not stored["changed_after_signing"] and stored["verdict_vi"].startswith("Cả 1 chữ ký hợp lệ")
+    assert not stored["changed_after_signing"] and stored["verdict_vi"].startswith("Cả 2 chữ ký hợp lệ")
     forged = forge(path, tmp_path / "forged.pdf", white_box)  # a white box over the text, appended
     report = client.post("/api/v1/verify", files={"file": ("forged.pdf", forged.read_bytes())}).json()
     assert report["ok"] is False and report["changed_after_signing"] is True
@@ -122,8 +140,8 @@ def test_bad_input_gets_problem_json_and_loses_nothing(client: TestClient, page_
     dossier = client.get(f"/api/v1/dossiers/{CODE}").json()
     assert dossier["status"] == "DIGITIZED"
     assert [d["file"] for d in dossier["documents"]] == ["don-khai-sinh.png", "bi-cat.png"]
-    assert client.get(dossier["documents"][0]["downloads"]["signed"]).status_code == 200
-    assert client.get(f"/api/v1/dossiers/{CODE}/documents/2/signed").status_code == 404
+    assert client.get(dossier["documents"][0]["downloads"]["pdfa"]).status_code == 200
+    assert client.get(f"/api/v1/dossiers/{CODE}/documents/2/pdfa").status_code == 404
     # The uploaded bytes are kept even though they could not be digitized.
     assert client.get(dossier["documents"][1]["downloads"]["original"]).content == cut.read_bytes()
 
@@ -232,46 +250,42 @@ def test_clerk_signs_with_a_usb_token_in_two_steps(  # type: ignore[no-untyped-d
         assert answer.status_code in (200, 201), answer.text
         return answer.json()
 
-    done = agent.run(call, document, Pkcs11Config(MODULE, "sohoa", "agency", pin_file))
-    assert done["signer"] == "UBND xã Hòa Bình" and done["document_id"] == 1
+    config = Pkcs11Config(MODULE, "sohoa", "agency", pin_file)
+    # The officer vouches for the copy: without the paper's page count, nothing is prepared.
+    unchecked = client.post(f"{document}/remote-signatures", json={"certificates": agent.token_chain(config)})
+    assert unchecked.status_code == 422 and unchecked.json()["field"] == "page_count"
+    late = call(f"{document}/remote-signatures", {"certificates": agent.token_chain(config), "page_count": 1,
+                                                   "pages_readable": True})  # fmt: skip
+    done = agent.run(call, document, config, page_count=1)
+    assert done["signer"] == "UBND xã Hòa Bình" and done["document_id"] == 1 and done["kind"] == "officer"
     signed = tmp_path / "two.pdf"
     signed.write_bytes(client.get(f"{document}/signed").content)
     report = verify_pdf(signed, [*context().trust_roots(), test_pki.root_pem])
-    assert [s.field for s in report.signatures] == ["Sig1", "Sig2"]  # the agency's, then the clerk's
-    assert all(s.intact and s.valid and s.trusted for s in report.signatures) and report.pdfa_valid
+    assert [s.field for s in report.signatures] == ["Sig1"] and report.ok
 
     # A signature made with another key is refused, and the document keeps its version.
     with context().sessions() as s:
         before = s.get(Document, 1).signed_sha256  # type: ignore[union-attr]
-    prepared = client.post(
-        f"{document}/remote-signatures",
-        json={"certificates": agent.token_chain(Pkcs11Config(MODULE, "sohoa", "agency", pin_file))},
-    )
-    assert prepared.status_code == 201
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    forged = other.sign(base64.b64decode(prepared.json()["to_be_signed"]), padding.PKCS1v15(), hashes.SHA256())
-    refused = client.post(prepared.json()["complete_url"], json={"signature": base64.b64encode(forged).decode()})
+    forged = other.sign(base64.b64decode(late["to_be_signed"]), padding.PKCS1v15(), hashes.SHA256())
+    refused = client.post(late["complete_url"], json={"signature": base64.b64encode(forged).decode()})
     assert refused.status_code == 400 and refused.json()["field"] == "signature"
     with context().sessions() as s:
         assert s.get(Document, 1).signed_sha256 == before  # type: ignore[union-attr]
     assert client.post("/api/v1/remote-signatures/" + "0" * 32, json={"signature": "AAAA"}).json()["field"] == "id"
 
-    # Then the organization signs with the server's certificate; its stamp goes below the first.
-    late = client.post(
-        f"{document}/remote-signatures",
-        json={"certificates": agent.token_chain(Pkcs11Config(MODULE, "sohoa", "agency", pin_file))},
-    ).json()
+    # Then the organization seals with the server's certificate; its stamp goes below the first.
     organization = client.post(f"{document}/signatures", json={"reason": "Xác nhận của cơ quan"})
     assert organization.status_code == 201, organization.text
     signed.write_bytes(client.get(f"{document}/signed").content)
     report = verify_pdf(signed, [*context().trust_roots(), test_pki.root_pem])
-    assert [s.field for s in report.signatures] == ["Sig1", "Sig2", "Sig3"]
+    assert [s.field for s in report.signatures] == ["Sig1", "Sig2"]
     assert all(s.intact and s.valid and s.trusted for s in report.signatures) and report.pdfa_valid
     assert (
-        subprocess.run(["pdfsig", str(signed)], capture_output=True, text=True).stdout.count("Signature is Valid") == 3
+        subprocess.run(["pdfsig", str(signed)], capture_output=True, text=True).stdout.count("Signature is Valid") == 2
     )
-    # A clerk's signature prepared on the version before the organization's would drop it: refused.
-    value = agent.sign_bytes(Pkcs11Config(MODULE, "sohoa", "agency", pin_file), base64.b64decode(late["to_be_signed"]))
+    # A vouching prepared on the version before the others would drop them: refused.
+    value = agent.sign_bytes(config, base64.b64decode(late["to_be_signed"]))
     stale = client.post(late["complete_url"], json={"signature": base64.b64encode(value).decode()})
     assert stale.status_code == 409 and "người khác" in stale.json()["detail_vi"], stale.text
 

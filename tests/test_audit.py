@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from service import scans
@@ -19,6 +20,12 @@ from storage.audit import audit
 from storage.auditlog import verify_chain
 
 SOHOA = str(Path(sys.executable).parent / "sohoa")
+
+
+@pytest.fixture(autouse=True)
+def signed_by_the_job(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each digitized copy signed by its job: the audit checks every version, the signed one too."""
+    monkeypatch.setenv("SOHOA_AUTO_AGENCY_SIGNATURE", "true")
 
 
 def test_audit_reports_what_was_lost_or_altered(data_dir: Path, page_png: Path) -> None:

@@ -82,6 +82,12 @@ def test_lifecycle_from_receipt_to_archive(as_role: dict[str, TestClient]) -> No
     move(leader, "RETURNED_FOR_REWORK", reason="thiếu bản sao CCCD")
     move(clerk, "PENDING_APPROVAL")
     move(leader, "APPROVED")
+    unsigned = leader.post(f"/api/v1/dossiers/{CODE}/transitions", json={"to": "RESULT_SIGNED"})
+    assert unsigned.status_code == 409 and "con dấu" in unsigned.json()["detail_vi"]
+    _signed_result(CODE, kinds=("signer",))  # the signer's signature alone is not enough
+    unsealed = leader.post(f"/api/v1/dossiers/{CODE}/transitions", json={"to": "RESULT_SIGNED"})
+    assert unsealed.status_code == 409
+    _signed_result(CODE, kinds=("signer", "agency"))  # signing itself: tests/test_signing_workflow.py
     move(leader, "RESULT_SIGNED")
     move(clerk, "RETURNED")
     done = move(archivist, "ARCHIVED")
@@ -105,6 +111,29 @@ def test_lifecycle_from_receipt_to_archive(as_role: dict[str, TestClient]) -> No
     everything = archivist.get("/api/v1/audit-events").json()["events"]
     assert all(b["prev_hash"] == a["hash"] for a, b in itertools.pairwise(everything))
     assert len(everything[-1]["hash"]) == 64
+
+
+def _signed_result(code: str, kinds: tuple[str, ...]) -> None:
+    """A result document whose current version carries signatures of ``kinds`` (catalog rows)."""
+    from storage import Document, Signature
+
+    with context().sessions.begin() as s:
+        sha = f"{len(kinds):064d}"
+        document = Document(
+            dossier_code=code,
+            kind="result",
+            original_name="quyet-dinh.pdf",
+            original_key=f"k/{sha}",
+            original_sha256=sha,
+            original_size=1,
+            pdfa_key=f"p/{sha}",
+            pdfa_sha256=sha,
+        )
+        s.add(document)
+        s.flush()
+        for n, kind in enumerate(kinds):
+            s.add(Signature(document_id=document.id, kind=kind, version=sha, field=f"Sig{n}", signer="X",
+                            signed_at="", level="", object_key=f"s/{n}"))  # fmt: skip
 
 
 def test_rejection_needs_a_reason(as_role: dict[str, TestClient]) -> None:

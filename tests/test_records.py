@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 import api
-from conftest import SOHOA
+from conftest import SOHOA, _clear_caches
 from service import access, dossiers
 from service import audit as audit_log
 from service.context import context
@@ -27,7 +27,10 @@ CODE = "000.00.12.H12-250527-0001"
 
 
 @pytest.fixture
-def people(data_dir: Path) -> Iterator[dict[str, TestClient]]:
+def people(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, TestClient]]:
+    # The records need a signed copy to read, not the signing order (test_signing_workflow).
+    monkeypatch.setenv("SOHOA_AUTO_AGENCY_SIGNATURE", "true")
+    _clear_caches()
     ctx = context()
     clients = {}
     for name, role in (("Văn thư Hà", "clerk"), ("Lãnh đạo Minh", "leader"), ("Lưu trữ Lan", "archivist")):

@@ -28,6 +28,7 @@ from storage import Document
 
 CODE = "000.00.12.H12-250527-0001"
 DOCUMENT = f"/api/v1/dossiers/{CODE}/documents/1"
+PAPER = {"page_count": 1, "pages_readable": True}  # the officer vouches the copy matches the paper
 
 
 @pytest.fixture
@@ -100,7 +101,9 @@ def test_an_unusable_certificate_is_refused(
     service: dict[str, TestClient], pki: pki_server.TestPki, data_dir: Path, label: str, said: str
 ) -> None:
     before = _signed_version()
-    answer = service["Nguyễn Văn An"].post(f"{DOCUMENT}/remote-signatures", json={"certificates": _chain(pki, label)})
+    answer = service["Nguyễn Văn An"].post(
+        f"{DOCUMENT}/remote-signatures", json={**PAPER, "certificates": _chain(pki, label)}
+    )
     assert answer.status_code == 422, answer.text
     assert answer.json()["field"] == "certificate" and said in answer.json()["detail_vi"]
     assert _signed_version() == before and not list((data_dir / "pending-signatures").glob("*.pdf"))
@@ -111,7 +114,7 @@ def test_a_self_signed_certificate_never_becomes_a_signature(service: dict[str, 
     and the audit log recorded it. Now it is refused before anything is prepared."""
     chain, _key = _self_signed("Chủ tịch UBND tỉnh (giả)")
     before = _signed_version()
-    answer = service["Nguyễn Văn An"].post(f"{DOCUMENT}/remote-signatures", json={"certificates": chain})
+    answer = service["Nguyễn Văn An"].post(f"{DOCUMENT}/remote-signatures", json={**PAPER, "certificates": chain})
     assert answer.status_code == 422 and "chứng thư gốc tin cậy" in answer.json()["detail_vi"], answer.text
     assert _signed_version() == before
     events = service["Lê Văn Cường"].get(f"/api/v1/dossiers/{CODE}")  # the dossier is unchanged
@@ -126,7 +129,7 @@ def test_a_self_signed_certificate_never_becomes_a_signature(service: dict[str, 
 def test_only_the_starter_completes_a_session(service: dict[str, TestClient], pki: pki_server.TestPki) -> None:
     prepared = (
         service["Nguyễn Văn An"]
-        .post(f"{DOCUMENT}/remote-signatures", json={"certificates": _chain(pki, "agency")})
+        .post(f"{DOCUMENT}/remote-signatures", json={**PAPER, "certificates": _chain(pki, "agency")})
         .json()
     )
     value = _sign(pki, "agency", prepared["to_be_signed"])
@@ -146,11 +149,15 @@ def test_a_bound_certificate_is_its_holder_s_alone(service: dict[str, TestClient
     an = next(t for t in access.tokens(ctx.sessions) if t.name == "Nguyễn Văn An")
     access.bind_certificate(ctx.sessions, an.id, pki.arch.get_cert(CertLabel("agency")).dump(), actor="admin")
     borrowed = service["Trần Thị Bình"].post(
-        f"{DOCUMENT}/remote-signatures", json={"certificates": _chain(pki, "agency")}
+        f"{DOCUMENT}/remote-signatures", json={**PAPER, "certificates": _chain(pki, "agency")}
     )
     assert borrowed.status_code == 403 and "người khác" in borrowed.json()["detail_vi"], borrowed.text
     other_cert, _ = _self_signed("Nguyễn Văn An")
-    own_account = service["Nguyễn Văn An"].post(f"{DOCUMENT}/remote-signatures", json={"certificates": other_cert})
+    own_account = service["Nguyễn Văn An"].post(
+        f"{DOCUMENT}/remote-signatures", json={**PAPER, "certificates": other_cert}
+    )
     assert own_account.status_code == 403 and "chứng thư ký khác" in own_account.json()["detail_vi"]
-    mine = service["Nguyễn Văn An"].post(f"{DOCUMENT}/remote-signatures", json={"certificates": _chain(pki, "agency")})
+    mine = service["Nguyễn Văn An"].post(
+        f"{DOCUMENT}/remote-signatures", json={**PAPER, "certificates": _chain(pki, "agency")}
+    )
     assert mine.status_code == 201, mine.text

@@ -46,6 +46,7 @@ def test_two_workers_one_killed_all_dossiers_complete(pg_url: str, s3_url: str, 
         "SOHOA_EMBEDDED_WORKER": "false",
         "SOHOA_JOB_LEASE_SECONDS": "3",
         "SOHOA_OCR_JOBS": "1",
+        "SOHOA_AUTO_AGENCY_SIGNATURE": "true",  # each job signs: a retried one must not sign twice
     }
     token = cli_token(env, "Trạm quét", "admin")
     processes: list[subprocess.Popen[str]] = []

@@ -49,3 +49,17 @@ def test_times_shown_to_people_are_in_the_office_time_zone(tmp_path: Path) -> No
         assert catalog.iso(moment) == "2026-12-06T19:30:00+01:00"
     finally:
         context(Settings(data_dir=tmp_path, timezone="Asia/Ho_Chi_Minh"))
+
+
+def test_seal_roles_must_be_roles(monkeypatch: pytest.MonkeyPatch) -> None:
+    from service.settings import SettingsInvalid, get_settings
+
+    monkeypatch.setenv("SOHOA_SEAL_ROLES", "leader, van_thu")
+    get_settings.cache_clear()
+    with pytest.raises(SettingsInvalid) as e:
+        get_settings()
+    assert e.value.field == "SOHOA_SEAL_ROLES" and "van_thu" in e.value.vi
+    monkeypatch.setenv("SOHOA_SEAL_ROLES", "leader, seal_keeper")
+    get_settings.cache_clear()
+    assert get_settings().seal_roles == ("leader", "seal_keeper")
+    get_settings.cache_clear()

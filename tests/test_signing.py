@@ -279,7 +279,8 @@ def test_issued_result_signature_image_then_seal_over_its_left_third(
     signer_stamp, seal_stamp = issued_result_stamps(
         (300, 100, 540, 200), "Nguyễn Văn An", "UBND xã Hòa Bình", dt.datetime.now(dt.UTC), signature_png, seal_png
     )
-    assert seal_stamp.box[2] - seal_stamp.box[0] == round(36 * 72 / 25.4)  # the seal at real size
+    seal = round(36 * 72 / 25.4)
+    assert seal_stamp.box[3] - seal_stamp.box[1] == seal  # the seal at real size, its text to its right
     blank, first, second = tmp_path / "o.pdf", tmp_path / "1.pdf", tmp_path / "2.pdf"
     add_signature_fields(digitized_pdf, blank, [("NguoiKy", signer_stamp.box), ("ConDau", seal_stamp.box)])
     signer = agency_signer(None, None, pki_dir=pki_dir, agency_name=AGENCY)
@@ -297,10 +298,10 @@ def test_issued_result_signature_image_then_seal_over_its_left_third(
     def colour(x: float, y: float) -> tuple[int, int, int]:
         return page.getpixel((round(x), round(height - y)))  # type: ignore[return-value]
 
-    cx = (seal_stamp.box[0] + seal_stamp.box[2]) / 2
+    cx = seal_stamp.box[0] + seal / 2
     ring = colour(cx, seal_stamp.box[3] - 4)  # top of the seal's ring
     assert ring[0] > 150 and ring[2] < 120, ring  # red, drawn over the signature's left third
-    assert seal_stamp.box[0] < 300 + 240 / 3 < seal_stamp.box[2]
+    assert seal_stamp.box[0] < 300 + 240 / 3 < seal_stamp.box[0] + seal
     import pikepdf
 
     with pikepdf.open(second) as pdf:  # the seal's widget comes last, so it is drawn over the signature

@@ -149,9 +149,34 @@ def test_service_signs_at_b_lt_when_a_tsa_is_configured(  # type: ignore[no-unty
     monkeypatch.setenv("SOHOA_SIGNING_PKCS12_PASSWORD_FILE", str(password))
     monkeypatch.setenv("SOHOA_TSA_URL", pki.tsa_url)
     monkeypatch.setenv("SOHOA_TRUST_ROOTS", str(pki.root_pem))
+    monkeypatch.setenv("SOHOA_AUTO_AGENCY_SIGNATURE", "true")
     ctx = context()
     job, _ = scans.accept_scan(ctx, "000.00.12.H12-250527-0001", page_png, page_png.name)
     run_job(ctx, job.id)
     view = scans.get_job(ctx, job.id)
     assert view.status == "done" and isinstance(view.result, ScanResult), view.error
+    assert view.result.signed is not None
     assert view.result.signed.level == "PAdES B-LT" and view.result.signed.note is None
+
+
+def test_the_ocsp_responder_the_settings_name(pki, digitized_pdf: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A certificate that names no OCSP responder gets no OCSP answer in its B-LT signature;
+    with SOHOA_OCSP_URL its CA's responder is asked, and its answer is embedded (DSS) and
+    verifies offline. An unreachable responder changes nothing (the certificate's own URLs)."""
+    import pikepdf
+
+    signer = load_pkcs12(pki.pkcs12("no-aia", PASSWORD), PASSWORD)
+    args = {"agency_name": AGENCY, "level": "B-LT", "tsa_url": pki.tsa_url, "trust_roots": [pki.root_pem]}
+
+    def ocsp_answers(path: Path) -> int:
+        with pikepdf.open(path) as pdf:
+            return len(pdf.Root.DSS.get("/OCSPs", []))
+
+    plain, down, named = tmp_path / "plain.pdf", tmp_path / "down.pdf", tmp_path / "named.pdf"
+    sign_pdf(digitized_pdf, plain, signer, **args)
+    sign_pdf(digitized_pdf, down, signer, **args, ocsp_url="http://127.0.0.1:9/ocsp")  # nothing listens
+    sign_pdf(digitized_pdf, named, signer, **args, ocsp_url=f"{pki.url}/sohoa/ocsp/interm")
+    assert ocsp_answers(plain) == ocsp_answers(down) == 0 < ocsp_answers(named)
+    report = verify_pdf(named, [pki.root_pem])
+    [sig] = report.signatures
+    assert report.ok and sig.revocation == "good (embedded OCSP/CRL)", report.to_dict()
