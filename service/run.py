@@ -26,6 +26,7 @@ from service import lease, logs, signing_rules
 from service.context import Context, audit
 from service.dossiers import write_manifest
 from service.options import job_digitize_options
+from service.signatures import noted
 from storage import Document, Dossier, Job, Page, Signature, dossier_prefix, lifecycle, parse_code
 from storage.objects import ObjectInfo
 
@@ -127,9 +128,10 @@ def store(ctx: Context, work: Path, code: str, prefix: str, result: Result, *, s
 
         signed_path = work / f"{result.output.stem}-signed.pdf"
         profile = ctx.signing()
-        made.signature = sign_pdf(result.output, signed_path, ctx.signer(), **profile.sign_kwargs())
-        if profile.note:  # no TSA, or the demo PKI's; a stamp that had to cover text says so first
-            made.signature["note"] = " ".join(filter(None, [made.signature.get("note"), profile.note]))
+        # No TSA, or the demo PKI's, is said after what signing said (a stamp that had to cover text).
+        made.signature = noted(
+            sign_pdf(result.output, signed_path, ctx.signer(), **profile.sign_kwargs()), profile.note
+        )
         # Signed results are kept under COMPLIANCE retention on S3 (read-only files on disk).
         key = f"{prefix}/signed-{sha256_file(signed_path)[:16]}.pdf"
         made.signed = put(key, signed_path, write_once=True, retain=True)

@@ -149,7 +149,7 @@ def seal(ctx: Context, code: str, document_id: int, *, by: Principal, reason: st
             info = sign_pdf(src, out, ctx.signer(), **kwargs, stamp=stamp, page=page, reason=reason or "Đóng dấu")
         else:
             info = sign_pdf(src, out, ctx.signer(), **kwargs, reason=reason or "Xác nhận của cơ quan")
-        return _store_signed_version(ctx, target, out, info, by.actor)
+        return _store_signed_version(ctx, target, out, noted(info, ctx.signing().note), by.actor)
 
 
 def _signer_field(ctx: Context, target: Target) -> str:
@@ -208,12 +208,20 @@ def sign_personal(
         if target.kind == signing_rules.SIGNER:
             image = keys.signature_image(ctx, by, Path(tmp))
             stamp, page, note = results.signer_stamp(src, signer.name, image)
-            info = sign_pdf(src, out, signer, **kwargs, stamp=stamp, page=page, reason=reason or "Ký ban hành")
-            info = {**info, "note": note} if note else info
+            info = noted(
+                sign_pdf(src, out, signer, **kwargs, stamp=stamp, page=page, reason=reason or "Ký ban hành"), note
+            )
         else:
             heading = _vouched(target.pages)
             info = sign_pdf(src, out, signer, **kwargs, heading=heading, reason=reason or "Xác nhận bản số hóa")
-        return _store_signed_version(ctx, target, out, info, by.actor)
+        return _store_signed_version(ctx, target, out, noted(info, ctx.signing().note), by.actor)
+
+
+def noted(info: dict[str, str], note: str) -> dict[str, str]:
+    """A signature's answer with one more thing a person should know (a stamp over text, a
+    DEMO time stamp), after what signing said."""
+    said = " ".join(filter(None, [info.get("note"), note]))
+    return {**info, "note": said} if said else info
 
 
 def prepare_remote(
