@@ -25,7 +25,7 @@ from service.views import (
     LegalHoldView,
 )
 from storage import Document, Dossier, lifecycle, parse_code
-from storage.catalog import StoredObject, iso
+from storage.catalog import StoredObject, insert_new, iso
 from storage.errors import NotFound, StorageError
 
 log = logging.getLogger("sohoa")
@@ -61,14 +61,17 @@ def _no_dossier(code: str) -> NotFound:
     return NotFound(f"Không có hồ sơ {code}.", f"No dossier {code}.", field="code")
 
 
+class DossierExists(SohoaError):
+    status = 409
+    code = "dossier-exists"
+
+
 def create_dossier(ctx: Context, code: str, meta: dict[str, Any], *, actor: str) -> DossierView:
     parsed = parse_code(code, ctx.settings.dossier_code_pattern)
     meta = _check_meta(meta)
     with ctx.sessions.begin() as session:
-        if session.get(Dossier, code) is not None:
-            raise lifecycle.TransitionRefused(f"Hồ sơ {code} đã có.", f"Dossier {code} exists already.", field="code")
-        session.add(Dossier(code=code, agency=parsed.agency, received_on=parsed.received_on, **meta))
-        session.flush()
+        if not insert_new(session, Dossier, code=code, agency=parsed.agency, received_on=parsed.received_on, **meta):
+            raise DossierExists(f"Hồ sơ {code} đã có.", f"Dossier {code} exists already.", field="code")
         audit(session, actor, "dossier.created", code, **{k: str(v) for k, v in meta.items()})
     write_manifest(ctx, code)
     return dossier_view(ctx, code)
