@@ -9,26 +9,23 @@ import datetime as dt
 import os
 import re
 import sys
-import tempfile
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from functools import partial
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from urllib.parse import quote
 
-from fastapi import Depends, FastAPI, File, Query, Request, UploadFile
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi import Path as ApiPath
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from errors import SohoaError
-from service import access, dossiers, logs, queue, scans, scratch, signatures, uploads, views
+from service import access, dossiers, gate, logs, queue, scans, scratch, signatures, uploads, views
 from service import audit as audit_log
 from service import search as searching
 from service.access import Principal
@@ -104,6 +101,7 @@ app = FastAPI(
     version="0.1.0",
     lifespan=lifespan,
 )
+app.router.route_class = gate.GuardedRoute  # every route below: the caller and the body's size first
 
 
 app.add_middleware(logs.RequestLog)
@@ -117,26 +115,15 @@ async def _sohoa_error(request: Request, exc: SohoaError) -> JSONResponse:
     return response
 
 
-_bearer = HTTPBearer(auto_error=False, description="Mã truy cập (`sohoa users add`) / API token")
-
-
-def _caller(roles: tuple[str, ...]) -> Any:
-    def check(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
-        principal = access.authenticate(context().sessions, credentials.credentials if credentials else None)
-        principal.require(roles)
-        return principal
-
-    return Depends(check)
-
-
-# Every route but the health checks names who may call it (an admin may call all).
-Uploader = Annotated[Principal, _caller(access.UPLOAD)]
-Reader = Annotated[Principal, _caller(access.READ)]
-Signer = Annotated[Principal, _caller(access.SIGN)]
-Anyone = Annotated[Principal, _caller(access.ANYONE)]
-Clerk = Annotated[Principal, _caller(("clerk",))]
-Archivist = Annotated[Principal, _caller(("archivist",))]
-Admin = Annotated[Principal, _caller(())]
+# Every route but the health checks names who may call it (an admin may call all); the gate
+# checks it before the request's body is read.
+Uploader = Annotated[Principal, Depends(gate.Caller(access.UPLOAD))]
+Reader = Annotated[Principal, Depends(gate.Caller(access.READ))]
+Signer = Annotated[Principal, Depends(gate.Caller(access.SIGN))]
+Anyone = Annotated[Principal, Depends(gate.Caller(access.ANYONE))]
+Clerk = Annotated[Principal, Depends(gate.Caller(("clerk",)))]
+Archivist = Annotated[Principal, Depends(gate.Caller(("archivist",)))]
+Admin = Annotated[Principal, Depends(gate.Caller(()))]
 
 
 @app.exception_handler(RequestValidationError)
@@ -187,22 +174,6 @@ def readyz(request: Request) -> JSONResponse:
             request, 503, "not-ready", f"Chưa sẵn sàng: {failing}.", f"Not ready: {failing}.", failing, checks=checks
         )
     return JSONResponse(Ready(status="ok", checks=checks).model_dump())
-
-
-async def _save_upload(upload: UploadFile, dest: Path, limit: int) -> None:
-    size = 0
-    with dest.open("wb") as out:
-        while chunk := await upload.read(CHUNK):
-            size += len(chunk)
-            if size > limit:
-                raise uploads.TooLarge(
-                    f"Tệp {upload.filename} vượt giới hạn {limit:,} byte.",
-                    f"{upload.filename} exceeds the limit of {limit:,} bytes.",
-                    field="file",
-                )
-            out.write(chunk)
-    if size == 0:
-        raise SohoaError(f"Tệp {upload.filename} rỗng.", f"{upload.filename} is empty.", field="file")
 
 
 class AcceptedJob(views.AcceptedJob):
@@ -595,12 +566,12 @@ def search(
     )
 
 
-@app.post("/api/v1/verify", tags=["chữ ký số"])
-async def verify(who: Anyone, file: Annotated[UploadFile, File(description="Tệp PDF đã ký")]) -> views.Verification:
-    """Kiểm tra chữ ký số, thay đổi sau khi ký và PDF/A của một tệp.
+@app.post("/api/v1/verify", tags=["chữ ký số"], openapi_extra=uploads.OPENAPI_ONE_FILE)
+async def verify(who: Anyone, request: Request) -> views.Verification:
+    """Kiểm tra chữ ký số, thay đổi sau khi ký và PDF/A của một tệp (multipart, trường `file`).
     / Verify a PDF's signatures, the changes made after them, and its PDF/A conformance."""
     ctx = context()
-    with tempfile.TemporaryDirectory(dir=ctx.tmp) as tmp:
-        path = Path(tmp) / Path(scans.clean_filename(file.filename or "document.pdf")).name
-        await _save_upload(file, path, ctx.settings.max_upload_bytes)
-        return await run_in_threadpool(partial(signatures.verify_file, ctx, path, actor=who.actor))
+    async with uploads.received(request, ctx.tmp, ctx.settings.max_upload_bytes, max_files=1) as items:
+        [item] = items
+        verify = partial(signatures.verify_file, ctx, item.path, name=item.name, actor=who.actor)
+        return await run_in_threadpool(verify)

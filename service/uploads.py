@@ -1,7 +1,9 @@
 """Upload bodies: multipart (one or more ``file`` parts) or the raw file as the body.
 
-The size limit holds for each file and for the request's whole body, and is enforced while
-the body streams in, before anything past it is written; each file is hashed as it is written.
+The size limit holds for each file here, and for the request's whole body at the gate
+(``service.gate``), while the body streams in, before anything past it is written; each file is
+hashed as it is written. A multipart body must end with its closing boundary: a body cut short
+after some whole parts is refused whole, not taken for the parts it has.
 A client may send the file's SHA-256 as
 ``Content-Digest: sha-256=:<base64>:`` (RFC 9530), on the request for a raw body or on each
 multipart part; a mismatch refuses the upload before anything is stored.
@@ -46,6 +48,21 @@ OPENAPI_BODY: dict[str, Any] = {
                 }
             },
             **{t: {"schema": {"type": "string", "format": "binary"}} for t in RAW_TYPES},
+        },
+    }
+}
+# The body of a route that takes one file, as a multipart ``file`` part.
+OPENAPI_ONE_FILE: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "required": ["file"],
+                }
+            }
         },
     }
 }
@@ -141,6 +158,7 @@ class _Form:
         self.headers: dict[str, bytes] = {}  # raw: browsers send UTF-8 file names unescaped
         self.field = self.value = b""
         self.file: _File | None = None
+        self.ended = False  # the closing boundary was read
         self.parser = MultipartParser(
             boundary,
             {
@@ -151,6 +169,7 @@ class _Form:
                 "on_headers_finished": self._headers_finished,
                 "on_part_data": self._data,
                 "on_part_end": self._end,
+                "on_end": self._closed,
             },
         )
 
@@ -189,19 +208,12 @@ class _Form:
             self.received.append(self.file.close())
             self.file = None
 
+    def _closed(self) -> None:
+        self.ended = True
+
     def close(self) -> None:
         if self.file is not None:
             self.file.out.close()
-
-
-async def _body(request: Request, limit: int) -> AsyncIterator[bytes]:
-    """The request body as it arrives, stopping with 413 as soon as it passes ``limit`` bytes."""
-    seen = 0
-    async for chunk in request.stream():
-        seen += len(chunk)
-        if seen > limit:
-            raise _too_large("tải lên", limit)
-        yield chunk
 
 
 @contextlib.asynccontextmanager
@@ -230,7 +242,7 @@ async def _receive(request: Request, folder: Path, created: list[Path], limit: i
             )
         form = _Form(params[b"boundary"], folder, created, limit, max_files)
         try:
-            async for chunk in _body(request, limit):
+            async for chunk in request.stream():
                 form.parser.write(chunk)
             form.parser.finalize()
         except MultipartParseError as e:
@@ -239,6 +251,12 @@ async def _receive(request: Request, folder: Path, created: list[Path], limit: i
             ) from e
         finally:
             form.close()
+        if not form.ended:  # python-multipart takes a body cut short for a finished one
+            raise SohoaError(
+                "Thân multipart bị cắt trước ranh giới kết thúc (boundary): không giữ tệp nào; hãy gửi lại.",
+                "The multipart body was cut before its closing boundary: no file of it is kept; send it again.",
+                field="file",
+            )
         if not form.received:
             raise SohoaError("Thiếu tệp (trường «file»).", "No file (field “file”).", field="file")
         return form.received
@@ -253,7 +271,7 @@ async def _receive(request: Request, folder: Path, created: list[Path], limit: i
     name = unquote(request.headers.get("x-filename", "")) or "scan"
     file = _File(folder, created, name, limit, expected_sha256(request.headers.get("content-digest"), name))
     try:
-        async for chunk in _body(request, limit):
+        async for chunk in request.stream():
             file.write(chunk)
     finally:
         file.out.close()

@@ -197,3 +197,63 @@ def test_multipart_is_parsed_as_it_streams(client: TestClient, page_jpeg: Path, 
     with context().sessions() as s:
         assert s.get(Dossier, other) is None
     assert not files_in(data_dir / "tmp")
+
+
+def test_a_multipart_body_cut_before_its_closing_boundary_stores_nothing(
+    client: TestClient, page_png: Path, page_jpeg: Path, data_dir: Path
+) -> None:
+    """Two whole parts and no closing boundary: the request is refused whole (it was accepted
+    with the parts it had, and the client never knew one was missing)."""
+    boundary = "ranh-gioi-456"
+
+    def parts(*files: tuple[str, Path]) -> bytes:
+        return b"".join(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n\r\n'.encode()
+            + path.read_bytes()
+            + b"\r\n"
+            for name, path in files
+        )
+
+    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    two, one = parts(("trang-1.png", page_png), ("trang-2.jpg", page_jpeg)), parts(("ban-sao.pdf", page_png))
+    for path, body in ((f"/api/v1/dossiers/{CODE}/scans", two), ("/api/v1/verify", one)):
+        for cut in (body, body + f"--{boundary}\r\n".encode(), body[:-2]):
+            r = client.post(path, content=cut, headers=headers)
+            assert r.status_code == 400 and r.headers["content-type"] == "application/problem+json", r.text
+            assert r.json()["field"] == "file" and "boundary" in r.json()["detail_en"], r.text
+    assert nothing_stored(data_dir)
+
+
+def _as(role: str) -> TestClient:
+    _, token = access.issue(context().sessions, f"Thử {role}", role)
+    return TestClient(api.app, headers={"Authorization": f"Bearer {token}"})
+
+
+def test_a_json_body_is_read_only_once_the_caller_may_send_it(client: TestClient) -> None:
+    """Malformed JSON from no one is 401, from a role that may not call the route 403; only a
+    caller who may is told the JSON is wrong (it was 422 for anyone, before the token)."""
+    broken = {"content": b'{"code": ', "headers": {"Content-Type": "application/json"}}
+    anonymous = TestClient(api.app).post("/api/v1/dossiers", **broken)  # type: ignore[arg-type]
+    assert anonymous.status_code == 401 and anonymous.json()["field"] == "Authorization"
+    scanner = client.post("/api/v1/dossiers", **broken)  # type: ignore[arg-type]
+    assert scanner.status_code == 403 and scanner.json()["field"] == "role"
+    clerk = _as("clerk").post("/api/v1/dossiers", **broken)  # type: ignore[arg-type]
+    assert clerk.status_code == 422 and clerk.json()["type"] == "urn:sohoa:error:invalid-request"
+
+
+def test_limits_hold_while_a_body_streams_without_its_length(client: TestClient, data_dir: Path) -> None:
+    """Chunked bodies (no Content-Length) are cut off at the limit: a JSON body at 1 MiB, a file
+    to verify at SOHOA_MAX_UPLOAD_BYTES; nothing of them is kept."""
+
+    def chunked(head: bytes, size: int) -> Iterator[bytes]:
+        yield head
+        for _ in range(size // 65536 + 1):
+            yield b"0" * 65536
+
+    json_body = chunked(b'{"code": "', 2 << 20)
+    big = _as("clerk").post("/api/v1/dossiers", content=json_body, headers={"Content-Type": "application/json"})
+    assert big.status_code == 413 and big.json()["type"] == "urn:sohoa:error:too-large", big.text
+    form = chunked(b'--b\r\nContent-Disposition: form-data; name="file"; filename="lon.pdf"\r\n\r\n%PDF-', 3_000_000)
+    big = client.post("/api/v1/verify", content=form, headers={"Content-Type": "multipart/form-data; boundary=b"})
+    assert big.status_code == 413 and big.json()["type"] == "urn:sohoa:error:too-large", big.text
+    assert not files_in(data_dir / "tmp")
