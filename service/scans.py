@@ -3,7 +3,6 @@ same way from the API and the CLI; and the jobs they made, as their callers see 
 
 from __future__ import annotations
 
-import unicodedata
 import uuid
 from pathlib import Path
 from typing import Any
@@ -15,17 +14,13 @@ from checksums import sha256_file
 from digitize.ingest import check_type
 from service import queue
 from service.context import Context, audit
+from service.uploads import clean_filename
 from service.views import AcceptedJob, JobView
 from storage import Dossier, Job, dossier_prefix, lifecycle, parse_code
 from storage.catalog import JobStatus, document_for, insert_new, iso
 from storage.errors import NotFound
 
 _EXT = {"pdf": ".pdf", "jpeg": ".jpg", "png": ".png", "tiff": ".tif", "jp2": ".jp2", "unknown": ".bin"}
-
-
-def clean_filename(name: str | None) -> str:
-    base = unicodedata.normalize("NFC", Path(name or "scan").name).strip() or "scan"
-    return "".join(c for c in base if c.isprintable())[:200]
 
 
 def submit_scan(

@@ -15,6 +15,7 @@ import base64
 import contextlib
 import hashlib
 import re
+import unicodedata
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -66,6 +67,30 @@ OPENAPI_ONE_FILE: dict[str, Any] = {
         },
     }
 }
+
+
+# An RFC 5987 ext-value (charset'language'percent-encoded), alone or as filename*=…
+_EXT_VALUE = re.compile(r"(?:filename\*\s*=\s*)?(utf-8|iso-8859-1)'[A-Za-z0-9-]*'([^\s;]+)", re.IGNORECASE)
+_FILENAME_STAR = re.compile(r"filename\*\s*=\s*[^;]+", re.IGNORECASE)
+
+
+def header_filename(raw: str) -> str:
+    """The file name a header carries (Starlette hands its bytes over as Latin-1): RFC 5987
+    (``filename*=UTF-8''Gi%E1%BA%A5y.pdf``, or the bare ``UTF-8''…``), percent-encoded, or UTF-8
+    as it is."""
+    if match := _EXT_VALUE.fullmatch(raw.strip()):
+        return unquote(match.group(2), encoding=match.group(1), errors="replace")
+    with contextlib.suppress(UnicodeError):  # else Latin-1 it is
+        raw = raw.encode("latin-1").decode("utf-8")
+    return unquote(raw)
+
+
+def clean_filename(name: str | None, default: str = "scan") -> str:
+    """A file name to keep: the last part of any path (a Windows one too), NFC, printable
+    characters, at most 200 of them; ``.``, ``..`` or nothing give ``default``."""
+    base = unicodedata.normalize("NFC", re.split(r"[\\/]", name or "")[-1]).strip()
+    base = "".join(c for c in base if c.isprintable())[:200]
+    return base if base.strip(".") else default
 
 
 class TooLarge(SohoaError):
@@ -187,15 +212,18 @@ class _Form:
         self.field = self.value = b""
 
     def _headers_finished(self) -> None:
-        _, params = parse_options_header(self.headers.get("content-disposition", b""))
-        if params.get(b"name") != b"file" or b"filename" not in params:
+        disposition = self.headers.get("content-disposition", b"")
+        _, params = parse_options_header(disposition)
+        extended = _FILENAME_STAR.search(disposition.decode("latin-1"))  # python-multipart drops filename*
+        if params.get(b"name") != b"file" or (b"filename" not in params and extended is None):
             return  # another form field: not a scan, skipped
         if len(self.received) >= self.max_files:
             raise SohoaError(
                 f"Quá {self.max_files} tệp trong một yêu cầu.", f"More than {self.max_files} files.", field="file"
             )
         n = len(self.received)
-        name = Path(params[b"filename"].decode("utf-8", "replace")).name or f"scan-{n + 1}"
+        raw = extended.group(0) if extended else params[b"filename"].decode("latin-1")
+        name = clean_filename(header_filename(raw), f"scan-{n + 1}")
         expected = expected_sha256(self.headers.get("content-digest", b"").decode("latin-1"), name)
         self.file = _File(self.folder, self.created, name, self.limit, expected)
 
@@ -268,7 +296,7 @@ async def _receive(request: Request, folder: Path, created: list[Path], limit: i
             f"{', '.join(RAW_TYPES)}.",
             field="Content-Type",
         )
-    name = unquote(request.headers.get("x-filename", "")) or "scan"
+    name = clean_filename(header_filename(request.headers.get("x-filename", "")))
     file = _File(folder, created, name, limit, expected_sha256(request.headers.get("content-digest"), name))
     try:
         async for chunk in request.stream():

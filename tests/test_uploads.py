@@ -257,3 +257,56 @@ def test_limits_hold_while_a_body_streams_without_its_length(client: TestClient,
     big = client.post("/api/v1/verify", content=form, headers={"Content-Type": "multipart/form-data; boundary=b"})
     assert big.status_code == 413 and big.json()["type"] == "urn:sohoa:error:too-large", big.text
     assert not files_in(data_dir / "tmp")
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [
+        ("filename*=UTF-8''Gi%E1%BA%A5y%20khai%20sinh.jpg", "Giấy khai sinh.jpg"),  # RFC 5987
+        ("utf-8'vi'Gi%E1%BA%A5y%20khai%20sinh.jpg", "Giấy khai sinh.jpg"),  # its value alone
+        ("Giấy khai sinh.jpg".encode(), "Giấy khai sinh.jpg"),  # UTF-8 as it is
+        ("Gi%E1%BA%A5y%20khai%20sinh.jpg", "Giấy khai sinh.jpg"),  # percent-encoded
+        ("Bản sao của An's.jpg".encode(), "Bản sao của An's.jpg"),
+        ("C:\\Users\\An\\Giấy khai sinh.jpg".encode(), "Giấy khai sinh.jpg"),  # a Windows path
+        ("../../etc/passwd", "passwd"),
+        ("..", "scan"),
+        (".", "scan"),
+        ("..\\..\\", "scan"),
+    ],
+)
+def test_x_filename_in_every_form_and_never_a_path(client: TestClient, sent: str | bytes, kept: str) -> None:
+    data = b"\xff\xd8\xff\xe0" + sent.encode() if isinstance(sent, str) else b"\xff\xd8\xff\xe0" + sent  # a JPEG each
+    r = client.post(
+        f"/api/v1/dossiers/{CODE}/scans", content=data, headers={"Content-Type": "image/jpeg", "X-Filename": sent}
+    )
+    assert r.status_code == 202, r.text
+    with context().sessions() as s:
+        assert s.get(Document, r.json()["jobs"][0]["document_id"]).original_name == kept  # type: ignore[union-attr]
+
+
+def test_multipart_file_names_are_cleaned_too(client: TestClient) -> None:
+    parts = [
+        ('filename="C:\\\\fakepath\\\\T\xe1\xbb\x9d khai.jpg"', "Tờ khai.jpg"),
+        (
+            "filename*=UTF-8''Gi%E1%BA%A5y%20t%E1%BB%9D.jpg",
+            "Giấy tờ.jpg",
+        ),  # RFC 5987 in a part, which python-multipart drops
+        ('filename=".."', "scan-3"),
+    ]
+    body = (
+        b"".join(
+            f'--b\r\nContent-Disposition: form-data; name="file"; {disposition}\r\n\r\n'.encode("latin-1")
+            + b"\xff\xd8\xff\xe0"
+            + bytes([n])
+            + b"\r\n"
+            for n, (disposition, _) in enumerate(parts)
+        )
+        + b"--b--\r\n"
+    )
+    r = client.post(
+        f"/api/v1/dossiers/{CODE}/scans", content=body, headers={"Content-Type": "multipart/form-data; boundary=b"}
+    )
+    assert r.status_code == 202, r.text
+    with context().sessions() as s:
+        names = [s.get(Document, j["document_id"]).original_name for j in r.json()["jobs"]]  # type: ignore[union-attr]
+    assert names == [kept for _, kept in parts]
