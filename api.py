@@ -18,7 +18,7 @@ from urllib.parse import quote
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi import Path as ApiPath
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -110,8 +110,7 @@ app.add_middleware(logs.RequestLog)
 @app.exception_handler(SohoaError)
 async def _sohoa_error(request: Request, exc: SohoaError) -> JSONResponse:
     response = problem(request, exc.status, exc.code, exc.vi, exc.en, exc.field)
-    if exc.status == 401:
-        response.headers["WWW-Authenticate"] = "Bearer"
+    response.headers.update(exc.headers)
     return response
 
 
@@ -146,7 +145,9 @@ class Health(BaseModel):
 
 
 class Ready(Health):
-    checks: dict[str, str] = Field(description="database, storage, queue: ok hoặc lỗi / ok or the error")
+    checks: dict[str, str] = Field(
+        description="database, storage, queue: ok hoặc unavailable (lý do ở nhật ký) / ok or unavailable (logged)"
+    )
 
 
 @app.get("/healthz", tags=["vận hành"])
@@ -410,17 +411,21 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     else:
         start, end = int(first), min(int(last), size - 1) if last else size - 1
     if start >= size or start > end:
-        raise RangeNotSatisfiable(
-            f"Khoảng byte {header} nằm ngoài tệp ({size} byte).",
-            f"Byte range {header} is outside the file ({size} bytes).",
-            field="Range",
-        )
+        raise RangeNotSatisfiable(header or "", size)
     return start, end
 
 
 class RangeNotSatisfiable(SohoaError):
     status = 416
     code = "range-not-satisfiable"
+
+    def __init__(self, header: str, size: int) -> None:
+        super().__init__(
+            f"Khoảng byte {header} nằm ngoài tệp ({size} byte).",
+            f"Byte range {header} is outside the file ({size} bytes).",
+            field="Range",
+        )
+        self.headers["Content-Range"] = f"bytes */{size}"  # RFC 9110 15.5.17: the size, for the next try
 
 
 @app.get("/api/v1/dossiers/{code}/documents/{document_id}/verification", tags=["chữ ký số"])
@@ -456,13 +461,7 @@ def download(
     / Download the original, the PDF/A, the signed PDF/A or ALTO; HTTP Range resumes."""
     ctx = context()
     version = dossiers.document_version(ctx, code, document_id, kind, actor=who.actor)
-    size = ctx.store.size(version.key)
-    headers = {
-        "Accept-Ranges": "bytes",
-        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(version.name, safe='')}",
-    }
-    if version.sha256:
-        headers["ETag"] = f'"{version.sha256}"'
+    size, headers = ctx.store.size(version.key), _download_headers(version)
     wanted = _byte_range(request.headers.get("range"), size)
     if_range = request.headers.get("if-range")
     if wanted and if_range and if_range != headers.get("ETag"):
@@ -483,6 +482,27 @@ def download(
     return StreamingResponse(
         chunks(), status_code=206 if wanted else 200, media_type=version.media_type, headers=headers
     )
+
+
+@app.head("/api/v1/dossiers/{code}/documents/{document_id}/{kind}", tags=["hồ sơ"], response_class=Response)
+def download_head(who: Reader, code: str, document_id: DocumentId, kind: views.Kind) -> Response:
+    """Kích thước, ETag, tên tệp của một bản tải về, không kèm nội dung (không ghi nhật ký: không đọc nội dung).
+    / A download's size, ETag and file name, without its body (not in the audit log: nothing is read)."""
+    ctx = context()
+    version = dossiers.document_version(ctx, code, document_id, kind, actor=None)
+    headers = {**_download_headers(version), "Content-Length": str(ctx.store.size(version.key))}
+    return Response(status_code=200, media_type=version.media_type, headers=headers)
+
+
+def _download_headers(version: dossiers.Version) -> dict[str, str]:
+    """What a download's GET and HEAD both say of it (RFC 9110: the same header fields)."""
+    headers = {
+        "Accept-Ranges": "bytes",
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(version.name, safe='')}",
+    }
+    if version.sha256:
+        headers["ETag"] = f'"{version.sha256}"'
+    return headers
 
 
 class AgencySignature(BaseModel):

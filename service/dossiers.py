@@ -198,8 +198,9 @@ class Version:
     media_type: str
 
 
-def document_version(ctx: Context, code: str, document_id: int, kind: Kind, *, actor: str) -> Version:
-    """What a download streams; the download is in the audit log with who asked."""
+def document_version(ctx: Context, code: str, document_id: int, kind: Kind, *, actor: str | None) -> Version:
+    """What a download streams; the download is in the audit log with who asked (``actor``; None
+    for a HEAD, which reads nothing of the document)."""
     parse_code(code, ctx.settings.dossier_code_pattern)
     with ctx.sessions() as session:
         document = session.scalars(
@@ -218,7 +219,8 @@ def document_version(ctx: Context, code: str, document_id: int, kind: Kind, *, a
     media = {"alto": "application/xml", "original": "application/octet-stream"}.get(kind, "application/pdf")
     if kind == "original" and key.endswith(".pdf"):
         media = "application/pdf"
-    audit_read(ctx, actor, "document.downloaded", code, document=document_id, kind=kind, key=key)
+    if actor is not None:
+        audit_read(ctx, actor, "document.downloaded", code, document=document_id, kind=kind, key=key)
     return Version(key, name, sha256, media)
 
 

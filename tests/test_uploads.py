@@ -310,3 +310,20 @@ def test_multipart_file_names_are_cleaned_too(client: TestClient) -> None:
     with context().sessions() as s:
         names = [s.get(Document, j["document_id"]).original_name for j in r.json()["jobs"]]  # type: ignore[union-attr]
     assert names == [kept for _, kept in parts]
+
+
+def test_downloads_answer_head_and_say_the_size_when_a_range_is_outside(client: TestClient, page_jpeg: Path) -> None:
+    data = page_jpeg.read_bytes()
+    assert client.post(f"/api/v1/dossiers/{CODE}/scans", files={"file": ("Giấy.jpg", data)}).status_code == 202
+    archivist = _as("archivist")
+    url = f"/api/v1/dossiers/{CODE}/documents/1/original"
+    whole = archivist.get(url)
+    head = archivist.head(url)
+    assert head.status_code == 200 and head.content == b""
+    for name in ("content-length", "etag", "accept-ranges", "content-disposition", "content-type"):
+        assert head.headers[name] == whole.headers[name], name
+    assert head.headers["content-length"] == str(len(data))
+    assert archivist.head(url, headers={"Range": "bytes=0-99"}).headers["content-length"] == str(len(data))  # GET only
+    refused = archivist.get(url, headers={"Range": f"bytes={len(data)}-"})
+    assert refused.status_code == 416 and refused.headers["content-range"] == f"bytes */{len(data)}"
+    assert refused.headers["content-type"] == "application/problem+json" and refused.json()["field"] == "Range"
