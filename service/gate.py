@@ -49,11 +49,13 @@ class Caller:
 
     roles: tuple[str, ...]
 
-    def __call__(
+    async def __call__(  # async: no thread taken to hand over what the gate found
         self, request: Request, _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
     ) -> Principal:
         principal = request.scope.get(_PRINCIPAL)
-        return principal if isinstance(principal, Principal) else admit(request.headers, self.roles)
+        if isinstance(principal, Principal):
+            return principal
+        return await run_in_threadpool(admit, request.headers, self.roles)
 
 
 def _roles(dependant: Dependant) -> tuple[str, ...] | None:

@@ -16,6 +16,7 @@ from sqlalchemy import select, text
 import api
 from service import access
 from service.context import context
+from service.gate import GuardedRoute
 from storage.catalog import AuditEvent
 
 CODE = "000.00.12.H12-250527-0001"
@@ -69,6 +70,8 @@ def _token(role: str, name: str | None = None) -> str:
 
 def test_every_route_is_in_the_role_table() -> None:
     assert set(_routes()) == set(EXPECTED)
+    # and checks its caller before reading a body (service/gate.py)
+    assert all(isinstance(r, GuardedRoute) for r in api.app.routes if isinstance(r, APIRoute))
 
 
 def test_each_route_checks_its_roles(app_client: TestClient) -> None:
