@@ -14,6 +14,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -88,7 +89,7 @@ def post_scan(send: Callable[..., Answer], code: str, data: bytes, name: str) ->
 
 
 def test_concurrent_posts_answer_201_202_200_or_409_and_leave_nothing_behind(
-    server: Callable[..., Answer],
+    server: Callable[..., Answer], data_dir: Path
 ) -> None:
     # Twenty stations, twenty different scans, one dossier nobody has created yet.
     new = "000.00.12.H12-250601-0001"
@@ -120,3 +121,4 @@ def test_concurrent_posts_answer_201_202_200_or_409_and_leave_nothing_behind(
         assert count(select(Job)) == CLIENTS + 1
     report = audit(ctx.store, ctx.sessions)
     assert report.ok and not report.orphans, report
+    assert not [p for p in (data_dir / "tmp").rglob("*") if p.is_file()]  # no upload's copy left over
