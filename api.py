@@ -9,26 +9,23 @@ import datetime as dt
 import os
 import re
 import sys
-import tempfile
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from functools import partial
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from urllib.parse import quote
 
-from fastapi import Depends, FastAPI, File, Query, Request, UploadFile
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi import Path as ApiPath
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from errors import SohoaError
-from service import access, dossiers, logs, queue, scans, scratch, signatures, uploads, views
+from service import access, dossiers, gate, logs, queue, scans, scratch, signatures, uploads, views
 from service import audit as audit_log
 from service import search as searching
 from service.access import Principal
@@ -104,6 +101,7 @@ app = FastAPI(
     version="0.1.0",
     lifespan=lifespan,
 )
+app.router.route_class = gate.GuardedRoute  # every route below: the caller and the body's size first
 
 
 app.add_middleware(logs.RequestLog)
@@ -112,31 +110,19 @@ app.add_middleware(logs.RequestLog)
 @app.exception_handler(SohoaError)
 async def _sohoa_error(request: Request, exc: SohoaError) -> JSONResponse:
     response = problem(request, exc.status, exc.code, exc.vi, exc.en, exc.field)
-    if exc.status == 401:
-        response.headers["WWW-Authenticate"] = "Bearer"
+    response.headers.update(exc.headers)
     return response
 
 
-_bearer = HTTPBearer(auto_error=False, description="Mã truy cập (`sohoa users add`) / API token")
-
-
-def _caller(roles: tuple[str, ...]) -> Any:
-    def check(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
-        principal = access.authenticate(context().sessions, credentials.credentials if credentials else None)
-        principal.require(roles)
-        return principal
-
-    return Depends(check)
-
-
-# Every route but the health checks names who may call it (an admin may call all).
-Uploader = Annotated[Principal, _caller(access.UPLOAD)]
-Reader = Annotated[Principal, _caller(access.READ)]
-Signer = Annotated[Principal, _caller(access.SIGN)]
-Anyone = Annotated[Principal, _caller(access.ANYONE)]
-Clerk = Annotated[Principal, _caller(("clerk",))]
-Archivist = Annotated[Principal, _caller(("archivist",))]
-Admin = Annotated[Principal, _caller(())]
+# Every route but the health checks names who may call it (an admin may call all); the gate
+# checks it before the request's body is read.
+Uploader = Annotated[Principal, Depends(gate.Caller(access.UPLOAD))]
+Reader = Annotated[Principal, Depends(gate.Caller(access.READ))]
+Signer = Annotated[Principal, Depends(gate.Caller(access.SIGN))]
+Anyone = Annotated[Principal, Depends(gate.Caller(access.ANYONE))]
+Clerk = Annotated[Principal, Depends(gate.Caller(("clerk",)))]
+Archivist = Annotated[Principal, Depends(gate.Caller(("archivist",)))]
+Admin = Annotated[Principal, Depends(gate.Caller(()))]
 
 
 @app.exception_handler(RequestValidationError)
@@ -159,7 +145,9 @@ class Health(BaseModel):
 
 
 class Ready(Health):
-    checks: dict[str, str] = Field(description="database, storage, queue: ok hoặc lỗi / ok or the error")
+    checks: dict[str, str] = Field(
+        description="database, storage, queue: ok hoặc unavailable (lý do ở nhật ký) / ok or unavailable (logged)"
+    )
 
 
 @app.get("/healthz", tags=["vận hành"])
@@ -187,22 +175,6 @@ def readyz(request: Request) -> JSONResponse:
             request, 503, "not-ready", f"Chưa sẵn sàng: {failing}.", f"Not ready: {failing}.", failing, checks=checks
         )
     return JSONResponse(Ready(status="ok", checks=checks).model_dump())
-
-
-async def _save_upload(upload: UploadFile, dest: Path, limit: int) -> None:
-    size = 0
-    with dest.open("wb") as out:
-        while chunk := await upload.read(CHUNK):
-            size += len(chunk)
-            if size > limit:
-                raise uploads.TooLarge(
-                    f"Tệp {upload.filename} vượt giới hạn {limit:,} byte.",
-                    f"{upload.filename} exceeds the limit of {limit:,} bytes.",
-                    field="file",
-                )
-            out.write(chunk)
-    if size == 0:
-        raise SohoaError(f"Tệp {upload.filename} rỗng.", f"{upload.filename} is empty.", field="file")
 
 
 class AcceptedJob(views.AcceptedJob):
@@ -446,17 +418,21 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     else:
         start, end = int(first), min(int(last), size - 1) if last else size - 1
     if start >= size or start > end:
-        raise RangeNotSatisfiable(
-            f"Khoảng byte {header} nằm ngoài tệp ({size} byte).",
-            f"Byte range {header} is outside the file ({size} bytes).",
-            field="Range",
-        )
+        raise RangeNotSatisfiable(header or "", size)
     return start, end
 
 
 class RangeNotSatisfiable(SohoaError):
     status = 416
     code = "range-not-satisfiable"
+
+    def __init__(self, header: str, size: int) -> None:
+        super().__init__(
+            f"Khoảng byte {header} nằm ngoài tệp ({size} byte).",
+            f"Byte range {header} is outside the file ({size} bytes).",
+            field="Range",
+        )
+        self.headers["Content-Range"] = f"bytes */{size}"  # RFC 9110 15.5.17: the size, for the next try
 
 
 @app.get("/api/v1/dossiers/{code}/documents/{document_id}/verification", tags=["chữ ký số"])
@@ -492,13 +468,7 @@ def download(
     / Download the original, the PDF/A, the signed PDF/A or ALTO; HTTP Range resumes."""
     ctx = context()
     version = dossiers.document_version(ctx, code, document_id, kind, actor=who.actor)
-    size = ctx.store.size(version.key)
-    headers = {
-        "Accept-Ranges": "bytes",
-        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(version.name, safe='')}",
-    }
-    if version.sha256:
-        headers["ETag"] = f'"{version.sha256}"'
+    size, headers = ctx.store.size(version.key), _download_headers(version)
     wanted = _byte_range(request.headers.get("range"), size)
     if_range = request.headers.get("if-range")
     if wanted and if_range and if_range != headers.get("ETag"):
@@ -519,6 +489,27 @@ def download(
     return StreamingResponse(
         chunks(), status_code=206 if wanted else 200, media_type=version.media_type, headers=headers
     )
+
+
+@app.head("/api/v1/dossiers/{code}/documents/{document_id}/{kind}", tags=["hồ sơ"], response_class=Response)
+def download_head(who: Reader, code: str, document_id: DocumentId, kind: views.Kind) -> Response:
+    """Kích thước, ETag, tên tệp của một bản tải về, không kèm nội dung (không ghi nhật ký: không đọc nội dung).
+    / A download's size, ETag and file name, without its body (not in the audit log: nothing is read)."""
+    ctx = context()
+    version = dossiers.document_version(ctx, code, document_id, kind, actor=None)
+    headers = {**_download_headers(version), "Content-Length": str(ctx.store.size(version.key))}
+    return Response(status_code=200, media_type=version.media_type, headers=headers)
+
+
+def _download_headers(version: dossiers.Version) -> dict[str, str]:
+    """What a download's GET and HEAD both say of it (RFC 9110: the same header fields)."""
+    headers = {
+        "Accept-Ranges": "bytes",
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(version.name, safe='')}",
+    }
+    if version.sha256:
+        headers["ETag"] = f'"{version.sha256}"'
+    return headers
 
 
 class PaperCheck(BaseModel):
@@ -635,12 +626,12 @@ def search(
     )
 
 
-@app.post("/api/v1/verify", tags=["chữ ký số"])
-async def verify(who: Anyone, file: Annotated[UploadFile, File(description="Tệp PDF đã ký")]) -> views.Verification:
-    """Kiểm tra chữ ký số, thay đổi sau khi ký và PDF/A của một tệp.
+@app.post("/api/v1/verify", tags=["chữ ký số"], openapi_extra=uploads.OPENAPI_ONE_FILE)
+async def verify(who: Anyone, request: Request) -> views.Verification:
+    """Kiểm tra chữ ký số, thay đổi sau khi ký và PDF/A của một tệp (multipart, trường `file`).
     / Verify a PDF's signatures, the changes made after them, and its PDF/A conformance."""
     ctx = context()
-    with tempfile.TemporaryDirectory(dir=ctx.tmp) as tmp:
-        path = Path(tmp) / Path(scans.clean_filename(file.filename or "document.pdf")).name
-        await _save_upload(file, path, ctx.settings.max_upload_bytes)
-        return await run_in_threadpool(partial(signatures.verify_file, ctx, path, actor=who.actor))
+    async with uploads.received(request, ctx.tmp, ctx.settings.max_upload_bytes, max_files=1) as items:
+        [item] = items
+        verify = partial(signatures.verify_file, ctx, item.path, name=item.name, actor=who.actor)
+        return await run_in_threadpool(verify)

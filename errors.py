@@ -14,6 +14,7 @@ class SohoaError(Exception):
         self.vi = vi
         self.en = en
         self.field = field
+        self.headers: dict[str, str] = {}  # HTTP headers the answer carries (WWW-Authenticate, Content-Range)
 
     def message(self, lang: str = "vi") -> str:
         return self.en if lang.startswith("en") else self.vi

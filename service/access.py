@@ -40,6 +40,10 @@ class Unauthorized(SohoaError):
     status = 401
     code = "unauthorized"
 
+    def __init__(self, vi: str, en: str, *, field: str | None = None) -> None:
+        super().__init__(vi, en, field=field)
+        self.headers["WWW-Authenticate"] = "Bearer"
+
 
 class Forbidden(SohoaError):
     status = 403

@@ -27,7 +27,7 @@ from service.views import (
     SignatureView,
 )
 from storage import Document, Dossier, Signature, lifecycle, parse_code
-from storage.catalog import StoredObject, iso
+from storage.catalog import StoredObject, insert_new, iso
 from storage.errors import NotFound, StorageError
 
 log = logging.getLogger("sohoa")
@@ -63,14 +63,17 @@ def _no_dossier(code: str) -> NotFound:
     return NotFound(f"Không có hồ sơ {code}.", f"No dossier {code}.", field="code")
 
 
+class DossierExists(SohoaError):
+    status = 409
+    code = "dossier-exists"
+
+
 def create_dossier(ctx: Context, code: str, meta: dict[str, Any], *, actor: str) -> DossierView:
     parsed = parse_code(code, ctx.settings.dossier_code_pattern)
     meta = _check_meta(meta)
     with ctx.sessions.begin() as session:
-        if session.get(Dossier, code) is not None:
-            raise lifecycle.TransitionRefused(f"Hồ sơ {code} đã có.", f"Dossier {code} exists already.", field="code")
-        session.add(Dossier(code=code, agency=parsed.agency, received_on=parsed.received_on, **meta))
-        session.flush()
+        if not insert_new(session, Dossier, code=code, agency=parsed.agency, received_on=parsed.received_on, **meta):
+            raise DossierExists(f"Hồ sơ {code} đã có.", f"Dossier {code} exists already.", field="code")
         audit(session, actor, "dossier.created", code, **{k: str(v) for k, v in meta.items()})
     write_manifest(ctx, code)
     return dossier_view(ctx, code)
@@ -220,8 +223,9 @@ class Version:
     media_type: str
 
 
-def document_version(ctx: Context, code: str, document_id: int, kind: Kind, *, actor: str) -> Version:
-    """What a download streams; the download is in the audit log with who asked."""
+def document_version(ctx: Context, code: str, document_id: int, kind: Kind, *, actor: str | None) -> Version:
+    """What a download streams; the download is in the audit log with who asked (``actor``; None
+    for a HEAD, which reads nothing of the document)."""
     parse_code(code, ctx.settings.dossier_code_pattern)
     with ctx.sessions() as session:
         document = session.scalars(
@@ -240,7 +244,8 @@ def document_version(ctx: Context, code: str, document_id: int, kind: Kind, *, a
     media = {"alto": "application/xml", "original": "application/octet-stream"}.get(kind, "application/pdf")
     if kind == "original" and key.endswith(".pdf"):
         media = "application/pdf"
-    audit_read(ctx, actor, "document.downloaded", code, document=document_id, kind=kind, key=key)
+    if actor is not None:
+        audit_read(ctx, actor, "document.downloaded", code, document=document_id, kind=kind, key=key)
     return Version(key, name, sha256, media)
 
 

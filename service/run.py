@@ -28,6 +28,7 @@ from service.dossiers import write_manifest
 from service.options import job_digitize_options
 from service.signatures import noted
 from storage import Document, Dossier, Job, Page, Signature, dossier_prefix, lifecycle, parse_code
+from storage.catalog import document_for, insert_new
 from storage.objects import ObjectInfo
 
 log = logging.getLogger("sohoa")
@@ -261,43 +262,43 @@ def _run_batch(ctx: Context, run: lease.Run, work: Path) -> None:
         for n, s in enumerate(segments, start=1)
     ]
     documents = []
+    codes = sorted({s.code for s in segments})
     with ctx.sessions.begin() as session:
-        for code in dict.fromkeys(s.code for s in segments):  # a closed dossier anywhere: nothing is recorded
+        # Rows first, dossiers in one order, audit entries last: two batches making the same
+        # dossiers at once neither collide nor wait on each other in a circle (PostgreSQL).
+        created = [code for code in codes if _new_dossier(ctx, session, code)]
+        rows = [_batch_document(session, s.code, n, options) for n, s in enumerate(segments, start=1)]
+        for code in codes:  # a closed dossier anywhere: nothing is recorded
             lifecycle.check_open(session, code, "nhận tài liệu từ lô quét", "a document from a batch")
-        for n, (segment, item) in enumerate(zip(segments, made, strict=True), start=1):
-            document = _batch_document(ctx, session, segment.code, n, options)
+        for code in created:
+            audit(session, "worker", "dossier.created", code, batch=options["sha256"])
+        for segment, document, item in zip(segments, rows, made, strict=True):
             record(session, document, item, run)
             pages = len(item.kept)
             audit(session, "worker", "batch.document", segment.code, document=document.id, job=run.job_id, pages=pages)
             documents.append(_summary(item, document.id))
         lease.finish(session, run, {"documents": documents}, sum(d["pages"] for d in documents))
-    for code in dict.fromkeys(s.code for s in segments):
+    for code in codes:
         write_manifest(ctx, code)
 
 
-def _batch_document(ctx: Context, session: Session, code: str, n: int, options: dict[str, Any]) -> Document:
-    """The ``n``-th document of a batch in dossier ``code``: made (with its dossier) the first
-    time, the same row when the job runs again."""
+def _new_dossier(ctx: Context, session: Session, code: str) -> bool:
     parsed = parse_code(code, ctx.settings.dossier_code_pattern)
-    if session.get(Dossier, code) is None:
-        session.add(Dossier(code=code, agency=parsed.agency, received_on=parsed.received_on))
-        session.flush()
-        audit(session, "worker", "dossier.created", code, batch=options["sha256"])
-    document = session.scalars(
-        select(Document).where(
-            Document.dossier_code == code, Document.original_sha256 == options["sha256"], Document.part == str(n)
-        )
-    ).first() or Document(
-        dossier_code=code,
-        part=str(n),
+    return insert_new(session, Dossier, code=code, agency=parsed.agency, received_on=parsed.received_on)
+
+
+def _batch_document(session: Session, code: str, n: int, options: dict[str, Any]) -> Document:
+    """The ``n``-th document of a batch in dossier ``code``: made the first time, the same row
+    when the job runs again."""
+    return document_for(
+        session,
+        code,
+        options["sha256"],
+        str(n),
         original_key=options["original_key"],
-        original_sha256=options["sha256"],
         original_size=options["size"],
         original_name=f"{options['original_name']} (tài liệu {n})",
     )
-    session.add(document)
-    session.flush()
-    return document
 
 
 def _fail(ctx: Context, run: lease.Run, e: Exception) -> None:

@@ -3,7 +3,6 @@ same way from the API and the CLI; and the jobs they made, as their callers see 
 
 from __future__ import annotations
 
-import unicodedata
 import uuid
 from pathlib import Path
 from typing import Any
@@ -15,17 +14,13 @@ from checksums import sha256_file
 from digitize.ingest import check_type
 from service import queue
 from service.context import Context, audit
+from service.uploads import clean_filename
 from service.views import AcceptedJob, JobView
-from storage import Document, Dossier, Job, dossier_prefix, lifecycle, parse_code
-from storage.catalog import JobStatus, iso
+from storage import Dossier, Job, dossier_prefix, lifecycle, parse_code
+from storage.catalog import JobStatus, document_for, insert_new, iso
 from storage.errors import NotFound
 
 _EXT = {"pdf": ".pdf", "jpeg": ".jpg", "png": ".png", "tiff": ".tif", "jp2": ".jp2", "unknown": ".bin"}
-
-
-def clean_filename(name: str | None) -> str:
-    base = unicodedata.normalize("NFC", Path(name or "scan").name).strip() or "scan"
-    return "".join(c for c in base if c.isprintable())[:200]
 
 
 def submit_scan(
@@ -75,37 +70,29 @@ def accept_scan(
     # Content-addressed: the same bytes make the same object.
     info = ctx.store.put_file(key, upload, write_once=True, sha256=sha256, move=take)
     with ctx.sessions.begin() as session:
-        lifecycle.check_open(session, code, "nhận thêm bản quét", "a new scan")  # closed meanwhile
-        existing = session.scalars(
-            select(Document).where(
-                Document.dossier_code == code, Document.original_sha256 == sha256, Document.part == ""
-            )
-        ).first()
-        if existing is not None:
-            job = session.scalars(
-                select(Job).where(Job.document_id == existing.id).order_by(Job.created_at.desc())
-            ).first()
-            if job is not None and job.status != JobStatus.FAILED:
-                return job, False  # a failed job is retried by posting the scan again
-        if session.get(Dossier, code) is None:
-            session.add(Dossier(code=code, agency=dossier_code.agency, received_on=dossier_code.received_on))
-            audit(session, actor, "dossier.created", code)
-        document = existing or Document(
-            dossier_code=code,
-            kind=document_kind,
-            original_name=clean_filename(filename),
-            original_key=key,
-            original_sha256=sha256,
-            original_size=info.size,
+        # Insert-or-get, the database deciding, so stations posting at once never collide; rows
+        # first, audit entries last (on PostgreSQL the log's lock is then never held while
+        # waiting for another upload's row).
+        new_dossier = insert_new(
+            session, Dossier, code=code, agency=dossier_code.agency, received_on=dossier_code.received_on
         )
-        session.add(document)
-        session.flush()
+        lifecycle.check_open(session, code, "nhận thêm bản quét", "a new scan")  # closed meanwhile
+        name = clean_filename(filename)
+        document = document_for(
+            session, code, sha256, original_name=name, original_key=key, original_size=info.size, kind=document_kind
+        )
+        job = session.scalars(select(Job).where(Job.document_id == document.id).order_by(Job.created_at.desc())).first()
+        if job is not None and job.status != JobStatus.FAILED:
+            return job, False  # a failed job is retried by posting the scan again
         storage.manifest.record(session, info, kind="original", code=code, actor=actor)
         choices = {**(options or {}), "posted_by": actor}  # the dossier's history names the station
         job = Job(
             id=uuid.uuid4().hex, dossier_code=code, document_id=document.id, status=JobStatus.QUEUED, options=choices
         )
         session.add(job)
+        session.flush()
+        if new_dossier:
+            audit(session, actor, "dossier.created", code)
         detail = {"document": document.id, "sha256": sha256, "file": document.original_name, "kind": document.kind}
         audit(session, actor, "scan.accepted", code, **detail)
     # The catalog now records the original; the dossier's manifest is rewritten when this job

@@ -290,14 +290,14 @@ def complete_remote(ctx: Context, pending_id: str, signature: bytes, *, by: Prin
         return _store_signed_version(ctx, target, out, info, by.actor)
 
 
-def verify_file(ctx: Context, path: Path, *, actor: str | None = None) -> Verification:
+def verify_file(ctx: Context, path: Path, *, name: str | None = None, actor: str | None = None) -> Verification:
     """What a PDF's signatures prove, every change made after them, its PDF/A conformance; a
-    verification asked by a person is in the audit log (``actor``)."""
+    verification asked by a person is in the audit log (``actor``), with the file's ``name``."""
     from signing import verify_pdf  # pyHanko loads on the first verification
 
     report = Verification.model_validate(verify_pdf(path, ctx.trust_roots()).to_dict())
     if actor is not None:
-        audit_read(ctx, actor, "file.verified", None, file=path.name, sha256=sha256_file(path), ok=report.ok)
+        audit_read(ctx, actor, "file.verified", None, file=name or path.name, sha256=sha256_file(path), ok=report.ok)
     return report
 
 

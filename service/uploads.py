@@ -1,7 +1,9 @@
 """Upload bodies: multipart (one or more ``file`` parts) or the raw file as the body.
 
-The size limit holds for each file and for the request's whole body, and is enforced while
-the body streams in, before anything past it is written; each file is hashed as it is written.
+The size limit holds for each file here, and for the request's whole body at the gate
+(``service.gate``), while the body streams in, before anything past it is written; each file is
+hashed as it is written. A multipart body must end with its closing boundary: a body cut short
+after some whole parts is refused whole, not taken for the parts it has.
 A client may send the file's SHA-256 as
 ``Content-Digest: sha-256=:<base64>:`` (RFC 9530), on the request for a raw body or on each
 multipart part; a mismatch refuses the upload before anything is stored.
@@ -13,6 +15,7 @@ import base64
 import contextlib
 import hashlib
 import re
+import unicodedata
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -49,6 +52,45 @@ OPENAPI_BODY: dict[str, Any] = {
         },
     }
 }
+# The body of a route that takes one file, as a multipart ``file`` part.
+OPENAPI_ONE_FILE: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "required": ["file"],
+                }
+            }
+        },
+    }
+}
+
+
+# An RFC 5987 ext-value (charset'language'percent-encoded), alone or as filename*=…
+_EXT_VALUE = re.compile(r"(?:filename\*\s*=\s*)?(utf-8|iso-8859-1)'[A-Za-z0-9-]*'([^\s;]+)", re.IGNORECASE)
+_FILENAME_STAR = re.compile(r"filename\*\s*=\s*[^;]+", re.IGNORECASE)
+
+
+def header_filename(raw: str) -> str:
+    """The file name a header carries (Starlette hands its bytes over as Latin-1): RFC 5987
+    (``filename*=UTF-8''Gi%E1%BA%A5y.pdf``, or the bare ``UTF-8''…``), percent-encoded, or UTF-8
+    as it is."""
+    if match := _EXT_VALUE.fullmatch(raw.strip()):
+        return unquote(match.group(2), encoding=match.group(1), errors="replace")
+    with contextlib.suppress(UnicodeError):  # else Latin-1 it is
+        raw = raw.encode("latin-1").decode("utf-8")
+    return unquote(raw)
+
+
+def clean_filename(name: str | None, default: str = "scan") -> str:
+    """A file name to keep: the last part of any path (a Windows one too), NFC, printable
+    characters, at most 200 of them; ``.``, ``..`` or nothing give ``default``."""
+    base = unicodedata.normalize("NFC", re.split(r"[\\/]", name or "")[-1]).strip()
+    base = "".join(c for c in base if c.isprintable())[:200]
+    return base if base.strip(".") else default
 
 
 class TooLarge(SohoaError):
@@ -141,6 +183,7 @@ class _Form:
         self.headers: dict[str, bytes] = {}  # raw: browsers send UTF-8 file names unescaped
         self.field = self.value = b""
         self.file: _File | None = None
+        self.ended = False  # the closing boundary was read
         self.parser = MultipartParser(
             boundary,
             {
@@ -151,6 +194,7 @@ class _Form:
                 "on_headers_finished": self._headers_finished,
                 "on_part_data": self._data,
                 "on_part_end": self._end,
+                "on_end": self._closed,
             },
         )
 
@@ -168,15 +212,18 @@ class _Form:
         self.field = self.value = b""
 
     def _headers_finished(self) -> None:
-        _, params = parse_options_header(self.headers.get("content-disposition", b""))
-        if params.get(b"name") != b"file" or b"filename" not in params:
+        disposition = self.headers.get("content-disposition", b"")
+        _, params = parse_options_header(disposition)
+        extended = _FILENAME_STAR.search(disposition.decode("latin-1"))  # python-multipart drops filename*
+        if params.get(b"name") != b"file" or (b"filename" not in params and extended is None):
             return  # another form field: not a scan, skipped
         if len(self.received) >= self.max_files:
             raise SohoaError(
                 f"Quá {self.max_files} tệp trong một yêu cầu.", f"More than {self.max_files} files.", field="file"
             )
         n = len(self.received)
-        name = Path(params[b"filename"].decode("utf-8", "replace")).name or f"scan-{n + 1}"
+        raw = extended.group(0) if extended else params[b"filename"].decode("latin-1")
+        name = clean_filename(header_filename(raw), f"scan-{n + 1}")
         expected = expected_sha256(self.headers.get("content-digest", b"").decode("latin-1"), name)
         self.file = _File(self.folder, self.created, name, self.limit, expected)
 
@@ -189,19 +236,12 @@ class _Form:
             self.received.append(self.file.close())
             self.file = None
 
+    def _closed(self) -> None:
+        self.ended = True
+
     def close(self) -> None:
         if self.file is not None:
             self.file.out.close()
-
-
-async def _body(request: Request, limit: int) -> AsyncIterator[bytes]:
-    """The request body as it arrives, stopping with 413 as soon as it passes ``limit`` bytes."""
-    seen = 0
-    async for chunk in request.stream():
-        seen += len(chunk)
-        if seen > limit:
-            raise _too_large("tải lên", limit)
-        yield chunk
 
 
 @contextlib.asynccontextmanager
@@ -230,7 +270,7 @@ async def _receive(request: Request, folder: Path, created: list[Path], limit: i
             )
         form = _Form(params[b"boundary"], folder, created, limit, max_files)
         try:
-            async for chunk in _body(request, limit):
+            async for chunk in request.stream():
                 form.parser.write(chunk)
             form.parser.finalize()
         except MultipartParseError as e:
@@ -239,6 +279,12 @@ async def _receive(request: Request, folder: Path, created: list[Path], limit: i
             ) from e
         finally:
             form.close()
+        if not form.ended:  # python-multipart takes a body cut short for a finished one
+            raise SohoaError(
+                "Thân multipart bị cắt trước ranh giới kết thúc (boundary): không giữ tệp nào; hãy gửi lại.",
+                "The multipart body was cut before its closing boundary: no file of it is kept; send it again.",
+                field="file",
+            )
         if not form.received:
             raise SohoaError("Thiếu tệp (trường «file»).", "No file (field “file”).", field="file")
         return form.received
@@ -250,10 +296,10 @@ async def _receive(request: Request, folder: Path, created: list[Path], limit: i
             f"{', '.join(RAW_TYPES)}.",
             field="Content-Type",
         )
-    name = unquote(request.headers.get("x-filename", "")) or "scan"
+    name = clean_filename(header_filename(request.headers.get("x-filename", "")))
     file = _File(folder, created, name, limit, expected_sha256(request.headers.get("content-digest"), name))
     try:
-        async for chunk in _body(request, limit):
+        async for chunk in request.stream():
             file.write(chunk)
     finally:
         file.out.close()

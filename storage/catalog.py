@@ -29,7 +29,10 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    inspect,
+    select,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 from sqlalchemy.sql import Executable
@@ -41,6 +44,17 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 def changed(session: Session, statement: Executable) -> int:
     """Rows an UPDATE or DELETE changed: the test that a conditional write won its race."""
     return cast("CursorResult[Any]", session.execute(statement)).rowcount
+
+
+def insert_new(session: Session, model: type[Base], **values: Any) -> bool:
+    """Insert a row unless one with the same key exists: True when this call inserted it.
+
+    The database decides (INSERT … ON CONFLICT DO NOTHING on SQLite and PostgreSQL): looking
+    first lets two writers both see nothing, and the second INSERT then fails. On PostgreSQL an
+    uncommitted insert of the same key makes this one wait for that transaction's end."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    key = inspect(model).primary_key  # RETURNING tells: psycopg gives no rowcount here
+    return session.execute(insert(model).values(**values).on_conflict_do_nothing().returning(*key)).first() is not None
 
 
 def now() -> dt.datetime:
@@ -113,6 +127,18 @@ class Document(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=now)
     dossier: Mapped[Dossier] = relationship(back_populates="documents")
     pages: Mapped[list[Page]] = relationship(order_by="Page.number", cascade="all, delete-orphan")
+
+
+def document_for(session: Session, code: str, sha256: str, part: str = "", **values: Any) -> Document:
+    """The document of these bytes (``part`` of a batch) in dossier ``code``, inserted with
+    ``values`` if there is none; locked until the transaction ends on PostgreSQL (SQLite's
+    single writer holds it already), so a second upload of the same bytes waits for the first."""
+    insert_new(session, Document, dossier_code=code, original_sha256=sha256, part=part, **values)
+    return session.scalars(
+        select(Document)
+        .where(Document.dossier_code == code, Document.original_sha256 == sha256, Document.part == part)
+        .with_for_update()
+    ).one()
 
 
 class Page(Base):

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.catalog import AuditEvent, Document, Dossier, StoredObject, iso
+from storage.catalog import AuditEvent, Document, Dossier, StoredObject, insert_new, iso
 from storage.objects import ObjectInfo, ObjectStore, dossier_prefix
 
 FORMAT = "sohoa-dossier-manifest/1"
@@ -22,13 +22,10 @@ def manifest_key(code: str) -> str:
 
 
 def record(session: Session, info: ObjectInfo, *, kind: str, code: str | None, actor: str) -> None:
-    """Note a written object; writing the same content-addressed object again changes nothing."""
-    if session.get(StoredObject, info.key) is None:
-        session.add(
-            StoredObject(
-                key=info.key, dossier_code=code, kind=kind, sha256=info.sha256, size=info.size, created_by=actor
-            )
-        )
+    """Note a written object; writing the same content-addressed object again changes nothing
+    (also when two requests write it at once)."""
+    values = {"dossier_code": code, "kind": kind, "sha256": info.sha256, "size": info.size, "created_by": actor}
+    insert_new(session, StoredObject, key=info.key, **values)
 
 
 def build(session: Session, code: str) -> dict[str, Any]:

@@ -1,9 +1,11 @@
 """Vietnamese full-text search over page text and dossier metadata: with or without diacritics.
 
-Each page is indexed twice: as written (``exact``: NFC, lower case) and folded (diacritics
-removed, đ → d). A query always matches on the folded form, so "ho so" finds "hồ sơ"; when
-a query word carries diacritics, pages where it matches as typed rank first (bản, bạn, bán,
-bàn stay apart). Within each of these two tiers the newest page (highest id) comes first.
+Each page is indexed twice: as written (``exact``: compatibility forms folded (NFKC: full-width
+letters are letters), lower case, one tone placement: hòa and hoà, thúy and thuý, ủy and uỷ are
+one word) and folded (diacritics removed, đ → d). A query always matches on the folded form, so
+"ho so" finds "hồ sơ"; when a query word carries diacritics, pages where it matches as typed
+rank first (bản, bạn, bán, bàn stay apart). Within each of these two tiers the newest page
+(highest id) comes first.
 
 The same answers on both engines: tokens are made here, in Python, and never by the
 database. SQLite FTS5 gets them joined by spaces (its unicode61 tokenizer splits them back
@@ -57,8 +59,8 @@ def nfc(value: str) -> str:
 
 
 def fold(value: str) -> str:
-    """Lower case without diacritics: 'Đăng ký' → 'dang ky'."""
-    decomposed = unicodedata.normalize("NFD", value.replace("đ", "d").replace("Đ", "D"))
+    """Lower case without diacritics or compatibility forms: 'Đăng ký' → 'dang ky', 'ＡＢ' → 'ab'."""
+    decomposed = unicodedata.normalize("NFKD", value.replace("đ", "d").replace("Đ", "D"))
     stripped = "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
     return unicodedata.normalize("NFC", stripped).lower()
 
@@ -67,9 +69,26 @@ def has_diacritics(value: str) -> bool:
     return fold(value) != value.lower()
 
 
+_TONES = "\u0300\u0301\u0303\u0309\u0323"  # huyền, sắc, ngã, hỏi, nặng (decomposed)
+# A syllable ending in oa, oe or uy carries its tone on the first vowel in the old placement
+# (hòa, khỏe, thúy, ủy) and on the second in the new (hoà, khoẻ, thuý, uỷ): both mean one word.
+_FIRST_VOWEL_TONE = re.compile(f"(o)([{_TONES}])([ae])$|(u)([{_TONES}])(y)$")
+
+
+@lru_cache(maxsize=1 << 16)
+def _one_placement(token: str) -> str:
+    """A token with its tone where the new placement puts it: hòa → hoà, thúy → thuý."""
+    decomposed = unicodedata.normalize("NFD", token)
+    if not _FIRST_VOWEL_TONE.search(decomposed):
+        return token
+    moved = _FIRST_VOWEL_TONE.sub(lambda m: m[1] + m[3] + m[2] if m[1] else m[4] + m[6] + m[5], decomposed)
+    return nfc(moved)
+
+
 def words(value: str) -> list[str]:
-    """The tokens of ``value``, as both engines index them: NFC, lower case, letters and digits."""
-    return _WORD.findall(nfc(value).lower())
+    """The tokens of ``value``, as both engines index them: compatibility forms folded (NFKC),
+    lower case, letters and digits, one tone placement."""
+    return [_one_placement(t) for t in _WORD.findall(unicodedata.normalize("NFKC", value).lower())]
 
 
 # A language has few distinct words: folding each once speeds up bulk indexing and snippets.
@@ -213,7 +232,7 @@ class Term:
 
 def parse_query(query: str) -> list[Term]:
     """Words, and phrases in double quotes; an unclosed quote is ignored. Nothing else is syntax."""
-    parts = nfc(query).split('"')
+    parts = unicodedata.normalize("NFKC", query).split('"')  # a full-width quote is a quote
     terms: list[Term] = []
     for i, part in enumerate(parts):
         tokens = words(part)
@@ -252,7 +271,7 @@ def snippet(page_text: str, tokens: Sequence[str], width: int = 12, terms: Seque
     page_text = nfc(page_text)
     found = [(m.start(), m.end()) for m in _WORD.finditer(page_text)]
     written = [page_text[a:b] for a, b in found]
-    lower = [w.lower() for w in written]
+    lower = [next(iter(words(w)), "") for w in written]  # as the exact column has them
     folded = [_fold_word(w) for w in written]
     folded_tokens = {fold(t) for t in tokens}
 

@@ -78,6 +78,38 @@ def test_words_and_fold() -> None:
     assert words("mã_số: H12-250527, «Đơn»!") == ["mã", "số", "h12", "250527", "đơn"]  # _ splits, as in FTS5
 
 
+def test_compatibility_forms_and_tone_placement_make_one_word() -> None:
+    assert words("ＨỒ ＳƠ số ２") == ["hồ", "sơ", "số", "2"]  # full-width forms (NFKC)
+    assert words("Hòa Thúy khỏe Ủy ban") == words("Hoà Thuý khoẻ Uỷ ban")
+    assert words("hoàng quý khuya thuyết") == ["hoàng", "quý", "khuya", "thuyết"]  # marks placed one way only
+
+
+def test_old_and_new_tone_placement_match_as_the_same_exact_word(sessions: sessionmaker[Session]) -> None:
+    """hòa / hoà, thúy / thuý, khỏe / khoẻ, Ủy / Uỷ: the same word in either spelling, ranked as
+    typed (it fell to the folded tier, behind bán/bàn-like words); full-width text is plain text."""
+    with sessions.begin() as s:
+        add(s, CODE, ["Hòa giải", "Hoà bình", "Hóa đơn", "Chị Thúy", "Anh Thuý", "Thủy lợi"])
+        add(s, "000.00.12.H12-250527-0002", ["Ủy ban nhân dân", "Uỷ ban", "Sức khỏe", "Sức khoẻ", "ＨỒ ＳƠ"])
+    with sessions() as s:
+        for query, exact in (
+            ("hòa", [2, 1]),
+            ("hoà", [2, 1]),
+            ("thúy", [5, 4]),
+            ("thuý", [5, 4]),
+            ("ủy ban", [2, 1]),
+            ("uỷ ban", [2, 1]),
+            ("khoẻ", [4, 3]),
+            ('"sức khỏe"', [4, 3]),
+            ("ＨỒ ＳƠ", [5]),
+            ("hồ sơ", [5]),
+        ):
+            hits = search(s, query)[1]
+            assert [(h.page, h.exact) for h in hits][: len(exact)] == [(p, True) for p in exact], query
+            assert not any(h.exact for h in hits[len(exact) :]), query
+        assert [h.page for h in search(s, "hóa")[1] if h.exact] == [3]  # another tone: another word
+        assert "«ＨỒ» «ＳƠ»" in search(s, "ho so")[1][0].snippet
+
+
 def test_without_diacritics_finds_words_with_them(sessions: sessionmaker[Session]) -> None:
     with sessions.begin() as s:
         add(s, CODE, ["Đơn đăng ký khai sinh", "Hồ sơ đề nghị cấp giấy phép xây dựng", "ĐỒNG Ý CẤP ĐỔI"])

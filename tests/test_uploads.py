@@ -197,3 +197,133 @@ def test_multipart_is_parsed_as_it_streams(client: TestClient, page_jpeg: Path, 
     with context().sessions() as s:
         assert s.get(Dossier, other) is None
     assert not files_in(data_dir / "tmp")
+
+
+def test_a_multipart_body_cut_before_its_closing_boundary_stores_nothing(
+    client: TestClient, page_png: Path, page_jpeg: Path, data_dir: Path
+) -> None:
+    """Two whole parts and no closing boundary: the request is refused whole (it was accepted
+    with the parts it had, and the client never knew one was missing)."""
+    boundary = "ranh-gioi-456"
+
+    def parts(*files: tuple[str, Path]) -> bytes:
+        return b"".join(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n\r\n'.encode()
+            + path.read_bytes()
+            + b"\r\n"
+            for name, path in files
+        )
+
+    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    two, one = parts(("trang-1.png", page_png), ("trang-2.jpg", page_jpeg)), parts(("ban-sao.pdf", page_png))
+    for path, body in ((f"/api/v1/dossiers/{CODE}/scans", two), ("/api/v1/verify", one)):
+        for cut in (body, body + f"--{boundary}\r\n".encode(), body[:-2]):
+            r = client.post(path, content=cut, headers=headers)
+            assert r.status_code == 400 and r.headers["content-type"] == "application/problem+json", r.text
+            assert r.json()["field"] == "file" and "boundary" in r.json()["detail_en"], r.text
+    assert nothing_stored(data_dir)
+
+
+def _as(role: str) -> TestClient:
+    _, token = access.issue(context().sessions, f"Thử {role}", role)
+    return TestClient(api.app, headers={"Authorization": f"Bearer {token}"})
+
+
+def test_a_json_body_is_read_only_once_the_caller_may_send_it(client: TestClient) -> None:
+    """Malformed JSON from no one is 401, from a role that may not call the route 403; only a
+    caller who may is told the JSON is wrong (it was 422 for anyone, before the token)."""
+    broken = {"content": b'{"code": ', "headers": {"Content-Type": "application/json"}}
+    anonymous = TestClient(api.app).post("/api/v1/dossiers", **broken)  # type: ignore[arg-type]
+    assert anonymous.status_code == 401 and anonymous.json()["field"] == "Authorization"
+    scanner = client.post("/api/v1/dossiers", **broken)  # type: ignore[arg-type]
+    assert scanner.status_code == 403 and scanner.json()["field"] == "role"
+    clerk = _as("clerk").post("/api/v1/dossiers", **broken)  # type: ignore[arg-type]
+    assert clerk.status_code == 422 and clerk.json()["type"] == "urn:sohoa:error:invalid-request"
+
+
+def test_limits_hold_while_a_body_streams_without_its_length(client: TestClient, data_dir: Path) -> None:
+    """Chunked bodies (no Content-Length) are cut off at the limit: a JSON body at 1 MiB, a file
+    to verify at SOHOA_MAX_UPLOAD_BYTES; nothing of them is kept."""
+
+    def chunked(head: bytes, size: int) -> Iterator[bytes]:
+        yield head
+        for _ in range(size // 65536 + 1):
+            yield b"0" * 65536
+
+    json_body = chunked(b'{"code": "', 2 << 20)
+    big = _as("clerk").post("/api/v1/dossiers", content=json_body, headers={"Content-Type": "application/json"})
+    assert big.status_code == 413 and big.json()["type"] == "urn:sohoa:error:too-large", big.text
+    form = chunked(b'--b\r\nContent-Disposition: form-data; name="file"; filename="lon.pdf"\r\n\r\n%PDF-', 3_000_000)
+    big = client.post("/api/v1/verify", content=form, headers={"Content-Type": "multipart/form-data; boundary=b"})
+    assert big.status_code == 413 and big.json()["type"] == "urn:sohoa:error:too-large", big.text
+    assert not files_in(data_dir / "tmp")
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [
+        ("filename*=UTF-8''Gi%E1%BA%A5y%20khai%20sinh.jpg", "Giấy khai sinh.jpg"),  # RFC 5987
+        ("utf-8'vi'Gi%E1%BA%A5y%20khai%20sinh.jpg", "Giấy khai sinh.jpg"),  # its value alone
+        ("Giấy khai sinh.jpg".encode(), "Giấy khai sinh.jpg"),  # UTF-8 as it is
+        ("Gi%E1%BA%A5y%20khai%20sinh.jpg", "Giấy khai sinh.jpg"),  # percent-encoded
+        ("Bản sao của An's.jpg".encode(), "Bản sao của An's.jpg"),
+        ("C:\\Users\\An\\Giấy khai sinh.jpg".encode(), "Giấy khai sinh.jpg"),  # a Windows path
+        ("../../etc/passwd", "passwd"),
+        ("..", "scan"),
+        (".", "scan"),
+        ("..\\..\\", "scan"),
+    ],
+)
+def test_x_filename_in_every_form_and_never_a_path(client: TestClient, sent: str | bytes, kept: str) -> None:
+    data = b"\xff\xd8\xff\xe0" + sent.encode() if isinstance(sent, str) else b"\xff\xd8\xff\xe0" + sent  # a JPEG each
+    r = client.post(
+        f"/api/v1/dossiers/{CODE}/scans", content=data, headers={"Content-Type": "image/jpeg", "X-Filename": sent}
+    )
+    assert r.status_code == 202, r.text
+    with context().sessions() as s:
+        assert s.get(Document, r.json()["jobs"][0]["document_id"]).original_name == kept  # type: ignore[union-attr]
+
+
+def test_multipart_file_names_are_cleaned_too(client: TestClient) -> None:
+    parts = [
+        ('filename="C:\\\\fakepath\\\\T\xe1\xbb\x9d khai.jpg"', "Tờ khai.jpg"),
+        (
+            "filename*=UTF-8''Gi%E1%BA%A5y%20t%E1%BB%9D.jpg",
+            "Giấy tờ.jpg",
+        ),  # RFC 5987 in a part, which python-multipart drops
+        ('filename=".."', "scan-3"),
+    ]
+    body = (
+        b"".join(
+            f'--b\r\nContent-Disposition: form-data; name="file"; {disposition}\r\n\r\n'.encode("latin-1")
+            + b"\xff\xd8\xff\xe0"
+            + bytes([n])
+            + b"\r\n"
+            for n, (disposition, _) in enumerate(parts)
+        )
+        + b"--b--\r\n"
+    )
+    r = client.post(
+        f"/api/v1/dossiers/{CODE}/scans", content=body, headers={"Content-Type": "multipart/form-data; boundary=b"}
+    )
+    assert r.status_code == 202, r.text
+    with context().sessions() as s:
+        names = [s.get(Document, j["document_id"]).original_name for j in r.json()["jobs"]]  # type: ignore[union-attr]
+    assert names == [kept for _, kept in parts]
+
+
+def test_downloads_answer_head_and_say_the_size_when_a_range_is_outside(client: TestClient, page_jpeg: Path) -> None:
+    data = page_jpeg.read_bytes()
+    assert client.post(f"/api/v1/dossiers/{CODE}/scans", files={"file": ("Giấy.jpg", data)}).status_code == 202
+    archivist = _as("archivist")
+    url = f"/api/v1/dossiers/{CODE}/documents/1/original"
+    whole = archivist.get(url)
+    head = archivist.head(url)
+    assert head.status_code == 200 and head.content == b""
+    for name in ("content-length", "etag", "accept-ranges", "content-disposition", "content-type"):
+        assert head.headers[name] == whole.headers[name], name
+    assert head.headers["content-length"] == str(len(data))
+    assert archivist.head(url, headers={"Range": "bytes=0-99"}).headers["content-length"] == str(len(data))  # GET only
+    refused = archivist.get(url, headers={"Range": f"bytes={len(data)}-"})
+    assert refused.status_code == 416 and refused.headers["content-range"] == f"bytes */{len(data)}"
+    assert refused.headers["content-type"] == "application/problem+json" and refused.json()["field"] == "Range"
