@@ -22,7 +22,7 @@ from digitize import Result, Source, digitize, digitize_batch
 from digitize.export import to_alto
 from digitize.pipeline import PageResult
 from errors import SohoaError
-from service import lease, logs, signing_rules
+from service import failures, lease, logs, signing_rules
 from service.context import Context, audit
 from service.dossiers import write_manifest
 from service.options import job_digitize_options
@@ -302,16 +302,9 @@ def _batch_document(session: Session, code: str, n: int, options: dict[str, Any]
 
 
 def _fail(ctx: Context, run: lease.Run, e: Exception) -> None:
-    if isinstance(e, SohoaError):
-        error = {"code": e.code, "vi": e.vi, "en": e.en, "field": e.field}
-    else:
+    if not isinstance(e, SohoaError):
         log.exception("job %s failed", run.job_id)
-        error = {
-            "code": "internal",
-            "vi": f"Lỗi hệ thống: {type(e).__name__}.",
-            "en": f"Internal error: {type(e).__name__}.",
-            "field": None,
-        }
+    error = failures.job_error(e, run.job_id)  # the desk sees the reason, never paths or classes
     code = run.code
     with ctx.sessions.begin() as session:
         if not lease.fail(session, run, error):

@@ -12,7 +12,7 @@ from sqlalchemy import select
 import storage.manifest
 from checksums import sha256_file
 from digitize.ingest import check_type
-from service import queue
+from service import failures, queue
 from service.context import Context, audit
 from service.uploads import clean_filename
 from service.views import AcceptedJob, JobView
@@ -138,7 +138,7 @@ def job_view(job: Job) -> JobView:
             "document_id": job.document_id,
             "progress": {"pages_done": job.pages_done, "pages_total": job.pages_total},
             "attempts": job.attempts,
-            "error": job.error,
+            "error": failures.shown(job.error, job.id),  # errors stored before they were cleaned too
             "result": job.result,
             "created_at": iso(job.created_at),
             "started_at": iso(job.started_at),
