@@ -276,7 +276,10 @@ def get_job(who: Anyone, job_id: str) -> views.JobView:
 
 
 # Bounds that keep numbers within the catalog's integer columns (an overflow would be a 500).
-DocumentId = Annotated[int, ApiPath(ge=1, le=2**31 - 1, description="Số tài liệu / document number")]
+DocumentId = Annotated[
+    int,
+    ApiPath(ge=1, le=2**31 - 1, description="Số thứ tự tài liệu trong hồ sơ / the document's number in its dossier"),
+]
 Offset = Annotated[int, Query(ge=0, le=1_000_000_000, description="Bỏ qua bấy nhiêu kết quả / results to skip")]
 
 

@@ -27,7 +27,7 @@ from service.views import (
     SignatureView,
 )
 from storage import Document, Dossier, Signature, lifecycle, parse_code
-from storage.catalog import StoredObject, insert_new, iso
+from storage.catalog import StoredObject, find_document, insert_new, iso
 from storage.errors import NotFound, StorageError
 
 log = logging.getLogger("sohoa")
@@ -164,7 +164,7 @@ def dossier_view(ctx: Context, code: str) -> DossierView:
         ).all()
         documents = [
             DocumentView(
-                id=d.id,
+                id=d.number,
                 kind=d.kind,
                 file=d.original_name,
                 pages=d.page_count,
@@ -228,9 +228,7 @@ def document_version(ctx: Context, code: str, document_id: int, kind: Kind, *, a
     for a HEAD, which reads nothing of the document)."""
     parse_code(code, ctx.settings.dossier_code_pattern)
     with ctx.sessions() as session:
-        document = session.scalars(
-            select(Document).where(Document.id == document_id, Document.dossier_code == code)
-        ).first()
+        document = find_document(session, code, document_id)
         key = versions(document)[kind] if document else None
         if document is None or not key:
             raise NotFound(
@@ -241,11 +239,12 @@ def document_version(ctx: Context, code: str, document_id: int, kind: Kind, *, a
         suffix = ".xml" if kind == "alto" else ".pdf"
         name = document.original_name if kind == "original" else f"{code}-{document_id}-{kind}{suffix}"
         sha256 = session.scalar(select(StoredObject.sha256).where(StoredObject.key == key))
+        read = {"document": document.id, "number": document_id, "kind": kind, "key": key}
     media = {"alto": "application/xml", "original": "application/octet-stream"}.get(kind, "application/pdf")
     if kind == "original" and key.endswith(".pdf"):
         media = "application/pdf"
     if actor is not None:
-        audit_read(ctx, actor, "document.downloaded", code, document=document_id, kind=kind, key=key)
+        audit_read(ctx, actor, "document.downloaded", code, **read)
     return Version(key, name, sha256, media)
 
 

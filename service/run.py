@@ -186,10 +186,10 @@ def record(session: Session, document: Document, made: Made, run: lease.Run | No
         lifecycle.move_automatically(session, dossier, "DIGITIZED", actor=actor, reason="đã số hóa", station=station)
 
 
-def _summary(made: Made, document_id: int) -> dict[str, Any]:
+def _summary(made: Made, number: int) -> dict[str, Any]:
     return {
         "dossier": made.code,
-        "document_id": document_id,
+        "document_id": number,  # in its dossier, as URLs name it
         "pages": len(made.kept),
         "page_details": [{k: getattr(p, k) for k in PAGE_DETAILS} for p in made.result.pages],
         "pdfa": {"flavour": made.result.flavour, "sha256": made.pdfa.sha256, "size": made.pdfa.size},
@@ -231,8 +231,9 @@ def _run_scan(ctx: Context, run: lease.Run, work: Path) -> None:
         document = session.get(Document, doc_id)
         assert document is not None
         record(session, document, made, run)
-        audit(session, "worker", "scan.digitized", code, document=doc_id, job=run.job_id, pages=len(made.kept))
-        lease.finish(session, run, _summary(made, doc_id), len(made.kept))
+        number, pages = document.number, len(made.kept)
+        audit(session, "worker", "scan.digitized", code, document=doc_id, number=number, job=run.job_id, pages=pages)
+        lease.finish(session, run, _summary(made, number), pages)
     write_manifest(ctx, code)
 
 
@@ -274,9 +275,10 @@ def _run_batch(ctx: Context, run: lease.Run, work: Path) -> None:
             audit(session, "worker", "dossier.created", code, batch=options["sha256"])
         for segment, document, item in zip(segments, rows, made, strict=True):
             record(session, document, item, run)
-            pages = len(item.kept)
-            audit(session, "worker", "batch.document", segment.code, document=document.id, job=run.job_id, pages=pages)
-            documents.append(_summary(item, document.id))
+            number, pages = document.number, len(item.kept)
+            detail = {"document": document.id, "number": number, "job": run.job_id, "pages": pages}
+            audit(session, "worker", "batch.document", segment.code, **detail)
+            documents.append(_summary(item, number))
         lease.finish(session, run, {"documents": documents}, sum(d["pages"] for d in documents))
     for code in codes:
         write_manifest(ctx, code)

@@ -86,14 +86,13 @@ def accept_scan(
             return job, False  # a failed job is retried by posting the scan again
         storage.manifest.record(session, info, kind="original", code=code, actor=actor)
         choices = {**(options or {}), "posted_by": actor}  # the dossier's history names the station
-        job = Job(
-            id=uuid.uuid4().hex, dossier_code=code, document_id=document.id, status=JobStatus.QUEUED, options=choices
-        )
+        job = Job(id=uuid.uuid4().hex, dossier_code=code, document=document, status=JobStatus.QUEUED, options=choices)
         session.add(job)
         session.flush()
         if new_dossier:
             audit(session, actor, "dossier.created", code)
-        detail = {"document": document.id, "sha256": sha256, "file": document.original_name, "kind": document.kind}
+        detail = {"document": document.id, "number": document.number, "sha256": sha256,
+                  "file": document.original_name, "kind": document.kind}  # fmt: skip
         audit(session, actor, "scan.accepted", code, **detail)
     # The catalog now records the original; the dossier's manifest is rewritten when this job
     # ends, done or failed, which keeps that work off the upload's answer.
@@ -135,7 +134,7 @@ def job_view(job: Job) -> JobView:
             "id": job.id,
             "status": job.status,
             "dossier": job.dossier_code,
-            "document_id": job.document_id,
+            "document_id": job.document.number if job.document_id is not None and job.document else None,
             "progress": {"pages_done": job.pages_done, "pages_total": job.pages_total},
             "attempts": job.attempts,
             "error": failures.shown(job.error, job.id),  # errors stored before they were cleaned too

@@ -23,7 +23,7 @@ from service.dossiers import write_manifest
 from service.options import uses_demo_pki
 from service.views import DocumentSigned, PreparedSignature, StoredVerification, Verification
 from storage import Document, Signature, dossier_prefix, lifecycle, parse_code
-from storage.catalog import StoredObject, changed, iso
+from storage.catalog import StoredObject, changed, find_document, iso
 from storage.errors import NotFound
 
 
@@ -33,18 +33,19 @@ class Target:
     signature will be (``kind``) and the content version it covers."""
 
     code: str
-    document_id: int
+    document_id: int  # the catalog's
     key: str
     document_kind: str
     version: str | None
     pages: int
     kind: str = ""
+    number: int = 0  # in its dossier, as people and URLs name it
 
 
 def _target(
     ctx: Context,
     code: str,
-    document_id: int,
+    number: int,
     *,
     as_: str = "",
     by: Principal | None = None,
@@ -57,14 +58,12 @@ def _target(
     with ctx.sessions() as session:
         if as_:  # a closed dossier is still read and verified, never signed
             lifecycle.check_open(session, code, "ký thêm", "a new signature")
-        document = session.scalars(
-            select(Document).where(Document.id == document_id, Document.dossier_code == code)
-        ).first()
+        document = find_document(session, code, number)
         key = (document.signed_key or document.pdfa_key) if document else None
         if document is None or not key:
             raise NotFound(
-                f"Hồ sơ {code} chưa có tài liệu {document_id} đã số hóa.",
-                f"Dossier {code} has no digitized document {document_id}.",
+                f"Hồ sơ {code} chưa có tài liệu {number} đã số hóa.",
+                f"Dossier {code} has no digitized document {number}.",
                 field="document_id",
             )
         kind = signing_rules.personal_kind(document) if as_ == "personal" else as_
@@ -73,7 +72,7 @@ def _target(
             signing_rules.check_may_sign(
                 session, document, kind, by, ctx.settings.seal_roles, page_count=page_count, readable=readable
             )
-        return Target(code, document_id, key, document.kind, document.pdfa_sha256, document.page_count, kind)
+        return Target(code, document.id, key, document.kind, document.pdfa_sha256, document.page_count, kind, number)
 
 
 def _vouched(pages: int) -> str:
@@ -101,8 +100,8 @@ def _store_signed_version(
         )
         if not moved:
             raise lifecycle.TransitionRefused(
-                f"Tài liệu {document_id} vừa được ký bởi người khác; hãy ký lại trên bản mới.",
-                f"Document {document_id} was just signed by someone else; sign the new version again.",
+                f"Tài liệu {target.number} vừa được ký hoặc thay bởi người khác; hãy ký lại trên bản mới.",
+                f"Document {target.number} was just signed or replaced by someone else; sign the new version again.",
                 field="document_id",
             )
         storage.manifest.record(session, stored, kind="signed", code=code, actor=actor)
@@ -119,13 +118,14 @@ def _store_signed_version(
                 object_key=stored.key,
             )
         )
-        audit(session, actor, "signature.added", code, document=document_id, kind=target.kind, signer=info["signer"])
+        detail = {"document": document_id, "number": target.number, "kind": target.kind, "signer": info["signer"]}
+        audit(session, actor, "signature.added", code, **detail)
     write_manifest(ctx, code)
     return DocumentSigned(
         **info,
         kind=target.kind,
         dossier=code,
-        document_id=document_id,
+        document_id=target.number,
         sha256=stored.sha256,
     )
 
@@ -255,9 +255,8 @@ def prepare_remote(
             look = {"stamp": stamp, "page": page}
         prepared = remote.prepare(src, ctx.pending, chain, trust_roots=ctx.trust_roots(), context=context, **look)
     with ctx.sessions.begin() as session:
-        audit(
-            session, by.actor, "signature.prepared", code, document=document_id, kind=target.kind, pending=prepared.id
-        )
+        detail = {"document": target.document_id, "number": document_id, "kind": target.kind, "pending": prepared.id}
+        audit(session, by.actor, "signature.prepared", code, **detail)
     return PreparedSignature(
         id=prepared.id,
         to_be_signed=base64.b64encode(prepared.to_be_signed).decode(),
@@ -304,7 +303,8 @@ def verify_file(ctx: Context, path: Path, *, name: str | None = None, actor: str
 def verify_document(ctx: Context, code: str, document_id: int, *, actor: str) -> StoredVerification:
     """Verify a document's latest version as stored: its signatures, every change made after
     them, its PDF/A conformance, and that the stored bytes are the ones the catalog recorded."""
-    key = _target(ctx, code, document_id).key
+    target = _target(ctx, code, document_id)
+    key = target.key
     with ctx.sessions() as session:
         recorded = session.scalar(select(StoredObject.sha256).where(StoredObject.key == key))
     with tempfile.TemporaryDirectory(dir=ctx.tmp) as tmp:
@@ -313,7 +313,8 @@ def verify_document(ctx: Context, code: str, document_id: int, *, actor: str) ->
         sha256 = sha256_file(path)
         report = verify_file(ctx, path)
     intact = recorded is None or recorded == sha256
-    audit_read(ctx, actor, "document.verified", code, document=document_id, ok=report.ok and intact)
+    detail = {"document": target.document_id, "number": document_id, "ok": report.ok and intact}
+    audit_read(ctx, actor, "document.verified", code, **detail)
     return StoredVerification(
         **{**report.model_dump(), "ok": report.ok and intact},
         dossier=code,

@@ -74,8 +74,8 @@ def check_may_sign(
     name_vi, name_en = KINDS[kind]
     if kind in made:
         raise SignatureRefused(
-            f"Tài liệu {document.id} đã có {name_vi} trên bản này; không ký lần hai.",
-            f"Document {document.id} already carries {name_en} on this version; it is not added twice.",
+            f"Tài liệu {document.number} đã có {name_vi} trên bản này; không ký lần hai.",
+            f"Document {document.number} already carries {name_en} on this version; it is not added twice.",
             field="kind",
         )
     if kind == AGENCY:
@@ -83,8 +83,8 @@ def check_may_sign(
         if needed not in made:
             need_vi, need_en = KINDS[needed]
             raise SignatureRefused(
-                f"Tài liệu {document.id} chưa có {need_vi}: cơ quan chỉ đóng dấu sau đó.",
-                f"Document {document.id} does not carry {need_en} yet: the agency seals only after it.",
+                f"Tài liệu {document.number} chưa có {need_vi}: cơ quan chỉ đóng dấu sau đó.",
+                f"Document {document.number} does not carry {need_en} yet: the agency seals only after it.",
                 field="kind",
             )
     if kind == OFFICER:

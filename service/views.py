@@ -97,7 +97,7 @@ class JobView(BaseModel):
     id: str
     status: JobStatus
     dossier: str | None
-    document_id: int | None
+    document_id: int | None = Field(description="Số thứ tự tài liệu trong hồ sơ / the document's number in its dossier")
     progress: Progress
     attempts: int
     error: JobError | None
@@ -147,7 +147,7 @@ class SignatureView(BaseModel):
 
 
 class DocumentView(BaseModel):
-    id: int
+    id: int = Field(description="Số thứ tự trong hồ sơ: 1, 2, 3… / its number in the dossier, as URLs name it")
     kind: Literal["component", "result"] = Field(
         description="component: thành phần hồ sơ số hóa; result: kết quả giải quyết / a component or an issued result"
     )

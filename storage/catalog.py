@@ -23,12 +23,14 @@ from sqlalchemy import (
     Engine,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
     create_engine,
     event,
+    func,
     inspect,
     select,
 )
@@ -107,9 +109,13 @@ class Dossier(Base):
 
 class Document(Base):
     __tablename__ = "documents"
-    __table_args__ = (UniqueConstraint("dossier_code", "original_sha256", "part"),)
-    id: Mapped[int] = mapped_column(primary_key=True)
+    __table_args__ = (
+        UniqueConstraint("dossier_code", "original_sha256", "part"),
+        Index("uq_documents_dossier_number", "dossier_code", "number", unique=True),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)  # the catalog's own; people and URLs use ``number``
     dossier_code: Mapped[str] = mapped_column(ForeignKey("dossiers.code"), index=True)
+    number: Mapped[int] = mapped_column(Integer, server_default="0")  # 1, 2, 3 within its dossier (document_for)
     part: Mapped[str] = mapped_column(String(16), default="")  # "2" for the 2nd document of a batch scan
     # A component of the dossier (digitized from the paper handed in), or an issued result
     # (kết quả giải quyết): they are signed by different people, in a different order.
@@ -124,21 +130,43 @@ class Document(Base):
     signed_sha256: Mapped[str | None] = mapped_column(String(64))
     alto_key: Mapped[str | None] = mapped_column(String(300))  # words with boxes (ALTO v4)
     page_count: Mapped[int] = mapped_column(Integer, default=0)
+    # What a person should know about its pages (low resolution, a drawing under 300 dpi…), from
+    # the digitization that made its current version.
+    notices: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(default=now)
+    # Removed by the desk (a wrong or unreadable scan, never a signed one): the row stays for the
+    # record and keeps its number; its pages and versions are gone.
+    removed_at: Mapped[dt.datetime | None] = mapped_column()
     dossier: Mapped[Dossier] = relationship(back_populates="documents")
     pages: Mapped[list[Page]] = relationship(order_by="Page.number", cascade="all, delete-orphan")
 
 
 def document_for(session: Session, code: str, sha256: str, part: str = "", **values: Any) -> Document:
     """The document of these bytes (``part`` of a batch) in dossier ``code``, inserted with
-    ``values`` if there is none; locked until the transaction ends on PostgreSQL (SQLite's
-    single writer holds it already), so a second upload of the same bytes waits for the first."""
-    insert_new(session, Document, dossier_code=code, original_sha256=sha256, part=part, **values)
-    return session.scalars(
-        select(Document)
-        .where(Document.dossier_code == code, Document.original_sha256 == sha256, Document.part == part)
-        .with_for_update()
-    ).one()
+    ``values`` and the dossier's next number if there is none; locked until the transaction ends
+    on PostgreSQL (SQLite's single writer holds it already), so a second upload of the same bytes
+    waits for the first.
+
+    The unique number decides a race: an insert that finds its number taken (by a transaction
+    that committed meanwhile; PostgreSQL waits for one still open) inserts nothing, and the next
+    round sees that row, the same bytes or the next number. A removed document's number is
+    never given again."""
+    same = select(Document).where(
+        Document.dossier_code == code, Document.original_sha256 == sha256, Document.part == part
+    )
+    while (found := session.scalars(same.with_for_update()).first()) is None:
+        last = session.scalar(select(func.max(Document.number)).where(Document.dossier_code == code))
+        number = (last or 0) + 1
+        insert_new(session, Document, dossier_code=code, original_sha256=sha256, part=part, number=number, **values)
+    return found
+
+
+def find_document(session: Session, code: str, number: int, *, lock: bool = False) -> Document | None:
+    """Document ``number`` of dossier ``code``, unless it was removed."""
+    query = select(Document).where(
+        Document.dossier_code == code, Document.number == number, Document.removed_at.is_(None)
+    )
+    return session.scalars(query.with_for_update() if lock else query).first()
 
 
 class Page(Base):
@@ -172,11 +200,15 @@ class Job(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_until: Mapped[dt.datetime | None] = mapped_column()  # renewed by the worker running it
     options: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # per-request digitization choices
+    posted_by: Mapped[str | None] = mapped_column(String(100), index=True)  # the station or person: whose jobs
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(default=now)
     started_at: Mapped[dt.datetime | None] = mapped_column()
     finished_at: Mapped[dt.datetime | None] = mapped_column()
+    # Its document (a batch's documents have none), loaded with it: a job's answer shows the
+    # document's number in its dossier.
+    document: Mapped[Document | None] = relationship(lazy="joined")
 
 
 class Signature(Base):

@@ -51,6 +51,8 @@ def build(session: Session, code: str) -> dict[str, Any]:
         "documents": [
             {
                 "id": d.id,
+                "number": d.number,  # in the dossier, as URLs name it
+                "removed_at": iso(d.removed_at),  # removed by the desk: its objects stay, listed below
                 "name": d.original_name,
                 "part": d.part,
                 "pages": d.page_count,

@@ -256,7 +256,7 @@ def _tsquery(phrases: Sequence[tuple[str, ...]]) -> str:
 @dataclass
 class Hit:
     dossier_code: str
-    document_id: int
+    document_id: int  # its number in the dossier, as URLs name it
     page: int
     snippet: str
     exact: bool
@@ -435,7 +435,7 @@ def _hits(session: Session, found: list[tuple[int, bool]], terms: list[Term]) ->
     if not found:
         return []
     rows = session.execute(
-        select(Page.id, Page.number, Page.text, Document.id, Dossier)
+        select(Page.id, Page.number, Page.text, Document.number, Dossier)
         .join(Document, Document.id == Page.document_id)
         .join(Dossier, Dossier.code == Document.dossier_code)
         .where(Page.id.in_([i for i, _ in found]))

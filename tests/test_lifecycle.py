@@ -121,6 +121,7 @@ def _signed_result(code: str, kinds: tuple[str, ...]) -> None:
         sha = f"{len(kinds):064d}"
         document = Document(
             dossier_code=code,
+            number=len(kinds),
             kind="result",
             original_name="quyet-dinh.pdf",
             original_key=f"k/{sha}",

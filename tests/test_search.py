@@ -18,6 +18,7 @@ from digitize.pipeline import PageResult, Result
 from service import access, run
 from service.context import context
 from storage import Document, Dossier, Page, open_catalog
+from storage.catalog import document_for
 from storage.objects import ObjectInfo
 from storage.search import (
     MAX_LIMIT,
@@ -51,15 +52,9 @@ def add(session: Session, code: str, texts: list[str], **meta: object) -> Docume
     if session.get(Dossier, code) is None:
         meta = {"agency": code[:13], "received_on": received(code), **meta}
         session.add(Dossier(code=code, **meta))
-    document = Document(
-        dossier_code=code,
-        original_name="scan.pdf",
-        original_key=f"k/{uuid.uuid4().hex}",
-        original_sha256=uuid.uuid4().hex * 2,
-        original_size=1,
-    )
-    session.add(document)
     session.flush()
+    key = uuid.uuid4().hex
+    document = document_for(session, code, key * 2, original_name="scan.pdf", original_key=f"k/{key}", original_size=1)
     for number, body in enumerate(texts, start=1):
         session.add(Page(document_id=document.id, number=number, text=body))
     index_document(session, document)
@@ -215,7 +210,8 @@ def test_pages_of_results_make_up_the_whole_ordered_list(sessions: sessionmaker[
         ids = dict(s.execute(select(Page.id, Page.text)).all())
         exact = sorted((i for i, t in ids.items() if "bản" in t), reverse=True)
         rest = sorted((i for i, t in ids.items() if "bản" not in t), reverse=True)
-        where = {i: (d, n) for i, d, n in s.execute(select(Page.id, Page.document_id, Page.number)).all()}
+        located = select(Page.id, Document.dossier_code, Document.number, Page.number).join(Document)
+        where = {i: (code, d, n) for i, code, d, n in s.execute(located).all()}  # documents are numbered per dossier
         for query, expected in (("bản", exact + rest), ("ban sao", sorted(ids, reverse=True))):
             total, first = search(s, query, limit=1000)
             assert total == 135 and len(first) == MAX_LIMIT  # at most 100 a page
@@ -223,9 +219,9 @@ def test_pages_of_results_make_up_the_whole_ordered_list(sessions: sessionmaker[
                 seen = []
                 for offset in range(0, total + size, size):
                     seen += search(s, query, limit=size, offset=offset)[1]
-                keys = [(h.document_id, h.page, h.exact) for h in seen]
+                keys = [(h.dossier_code, h.document_id, h.page, h.exact) for h in seen]
                 assert len(set(keys)) == len(keys) == total, (query, size)
-                assert [(h.document_id, h.page) for h in seen] == [where[i] for i in expected], (query, size)
+                assert [(h.dossier_code, h.document_id, h.page) for h in seen] == [where[i] for i in expected]
                 assert [h.exact for h in seen] == [query == "bản" and i in exact for i in expected]
         assert search(s, "bản", offset=500) == (135, [])
 

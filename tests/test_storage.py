@@ -93,4 +93,68 @@ def test_catalog_uses_wal_and_migrations(tmp_path: Path) -> None:
     sessions = open_catalog(f"sqlite:///{tmp_path / 'w.db'}")
     with sessions() as s:
         assert s.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
-        assert s.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0005"
+        assert s.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0006"
+
+
+def test_migration_numbers_documents_within_their_dossier(catalog_url: str) -> None:
+    """0006 numbers the documents already stored per dossier, in the order they came (id), and
+    rewrites what refers to them by the catalog's id: job results, their notices, who posted."""
+    import datetime as dt
+
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import MetaData, insert, select
+
+    from storage.catalog import MIGRATIONS, make_engine, migrate
+
+    engine = make_engine(catalog_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    at = dt.datetime(2025, 5, 27, tzinfo=dt.UTC)
+    low = [{"code": "low-dpi", "vi": "150 dpi", "en": "150 dpi"}]
+    with engine.begin() as c:
+        config.attributes["connection"] = c
+        command.upgrade(config, "0005")
+        tables = MetaData()
+        tables.reflect(c, only=["dossiers", "documents", "jobs"])
+        dossiers, documents, jobs = (tables.tables[n] for n in ("dossiers", "documents", "jobs"))
+        meta = {"agency": "x", "title": "", "status": "DIGITIZED", "procedure": "", "applicant": "", "retention": ""}
+        c.execute(insert(dossiers), [{"code": code, "created_at": at, "updated_at": at, **meta} for code in "AB"])
+        scanned = {"part": "", "original_key": "k", "original_size": 1, "page_count": 1, "created_at": at}
+        c.execute(
+            insert(documents),
+            [
+                {"id": i, "dossier_code": code, "original_name": f"{i}.png", "original_sha256": str(i), **scanned}
+                for i, code in ((1, "A"), (2, "B"), (3, "A"), (4, "A"), (5, "B"))
+            ],
+        )
+        scan = {"document_id": 4, "notices": low}
+        batch = {"documents": [{"document_id": 2, "notices": []}, {"document_id": 5, "notices": low}]}
+        done = {"kind": "digitize", "status": "done", "pages_done": 1, "attempts": 1}
+        c.execute(
+            insert(jobs),
+            [
+                {
+                    "id": j,
+                    "document_id": i,
+                    "result": r,
+                    "options": {"posted_by": f"Trạm {j}"},
+                    "created_at": at,
+                    **done,
+                }
+                for j, i, r in (("j1", 4, scan), ("j2", None, batch), ("j3", 3, None))
+            ],
+        )
+    migrate(engine)
+    with engine.connect() as c:
+        tables = MetaData()
+        tables.reflect(c, only=["documents", "jobs"])
+        documents, jobs = tables.tables["documents"], tables.tables["jobs"]
+        rows = c.execute(select(documents.c.id, documents.c.number, documents.c.notices).order_by(documents.c.id))
+        assert [(i, n, bool(notices)) for i, n, notices in rows] == [
+            (1, 1, False), (2, 1, False), (3, 2, False), (4, 3, True), (5, 2, True)
+        ]  # fmt: skip
+        results = dict(c.execute(select(jobs.c.id, jobs.c.result)).all())
+        assert results["j1"]["document_id"] == 3 and [d["document_id"] for d in results["j2"]["documents"]] == [1, 2]
+        assert c.execute(select(jobs.c.posted_by).where(jobs.c.id == "j3")).scalar_one() == "Trạm j3"
+    engine.dispose()
