@@ -32,7 +32,7 @@ from service.access import Principal
 from service.context import context
 from service.metrics import CatalogCollector, readiness
 from service.settings import get_settings
-from storage import lifecycle, parse_code
+from storage import lifecycle
 from storage.lifecycle import DossierStatus
 
 if not sys.warnoptions:  # libraries' deprecation notices are not for the service's log
@@ -228,17 +228,22 @@ async def post_scan(
         ),
     ] = "component",
 ) -> JSONResponse:
-    """Nhận một hay nhiều tệp quét cho hồ sơ; mỗi tệp là một tài liệu, một công việc số hóa.
-    / Accept one or more scans for a dossier; each file is a document with its own job."""
+    """Nhận một hay nhiều tệp quét cho hồ sơ; mỗi tệp là một tài liệu, một công việc số hóa. Trạm quét chỉ gửi
+    vào hồ sơ đã tiếp nhận (trừ khi SOHOA_SCANNER_CREATES_DOSSIERS). / Accept one or more scans for a dossier;
+    each file is a document with its own job. A scanner station posts only to dossiers received."""
     ctx = context()
-    parse_code(code, ctx.settings.dossier_code_pattern)  # reject a bad code before reading the body
+    creates = dossiers.may_create(ctx.settings, who.role)
+    # A bad code, a closed or (for a station) unknown dossier is refused before the body is read.
+    await run_in_threadpool(partial(scans.check_dossier, ctx, code, create_dossier=creates))
     chosen = (("spreads", spreads), ("blank_pages", blank_pages), ("profile", profile))
     options: dict[str, str] | None = {k: v for k, v in chosen if v} or None
     accepted = []
     async with uploads.received(request, ctx.tmp, ctx.settings.max_upload_bytes) as items:
         for item in items:  # in a thread: it waits on the disk (fsync)
             submit = partial(scans.submit_scan, ctx, code, item.path, item.name, options=options, document_kind=kind)
-            job = await run_in_threadpool(submit, actor=who.actor, sha256=item.sha256, take=True)
+            job = await run_in_threadpool(
+                submit, actor=who.actor, sha256=item.sha256, take=True, create_dossier=creates
+            )
             accepted.append(AcceptedJob(**job.model_dump(), job_url=_job_url(job.id)))
     answer = AcceptedScans(dossier=code, jobs=accepted)
     status = 202 if any(j.created for j in accepted) else 200
@@ -260,11 +265,13 @@ async def post_batch(
     """Nhận một lô quét; tờ phân cách chia lô thành tài liệu và hồ sơ.
     / Accept a batch scan; its separator sheets split it into documents and dossiers."""
     ctx = context()
+    creates = dossiers.may_create(ctx.settings, who.role)
+    if code:  # the dossier of the pages before the first separator, refused before the body is read
+        await run_in_threadpool(partial(scans.check_dossier, ctx, code, create_dossier=creates))
     async with uploads.received(request, ctx.tmp, ctx.settings.max_upload_bytes, max_files=1) as items:
         [item] = items
-        job = await run_in_threadpool(
-            partial(scans.submit_batch, ctx, item.path, item.name, default_code=code or "", actor=who.actor)
-        )
+        submit = partial(scans.submit_batch, ctx, item.path, item.name, default_code=code or "", actor=who.actor)
+        job = await run_in_threadpool(submit, create_dossier=creates)
     answer = AcceptedBatch(**job.model_dump(), job_url=_job_url(job.id))
     return JSONResponse(answer.model_dump(mode="json"), status_code=202)
 

@@ -165,6 +165,7 @@ def run_service(
     just started, each next one once the jobs of the one before are done, as a desk's day goes.
     The stations of each round, and the server's peak RSS summed over its processes (its RSS after
     each round is printed: memory that grows from round to round would show there)."""
+    env = {**env, "SOHOA_SCANNER_CREATES_DOSSIERS": "true"}  # each station's scan makes its dossier, as before
     scanner = token(env, "Trạm quét", "scanner")
     port = free_port()
     server = start_server(env, port, work / "server.log")

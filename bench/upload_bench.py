@@ -111,6 +111,7 @@ def run_mode(store: str, mode: str, big: Path, sha256: str, work: Path, store_ur
         "SOHOA_EMBEDDED_WORKER": "false",
         "SOHOA_MAX_UPLOAD_BYTES": str(2 * big.stat().st_size),
         "SOHOA_OBJECT_STORE_URL": store_url,
+        "SOHOA_SCANNER_CREATES_DOSSIERS": "true",  # the station's scan makes its dossier
     }
     scanner, archivist = token(env, "Trạm quét", "scanner"), token(env, "Lưu trữ", "archivist")
     port = free_port()

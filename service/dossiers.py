@@ -10,12 +10,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 import storage.manifest
 import storage.search
 from errors import SohoaError
 from service import signing_rules
 from service.context import Context, audit, audit_read
+from service.settings import Settings
 from service.views import (
     DocumentView,
     DossierPage,
@@ -66,6 +68,30 @@ def _no_dossier(code: str) -> NotFound:
 class DossierExists(SohoaError):
     status = 409
     code = "dossier-exists"
+
+
+class UnknownDossier(SohoaError):
+    status = 404
+    code = "dossier-unknown"
+
+
+def may_create(settings: Settings, role: str) -> bool:
+    """Whether scans posted by ``role`` may create the dossier they name. Reception (a clerk, an
+    administrator) may; a scanner station only if SOHOA_SCANNER_CREATES_DOSSIERS says so: a
+    mistyped code would make a dossier nobody received, and the scans would be lost to it."""
+    return role != "scanner" or settings.scanner_creates_dossiers
+
+
+def require_received(session: Session, code: str) -> None:
+    """Refuse a scanner's scan for a dossier reception has not created."""
+    if session.get(Dossier, code) is None:
+        raise UnknownDossier(
+            f"Hồ sơ {code} chưa được tiếp nhận: trạm quét không tạo hồ sơ mới. Kiểm tra lại mã hồ sơ, "
+            "hoặc nhờ bộ phận tiếp nhận tạo hồ sơ trước.",
+            f"Dossier {code} has not been received: a scanner station does not create dossiers. Check the "
+            "code, or have reception create the dossier first.",
+            field="code",
+        )
 
 
 def create_dossier(ctx: Context, code: str, meta: dict[str, Any], *, actor: str) -> DossierView:

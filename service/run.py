@@ -22,7 +22,7 @@ from digitize import Result, Source, digitize, digitize_batch
 from digitize.export import to_alto
 from digitize.pipeline import PageResult
 from errors import SohoaError
-from service import failures, lease, logs, signing_rules
+from service import dossiers, failures, lease, logs, signing_rules
 from service.context import Context, audit
 from service.dossiers import write_manifest
 from service.options import job_digitize_options
@@ -267,7 +267,8 @@ def _run_batch(ctx: Context, run: lease.Run, work: Path) -> None:
     with ctx.sessions.begin() as session:
         # Rows first, dossiers in one order, audit entries last: two batches making the same
         # dossiers at once neither collide nor wait on each other in a circle (PostgreSQL).
-        created = [code for code in codes if _new_dossier(ctx, session, code)]
+        may_create = options.get("creates_dossiers", True)  # a scanner's batch: only dossiers received
+        created = [code for code in codes if _new_dossier(ctx, session, code, may_create)]
         rows = [_batch_document(session, s.code, n, options) for n, s in enumerate(segments, start=1)]
         for code in codes:  # a closed dossier anywhere: nothing is recorded
             lifecycle.check_open(session, code, "nhận tài liệu từ lô quét", "a document from a batch")
@@ -284,7 +285,10 @@ def _run_batch(ctx: Context, run: lease.Run, work: Path) -> None:
         write_manifest(ctx, code)
 
 
-def _new_dossier(ctx: Context, session: Session, code: str) -> bool:
+def _new_dossier(ctx: Context, session: Session, code: str, may_create: bool) -> bool:
+    if not may_create:
+        dossiers.require_received(session, code)
+        return False
     parsed = parse_code(code, ctx.settings.dossier_code_pattern)
     return insert_new(session, Dossier, code=code, agency=parsed.agency, received_on=parsed.received_on)
 

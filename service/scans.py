@@ -12,7 +12,7 @@ from sqlalchemy import select
 import storage.manifest
 from checksums import sha256_file
 from digitize.ingest import check_type
-from service import failures, queue
+from service import dossiers, failures, queue
 from service.context import Context, audit
 from service.uploads import clean_filename
 from service.views import AcceptedJob, JobView
@@ -23,25 +23,23 @@ from storage.errors import NotFound
 _EXT = {"pdf": ".pdf", "jpeg": ".jpg", "png": ".png", "tiff": ".tif", "jp2": ".jp2", "unknown": ".bin"}
 
 
-def submit_scan(
-    ctx: Context,
-    code: str,
-    upload: Path,
-    filename: str,
-    *,
-    actor: str,
-    options: dict[str, str] | None = None,
-    sha256: str | None = None,
-    take: bool = False,
-    document_kind: str = "component",
-) -> AcceptedJob:
-    """Accept a scan and queue its job (a scan accepted before keeps its job: ``created`` false)."""
-    job, created = accept_scan(
-        ctx, code, upload, filename, actor=actor, options=options, sha256=sha256, take=take, document_kind=document_kind
-    )
+def submit_scan(ctx: Context, code: str, upload: Path, filename: str, *, actor: str, **choices: Any) -> AcceptedJob:
+    """Accept a scan and queue its job (a scan accepted before keeps its job: ``created`` false);
+    ``choices``: accept_scan's."""
+    job, created = accept_scan(ctx, code, upload, filename, actor=actor, **choices)
     if created:
         queue.enqueue(job.id, ctx.settings)
     return AcceptedJob(**job_view(job).model_dump(), created=created)
+
+
+def check_dossier(ctx: Context, code: str, *, create_dossier: bool) -> None:
+    """What can be told of a scan for ``code`` before its bytes are read or stored: a code that
+    is well formed, a dossier that is open and, unless the caller may create it, received."""
+    parse_code(code, ctx.settings.dossier_code_pattern)
+    with ctx.sessions() as session:
+        if not create_dossier:
+            dossiers.require_received(session, code)
+        lifecycle.check_open(session, code, "nhận thêm bản quét", "a new scan")
 
 
 def accept_scan(
@@ -55,16 +53,17 @@ def accept_scan(
     sha256: str | None = None,
     take: bool = False,
     document_kind: str = "component",
+    create_dossier: bool = True,
 ) -> tuple[Job, bool]:
     """Store the exact uploaded bytes under the dossier and record a queued digitization job.
 
     Posting the same bytes to the same dossier again returns the existing job (False).
     ``take``: the upload is a temporary file the store may move rather than copy.
+    ``create_dossier``: a dossier not received yet is made (else refused: dossiers.may_create).
     ``document_kind``: a component of the dossier, or an issued result (signed differently)."""
+    check_dossier(ctx, code, create_dossier=create_dossier)  # before storing anything
     dossier_code = parse_code(code, ctx.settings.dossier_code_pattern)
     kind = check_type(upload, filename)
-    with ctx.sessions() as session:  # before storing anything: a closed dossier takes no scan
-        lifecycle.check_open(session, code, "nhận thêm bản quét", "a new scan")
     sha256 = sha256 or sha256_file(upload)  # the API hashed it while it streamed in
     key = f"{dossier_prefix(code)}/originals/{sha256}{_EXT[kind]}"
     # Content-addressed: the same bytes make the same object.
@@ -73,7 +72,7 @@ def accept_scan(
         # Insert-or-get, the database deciding, so stations posting at once never collide; rows
         # first, audit entries last (on PostgreSQL the log's lock is then never held while
         # waiting for another upload's row).
-        new_dossier = insert_new(
+        new_dossier = create_dossier and insert_new(
             session, Dossier, code=code, agency=dossier_code.agency, received_on=dossier_code.received_on
         )
         lifecycle.check_open(session, code, "nhận thêm bản quét", "a new scan")  # closed meanwhile
@@ -100,13 +99,18 @@ def accept_scan(
 
 
 def submit_batch(
-    ctx: Context, upload: Path, filename: str, *, default_code: str = "", actor: str = "anonymous"
+    ctx: Context,
+    upload: Path,
+    filename: str,
+    *,
+    default_code: str = "",
+    actor: str = "anonymous",
+    create_dossier: bool = True,
 ) -> JobView:
-    """Store a batch scan as uploaded and queue its split into documents and dossiers."""
+    """Store a batch scan as uploaded and queue its split into documents and dossiers (dossiers
+    not received yet are made only with ``create_dossier``; else the job fails naming one)."""
     if default_code:
-        parse_code(default_code, ctx.settings.dossier_code_pattern)
-        with ctx.sessions() as session:
-            lifecycle.check_open(session, default_code, "nhận thêm bản quét", "a new scan")
+        check_dossier(ctx, default_code, create_dossier=create_dossier)
     kind = check_type(upload, filename)
     sha256 = sha256_file(upload)
     info = ctx.store.put_file(f"batches/{sha256}{_EXT[kind]}", upload, write_once=True)
@@ -117,6 +121,7 @@ def submit_batch(
         "size": info.size,
         "default_code": default_code,
         "posted_by": actor,
+        "creates_dossiers": create_dossier,
     }
     with ctx.sessions.begin() as session:
         job = Job(id=uuid.uuid4().hex, kind="batch", dossier_code=None, status=JobStatus.QUEUED, options=options)

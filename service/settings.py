@@ -91,6 +91,11 @@ class Settings(BaseSettings):
     blank_pages: Literal["flag", "drop"] = Field(
         "flag", description="Blank pages: flag them, or drop them from the PDF/A."
     )
+    scanner_creates_dossiers: bool = Field(
+        False,
+        description="A scanner station's scan (or batch) may create the dossier it names; off: the dossier must "
+        "have been received (created by a clerk or the one-stop software), so a mistyped code is refused.",
+    )
     dossier_code_pattern: str = Field(
         DOSSIER_CODE_PATTERN, description="Regular expression a dossier code must match in full."
     )

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
 import api
-from service import access
+from service import access, dossiers
 from service.context import context
 from service.gate import GuardedRoute
 from storage.catalog import AuditEvent
@@ -108,6 +108,7 @@ def test_wrong_and_revoked_tokens_are_refused(app_client: TestClient) -> None:
 
 def test_the_audit_log_names_who_acted(app_client: TestClient, page_png: Path) -> None:
     row, token = access.issue(context().sessions, "Trạm quét tầng 1", "scanner")
+    dossiers.create_dossier(context(), CODE, {}, actor="Cán bộ tiếp nhận")  # a station posts to a dossier received
     with page_png.open("rb") as f:
         r = app_client.post(
             f"/api/v1/dossiers/{CODE}/scans",

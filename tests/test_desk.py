@@ -1,18 +1,21 @@
 """The desk sees what went wrong and fixes it (issue 16, item 5): documents numbered within
-their dossier."""
+their dossier, no dossier made by a mistyped code."""
 
 from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
 import api
+from conftest import _clear_caches
 from service import access
 from service.context import context
+from service.run import run_job
 
 CODE = "000.00.12.H12-250527-0001"
 OTHER = "000.00.12.H12-250527-0002"
@@ -52,3 +55,59 @@ def test_documents_are_numbered_within_their_dossier(desk: dict[str, TestClient]
     assert clerk.get(b["downloads"]["original"]).content == png(20)
     assert clerk.get(f"/api/v1/dossiers/{CODE}/documents/2/original").content == png(30)
     assert clerk.get(f"/api/v1/dossiers/{OTHER}/documents/2/original").status_code == 404
+
+
+def test_a_scanner_cannot_create_a_dossier_by_mistyping_its_code(
+    desk: dict[str, TestClient], monkeypatch: pytest.MonkeyPatch, data_dir: Path
+) -> None:
+    scanner, clerk = desk["scanner"], desk["clerk"]
+    r = scanner.post(f"/api/v1/dossiers/{CODE}/scans", files={"file": ("a.png", png(10))})
+    assert r.status_code == 404 and r.json()["type"] == "urn:sohoa:error:dossier-unknown", r.text
+    body = r.json()
+    assert body["field"] == "code" and body["detail"] == body["detail_vi"]
+    assert CODE in body["detail_vi"] and CODE in body["detail_en"] and "trạm quét" in body["detail_vi"]
+    english = scanner.post(
+        f"/api/v1/dossiers/{CODE}/scans", files={"file": ("a.png", png(10))}, headers={"Accept-Language": "en"}
+    )
+    assert english.json()["detail"].startswith(f"Dossier {CODE}")
+    batch = scanner.post("/api/v1/batches", params={"code": CODE}, files={"file": ("lo.png", png(11))})
+    assert batch.status_code == 404 and CODE in batch.json()["detail_vi"]
+    assert clerk.get(f"/api/v1/dossiers/{CODE}").status_code == 404  # nothing made, nothing kept
+    assert not (data_dir / "objects" / "dossiers").exists()
+    assert not [p for p in (data_dir / "tmp").rglob("*") if p.is_file()]
+
+    assert clerk.post("/api/v1/dossiers", json={"code": CODE}).status_code == 201  # reception receives it
+    assert post(scanner, CODE, "a.png", png(10))["document_id"] == 1
+    assert post(clerk, OTHER, "b.png", png(20))["document_id"] == 1  # a clerk's scan creates it, as before
+    monkeypatch.setenv("SOHOA_SCANNER_CREATES_DOSSIERS", "true")
+    _clear_caches()
+    assert post(scanner, "000.00.12.H12-250527-0003", "c.png", png(30))["created"]
+
+
+@pytest.mark.slow  # OCR
+def test_a_scanner_s_batch_goes_only_to_dossiers_received(desk: dict[str, TestClient], tmp_path: Path) -> None:
+    import numpy as np
+    import zxingcpp
+
+    from pages import render_page
+
+    scanner, clerk = desk["scanner"], desk["clerk"]
+    sheet = Image.new("L", (1654, 2339), 255)  # a separator sheet naming a dossier nobody received
+    sheet.paste(
+        Image.fromarray(np.asarray(zxingcpp.create_barcode(OTHER, zxingcpp.BarcodeFormat.QRCode).to_image(scale=10))),
+        (500, 600),
+    )
+    batch = tmp_path / "lo.pdf"
+    sheet.save(batch, save_all=True, append_images=[render_page(["HỒ SƠ THỨ HAI"], dpi=200, mode="L")], resolution=200)
+    job = scanner.post("/api/v1/batches", files={"file": ("lo.pdf", batch.read_bytes())}).json()
+    run_job(context(), job["id"])
+    failed = scanner.get(f"/api/v1/jobs/{job['id']}").json()
+    assert failed["status"] == "failed" and failed["error"]["code"] == "dossier-unknown", failed
+    assert OTHER in failed["error"]["vi"] and OTHER in failed["error"]["en"]
+    assert clerk.get(f"/api/v1/dossiers/{OTHER}").status_code == 404
+
+    assert clerk.post("/api/v1/dossiers", json={"code": OTHER}).status_code == 201
+    again = scanner.post("/api/v1/batches", files={"file": ("lo.pdf", batch.read_bytes())}).json()
+    run_job(context(), again["id"])
+    assert scanner.get(f"/api/v1/jobs/{again['id']}").json()["status"] == "done"
+    assert [d["id"] for d in clerk.get(f"/api/v1/dossiers/{OTHER}").json()["documents"]] == [1]

@@ -16,6 +16,7 @@ from conftest import cli_token, serve
 
 def test_json_logs_carry_the_request_id(tmp_path: Path, page_png: Path) -> None:
     env = {**os.environ, "SOHOA_DATA_DIR": str(tmp_path / "var"), "SOHOA_EMBEDDED_WORKER": "false"}
+    env["SOHOA_SCANNER_CREATES_DOSSIERS"] = "true"  # the station's scan makes its dossier
     token = cli_token(env, "Trạm quét 9", "scanner")
     server, base = serve(env, stderr=subprocess.PIPE)
     try:

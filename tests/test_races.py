@@ -24,10 +24,11 @@ from sqlalchemy import func, select
 from conftest import serve
 from service import access
 from service.context import context
-from storage import AuditEvent, Document, Job
+from storage import AuditEvent, Document, Dossier, Job
 from storage.audit import audit
 
 CLIENTS = 20
+JSON = {"Content-Type": "application/json"}
 Answer = tuple[int, dict]  # type: ignore[type-arg]
 
 
@@ -83,30 +84,38 @@ def statuses(answers: list[Answer]) -> Counter[int]:
     return Counter(status for status, _ in answers)
 
 
-def post_scan(send: Callable[..., Answer], code: str, data: bytes, name: str) -> Callable[[], Answer]:
+def post_scan(
+    send: Callable[..., Answer], code: str, data: bytes, name: str, role: str = "clerk"
+) -> Callable[[], Answer]:
     headers = {"Content-Type": "image/png", "X-Filename": name}
-    return lambda: send("scanner", "POST", f"/api/v1/dossiers/{code}/scans", data, headers)
+    return lambda: send(role, "POST", f"/api/v1/dossiers/{code}/scans", data, headers)
 
 
 def test_concurrent_posts_answer_201_202_200_or_409_and_leave_nothing_behind(
     server: Callable[..., Answer], data_dir: Path
 ) -> None:
-    # Twenty stations, twenty different scans, one dossier nobody has created yet.
+    # Twenty desks, twenty different scans, one dossier nobody has created yet: numbered 1 to 20.
     new = "000.00.12.H12-250601-0001"
     answers = at_once([post_scan(server, new, small_png(i), f"trang-{i}.png") for i in range(CLIENTS)])
     assert statuses(answers) == {202: CLIENTS}, answers
+    assert sorted(body["jobs"][0]["document_id"] for _, body in answers) == list(range(1, CLIENTS + 1))
 
-    # One scan posted ten times at once: one document and one job, the others told so (200).
+    # One scan posted ten times at once by stations: one document and one job, the others told so (200).
     same = "000.00.12.H12-250601-0002"
+    assert server("clerk", "POST", "/api/v1/dossiers", json.dumps({"code": same}).encode(), JSON)[0] == 201
     scan = small_png(200)
-    answers = at_once([post_scan(server, same, scan, "mot-tep.png") for _ in range(10)])
+    answers = at_once([post_scan(server, same, scan, "mot-tep.png", "scanner") for _ in range(10)])
     assert statuses(answers) == {202: 1, 200: 9}, answers
     assert len({body["jobs"][0]["id"] for _, body in answers}) == 1
+    # Stations posting to a dossier nobody received: refused, nothing made.
+    unknown = "000.00.12.H12-250601-0004"
+    answers = at_once([post_scan(server, unknown, small_png(i), f"x-{i}.png", "scanner") for i in range(5)])
+    assert statuses(answers) == {404: 5} and all(unknown in body["detail_vi"] for _, body in answers), answers
 
     # Twenty clerks create one dossier at once: one is created, the others hear it exists.
     created = "000.00.12.H12-250601-0003"
     body = json.dumps({"code": created, "title": "Đăng ký khai sinh"}).encode()
-    create = lambda: server("clerk", "POST", "/api/v1/dossiers", body, {"Content-Type": "application/json"})  # noqa: E731
+    create = lambda: server("clerk", "POST", "/api/v1/dossiers", body, JSON)  # noqa: E731
     answers = at_once([create] * CLIENTS)
     assert statuses(answers) == {201: 1, 409: CLIENTS - 1}, answers
     assert all(b["type"] == "urn:sohoa:error:dossier-exists" for s, b in answers if s == 409), answers
@@ -118,6 +127,7 @@ def test_concurrent_posts_answer_201_202_200_or_409_and_leave_nothing_behind(
             assert count(select(Document).where(Document.dossier_code == code)) == documents, code
             made = select(AuditEvent).where(AuditEvent.dossier_code == code, AuditEvent.action == "dossier.created")
             assert count(made) == 1, code
+        assert session.get(Dossier, unknown) is None
         assert count(select(Job)) == CLIENTS + 1
     report = audit(ctx.store, ctx.sessions)
     assert report.ok and not report.orphans, report

@@ -60,6 +60,7 @@ def _post_and_wait(base: str, token: str, code: str, scan: Path) -> dict:  # typ
 
 def test_one_server_process_runs_the_worker_and_another_takes_it_over(tmp_path: Path, page_png: Path) -> None:
     env = {**os.environ, "SOHOA_DATA_DIR": str(tmp_path / "var"), "SOHOA_API_PROCESSES": "2", "SOHOA_OCR_JOBS": "1"}
+    env["SOHOA_SCANNER_CREATES_DOSSIERS"] = "true"  # the station's scans make their dossiers
     scanner = cli_token(env, "Trạm quét", "scanner")
     log = tmp_path / "server.log"
     server, base = serve(env, stderr=log.open("wb"))
