@@ -25,14 +25,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from errors import SohoaError
-from service import access, dossiers, gate, logs, queue, scans, scratch, signatures, uploads, views
+from service import access, dossiers, gate, jobs, logs, queue, scans, scratch, signatures, uploads, views
 from service import audit as audit_log
 from service import search as searching
 from service.access import Principal
 from service.context import context
 from service.metrics import CatalogCollector, readiness
 from service.settings import get_settings
-from storage import lifecycle
+from storage import JobStatus, lifecycle
 from storage.lifecycle import DossierStatus
 
 if not sys.warnoptions:  # libraries' deprecation notices are not for the service's log
@@ -190,6 +190,14 @@ class AcceptedBatch(views.JobView):
     job_url: str
 
 
+# Bounds that keep numbers within the catalog's integer columns (an overflow would be a 500).
+DocumentId = Annotated[
+    int,
+    ApiPath(ge=1, le=2**31 - 1, description="Số thứ tự tài liệu trong hồ sơ / the document's number in its dossier"),
+]
+Offset = Annotated[int, Query(ge=0, le=1_000_000_000, description="Bỏ qua bấy nhiêu kết quả / results to skip")]
+
+
 def _job_url(job_id: str) -> str:
     return app.url_path_for("get_job", job_id=job_id)
 
@@ -276,18 +284,45 @@ async def post_batch(
     return JSONResponse(answer.model_dump(mode="json"), status_code=202)
 
 
+class Job(views.JobView):
+    job_url: str
+
+
+class JobPage(views.JobPage):
+    jobs: list[Job]  # type: ignore[assignment]  # the same jobs, with their links
+
+
+@app.get("/api/v1/jobs", tags=["công việc"])
+def list_jobs(
+    who: Anyone,
+    status: Annotated[JobStatus | None, Query(description="Trạng thái / status")] = None,
+    dossier: Annotated[str | None, Query(max_length=64, description="Mã hồ sơ / dossier code")] = None,
+    since: Annotated[
+        dt.datetime | None, Query(description="Gửi từ lúc (ISO 8601; không có múi giờ: giờ cơ quan) / posted since")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Offset = 0,
+) -> JobPage:
+    """Các công việc, mới nhất trước, lọc theo trạng thái, hồ sơ, thời điểm; trạm quét chỉ thấy công việc của
+    mình. / Jobs, newest first, by status, dossier and time; a scanner station sees only its own."""
+    found = jobs.list_jobs(
+        context(),
+        posted_by=jobs.own_only(who),
+        status=status,
+        dossier=dossier,
+        since=since,
+        limit=limit,
+        offset=offset,
+    )
+    listed = [Job(**j.model_dump(), job_url=_job_url(j.id)) for j in found.jobs]
+    return JobPage(**found.model_dump(exclude={"jobs"}), jobs=listed)
+
+
 @app.get("/api/v1/jobs/{job_id}", tags=["công việc"])
 def get_job(who: Anyone, job_id: str) -> views.JobView:
-    """Trạng thái, tiến độ và lỗi của một công việc. / A job's status, progress and errors."""
-    return scans.get_job(context(), job_id)
-
-
-# Bounds that keep numbers within the catalog's integer columns (an overflow would be a 500).
-DocumentId = Annotated[
-    int,
-    ApiPath(ge=1, le=2**31 - 1, description="Số thứ tự tài liệu trong hồ sơ / the document's number in its dossier"),
-]
-Offset = Annotated[int, Query(ge=0, le=1_000_000_000, description="Bỏ qua bấy nhiêu kết quả / results to skip")]
+    """Trạng thái, tiến độ và lỗi của một công việc (trạm quét: chỉ của mình). / A job's status, progress and
+    errors (a scanner station: its own only)."""
+    return scans.get_job(context(), job_id, posted_by=jobs.own_only(who))
 
 
 class DossierFields(BaseModel):

@@ -85,7 +85,14 @@ def accept_scan(
             return job, False  # a failed job is retried by posting the scan again
         storage.manifest.record(session, info, kind="original", code=code, actor=actor)
         choices = {**(options or {}), "posted_by": actor}  # the dossier's history names the station
-        job = Job(id=uuid.uuid4().hex, dossier_code=code, document=document, status=JobStatus.QUEUED, options=choices)
+        job = Job(
+            id=uuid.uuid4().hex,
+            dossier_code=code,
+            document=document,
+            status=JobStatus.QUEUED,
+            options=choices,
+            posted_by=actor,
+        )
         session.add(job)
         session.flush()
         if new_dossier:
@@ -124,7 +131,14 @@ def submit_batch(
         "creates_dossiers": create_dossier,
     }
     with ctx.sessions.begin() as session:
-        job = Job(id=uuid.uuid4().hex, kind="batch", dossier_code=None, status=JobStatus.QUEUED, options=options)
+        job = Job(
+            id=uuid.uuid4().hex,
+            kind="batch",
+            dossier_code=None,
+            status=JobStatus.QUEUED,
+            options=options,
+            posted_by=actor,
+        )
         session.add(job)
         storage.manifest.record(session, info, kind="original", code=None, actor=actor)
         audit(session, actor, "batch.accepted", default_code or None, sha256=sha256, file=options["original_name"])
@@ -140,6 +154,7 @@ def job_view(job: Job) -> JobView:
             "status": job.status,
             "dossier": job.dossier_code,
             "document_id": job.document.number if job.document_id is not None and job.document else None,
+            "posted_by": job.posted_by,
             "progress": {"pages_done": job.pages_done, "pages_total": job.pages_total},
             "attempts": job.attempts,
             "error": failures.shown(job.error, job.id),  # errors stored before they were cleaned too
@@ -151,9 +166,10 @@ def job_view(job: Job) -> JobView:
     )
 
 
-def get_job(ctx: Context, job_id: str) -> JobView:
+def get_job(ctx: Context, job_id: str, *, posted_by: str | None = None) -> JobView:
+    """A job; with ``posted_by``, only one that station posted (another's is not found)."""
     with ctx.sessions() as session:
         job = session.get(Job, job_id)
-        if job is None:
+        if job is None or (posted_by is not None and job.posted_by != posted_by):
             raise NotFound(f"Không có công việc {job_id[:40]}.", f"No job {job_id[:40]}.", field="job_id")
         return job_view(job)

@@ -98,6 +98,7 @@ class JobView(BaseModel):
     status: JobStatus
     dossier: str | None
     document_id: int | None = Field(description="Số thứ tự tài liệu trong hồ sơ / the document's number in its dossier")
+    posted_by: str | None = Field(description="Trạm quét hoặc người gửi / the station or person who posted it")
     progress: Progress
     attempts: int
     error: JobError | None
@@ -109,6 +110,13 @@ class JobView(BaseModel):
 
 class AcceptedJob(JobView):
     created: bool = Field(description="false: cùng tệp đã nhận trước đó / the same file was accepted before")
+
+
+class JobPage(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    jobs: list[JobView]
 
 
 class DossierSummary(BaseModel):

@@ -1,6 +1,6 @@
 """Object store, catalog and Vietnamese search."""
 
-from storage.catalog import AuditEvent, Document, Dossier, Job, Page, Signature, open_catalog
+from storage.catalog import AuditEvent, Document, Dossier, Job, JobStatus, Page, Signature, open_catalog
 from storage.codes import DossierCode, parse_code
 from storage.filesystem import FilesystemStore
 from storage.objects import ObjectStore, dossier_prefix
@@ -13,6 +13,7 @@ __all__ = [
     "DossierCode",
     "FilesystemStore",
     "Job",
+    "JobStatus",
     "ObjectStore",
     "Page",
     "Signature",

@@ -31,7 +31,8 @@ EXPECTED: dict[tuple[str, str], set[str] | None] = {
     ("GET", "/metrics"): {"admin"},
     ("POST", "/api/v1/dossiers/{code}/scans"): {"scanner", "clerk", "admin"},
     ("POST", "/api/v1/batches"): {"scanner", "clerk", "admin"},
-    ("GET", "/api/v1/jobs/{job_id}"): ALL,
+    ("GET", "/api/v1/jobs/{job_id}"): ALL,  # a scanner station's own only
+    ("GET", "/api/v1/jobs"): ALL,  # the same
     ("POST", "/api/v1/dossiers"): {"clerk", "admin"},
     ("GET", "/api/v1/dossiers"): READ,
     ("GET", "/api/v1/dossiers/{code}"): READ,

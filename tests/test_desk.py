@@ -1,8 +1,9 @@
 """The desk sees what went wrong and fixes it (issue 16, item 5): documents numbered within
-their dossier, no dossier made by a mistyped code."""
+their dossier, no dossier made by a mistyped code, a station's own jobs listed."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
+from test_failures import BROKEN_TIFF
 
 import api
 from conftest import _clear_caches
@@ -82,6 +84,37 @@ def test_a_scanner_cannot_create_a_dossier_by_mistyping_its_code(
     monkeypatch.setenv("SOHOA_SCANNER_CREATES_DOSSIERS", "true")
     _clear_caches()
     assert post(scanner, "000.00.12.H12-250527-0003", "c.png", png(30))["created"]
+
+
+def test_a_station_finds_its_jobs(desk: dict[str, TestClient], data_dir: Path) -> None:
+    scanner, other, clerk = desk["scanner"], desk["scanner2"], desk["clerk"]
+    clerk.post("/api/v1/dossiers", json={"code": CODE})
+    before = dt.datetime.now(dt.UTC)
+    mine = [post(scanner, CODE, f"{n}.png", png(n))["id"] for n in range(3)]
+    theirs = post(other, CODE, "x.png", png(99))["id"]
+    post(clerk, OTHER, "y.tif", BROKEN_TIFF)
+
+    listed = scanner.get("/api/v1/jobs").json()
+    assert listed["total"] == 3 and [j["id"] for j in listed["jobs"]] == mine[::-1]  # newest first
+    assert {j["posted_by"] for j in listed["jobs"]} == {"Trạm quét 1 #1"}
+    assert all(j["job_url"] == f"/api/v1/jobs/{j['id']}" for j in listed["jobs"])
+    page = scanner.get("/api/v1/jobs", params={"limit": 2, "offset": 2}).json()
+    assert (page["total"], page["limit"], page["offset"], [j["id"] for j in page["jobs"]]) == (3, 2, 2, mine[:1])
+    assert scanner.get(f"/api/v1/jobs/{theirs}").status_code == 404  # another station's job is not shown
+    assert other.get(f"/api/v1/jobs/{theirs}").status_code == 200
+
+    everyone = clerk.get("/api/v1/jobs").json()
+    assert everyone["total"] == 5
+    assert clerk.get("/api/v1/jobs", params={"dossier": OTHER}).json()["total"] == 1
+    [failing] = clerk.get("/api/v1/jobs", params={"dossier": OTHER}).json()["jobs"]
+    run_job(context(), failing["id"])
+    assert [j["id"] for j in clerk.get("/api/v1/jobs", params={"status": "failed"}).json()["jobs"]] == [failing["id"]]
+    assert clerk.get("/api/v1/jobs", params={"status": "queued"}).json()["total"] == 4
+    since = {"since": before.isoformat()}
+    assert clerk.get("/api/v1/jobs", params=since).json()["total"] == 5
+    later = {"since": (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)).isoformat()}
+    assert clerk.get("/api/v1/jobs", params=later).json()["total"] == 0
+    assert scanner.get("/api/v1/jobs", params={"status": "nope"}).status_code == 422
 
 
 @pytest.mark.slow  # OCR
