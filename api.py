@@ -202,6 +202,28 @@ def _job_url(job_id: str) -> str:
     return app.url_path_for("get_job", job_id=job_id)
 
 
+class ScanOptions(BaseModel):
+    """A request's digitization choices over the settings (query parameters)."""
+
+    spreads: Literal["auto", "never", "always"] | None = Field(
+        None, description="Tách trang đôi: auto (khi thấy gáy), never, always. / Split two-page spreads."
+    )
+    blank_pages: Literal["flag", "drop"] | None = Field(
+        None, description="Trang trắng: flag (đánh dấu) hoặc drop (bỏ)."
+    )
+    profile: Literal["archive", "compact"] | None = Field(
+        None,
+        description="Ảnh trang: archive (giữ nguyên như khi quét) hoặc compact (ảnh màu, xám nén JPEG). "
+        "/ Page images: as scanned, or colour and grey pages as JPEG.",
+    )
+
+    def chosen(self) -> dict[str, str] | None:
+        return self.model_dump(exclude_none=True) or None
+
+
+Choices = Annotated[ScanOptions, Query()]
+
+
 @app.post(
     "/api/v1/dossiers/{code}/scans",
     status_code=202,
@@ -214,20 +236,7 @@ async def post_scan(
     who: Uploader,
     request: Request,
     code: str,
-    spreads: Annotated[
-        Literal["auto", "never", "always"] | None,
-        Query(description="Tách trang đôi: auto (khi thấy gáy), never, always. / Split two-page spreads."),
-    ] = None,
-    blank_pages: Annotated[
-        Literal["flag", "drop"] | None, Query(description="Trang trắng: flag (đánh dấu) hoặc drop (bỏ).")
-    ] = None,
-    profile: Annotated[
-        Literal["archive", "compact"] | None,
-        Query(
-            description="Ảnh trang: archive (giữ nguyên như khi quét) hoặc compact (ảnh màu, xám nén JPEG). "
-            "/ Page images: as scanned, or colour and grey pages as JPEG."
-        ),
-    ] = None,
+    choices: Choices,
     kind: Annotated[
         Literal["component", "result"],
         Query(
@@ -243,8 +252,7 @@ async def post_scan(
     creates = dossiers.may_create(ctx.settings, who.role)
     # A bad code, a closed or (for a station) unknown dossier is refused before the body is read.
     await run_in_threadpool(partial(scans.check_dossier, ctx, code, create_dossier=creates))
-    chosen = (("spreads", spreads), ("blank_pages", blank_pages), ("profile", profile))
-    options: dict[str, str] | None = {k: v for k, v in chosen if v} or None
+    options = choices.chosen()
     accepted = []
     async with uploads.received(request, ctx.tmp, ctx.settings.max_upload_bytes) as items:
         for item in items:  # in a thread: it waits on the disk (fsync)
@@ -355,6 +363,7 @@ class Transition(BaseModel):
 class Document(views.DocumentView):
     downloads: dict[str, str] = Field(description="original, pdfa, signed, alto: đường tải / download paths")
     verification_url: str
+    job_url: str | None
 
 
 class Dossier(views.DossierView):
@@ -368,7 +377,8 @@ def _with_links(view: views.DossierView) -> Dossier:
         params = {"code": view.code, "document_id": str(d.id)}
         downloads = {k: app.url_path_for("download", **params, kind=k) for k in d.versions}
         verification = app.url_path_for("verify_document", **params)
-        return Document(**d.model_dump(), downloads=downloads, verification_url=verification)
+        job = _job_url(d.job_id) if d.job_id else None
+        return Document(**d.model_dump(), downloads=downloads, verification_url=verification, job_url=job)
 
     return Dossier(**view.model_dump(exclude={"documents"}), documents=[links(d) for d in view.documents])
 
@@ -423,6 +433,40 @@ def transition(who: Reader, code: str, body: Transition) -> Dossier:
     who.require(lifecycle.roles_for(body.to))  # e.g. only a leader approves
     moved = dossiers.transition(context(), code, body.to, actor=who.actor, reason=body.reason, due_on=body.due_on)
     return _with_links(moved)
+
+
+@app.post(
+    "/api/v1/dossiers/{code}/documents/{document_id}/scans",
+    status_code=202,
+    tags=["hồ sơ"],
+    openapi_extra=uploads.OPENAPI_ONE_FILE,
+)
+async def replace_scan(
+    who: Uploader, request: Request, code: str, document_id: DocumentId, choices: Choices
+) -> AcceptedScans:
+    """Quét lại một tài liệu (lỗi hoặc kém chất lượng) khi chưa ai ký: tài liệu giữ số thứ tự, được số hóa lại từ
+    bản quét mới. / A new scan for a document (failed or poor) before anyone signs it: it keeps its number and
+    is digitized again from the new scan."""
+    ctx = context()
+    await run_in_threadpool(scans.check_document, ctx, code, document_id)  # before the body is read
+    async with uploads.received(request, ctx.tmp, ctx.settings.max_upload_bytes, max_files=1) as items:
+        [item] = items
+        replace = partial(scans.replace_scan, ctx, code, document_id, item.path, item.name, options=choices.chosen())
+        job = await run_in_threadpool(replace, actor=who.actor, sha256=item.sha256, take=True)
+    return AcceptedScans(dossier=code, jobs=[AcceptedJob(**job.model_dump(), job_url=_job_url(job.id))])
+
+
+@app.delete("/api/v1/dossiers/{code}/documents/{document_id}", tags=["hồ sơ"])
+def remove_document(
+    who: Clerk,
+    code: str,
+    document_id: DocumentId,
+    reason: Annotated[str, Query(max_length=500, description="Lý do gỡ / why it is removed")] = "",
+) -> Dossier:
+    """Gỡ một tài liệu (quét nhầm, không đọc được) khi chưa ai ký; ghi vào nhật ký. / Remove a document (a wrong or
+    unreadable scan) before anyone signs it; audited."""
+    removed = dossiers.remove_document(context(), code, document_id, actor=who.actor, reason=reason)
+    return _with_links(removed)
 
 
 class LegalHold(BaseModel):

@@ -17,19 +17,11 @@ import storage.search
 from errors import SohoaError
 from service import signing_rules
 from service.context import Context, audit, audit_read
+from service.documents import change, clear_versions, document_views, locked, versions
 from service.settings import Settings
-from service.views import (
-    DocumentView,
-    DossierPage,
-    DossierSummary,
-    DossierView,
-    HistoryEntry,
-    Kind,
-    LegalHoldView,
-    SignatureView,
-)
-from storage import Document, Dossier, Signature, lifecycle, parse_code
-from storage.catalog import StoredObject, find_document, insert_new, iso
+from service.views import DossierPage, DossierSummary, DossierView, HistoryEntry, Kind, LegalHoldView
+from storage import Dossier, lifecycle, parse_code
+from storage.catalog import StoredObject, find_document, insert_new, iso, now
 from storage.errors import NotFound, StorageError
 
 log = logging.getLogger("sohoa")
@@ -157,51 +149,17 @@ def _summary(dossier: Dossier) -> dict[str, Any]:
     }
 
 
-def versions(document: Document) -> dict[Kind, str | None]:
-    """What can be downloaded of a document, by kind: object keys, None if not made yet."""
-    return {
-        "original": document.original_key,
-        "pdfa": document.pdfa_key,
-        "signed": document.signed_key,
-        "alto": document.alto_key,  # words with their boxes, ALTO v4 XML
-    }
-
-
-def _signature(s: Signature, document: Document) -> SignatureView:
-    return SignatureView(
-        kind=s.kind,
-        signer=s.signer,
-        time=s.signed_at,
-        level=s.level,
-        actor=s.actor,
-        current=s.version in (None, document.pdfa_sha256),
-    )
-
-
 def dossier_view(ctx: Context, code: str) -> DossierView:
-    """A dossier with its documents, the versions each has, and its lifecycle history."""
+    """A dossier with its documents (each one's number, job status and error, versions,
+    signatures, notices), every notice of theirs, and its lifecycle history."""
     parse_code(code, ctx.settings.dossier_code_pattern)
     with ctx.sessions() as session:
         dossier = session.get(Dossier, code)
         if dossier is None:
             raise _no_dossier(code)
-        signed = session.scalars(
-            select(Signature).where(Signature.document_id.in_([d.id for d in dossier.documents])).order_by(Signature.id)
-        ).all()
-        documents = [
-            DocumentView(
-                id=d.number,
-                kind=d.kind,
-                file=d.original_name,
-                pages=d.page_count,
-                original_sha256=d.original_sha256,
-                versions=[kind for kind, key in versions(d).items() if key],
-                signatures=[_signature(s, d) for s in signed if s.document_id == d.id],
-            )
-            for d in dossier.documents
-        ]
+        documents, notices = document_views(session, dossier)
         history = [HistoryEntry.model_validate(h) for h in lifecycle.history(session, code)]
-        return DossierView(**_summary(dossier), documents=documents, history=history)
+        return DossierView(**_summary(dossier), documents=documents, notices=notices, history=history)
 
 
 def read_dossier(ctx: Context, code: str, *, actor: str) -> DossierView:
@@ -272,6 +230,25 @@ def document_version(ctx: Context, code: str, document_id: int, kind: Kind, *, a
     if actor is not None:
         audit_read(ctx, actor, "document.downloaded", code, **read)
     return Version(key, name, sha256, media)
+
+
+def remove_document(ctx: Context, code: str, number: int, *, actor: str, reason: str = "") -> DossierView:
+    """Take a wrong or unreadable scan out of the dossier, before anyone signs it: its pages
+    leave the index and its versions the dossier; the row, its number and the stored objects
+    stay for the record, and the log says who removed what and why. The dossier is then what
+    its other documents make it (DIGITIZED when they all are)."""
+    parse_code(code, ctx.settings.dossier_code_pattern)
+    with ctx.sessions.begin() as session:
+        lifecycle.check_open(session, code, "gỡ tài liệu", "removing a document")
+        document = locked(session, code, number)
+        change(session, document, ("gỡ khỏi hồ sơ", "removed"), removed_at=now())
+        had = clear_versions(session, document)
+        dossier = session.get(Dossier, code)
+        assert dossier is not None
+        lifecycle.settle(session, dossier, actor=actor)
+        audit(session, actor, "document.removed", code, document=document.id, number=number, reason=reason, **had)
+    write_manifest(ctx, code)
+    return dossier_view(ctx, code)
 
 
 def legal_hold(ctx: Context, code: str, on: bool, *, actor: str, reason: str = "") -> LegalHoldView:

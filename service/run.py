@@ -141,15 +141,14 @@ def store(ctx: Context, work: Path, code: str, prefix: str, result: Result, *, s
 
 def record(session: Session, document: Document, made: Made, run: lease.Run | None = None) -> None:
     """The catalog rows of a stored document: its versions, pages (indexed) and signature."""
-    storage.search.unindex_pages(session, [old.id for old in document.pages])  # FTS5 rows do not cascade
-    for old in list(document.pages):
-        session.delete(old)
-    session.flush()
+    storage.search.forget_pages(session, document)  # FTS5 rows do not cascade
     document.pdfa_key, document.pdfa_sha256 = made.pdfa.key, made.pdfa.sha256
     document.signed_key = made.signed.key if made.signed else None
     document.signed_sha256 = made.signed.sha256 if made.signed else None
     document.alto_key = made.alto.key
     document.page_count = len(made.kept)
+    document.notices = made.result.notices  # shown on the document and its dossier
+    document.removed_at = None  # a batch posted again brings back a document removed since
     for kind, info in (("pdfa", made.pdfa), ("alto", made.alto), ("signed", made.signed)):
         if info is not None:
             storage.manifest.record(session, info, kind=kind, code=made.code, actor="worker")
@@ -180,10 +179,8 @@ def record(session: Session, document: Document, made: Made, run: lease.Run | No
         )
     dossier = session.get(Dossier, made.code)
     assert dossier is not None
-    if dossier.status in lifecycle.DIGITIZABLE:  # a dossier further on keeps its status
-        actor = lease.job_actor(run) if run else "worker"
-        station = run.station if run else ""
-        lifecycle.move_automatically(session, dossier, "DIGITIZED", actor=actor, reason="đã số hóa", station=station)
+    actor, station = (lease.job_actor(run), run.station) if run else ("worker", "")
+    lifecycle.settle(session, dossier, actor=actor, finishing=run.job_id if run else None, station=station)
 
 
 def _summary(made: Made, number: int) -> dict[str, Any]:
@@ -316,12 +313,8 @@ def _fail(ctx: Context, run: lease.Run, e: Exception) -> None:
         if not lease.fail(session, run, error):
             return  # another worker holds the job now
         dossier = session.get(Dossier, code) if code else None
-        if dossier is not None and dossier.status == "DIGITIZING":
-            # Back to what the dossier's other documents make it.
-            back = "DIGITIZED" if any(d.pdfa_key for d in dossier.documents) else "RECEIVED"
-            lifecycle.move_automatically(
-                session, dossier, back, actor=lease.job_actor(run), reason="số hóa lỗi", station=run.station
-            )
+        if dossier is not None:  # back to what the dossier's documents make it
+            lifecycle.settle(session, dossier, actor=lease.job_actor(run), station=run.station)
         audit(session, "worker", "scan.failed", code, document=run.document_id, job=run.job_id, error=error["code"])
     if code:
         write_manifest(ctx, code)  # it lists the original the failed job was given

@@ -8,17 +8,21 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 import storage.manifest
 from checksums import sha256_file
 from digitize.ingest import check_type
-from service import dossiers, failures, queue
+from errors import SohoaError
+from service import documents, dossiers, failures, queue
 from service.context import Context, audit
 from service.uploads import clean_filename
 from service.views import AcceptedJob, JobView
-from storage import Dossier, Job, dossier_prefix, lifecycle, parse_code
-from storage.catalog import JobStatus, document_for, insert_new, iso
+from storage import Document, Dossier, Job, dossier_prefix, lifecycle, parse_code
+from storage.catalog import JobStatus, document_for, find_document, insert_new, iso
 from storage.errors import NotFound
+from storage.objects import ObjectInfo
 
 _EXT = {"pdf": ".pdf", "jpeg": ".jpg", "png": ".png", "tiff": ".tif", "jp2": ".jp2", "unknown": ".bin"}
 
@@ -42,6 +46,44 @@ def check_dossier(ctx: Context, code: str, *, create_dossier: bool) -> None:
         lifecycle.check_open(session, code, "nhận thêm bản quét", "a new scan")
 
 
+def check_document(ctx: Context, code: str, number: int) -> None:
+    """Before a new scan for document ``number`` is read or stored: the document exists, in a
+    dossier that is open."""
+    parse_code(code, ctx.settings.dossier_code_pattern)
+    with ctx.sessions() as session:
+        lifecycle.check_open(session, code, "nhận thêm bản quét", "a new scan")
+        if find_document(session, code, number) is None:
+            raise documents.no_document(code, number)
+
+
+def _store_original(ctx: Context, code: str, upload: Path, filename: str, sha256: str | None, take: bool) -> ObjectInfo:
+    """The exact uploaded bytes in the store, content-addressed: the same bytes, the same object.
+    ``take``: the upload is a temporary file the store may move rather than copy."""
+    kind = check_type(upload, filename)
+    sha256 = sha256 or sha256_file(upload)  # the API hashed it while it streamed in
+    key = f"{dossier_prefix(code)}/originals/{sha256}{_EXT[kind]}"
+    return ctx.store.put_file(key, upload, write_once=True, sha256=sha256, move=take)
+
+
+def _queue_job(
+    session: Session, code: str, document: Document, info: ObjectInfo, options: dict[str, str] | None, actor: str
+) -> Job:
+    """A queued digitization job for ``document``, whose original ``info`` is."""
+    storage.manifest.record(session, info, kind="original", code=code, actor=actor)
+    choices = {**(options or {}), "posted_by": actor}  # the dossier's history names the station
+    job = Job(
+        id=uuid.uuid4().hex,
+        dossier_code=code,
+        document=document,
+        status=JobStatus.QUEUED,
+        options=choices,
+        posted_by=actor,
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
 def accept_scan(
     ctx: Context,
     code: str,
@@ -57,17 +99,13 @@ def accept_scan(
 ) -> tuple[Job, bool]:
     """Store the exact uploaded bytes under the dossier and record a queued digitization job.
 
-    Posting the same bytes to the same dossier again returns the existing job (False).
-    ``take``: the upload is a temporary file the store may move rather than copy.
-    ``create_dossier``: a dossier not received yet is made (else refused: dossiers.may_create).
-    ``document_kind``: a component of the dossier, or an issued result (signed differently)."""
+    Posting the same bytes to the same dossier again returns the existing job (False); a failed
+    job is retried, a removed document comes back. ``create_dossier``: a dossier not received
+    yet is made (else refused: dossiers.may_create). ``document_kind``: a component of the
+    dossier, or an issued result (signed differently)."""
     check_dossier(ctx, code, create_dossier=create_dossier)  # before storing anything
     dossier_code = parse_code(code, ctx.settings.dossier_code_pattern)
-    kind = check_type(upload, filename)
-    sha256 = sha256 or sha256_file(upload)  # the API hashed it while it streamed in
-    key = f"{dossier_prefix(code)}/originals/{sha256}{_EXT[kind]}"
-    # Content-addressed: the same bytes make the same object.
-    info = ctx.store.put_file(key, upload, write_once=True, sha256=sha256, move=take)
+    info = _store_original(ctx, code, upload, filename, sha256, take)
     with ctx.sessions.begin() as session:
         # Insert-or-get, the database deciding, so stations posting at once never collide; rows
         # first, audit entries last (on PostgreSQL the log's lock is then never held while
@@ -78,31 +116,67 @@ def accept_scan(
         lifecycle.check_open(session, code, "nhận thêm bản quét", "a new scan")  # closed meanwhile
         name = clean_filename(filename)
         document = document_for(
-            session, code, sha256, original_name=name, original_key=key, original_size=info.size, kind=document_kind
-        )
+            session, code, info.sha256, original_name=name, original_key=info.key, original_size=info.size,
+            kind=document_kind,
+        )  # fmt: skip
         job = session.scalars(select(Job).where(Job.document_id == document.id).order_by(Job.created_at.desc())).first()
-        if job is not None and job.status != JobStatus.FAILED:
+        if job is not None and job.status != JobStatus.FAILED and document.removed_at is None:
             return job, False  # a failed job is retried by posting the scan again
-        storage.manifest.record(session, info, kind="original", code=code, actor=actor)
-        choices = {**(options or {}), "posted_by": actor}  # the dossier's history names the station
-        job = Job(
-            id=uuid.uuid4().hex,
-            dossier_code=code,
-            document=document,
-            status=JobStatus.QUEUED,
-            options=choices,
-            posted_by=actor,
-        )
-        session.add(job)
-        session.flush()
+        restored, document.removed_at = document.removed_at is not None, None
+        job = _queue_job(session, code, document, info, options, actor)
         if new_dossier:
             audit(session, actor, "dossier.created", code)
-        detail = {"document": document.id, "number": document.number, "sha256": sha256,
+        detail = {"document": document.id, "number": document.number, "sha256": info.sha256,
                   "file": document.original_name, "kind": document.kind}  # fmt: skip
-        audit(session, actor, "scan.accepted", code, **detail)
+        audit(session, actor, "scan.accepted", code, **detail, **({"restored": True} if restored else {}))
     # The catalog now records the original; the dossier's manifest is rewritten when this job
     # ends, done or failed, which keeps that work off the upload's answer.
     return job, True
+
+
+class DuplicateScan(SohoaError):
+    status = 409
+    code = "duplicate-scan"
+
+
+def replace_scan(
+    ctx: Context,
+    code: str,
+    number: int,
+    upload: Path,
+    filename: str,
+    *,
+    actor: str,
+    options: dict[str, str] | None = None,
+    sha256: str | None = None,
+    take: bool = False,
+) -> AcceptedJob:
+    """A new scan for document ``number`` (its job failed, or the copy is poor), before anyone
+    signs it: the document keeps its number and kind, takes the new original, forgets what was
+    made from the old one (which stays in the store) and is digitized again."""
+    check_document(ctx, code, number)
+    info = _store_original(ctx, code, upload, filename, sha256, take)
+    new = {"file": clean_filename(filename), "sha256": info.sha256}
+    try:
+        with ctx.sessions.begin() as session:
+            lifecycle.check_open(session, code, "nhận thêm bản quét", "a new scan")  # closed meanwhile
+            document = documents.locked(session, code, number)
+            documents.change(
+                session, document, ("thay bản quét", "replaced"), original_name=new["file"], original_key=info.key,
+                original_sha256=info.sha256, original_size=info.size, part="",
+            )  # fmt: skip
+            old = documents.clear_versions(session, document)
+            job = _queue_job(session, code, document, info, options, actor)
+            audit(session, actor, "document.replaced", code, document=document.id, number=number, old=old, new=new)
+            view = job_view(job)
+    except IntegrityError as e:  # the one key a new original can take: another document's bytes
+        raise DuplicateScan(
+            f"Tệp {new['file']} đã là một tài liệu khác của hồ sơ {code}; gửi tệp khác.",
+            f"{new['file']} is another document of dossier {code} already; send another file.",
+            field="file",
+        ) from e
+    queue.enqueue(view.id, ctx.settings)
+    return AcceptedJob(**view.model_dump(), created=True)
 
 
 def submit_batch(

@@ -162,8 +162,18 @@ class DocumentView(BaseModel):
     file: str
     pages: int
     original_sha256: str
+    status: JobStatus = Field(description="Công việc số hóa gần nhất của tài liệu / its latest digitization job")
+    job_id: str | None = Field(
+        description="Công việc đó (tài liệu từ lô quét: không có) / that job (none: from a batch)"
+    )
+    error: JobError | None = Field(description="Lý do lỗi, khi công việc lỗi / why that job failed")
+    notices: list[Notice] = Field(description="Lưu ý chất lượng các trang / what to know about its pages")
     versions: list[Kind] = Field(description="Các bản đã có / the versions made so far")
     signatures: list[SignatureView] = Field(description="Các chữ ký, theo thứ tự / its signatures, in order")
+
+
+class DocumentNotice(Notice):
+    document: int = Field(description="Số thứ tự tài liệu / the document's number")
 
 
 class HistoryEntry(BaseModel):
@@ -177,6 +187,7 @@ class HistoryEntry(BaseModel):
 
 class DossierView(DossierSummary):
     documents: list[DocumentView]
+    notices: list[DocumentNotice] = Field(description="Lưu ý của mọi tài liệu / every document's notices")
     history: list[HistoryEntry]
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from errors import SohoaError
 from storage.auditlog import append
-from storage.catalog import AuditEvent, Dossier, changed, iso, now
+from storage.catalog import AuditEvent, Document, Dossier, Job, JobStatus, changed, iso, now
 from storage.errors import NotFound
 
 
@@ -151,11 +151,43 @@ def move(
 def move_automatically(session: Session, dossier: Dossier, to: str, *, actor: str, reason: str, **detail: Any) -> None:
     """A move a digitization job makes (DIGITIZING, DIGITIZED, or back when it fails), in the
     dossier's history like any other: the job and the station that posted the scan, the time."""
-    if dossier.status == to:
+    before = dossier.status
+    if before == to:
         return
-    append(session, actor, "dossier.transition", dossier.code, **{"from": dossier.status, "to": to}, reason=reason,
-           automatic=True, **detail)  # fmt: skip
     dossier.status = to
+    session.flush()  # the dossier's row before the log's lock, the order every writer takes them in (PostgreSQL)
+    append(session, actor, "dossier.transition", dossier.code, **{"from": before, "to": to}, reason=reason,
+           automatic=True, **detail)  # fmt: skip
+
+
+PENDING = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+def digitized_state(session: Session, code: str, *, finishing: str | None = None) -> tuple[str, str]:
+    """What a dossier's documents make it, and why: DIGITIZING while one's job waits or runs,
+    DIGITIZED when every document's latest job is done (``finishing``: the job recording its work
+    now, done with it), else RECEIVED (one failed, or none is left). A batch's documents have no
+    job of their own: they are made done."""
+    live = select(Document.id).where(Document.dossier_code == code, Document.removed_at.is_(None))
+    latest: dict[int | None, str] = {document_id: JobStatus.DONE for document_id in session.scalars(live)}
+    jobs = select(Job.id, Job.document_id, Job.status).where(Job.document_id.in_(live)).order_by(Job.created_at)
+    for job_id, document_id, status in session.execute(jobs):
+        latest[document_id] = JobStatus.DONE if job_id == finishing else status
+    if any(status in PENDING for status in latest.values()):
+        return "DIGITIZING", "đang số hóa"
+    if not latest:
+        return "RECEIVED", "hồ sơ không còn tài liệu"
+    if all(status == JobStatus.DONE for status in latest.values()):
+        return "DIGITIZED", "đã số hóa"
+    return "RECEIVED", "số hóa lỗi"
+
+
+def settle(session: Session, dossier: Dossier, *, actor: str, finishing: str | None = None, **detail: Any) -> None:
+    """Move a dossier still being received or digitized to what its documents make it (a dossier
+    further on keeps its status): one with a failed or waiting document is not DIGITIZED."""
+    if dossier.status in DIGITIZABLE:
+        to, reason = digitized_state(session, dossier.code, finishing=finishing)
+        move_automatically(session, dossier, to, actor=actor, reason=reason, **detail)
 
 
 def history(session: Session, code: str) -> list[dict[str, Any]]:

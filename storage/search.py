@@ -185,6 +185,14 @@ def unindex_pages(session: Session, page_ids: Iterable[int]) -> None:
         session.execute(statement, {"ids": batch})
 
 
+def forget_pages(session: Session, document: Document) -> None:
+    """Delete a document's pages and their index entries (written again, replaced or removed)."""
+    unindex_pages(session, [page.id for page in document.pages])
+    for page in list(document.pages):
+        session.delete(page)
+    session.flush()
+
+
 def index_document(session: Session, document: Document) -> None:
     """(Re)index every page of ``document``; its first page also carries the dossier's metadata."""
     session.flush()

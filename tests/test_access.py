@@ -46,6 +46,8 @@ EXPECTED: dict[tuple[str, str], set[str] | None] = {
     ("POST", "/api/v1/dossiers/{code}/documents/{document_id}/remote-signatures"): SIGN,
     ("POST", "/api/v1/remote-signatures/{pending_id}"): SIGN,
     ("POST", "/api/v1/dossiers/{code}/documents/{document_id}/signatures"): SIGN,
+    ("POST", "/api/v1/dossiers/{code}/documents/{document_id}/scans"): {"scanner", "clerk", "admin"},
+    ("DELETE", "/api/v1/dossiers/{code}/documents/{document_id}"): {"clerk", "admin"},
     ("GET", "/api/v1/search"): READ,
     ("POST", "/api/v1/verify"): ALL,
 }

@@ -138,8 +138,11 @@ def test_bad_input_gets_problem_json_and_loses_nothing(client: TestClient, page_
     assert failed["status"] == "failed"
     assert "bi-cat.png" in failed["error"]["vi"] and failed["error"]["code"] == "corrupt-file"
     dossier = client.get(f"/api/v1/dossiers/{CODE}").json()
-    assert dossier["status"] == "DIGITIZED"
-    assert [d["file"] for d in dossier["documents"]] == ["don-khai-sinh.png", "bi-cat.png"]
+    assert dossier["status"] == "RECEIVED"  # not digitized while one of its documents failed
+    assert [(d["file"], d["status"]) for d in dossier["documents"]] == [
+        ("don-khai-sinh.png", "done"),
+        ("bi-cat.png", "failed"),
+    ]
     assert client.get(dossier["documents"][0]["downloads"]["pdfa"]).status_code == 200
     assert client.get(f"/api/v1/dossiers/{CODE}/documents/2/pdfa").status_code == 404
     # The uploaded bytes are kept even though they could not be digitized.

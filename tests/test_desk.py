@@ -1,5 +1,8 @@
-"""The desk sees what went wrong and fixes it (issue 16, item 5): documents numbered within
-their dossier, no dossier made by a mistyped code, a station's own jobs listed."""
+"""The desk sees what went wrong and fixes it (issue 16, item 5): each document's job status and
+reason in the dossier view, a failed document replaced or removed before anyone signs it, a
+dossier DIGITIZED only when every document is, documents numbered within their dossier, a
+station's own jobs listed, no dossier made by a mistyped code, job errors without server
+internals, quality notices on the document and the dossier."""
 
 from __future__ import annotations
 
@@ -11,11 +14,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
-from test_failures import BROKEN_TIFF
+from test_failures import BROKEN_TIFF, no_internals
 
 import api
 from conftest import _clear_caches
-from service import access
+from pages import save_page
+from service import access, scans
 from service.context import context
 from service.run import run_job
 
@@ -115,6 +119,83 @@ def test_a_station_finds_its_jobs(desk: dict[str, TestClient], data_dir: Path) -
     later = {"since": (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)).isoformat()}
     assert clerk.get("/api/v1/jobs", params=later).json()["total"] == 0
     assert scanner.get("/api/v1/jobs", params={"status": "nope"}).status_code == 422
+
+
+def test_a_failed_document_is_shown_then_replaced_or_removed(desk: dict[str, TestClient], data_dir: Path) -> None:
+    clerk, scanner = desk["clerk"], desk["scanner"]
+    job = post(clerk, CODE, "hong.tif", BROKEN_TIFF)
+    run_job(context(), job["id"])
+    dossier = clerk.get(f"/api/v1/dossiers/{CODE}").json()
+    [document] = dossier["documents"]
+    assert (document["id"], document["status"], document["job_id"]) == (1, "failed", job["id"])
+    assert document["job_url"] == f"/api/v1/jobs/{job['id']}"
+    error = document["error"]
+    assert error["code"] == "corrupt-file" and "hong.tif" in error["vi"] and "hong.tif" in error["en"]
+    shown = clerk.get(document["job_url"]).json()["error"]
+    for text in (error["vi"], error["en"], shown["vi"], shown["en"]):
+        no_internals(text, data_dir)
+    assert dossier["status"] == "RECEIVED"
+
+    # Replaced by a new scan: the same document, its new job queued; not removable while queued.
+    replaced = post(clerk, CODE, "hong-lan-2.tif", BROKEN_TIFF + b"2", url=f"/api/v1/dossiers/{CODE}/documents/1/scans")
+    assert replaced["document_id"] == 1 and replaced["status"] == "queued"
+    [document] = clerk.get(f"/api/v1/dossiers/{CODE}").json()["documents"]
+    assert (document["file"], document["status"], document["error"]) == ("hong-lan-2.tif", "queued", None)
+    busy = clerk.delete(f"/api/v1/dossiers/{CODE}/documents/1")
+    assert busy.status_code == 409 and busy.json()["type"] == "urn:sohoa:error:document-busy", busy.text
+    run_job(context(), replaced["id"])
+
+    # Removed, with the reason in the log; a scanner may not; the number is not given again.
+    assert scanner.delete(f"/api/v1/dossiers/{CODE}/documents/1").status_code == 403
+    removed = clerk.delete(f"/api/v1/dossiers/{CODE}/documents/1", params={"reason": "Quét nhầm hồ sơ"})
+    assert removed.status_code == 200 and removed.json()["documents"] == [], removed.text
+    assert clerk.get(f"/api/v1/dossiers/{CODE}/documents/1/original").status_code == 404
+    assert clerk.delete(f"/api/v1/dossiers/{CODE}/documents/1").status_code == 404
+    events = desk["admin"].get("/api/v1/audit-events", params={"dossier": CODE}).json()["events"]
+    [(actor, detail)] = [(e["actor"], e["detail"]) for e in events if e["action"] == "document.removed"]
+    assert actor == "Cán bộ một cửa #3" and detail["number"] == 1 and detail["reason"] == "Quét nhầm hồ sơ"
+    assert [e["action"] for e in events].count("document.replaced") == 1
+    assert post(clerk, CODE, "moi.png", png(50))["document_id"] == 2
+
+
+@pytest.mark.slow  # OCR
+def test_a_dossier_is_digitized_once_every_document_is(
+    desk: dict[str, TestClient], page_png: Path, tmp_path: Path, data_dir: Path
+) -> None:
+    from test_api import vouch_and_seal
+
+    clerk, ctx = desk["clerk"], context()
+    good = post(clerk, CODE, page_png.name, page_png.read_bytes())
+    broken = post(clerk, CODE, "hong.tif", BROKEN_TIFF)
+    run_job(ctx, good["id"])
+    assert clerk.get(f"/api/v1/dossiers/{CODE}").json()["status"] == "DIGITIZING"  # one still waits
+    run_job(ctx, broken["id"])
+    dossier = clerk.get(f"/api/v1/dossiers/{CODE}").json()
+    assert dossier["status"] == "RECEIVED"  # one failed: not digitized
+    assert [d["status"] for d in dossier["documents"]] == ["done", "failed"]
+
+    # The failed one scanned again, at 150 dpi: done, and the low resolution is said where the desk looks.
+    low = save_page(tmp_path / "don-150dpi.png", dpi=150)
+    again = post(clerk, CODE, low.name, low.read_bytes(), url=f"/api/v1/dossiers/{CODE}/documents/2/scans")
+    run_job(ctx, again["id"])
+    dossier = clerk.get(f"/api/v1/dossiers/{CODE}").json()
+    assert dossier["status"] == "DIGITIZED"
+    assert [d["status"] for d in dossier["documents"]] == ["done", "done"]
+    assert "low-dpi" in [n["code"] for n in dossier["documents"][1]["notices"]]
+    assert not [n for n in dossier["documents"][0]["notices"] if n["code"] == "low-dpi"]
+    assert {(n["document"], n["code"]) for n in dossier["notices"]} >= {(2, "low-dpi")}
+    assert all(n["document"] == 2 for n in dossier["notices"] if n["code"] == "low-dpi")
+
+    # Once vouched for, a document is neither removed nor replaced.
+    vouch_and_seal(desk["admin"], CODE, 1, pages=1)
+    refused = clerk.delete(f"/api/v1/dossiers/{CODE}/documents/1")
+    assert refused.status_code == 409 and refused.json()["type"] == "urn:sohoa:error:document-signed", refused.text
+    r = clerk.post(f"/api/v1/dossiers/{CODE}/documents/1/scans", files={"file": ("x.png", png(5))})
+    assert r.status_code == 409 and r.json()["type"] == "urn:sohoa:error:document-signed"
+    # Removing the other one leaves a dossier whose every document is digitized.
+    assert clerk.delete(f"/api/v1/dossiers/{CODE}/documents/2").status_code == 200
+    assert clerk.get(f"/api/v1/dossiers/{CODE}").json()["status"] == "DIGITIZED"
+    assert scans.get_job(ctx, good["id"]).document_id == 1
 
 
 @pytest.mark.slow  # OCR
