@@ -161,11 +161,11 @@ def replace_scan(
         with ctx.sessions.begin() as session:
             lifecycle.check_open(session, code, "nhận thêm bản quét", "a new scan")  # closed meanwhile
             document = documents.locked(session, code, number)
+            old = documents.clear_versions(session, document)  # undone with the rest if the change is refused
             documents.change(
                 session, document, ("thay bản quét", "replaced"), original_name=new["file"], original_key=info.key,
                 original_sha256=info.sha256, original_size=info.size, part="",
             )  # fmt: skip
-            old = documents.clear_versions(session, document)
             job = _queue_job(session, code, document, info, options, actor)
             audit(session, actor, "document.replaced", code, document=document.id, number=number, old=old, new=new)
             view = job_view(job)

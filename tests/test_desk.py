@@ -154,7 +154,8 @@ def test_a_failed_document_is_shown_then_replaced_or_removed(desk: dict[str, Tes
     events = desk["admin"].get("/api/v1/audit-events", params={"dossier": CODE}).json()["events"]
     [(actor, detail)] = [(e["actor"], e["detail"]) for e in events if e["action"] == "document.removed"]
     assert actor == "Cán bộ một cửa #3" and detail["number"] == 1 and detail["reason"] == "Quét nhầm hồ sơ"
-    assert [e["action"] for e in events].count("document.replaced") == 1
+    [replacing] = [e["detail"] for e in events if e["action"] == "document.replaced"]
+    assert (replacing["old"]["file"], replacing["new"]["file"]) == ("hong.tif", "hong-lan-2.tif")
     assert post(clerk, CODE, "moi.png", png(50))["document_id"] == 2
 
 
