@@ -154,11 +154,13 @@ def document_for(session: Session, code: str, sha256: str, part: str = "", **val
     same = select(Document).where(
         Document.dossier_code == code, Document.original_sha256 == sha256, Document.part == part
     )
-    while (found := session.scalars(same.with_for_update()).first()) is None:
-        last = session.scalar(select(func.max(Document.number)).where(Document.dossier_code == code))
-        number = (last or 0) + 1
-        insert_new(session, Document, dossier_code=code, original_sha256=sha256, part=part, number=number, **values)
-    return found
+    # The next number is counted in the INSERT itself: one statement, as an upload had before.
+    following = select(func.coalesce(func.max(Document.number), 0) + 1).where(Document.dossier_code == code)
+    while True:
+        insert_new(session, Document, dossier_code=code, original_sha256=sha256, part=part,
+                   number=following.scalar_subquery(), **values)  # fmt: skip
+        if (found := session.scalars(same.with_for_update()).first()) is not None:
+            return found
 
 
 def find_document(session: Session, code: str, number: int, *, lock: bool = False) -> Document | None:
