@@ -446,3 +446,19 @@ def _render(path: Path, number: int, pdf_page: pikepdf.Page, label: str, out: Pa
     with Image.open(target) as check:
         width, height = check.size
     return Page(label, 0, target, width, height, (float(dpi), float(dpi)))
+
+
+def count_pages(path: Path, kind: str) -> int | None:
+    """How many pages a file of ``kind`` (``check_type``) holds, read from its structure without
+    decoding a page: a PDF's page tree, a TIFF's frames. None when the file cannot be opened so:
+    reading it page by page then names what is wrong."""
+    try:
+        if kind == "pdf":
+            with pikepdf.open(path) as pdf:
+                return len(pdf.pages)
+        if kind == "tiff":
+            with Image.open(path) as img:
+                return int(getattr(img, "n_frames", 1))
+    except (pikepdf.PdfError, pikepdf.PasswordError, OSError, ValueError):
+        return None
+    return 1

@@ -7,17 +7,19 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 import storage.manifest
 from checksums import sha256_file
-from digitize.ingest import check_type
-from service import queue
+from digitize.ingest import check_type, count_pages
+from errors import SohoaError
+from service import access, lease, limits, queue
+from service.access import Principal
 from service.context import Context, audit
 from service.uploads import clean_filename
 from service.views import AcceptedJob, JobView
 from storage import Dossier, Job, dossier_prefix, lifecycle, parse_code
-from storage.catalog import JobStatus, document_for, insert_new, iso
+from storage.catalog import JobStatus, changed, document_for, insert_new, iso, now
 from storage.errors import NotFound
 
 _EXT = {"pdf": ".pdf", "jpeg": ".jpg", "png": ".png", "tiff": ".tif", "jp2": ".jp2", "unknown": ".bin"}
@@ -40,7 +42,7 @@ def submit_scan(
         ctx, code, upload, filename, actor=actor, options=options, sha256=sha256, take=take, document_kind=document_kind
     )
     if created:
-        queue.enqueue(job.id, ctx.settings)
+        queue.enqueue(job.id, job.pages_total, settings=ctx.settings)
     return AcceptedJob(**job_view(job).model_dump(), created=created)
 
 
@@ -63,8 +65,10 @@ def accept_scan(
     ``document_kind``: a component of the dossier, or an issued result (signed differently)."""
     dossier_code = parse_code(code, ctx.settings.dossier_code_pattern)
     kind = check_type(upload, filename)
+    pages, limit = count_pages(upload, kind), ctx.settings.max_pages_per_dossier
     with ctx.sessions() as session:  # before storing anything: a closed dossier takes no scan
         lifecycle.check_open(session, code, "nhận thêm bản quét", "a new scan")
+        limits.check(pages or 0, limits.room(session, code, limit), limit, clean_filename(filename))
     sha256 = sha256 or sha256_file(upload)  # the API hashed it while it streamed in
     key = f"{dossier_prefix(code)}/originals/{sha256}{_EXT[kind]}"
     # Content-addressed: the same bytes make the same object.
@@ -87,7 +91,12 @@ def accept_scan(
         storage.manifest.record(session, info, kind="original", code=code, actor=actor)
         choices = {**(options or {}), "posted_by": actor}  # the dossier's history names the station
         job = Job(
-            id=uuid.uuid4().hex, dossier_code=code, document_id=document.id, status=JobStatus.QUEUED, options=choices
+            id=uuid.uuid4().hex,
+            dossier_code=code,
+            document_id=document.id,
+            status=JobStatus.QUEUED,
+            options=choices,
+            pages_total=pages,  # known before any OCR: progress shows it, a large job gets its lane
         )
         session.add(job)
         session.flush()
@@ -109,6 +118,8 @@ def submit_batch(
         with ctx.sessions() as session:
             lifecycle.check_open(session, default_code, "nhận thêm bản quét", "a new scan")
     kind = check_type(upload, filename)
+    pages, limit = count_pages(upload, kind), ctx.settings.max_pages_per_dossier
+    limits.check(pages or 0, limit, limit, clean_filename(filename))  # a batch's dossiers are known later
     sha256 = sha256_file(upload)
     info = ctx.store.put_file(f"batches/{sha256}{_EXT[kind]}", upload, write_once=True)
     options: dict[str, Any] = {
@@ -120,12 +131,19 @@ def submit_batch(
         "posted_by": actor,
     }
     with ctx.sessions.begin() as session:
-        job = Job(id=uuid.uuid4().hex, kind="batch", dossier_code=None, status=JobStatus.QUEUED, options=options)
+        job = Job(
+            id=uuid.uuid4().hex,
+            kind="batch",
+            dossier_code=None,
+            status=JobStatus.QUEUED,
+            options=options,
+            pages_total=pages,
+        )
         session.add(job)
         storage.manifest.record(session, info, kind="original", code=None, actor=actor)
         audit(session, actor, "batch.accepted", default_code or None, sha256=sha256, file=options["original_name"])
         view = job_view(job)
-    queue.enqueue(view.id, ctx.settings)
+    queue.enqueue(view.id, pages, settings=ctx.settings)
     return view
 
 
@@ -152,4 +170,42 @@ def get_job(ctx: Context, job_id: str) -> JobView:
         job = session.get(Job, job_id)
         if job is None:
             raise NotFound(f"Không có công việc {job_id[:40]}.", f"No job {job_id[:40]}.", field="job_id")
+        return job_view(job)
+
+
+class JobFinished(SohoaError):
+    status = 409
+    code = "job-finished"
+
+
+def cancel_job(ctx: Context, job_id: str, by: Principal) -> JobView:
+    """Cancel a queued or running job (a running one stops at its next page; nothing of it is
+    recorded). A scanner station may cancel only the jobs of the scans it posted."""
+    with ctx.sessions.begin() as session:
+        job = session.get(Job, job_id)
+        if job is None:
+            raise NotFound(f"Không có công việc {job_id[:40]}.", f"No job {job_id[:40]}.", field="job_id")
+        if by.role == "scanner" and (job.options or {}).get("posted_by") != by.actor:
+            raise access.Forbidden(
+                "Trạm quét chỉ hủy được công việc của bản quét do chính trạm gửi.",
+                "A scanner station may cancel only the jobs of scans it posted.",
+                field="job_id",
+            )
+        error = {"code": "cancelled", "vi": f"Đã hủy bởi {by.name}.", "en": f"Cancelled by {by.name}.", "field": None}
+        open_states = (JobStatus.QUEUED, JobStatus.RUNNING)
+        stopped = changed(
+            session,
+            update(Job)
+            .where(Job.id == job_id, Job.status.in_(open_states))
+            .values(status=JobStatus.CANCELLED, finished_at=now(), lease_until=None, error=error),
+        )
+        if not stopped:
+            raise JobFinished(
+                f"Công việc {job_id[:40]} đã kết thúc ({job.status}); không hủy được.",
+                f"Job {job_id[:40]} has ended ({job.status}); it cannot be cancelled.",
+                field="job_id",
+            )
+        lease.settle_dossier(session, job.dossier_code, by.actor, "hủy số hóa")
+        audit(session, by.actor, "job.cancelled", job.dossier_code, job=job_id, document=job.document_id)
+        session.refresh(job)
         return job_view(job)

@@ -72,6 +72,12 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(
         512 * 1024 * 1024, description="Largest upload accepted (each file, and a request's whole body)."
     )
+    large_job_pages: int = Field(
+        100,
+        ge=1,
+        description="A scan of more pages is a large job: it runs in a lane of its own and gives way to small "
+        "ones, so a dossier of a few pages never waits behind a thousand-page file.",
+    )
     max_pages_per_dossier: int = Field(
         5000, ge=1, description="Most pages a dossier may hold; a scan going past it fails as its pages stream in."
     )
