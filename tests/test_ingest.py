@@ -259,3 +259,15 @@ def test_a_scanner_s_invisible_text_layer_keeps_the_scan_as_it_is(tmp_path: Path
     noted = _with_scanner_text(plain, "Da ky so", 0, tmp_path / "ghi-chu.pdf")
     [rendered] = pages(noted, tmp_path)
     assert round(rendered.dpi[0]) == 150  # render_dpi of these tests: the visible note is drawn in
+
+
+def test_an_owner_password_pdf_is_read(tmp_path: Path) -> None:
+    """Editing restricted, no password to open (how agencies issue their documents): read."""
+    plain = tmp_path / "quet.pdf"
+    render_page(dpi=200, mode="L").save(plain, resolution=200)
+    locked = tmp_path / "han-che.pdf"
+    with pikepdf.open(plain) as pdf:
+        rights = pikepdf.Permissions(extract=False, modify_other=False, modify_annotation=False)
+        pdf.save(locked, encryption=pikepdf.Encryption(owner="chu-so-huu", user="", allow=rights))
+    [page] = pages(locked, tmp_path)
+    assert round(page.dpi[0]) == 200
