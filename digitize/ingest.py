@@ -487,3 +487,20 @@ def count_pages(path: Path, kind: str) -> int | None:
     except (pikepdf.PdfError, pikepdf.PasswordError, OSError, ValueError):
         return None
     return 1
+
+
+def signed_pdf(path: Path) -> bool:
+    """Whether a PDF carries a digital signature (a signature field with a value): an electronic
+    original, which digitizing as images would strip of its signatures."""
+    try:
+        with pikepdf.open(path) as pdf:
+            form = pdf.Root.get("/AcroForm")
+            stack = list(form.get("/Fields", [])) if form is not None else []
+            while stack:
+                field = stack.pop()
+                if field.get("/FT") == "/Sig" and "/V" in field:
+                    return True
+                stack.extend(field.get("/Kids", []))
+    except (pikepdf.PdfError, pikepdf.PasswordError, OSError):
+        return False
+    return False

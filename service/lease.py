@@ -182,6 +182,16 @@ def settle_dossier(session: Session, code: str | None, actor: str, reason: str, 
         lifecycle.move_automatically(session, dossier, back, actor=actor, reason=reason, station=station)
 
 
+def digitized(session: Session, code: str, run: Run | None) -> None:
+    """A dossier still being received or digitized is DIGITIZED once a job has recorded a document
+    (a dossier further on keeps its status); its history names the job and the station."""
+    dossier = session.get(Dossier, code)
+    assert dossier is not None
+    if dossier.status in lifecycle.DIGITIZABLE:
+        actor, station = (job_actor(run), run.station) if run else ("worker", "")
+        lifecycle.move_automatically(session, dossier, "DIGITIZED", actor=actor, reason="đã số hóa", station=station)
+
+
 def reap(ctx: Context, enqueue: Enqueue) -> list[str]:
     """Queue again the jobs whose worker stopped renewing their lease (it died, even by SIGKILL),
     and delete the scratch folders that ended processes of this host left (half-received uploads,

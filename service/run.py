@@ -20,9 +20,10 @@ import storage.search
 from checksums import sha256_file
 from digitize import Result, Source, digitize, digitize_batch
 from digitize.export import to_alto
+from digitize.ingest import signed_pdf
 from digitize.pipeline import PageResult
 from errors import SohoaError
-from service import lanes, lease, limits, logs, signing_rules
+from service import lanes, lease, limits, logs, originals, signing_rules
 from service.context import Context, audit
 from service.dossiers import write_manifest
 from service.options import job_digitize_options
@@ -174,12 +175,7 @@ def record(session: Session, document: Document, made: Made, run: lease.Run | No
                 object_key=made.signed.key,
             )
         )
-    dossier = session.get(Dossier, made.code)
-    assert dossier is not None
-    if dossier.status in lifecycle.DIGITIZABLE:  # a dossier further on keeps its status
-        actor = lease.job_actor(run) if run else "worker"
-        station = run.station if run else ""
-        lifecycle.move_automatically(session, dossier, "DIGITIZED", actor=actor, reason="đã số hóa", station=station)
+    lease.digitized(session, made.code, run)
 
 
 def _summary(made: Made, document_id: int) -> dict[str, Any]:
@@ -208,6 +204,11 @@ def _run_scan(ctx: Context, run: lease.Run, work: Path) -> None:
     limits.check(run.pages or 0, room, limit, original_name)  # counted at upload: refused before any OCR
     original = work / ("original" + Path(original_key).suffix)
     ctx.store.get_file(original_key, original)
+    signed = original.suffix == ".pdf" and signed_pdf(original)
+    if signed and ctx.settings.signed_pdfs == "keep":
+        originals.keep(ctx, run, original, original_name, work)
+        write_manifest(ctx, code)
+        return
     large = lanes.is_large(run.pages, ctx.settings.large_job_pages)
     with contextlib.nullcontext() if large else lanes.small_job():
         result = digitize(
@@ -219,6 +220,8 @@ def _run_scan(ctx: Context, run: lease.Run, work: Path) -> None:
             workdir=work,
             **job_digitize_options(ctx.settings, run.options),
         )
+    if signed and result.pages:  # digitized as images by setting: its signatures are not in the copy
+        result.pages[0].notices.append(originals.STRIPPED)
     auto = ctx.settings.auto_agency_signature and kind == signing_rules.COMPONENT
     made = store(ctx, work, code, f"{dossier_prefix(code)}/documents/{doc_id}", result, sign=auto)
     with ctx.sessions.begin() as session:

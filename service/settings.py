@@ -94,6 +94,11 @@ class Settings(BaseSettings):
         "colour and grey pages as JPEG at the set quality (bilevel pages stay CCITT G4).",
     )
     jpeg_quality: int = Field(75, ge=30, le=95, description="JPEG quality of the `compact` profile.")
+    signed_pdfs: Literal["keep", "digitize"] = Field(
+        "keep",
+        description="A PDF that already carries digital signatures: kept as the electronic original (its "
+        "signatures verified, its text indexed), or digitized as images (its signatures not carried over).",
+    )
     blank_pages: Literal["flag", "drop"] = Field(
         "flag", description="Blank pages: flag them, or drop them from the PDF/A."
     )
