@@ -81,16 +81,16 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     # Of several server processes, the one that takes the lock runs the worker; when it dies,
     # the process started in its place takes it.
     lock = queue.worker_lock(settings) if settings.embedded_worker else None
-    consumer = None
+    workers = None
     try:
         if lock is not None:
             ctx.signer()  # a wrong certificate or password shows at start, not at the first job
-            consumer = queue.start_embedded_worker(settings)
+            workers = queue.start_workers(settings)
             queue.log.info("embedded worker started in server process %d", os.getpid())
         yield
     finally:
-        if consumer is not None:
-            consumer.stop(graceful=True)
+        if workers is not None:
+            workers.stop()  # its jobs stop at their next page and are queued again
         if lock is not None:
             os.close(lock)
 
@@ -324,6 +324,13 @@ def list_jobs(
     )
     listed = [Job(**j.model_dump(), job_url=_job_url(j.id)) for j in found.jobs]
     return JobPage(**found.model_dump(exclude={"jobs"}), jobs=listed)
+
+
+@app.post("/api/v1/jobs/{job_id}/cancel", tags=["công việc"])
+def cancel_job(who: Uploader, job_id: str) -> views.JobView:
+    """Hủy một công việc đang chờ hoặc đang chạy (trạm quét: chỉ việc của mình). / Cancel a queued or running job
+    (a scanner station: only its own); a running one stops at its next page."""
+    return scans.cancel_job(context(), job_id, who)
 
 
 @app.get("/api/v1/jobs/{job_id}", tags=["công việc"])

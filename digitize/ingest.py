@@ -275,6 +275,7 @@ def _stem(label: str) -> str:
 
 
 def _pdf_pages(path: Path, label: str, workdir: Path, *, max_pixels: int, render_dpi: int) -> Iterator[Page]:
+    Image.MAX_IMAGE_PIXELS = max_pixels  # the images taken out are opened again: the same guard
     try:
         pdf = pikepdf.open(path)
     except pikepdf.PasswordError as e:
@@ -324,8 +325,8 @@ def _extract_single_image(pdf_page: pikepdf.Page, label: str, out: Path, max_pix
     quarter turn in its matrix) does not matter, since orientation detection decides
     what is upright."""
     resources = _resources(pdf_page)
-    if "/Font" in resources:
-        return None
+    if "/Font" in resources and not _only_invisible_text(pdf_page):
+        return None  # visible text (a typed note, an electronic signature's stamp): render it in
     xobjects = resources.get("/XObject", pikepdf.Dictionary())
     if any(x.get("/Subtype") != "/Image" for x in xobjects.values()):
         return None  # drawn through forms: let poppler render it
@@ -371,6 +372,30 @@ def _extract_single_image(pdf_page: pikepdf.Page, label: str, out: Path, max_pix
     with Image.open(target) as check:
         width, height = check.size
     return Page(label, 0, target, width, height, dpi, grey=grey)
+
+
+SHOW_TEXT = {"Tj", "TJ", "'", '"'}
+
+
+def _only_invisible_text(pdf_page: pikepdf.Page) -> bool:
+    """Whether every piece of text the page shows is invisible (render mode 3): the OCR layer a
+    scanner's own software laid over its image (Kodak, HP, OmniPage), usually without
+    Vietnamese marks. Such a page is its scan: the layer is dropped and sohoa's laid instead."""
+    modes = [0]  # the render mode is graphics state: q saves it, Q restores it
+    try:
+        for instruction in pikepdf.parse_content_stream(pdf_page):
+            operands, name = instruction.operands, str(instruction.operator)
+            if name == "q":
+                modes.append(modes[-1])
+            elif name == "Q" and len(modes) > 1:
+                modes.pop()
+            elif name == "Tr":
+                modes[-1] = int(operands[0])
+            elif name in SHOW_TEXT and modes[-1] != 3:
+                return False
+    except (pikepdf.PdfError, ValueError, IndexError):
+        return False  # a stream it cannot read is rendered, as before
+    return True
 
 
 MIN_RENDER_DPI = 150  # a scanned page is rendered at least this fine, for OCR
@@ -446,3 +471,36 @@ def _render(path: Path, number: int, pdf_page: pikepdf.Page, label: str, out: Pa
     with Image.open(target) as check:
         width, height = check.size
     return Page(label, 0, target, width, height, (float(dpi), float(dpi)))
+
+
+def count_pages(path: Path, kind: str) -> int | None:
+    """How many pages a file of ``kind`` (``check_type``) holds, read from its structure without
+    decoding a page: a PDF's page tree, a TIFF's frames. None when the file cannot be opened so:
+    reading it page by page then names what is wrong."""
+    try:
+        if kind == "pdf":
+            with pikepdf.open(path) as pdf:
+                return len(pdf.pages)
+        if kind == "tiff":
+            with Image.open(path) as img:
+                return int(getattr(img, "n_frames", 1))
+    except (pikepdf.PdfError, pikepdf.PasswordError, OSError, ValueError):
+        return None
+    return 1
+
+
+def signed_pdf(path: Path) -> bool:
+    """Whether a PDF carries a digital signature (a signature field with a value): an electronic
+    original, which digitizing as images would strip of its signatures."""
+    try:
+        with pikepdf.open(path) as pdf:
+            form = pdf.Root.get("/AcroForm")
+            stack = list(form.get("/Fields", [])) if form is not None else []
+            while stack:
+                field = stack.pop()
+                if field.get("/FT") == "/Sig" and "/V" in field:
+                    return True
+                stack.extend(field.get("/Kids", []))
+    except (pikepdf.PdfError, pikepdf.PasswordError, OSError):
+        return False
+    return False

@@ -1,4 +1,5 @@
-"""Interface to the external programs digitize runs: poppler's pdftoppm and pdfinfo, libtiff's tiffcp.
+"""Interface to the external programs digitize runs: poppler's pdftoppm, pdfinfo and pdftotext,
+libtiff's tiffcp.
 
 Nothing else in sohoa starts a program. This module alone knows their command lines, their
 version probes, the Debian package each comes in, and how their failures become typed errors:
@@ -11,6 +12,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +34,8 @@ class Program:
 PDFTOPPM = Program("pdftoppm", "poppler-utils", ("-v",))
 PDFINFO = Program("pdfinfo", "poppler-utils", ("-v",))  # pdf2image asks it the page count first
 TIFFCP = Program("tiffcp", "libtiff-tools", ("-h",))
-PROGRAMS = (PDFTOPPM, PDFINFO, TIFFCP)
+PDFTOTEXT = Program("pdftotext", "poppler-utils", ("-v",))
+PROGRAMS = (PDFTOPPM, PDFINFO, TIFFCP, PDFTOTEXT)
 
 
 def locate(program: Program) -> str:
@@ -103,3 +106,11 @@ def restrip_tiff(source: Path, index: int, rows_per_strip: int, target: Path, *,
     ``rows_per_strip`` rows (tiffcp decodes a strip row by row)."""
     args = ["-r", str(rows_per_strip), "-c", "zip", f"{source},{index}", str(target)]
     _run(TIFFCP, args, label, (source, target))
+
+
+def pdf_text(pdf: Path, out: Path, *, label: str) -> list[str]:
+    """The text of each page of a PDF that has its own (an electronic document), in reading
+    order, as pdftotext extracts it into ``out`` (NFC: the catalog's form)."""
+    _run(PDFTOTEXT, ["-enc", "UTF-8", str(pdf), str(out)], label, (pdf, out))
+    pages = out.read_text(encoding="utf-8").split("\f")
+    return [unicodedata.normalize("NFC", text).strip() for text in pages[:-1] or pages]

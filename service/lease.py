@@ -22,11 +22,12 @@ from storage import Dossier, Job, lifecycle
 from storage.catalog import JobStatus, changed, now
 
 log = logging.getLogger("sohoa.jobs")
-Enqueue = Callable[[str], None]
+Enqueue = Callable[[str, int | None], None]  # a job's id and its pages (its lane)
 
 
 class JobLost(Exception):
-    """Another worker took this job over after its lease ran out; this run's work is dropped."""
+    """Another worker took this job over after its lease ran out, or a person cancelled it; this
+    run's work is dropped."""
 
 
 @dataclass
@@ -40,6 +41,7 @@ class Run:
     code: str | None
     document_id: int | None
     options: dict[str, Any]
+    pages: int | None = None  # counted at upload: a large job gives way to small ones
 
     @property
     def station(self) -> str:
@@ -71,7 +73,14 @@ def claim(ctx: Context, job_id: str) -> Run | None:
         job = session.get(Job, job_id)
         assert job is not None
         run = Run(
-            job_id, job.attempts, time.monotonic(), job.kind, job.dossier_code, job.document_id, dict(job.options or {})
+            job_id,
+            job.attempts,
+            time.monotonic(),
+            job.kind,
+            job.dossier_code,
+            job.document_id,
+            dict(job.options or {}),
+            job.pages_total,
         )
         dossier = session.get(Dossier, run.code) if run.code else None
         if dossier is not None and dossier.status in lifecycle.DIGITIZABLE:
@@ -106,6 +115,21 @@ def heartbeat(ctx: Context, run: Run) -> Iterator[None]:
         thread.join()
 
 
+def progress(ctx: Context, run: Run, done: int, total: int | None) -> None:
+    """Pages done so far in the job row, if this run still holds the job: a job cancelled or
+    taken over meanwhile stops here (JobLost)."""
+    values = {"pages_done": done} | ({"pages_total": total} if total is not None else {})
+    with ctx.sessions.begin() as session:
+        held = changed(
+            session,
+            update(Job)
+            .where(Job.id == run.job_id, Job.attempts == run.attempt, Job.status == JobStatus.RUNNING)
+            .values(**values),
+        )
+    if not held:
+        raise JobLost(run.job_id)
+
+
 def finish(session: Session, run: Run, result: dict[str, Any], pages: int) -> None:
     """Mark the job done in the transaction that records its work, if this run still holds it."""
     done = session.execute(
@@ -135,6 +159,38 @@ def fail(session: Session, run: Run, error: dict[str, Any]) -> bool:
     )
 
 
+def release(ctx: Context, run: Run) -> bool:
+    """Put a job this worker stops (SIGTERM) back in the queue's state, if this run still holds
+    it: another worker, or this one restarted, takes it from the start."""
+    with ctx.sessions.begin() as session:
+        return bool(
+            changed(
+                session,
+                update(Job)
+                .where(Job.id == run.job_id, Job.attempts == run.attempt, Job.status == JobStatus.RUNNING)
+                .values(status=JobStatus.QUEUED, lease_until=None, pages_done=0),
+            )
+        )
+
+
+def settle_dossier(session: Session, code: str | None, actor: str, station: str = "") -> None:
+    """A dossier whose job failed or was cancelled goes to what its documents make it
+    (lifecycle.settle: not DIGITIZED while one of them failed or waits)."""
+    dossier = session.get(Dossier, code) if code else None
+    if dossier is not None:
+        lifecycle.settle(session, dossier, actor=actor, station=station)
+
+
+def digitized(session: Session, code: str, run: Run | None) -> None:
+    """A dossier still being received or digitized once a job has recorded a document: DIGITIZED
+    when every document is (lifecycle.settle; a dossier further on keeps its status); its history
+    names the job and the station."""
+    dossier = session.get(Dossier, code)
+    assert dossier is not None
+    actor, station = (job_actor(run), run.station) if run else ("worker", "")
+    lifecycle.settle(session, dossier, actor=actor, finishing=run.job_id if run else None, station=station)
+
+
 def reap(ctx: Context, enqueue: Enqueue) -> list[str]:
     """Queue again the jobs whose worker stopped renewing their lease (it died, even by SIGKILL),
     and delete the scratch folders that ended processes of this host left (half-received uploads,
@@ -143,10 +199,10 @@ def reap(ctx: Context, enqueue: Enqueue) -> list[str]:
     for name in scratch.sweep(ctx.settings.data_dir):
         log.info("removed scratch folder %s of an ended process", name)
     expired = or_(Job.lease_until.is_(None), Job.lease_until < now())
-    reaped = []
+    reaped: list[tuple[str, int | None]] = []
     with ctx.sessions.begin() as session:
-        running = session.scalars(select(Job.id).where(Job.status == JobStatus.RUNNING, expired)).all()
-        for job_id in running:
+        running = session.execute(select(Job.id, Job.pages_total).where(Job.status == JobStatus.RUNNING, expired))
+        for job_id, pages in running.all():
             taken = changed(
                 session,
                 update(Job)
@@ -154,11 +210,11 @@ def reap(ctx: Context, enqueue: Enqueue) -> list[str]:
                 .values(status=JobStatus.QUEUED),
             )
             if taken:
-                reaped.append(job_id)
-    for job_id in reaped:
-        enqueue(job_id)
+                reaped.append((job_id, pages))
+    for job_id, pages in reaped:
+        enqueue(job_id, pages)
         log.warning("job %s lost its worker; queued again", job_id)
-    return reaped
+    return [job_id for job_id, _ in reaped]
 
 
 def start_reaper(ctx: Context, enqueue: Enqueue) -> threading.Event:
@@ -181,9 +237,10 @@ def recover(ctx: Context, enqueue: Enqueue) -> int:
     in the queue again (the queue file or Redis may have lost them; a duplicate is a no-op since
     a job is claimed once), and jobs whose worker died are reaped."""
     with ctx.sessions() as session:
-        pending = list(session.scalars(select(Job.id).where(Job.status == JobStatus.QUEUED).order_by(Job.created_at)))
-    for job_id in pending:
-        enqueue(job_id)
+        queued = select(Job.id, Job.pages_total).where(Job.status == JobStatus.QUEUED).order_by(Job.created_at)
+        pending = session.execute(queued).all()
+    for job_id, pages in pending:
+        enqueue(job_id, pages)
     reaped = reap(ctx, enqueue)
     if pending:
         log.info("requeued %d queued jobs", len(pending))

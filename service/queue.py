@@ -7,6 +7,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import signal
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -17,21 +18,27 @@ from huey import Huey, RedisHuey, SqliteHuey
 from huey.api import TaskWrapper
 from huey.consumer import Consumer
 from huey.storage import SqliteStorage
+from sqlalchemy import select
 
 from errors import SohoaError
-from service import lease
+from service import lanes, lease
 from service.audit import start_anchorer
 from service.context import context
 from service.run import run_job
 from service.settings import Settings, get_settings
+from storage import Job
 
 log = logging.getLogger("sohoa.jobs")
 
 
 @dataclass(frozen=True)
 class Queue:
+    """Two lanes: small jobs, and large ones (service.lanes), each with its own consumer."""
+
     huey: Huey
     digitize: TaskWrapper
+    large: Huey
+    digitize_large: TaskWrapper
 
 
 class _QueueFile(SqliteStorage):
@@ -49,13 +56,13 @@ class _SqliteQueue(SqliteHuey):
     storage_class = _QueueFile
 
 
-def make_huey(url: str) -> Huey:
+def make_huey(url: str, name: str = "sohoa") -> Huey:
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         path.parent.mkdir(parents=True, exist_ok=True)
-        return _SqliteQueue(name="sohoa", filename=str(path), results=False)
+        return _SqliteQueue(name=name, filename=str(path), results=False)
     if url.startswith(("redis://", "rediss://")):
-        return RedisHuey(name="sohoa", url=url, results=False)
+        return RedisHuey(name=name, url=url, results=False)
     raise SohoaError(
         f"Không hỗ trợ hàng đợi {url.split(':', 1)[0]}.",
         f"Unsupported queue URL scheme: {url.split(':', 1)[0]}.",
@@ -66,17 +73,23 @@ def make_huey(url: str) -> Huey:
 @lru_cache(maxsize=4)
 def queue(settings: Settings | None = None) -> Queue:
     settings = settings or get_settings()
-    huey = make_huey(settings.queue)
+    huey, large = make_huey(settings.queue), make_huey(settings.queue, "sohoa-large")
 
     def digitize(job_id: str) -> None:
         yield_cpu()
-        run_job(context(settings), job_id)
+        if run_job(context(settings), job_id):  # stopped with its worker: for the next one
+            with context(settings).sessions() as session:
+                enqueue(job_id, session.scalar(select(Job.pages_total).where(Job.id == job_id)), settings=settings)
 
-    return Queue(huey, huey.task(name="digitize")(digitize))
+    return Queue(huey, huey.task(name="digitize")(digitize), large, large.task(name="digitize")(digitize))
 
 
-def enqueue(job_id: str, settings: Settings | None = None) -> None:
-    queue(settings).digitize(job_id)
+def enqueue(job_id: str, pages: int | None = None, *, settings: Settings | None = None) -> None:
+    """Queue a job in its lane: a large one (more pages than SOHOA_LARGE_JOB_PAGES) apart."""
+    settings = settings or get_settings()
+    lanes_of = queue(settings)
+    large = lanes.is_large(pages, settings.large_job_pages)
+    (lanes_of.digitize_large if large else lanes_of.digitize)(job_id)
 
 
 def recover(settings: Settings) -> int:
@@ -84,18 +97,43 @@ def recover(settings: Settings) -> int:
     return lease.recover(context(settings), partial(enqueue, settings=settings))
 
 
-class EmbeddedConsumer(Consumer):
-    """A consumer that runs beside the web server: the server owns the signals."""
+STOP_SECONDS = 10  # how long a stopping worker waits for its jobs to put themselves back
 
-    loops: tuple[threading.Event, ...] = ()  # the reaper's and the audit anchorer's
+
+class LaneConsumer(Consumer):
+    """A consumer whose owner (the web server, or ``Workers``) handles the signals."""
 
     def _set_signal_handlers(self) -> None:
         pass
 
-    def stop(self, graceful: bool = False) -> None:
+
+@dataclass
+class Workers:
+    """A worker's consumers (small lane, large lane) and its loops (reaper, anchorer)."""
+
+    consumers: tuple[Consumer, ...]
+    loops: tuple[threading.Event, ...]
+
+    def stop(self) -> None:
+        """Each job stops at its next page and goes back to the queue (lanes.STOPPING); then
+        the consumers end. A restart of the server or of ``sohoa worker`` takes seconds, not
+        the rest of a thousand-page job."""
+        lanes.STOPPING.set()
         for loop in self.loops:
             loop.set()
-        super().stop(graceful)
+        try:
+            for consumer in self.consumers:
+                consumer.stop(graceful=True)
+        finally:
+            lanes.STOPPING.clear()  # this process may start workers again (tests do)
+
+
+def _consumers(settings: Settings) -> tuple[Consumer, Consumer]:
+    lanes_of = queue(settings)
+    options = {"worker_type": "thread", "periodic": False, "max_delay": 1.0, "shutdown_timeout": STOP_SECONDS}
+    small = LaneConsumer(lanes_of.huey, workers=settings.worker_threads, initial_delay=0.1, **options)
+    large = LaneConsumer(lanes_of.large, workers=1, initial_delay=0.1, **options)
+    return small, large
 
 
 def _start_loops(settings: Settings) -> tuple[threading.Event, ...]:
@@ -130,27 +168,25 @@ def worker_lock(settings: Settings) -> int | None:
     return fd
 
 
-def start_embedded_worker(settings: Settings | None = None) -> Consumer:
+def start_workers(settings: Settings | None = None) -> Workers:
+    """The worker inside a server process (or a ``sohoa worker``): both lanes' consumers, the
+    reaper and the anchorer, after putting back what the catalog says is queued."""
     settings = settings or get_settings()
+    lanes.STOPPING.clear()
     recover(settings)
-    consumer = EmbeddedConsumer(
-        queue(settings).huey,
-        workers=settings.worker_threads,
-        worker_type="thread",
-        periodic=False,
-        initial_delay=0.1,
-        max_delay=1.0,
-    )
-    consumer.start()
-    consumer.loops = _start_loops(settings)
-    return consumer
+    consumers = _consumers(settings)
+    for consumer in consumers:
+        consumer.start()
+    return Workers(consumers, _start_loops(settings))
 
 
 def run_worker(settings: Settings | None = None) -> None:
-    """A standalone worker process (``sohoa worker``) with the usual signal handling."""
-    settings = settings or get_settings()
-    recover(settings)
-    _start_loops(settings)
-    Consumer(
-        queue(settings).huey, workers=settings.worker_threads, worker_type="thread", periodic=False, max_delay=1.0
-    ).run()
+    """A standalone worker process (``sohoa worker``): SIGTERM or SIGINT stops it within
+    ``STOP_SECONDS``, its jobs put back for another worker."""
+    stopped = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopped.set())
+    workers = start_workers(settings)
+    stopped.wait()
+    log.info("worker stopping: its jobs go back to the queue")
+    workers.stop()

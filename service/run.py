@@ -4,6 +4,7 @@ transaction with the job's end."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 import time
@@ -12,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 import storage.manifest
@@ -20,14 +20,15 @@ import storage.search
 from checksums import sha256_file
 from digitize import Result, Source, digitize, digitize_batch
 from digitize.export import to_alto
+from digitize.ingest import signed_pdf
 from digitize.pipeline import PageResult
 from errors import SohoaError
-from service import dossiers, failures, lease, logs, signing_rules
+from service import dossiers, failures, lanes, lease, limits, logs, originals, signing_rules
 from service.context import Context, audit
 from service.dossiers import write_manifest
 from service.options import job_digitize_options
 from service.signatures import noted
-from storage import Document, Dossier, Job, Page, Signature, dossier_prefix, lifecycle, parse_code
+from storage import Document, Dossier, Page, Signature, dossier_prefix, lifecycle, parse_code
 from storage.catalog import document_for, insert_new
 from storage.objects import ObjectInfo
 
@@ -48,12 +49,13 @@ PAGE_DETAILS = (
 )
 
 
-def run_job(ctx: Context, job_id: str) -> None:
+def run_job(ctx: Context, job_id: str) -> bool:
     """Run one queued job. Safe to run again after a crash: objects are content-addressed, and
-    the catalog rows and the job's "done" are written in one transaction at the end, or not at all."""
+    the catalog rows and the job's "done" are written in one transaction at the end, or not at all.
+    True when the worker stopped it and put it back: the caller queues it again."""
     run = lease.claim(ctx, job_id)
     if run is None:
-        return  # done already, or another worker has it
+        return False  # done already, cancelled, or another worker has it
     token = logs.request_id.set(f"job:{job_id}")
     where = {"job": job_id, "dossier": run.code}
     log.info("job started (attempt %d)", run.attempt, extra=where)
@@ -64,35 +66,30 @@ def run_job(ctx: Context, job_id: str) -> None:
             else:
                 _run_scan(ctx, run, Path(tmp))
         log.info("job done", extra=where)
+    except lanes.Interrupted:
+        log.info("job stopped with its worker; queued again", extra=where)
+        return lease.release(ctx, run)
     except lease.JobLost:
-        log.warning("job %s was taken over by another worker; this attempt's result is dropped", job_id)
+        log.warning("job %s was cancelled or taken over by another worker; this attempt is dropped", job_id)
     except Exception as e:
         _fail(ctx, run, e)
     finally:
         logs.request_id.reset(token)
+    return False
 
 
-class TooManyPages(SohoaError):
-    status = 413
-    code = "too-many-pages"
-
-
-def _progress(ctx: Context, job_id: str, room: int, name: str) -> Callable[[int, int | None], None]:
-    """Progress in the job row, and the dossier's page limit checked page by page as pages are read."""
+def _progress(ctx: Context, run: lease.Run, room: int, name: str) -> Callable[[int, int | None], None]:
+    """Between pages: the dossier's page limit, progress in the job row (a job cancelled or taken
+    over meanwhile stops here), and a large job's giving way to small ones."""
     last = [0.0]
+    large = lanes.is_large(run.pages, ctx.settings.large_job_pages)
 
     def report(done: int, total: int | None) -> None:
-        if done > room:
-            limit = ctx.settings.max_pages_per_dossier
-            raise TooManyPages(
-                f"{name}: hồ sơ vượt quá {limit} trang (SOHOA_MAX_PAGES_PER_DOSSIER).",
-                f"{name}: the dossier would exceed {limit} pages (SOHOA_MAX_PAGES_PER_DOSSIER).",
-                field=name,
-            )
+        limits.check(done, room, ctx.settings.max_pages_per_dossier, name)
         if total is not None or time.monotonic() - last[0] > 1:  # at most one write a second
             last[0] = time.monotonic()
-            with ctx.sessions.begin() as session:
-                session.execute(update(Job).where(Job.id == job_id).values(pages_done=done, pages_total=total))
+            lease.progress(ctx, run, done, total)
+        lanes.between_pages(large)
 
     return report
 
@@ -177,10 +174,7 @@ def record(session: Session, document: Document, made: Made, run: lease.Run | No
                 object_key=made.signed.key,
             )
         )
-    dossier = session.get(Dossier, made.code)
-    assert dossier is not None
-    actor, station = (lease.job_actor(run), run.station) if run else ("worker", "")
-    lifecycle.settle(session, dossier, actor=actor, finishing=run.job_id if run else None, station=station)
+    lease.digitized(session, made.code, run)
 
 
 def _summary(made: Made, number: int) -> dict[str, Any]:
@@ -200,27 +194,33 @@ def _summary(made: Made, number: int) -> dict[str, Any]:
 def _run_scan(ctx: Context, run: lease.Run, work: Path) -> None:
     code, doc_id = run.code, run.document_id
     assert code is not None and doc_id is not None
+    limit = ctx.settings.max_pages_per_dossier
     with ctx.sessions() as session:
         document = session.get(Document, doc_id)
         assert document is not None
         original_key, original_name, kind = document.original_key, document.original_name, document.kind
-        others = session.scalar(
-            select(func.coalesce(func.sum(Document.page_count), 0)).where(
-                Document.dossier_code == code, Document.id != doc_id
-            )
-        )
-    room = ctx.settings.max_pages_per_dossier - int(others or 0)
+        room = limits.room(session, code, limit, besides=doc_id)
+    limits.check(run.pages or 0, room, limit, original_name)  # counted at upload: refused before any OCR
     original = work / ("original" + Path(original_key).suffix)
     ctx.store.get_file(original_key, original)
-    result = digitize(
-        [Source(original, original_name)],
-        work / "pdfa.pdf",
-        title=f"Hồ sơ {code} - {original_name}",
-        identifier=code,
-        progress=_progress(ctx, run.job_id, room, original_name),
-        workdir=work,
-        **job_digitize_options(ctx.settings, run.options),
-    )
+    signed = original.suffix == ".pdf" and signed_pdf(original)
+    if signed and ctx.settings.signed_pdfs == "keep":
+        originals.keep(ctx, run, original, original_name, work)
+        write_manifest(ctx, code)
+        return
+    large = lanes.is_large(run.pages, ctx.settings.large_job_pages)
+    with contextlib.nullcontext() if large else lanes.small_job():
+        result = digitize(
+            [Source(original, original_name)],
+            work / "pdfa.pdf",
+            title=f"Hồ sơ {code} - {original_name}",
+            identifier=code,
+            progress=_progress(ctx, run, room, original_name),
+            workdir=work,
+            **job_digitize_options(ctx.settings, run.options),
+        )
+    if signed and result.pages:  # digitized as images by setting: its signatures are not in the copy
+        result.pages[0].notices.append(originals.STRIPPED)
     auto = ctx.settings.auto_agency_signature and kind == signing_rules.COMPONENT
     made = store(ctx, work, code, f"{dossier_prefix(code)}/documents/{doc_id}", result, sign=auto)
     with ctx.sessions.begin() as session:
@@ -245,7 +245,7 @@ def _run_batch(ctx: Context, run: lease.Run, work: Path) -> None:
         work / "out",
         code_pattern=ctx.settings.dossier_code_pattern,
         default_code=options.get("default_code", ""),
-        progress=_progress(ctx, run.job_id, ctx.settings.max_pages_per_dossier, options["original_name"]),
+        progress=_progress(ctx, run, ctx.settings.max_pages_per_dossier, options["original_name"]),
         **job_digitize_options(ctx.settings, options),
     )
     if any(not s.code for s in segments):
@@ -312,9 +312,7 @@ def _fail(ctx: Context, run: lease.Run, e: Exception) -> None:
     with ctx.sessions.begin() as session:
         if not lease.fail(session, run, error):
             return  # another worker holds the job now
-        dossier = session.get(Dossier, code) if code else None
-        if dossier is not None:  # back to what the dossier's documents make it
-            lifecycle.settle(session, dossier, actor=lease.job_actor(run), station=run.station)
+        lease.settle_dossier(session, code, lease.job_actor(run), run.station)  # what its documents make it
         audit(session, "worker", "scan.failed", code, document=run.document_id, job=run.job_id, error=error["code"])
     if code:
         write_manifest(ctx, code)  # it lists the original the failed job was given

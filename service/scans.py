@@ -7,20 +7,21 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 import storage.manifest
 from checksums import sha256_file
-from digitize.ingest import check_type
+from digitize.ingest import check_type, count_pages
 from errors import SohoaError
-from service import documents, dossiers, failures, queue
+from service import access, documents, dossiers, failures, lease, limits, queue
+from service.access import Principal
 from service.context import Context, audit
 from service.uploads import clean_filename
 from service.views import AcceptedJob, JobView
 from storage import Document, Dossier, Job, dossier_prefix, lifecycle, parse_code
-from storage.catalog import JobStatus, document_for, find_document, insert_new, iso
+from storage.catalog import JobStatus, changed, document_for, find_document, insert_new, iso, now
 from storage.errors import NotFound
 from storage.objects import ObjectInfo
 
@@ -32,7 +33,7 @@ def submit_scan(ctx: Context, code: str, upload: Path, filename: str, *, actor: 
     ``choices``: accept_scan's."""
     job, created = accept_scan(ctx, code, upload, filename, actor=actor, **choices)
     if created:
-        queue.enqueue(job.id, ctx.settings)
+        queue.enqueue(job.id, job.pages_total, settings=ctx.settings)
     return AcceptedJob(**job_view(job).model_dump(), created=created)
 
 
@@ -46,29 +47,45 @@ def check_dossier(ctx: Context, code: str, *, create_dossier: bool) -> None:
         lifecycle.check_open(session, code, "nhận thêm bản quét", "a new scan")
 
 
-def check_document(ctx: Context, code: str, number: int) -> None:
+def check_document(ctx: Context, code: str, number: int) -> int:
     """Before a new scan for document ``number`` is read or stored: the document exists, in a
-    dossier that is open."""
+    dossier that is open. Its id in the catalog."""
     parse_code(code, ctx.settings.dossier_code_pattern)
     with ctx.sessions() as session:
         lifecycle.check_open(session, code, "nhận thêm bản quét", "a new scan")
-        if find_document(session, code, number) is None:
+        if (document := find_document(session, code, number)) is None:
             raise documents.no_document(code, number)
+        return document.id
 
 
-def _store_original(ctx: Context, code: str, upload: Path, filename: str, sha256: str | None, take: bool) -> ObjectInfo:
+def _counted(ctx: Context, code: str, upload: Path, kind: str, name: str, *, besides: int | None = None) -> int | None:
+    """The file's pages, counted from its structure, refused before anything is stored when the
+    dossier has no room for them (``besides``: a document whose pages the new scan replaces)."""
+    pages, limit = count_pages(upload, kind), ctx.settings.max_pages_per_dossier
+    with ctx.sessions() as session:
+        limits.check(pages or 0, limits.room(session, code, limit, besides=besides), limit, name)
+    return pages
+
+
+def _store_original(ctx: Context, code: str, upload: Path, kind: str, sha256: str | None, take: bool) -> ObjectInfo:
     """The exact uploaded bytes in the store, content-addressed: the same bytes, the same object.
     ``take``: the upload is a temporary file the store may move rather than copy."""
-    kind = check_type(upload, filename)
     sha256 = sha256 or sha256_file(upload)  # the API hashed it while it streamed in
     key = f"{dossier_prefix(code)}/originals/{sha256}{_EXT[kind]}"
     return ctx.store.put_file(key, upload, write_once=True, sha256=sha256, move=take)
 
 
 def _queue_job(
-    session: Session, code: str, document: Document, info: ObjectInfo, options: dict[str, str] | None, actor: str
+    session: Session,
+    code: str,
+    document: Document,
+    info: ObjectInfo,
+    options: dict[str, str] | None,
+    actor: str,
+    pages: int | None,
 ) -> Job:
-    """A queued digitization job for ``document``, whose original ``info`` is."""
+    """A queued digitization job for ``document``, whose original ``info`` is (``pages``: its
+    page count when the file tells it)."""
     storage.manifest.record(session, info, kind="original", code=code, actor=actor)
     choices = {**(options or {}), "posted_by": actor}  # the dossier's history names the station
     job = Job(
@@ -78,6 +95,7 @@ def _queue_job(
         status=JobStatus.QUEUED,
         options=choices,
         posted_by=actor,
+        pages_total=pages,  # known before any OCR: progress shows it, a large job gets its lane
     )
     session.add(job)
     session.flush()
@@ -105,7 +123,9 @@ def accept_scan(
     dossier, or an issued result (signed differently)."""
     check_dossier(ctx, code, create_dossier=create_dossier)  # before storing anything
     dossier_code = parse_code(code, ctx.settings.dossier_code_pattern)
-    info = _store_original(ctx, code, upload, filename, sha256, take)
+    kind = check_type(upload, filename)
+    pages = _counted(ctx, code, upload, kind, clean_filename(filename))
+    info = _store_original(ctx, code, upload, kind, sha256, take)
     with ctx.sessions.begin() as session:
         # Insert-or-get, the database deciding, so stations posting at once never collide; rows
         # first, audit entries last (on PostgreSQL the log's lock is then never held while
@@ -123,7 +143,7 @@ def accept_scan(
         if job is not None and job.status != JobStatus.FAILED and document.removed_at is None:
             return job, False  # a failed job is retried by posting the scan again
         restored, document.removed_at = document.removed_at is not None, None
-        job = _queue_job(session, code, document, info, options, actor)
+        job = _queue_job(session, code, document, info, options, actor, pages)
         if new_dossier:
             audit(session, actor, "dossier.created", code)
         detail = {"document": document.id, "number": document.number, "sha256": info.sha256,
@@ -154,8 +174,10 @@ def replace_scan(
     """A new scan for document ``number`` (its job failed, or the copy is poor), before anyone
     signs it: the document keeps its number and kind, takes the new original, forgets what was
     made from the old one (which stays in the store) and is digitized again."""
-    check_document(ctx, code, number)
-    info = _store_original(ctx, code, upload, filename, sha256, take)
+    replaced = check_document(ctx, code, number)
+    kind = check_type(upload, filename)
+    pages = _counted(ctx, code, upload, kind, clean_filename(filename), besides=replaced)
+    info = _store_original(ctx, code, upload, kind, sha256, take)
     new = {"file": clean_filename(filename), "sha256": info.sha256}
     try:
         with ctx.sessions.begin() as session:
@@ -166,7 +188,7 @@ def replace_scan(
                 session, document, ("thay bản quét", "replaced"), original_name=new["file"], original_key=info.key,
                 original_sha256=info.sha256, original_size=info.size, part="",
             )  # fmt: skip
-            job = _queue_job(session, code, document, info, options, actor)
+            job = _queue_job(session, code, document, info, options, actor, pages)
             audit(session, actor, "document.replaced", code, document=document.id, number=number, old=old, new=new)
             view = job_view(job)
     except IntegrityError as e:  # the one key a new original can take: another document's bytes
@@ -175,7 +197,7 @@ def replace_scan(
             f"{new['file']} is another document of dossier {code} already; send another file.",
             field="file",
         ) from e
-    queue.enqueue(view.id, ctx.settings)
+    queue.enqueue(view.id, pages, settings=ctx.settings)
     return AcceptedJob(**view.model_dump(), created=True)
 
 
@@ -193,6 +215,8 @@ def submit_batch(
     if default_code:
         check_dossier(ctx, default_code, create_dossier=create_dossier)
     kind = check_type(upload, filename)
+    pages, limit = count_pages(upload, kind), ctx.settings.max_pages_per_dossier
+    limits.check(pages or 0, limit, limit, clean_filename(filename))  # a batch's dossiers are known later
     sha256 = sha256_file(upload)
     info = ctx.store.put_file(f"batches/{sha256}{_EXT[kind]}", upload, write_once=True)
     options: dict[str, Any] = {
@@ -212,12 +236,13 @@ def submit_batch(
             status=JobStatus.QUEUED,
             options=options,
             posted_by=actor,
+            pages_total=pages,
         )
         session.add(job)
         storage.manifest.record(session, info, kind="original", code=None, actor=actor)
         audit(session, actor, "batch.accepted", default_code or None, sha256=sha256, file=options["original_name"])
         view = job_view(job)
-    queue.enqueue(view.id, ctx.settings)
+    queue.enqueue(view.id, pages, settings=ctx.settings)
     return view
 
 
@@ -246,4 +271,43 @@ def get_job(ctx: Context, job_id: str, *, posted_by: str | None = None) -> JobVi
         job = session.get(Job, job_id)
         if job is None or (posted_by is not None and job.posted_by != posted_by):
             raise NotFound(f"Không có công việc {job_id[:40]}.", f"No job {job_id[:40]}.", field="job_id")
+        return job_view(job)
+
+
+class JobFinished(SohoaError):
+    status = 409
+    code = "job-finished"
+
+
+def cancel_job(ctx: Context, job_id: str, by: Principal) -> JobView:
+    """Cancel a queued or running job (a running one stops at its next page; nothing of it is
+    recorded). A scanner station may cancel only the jobs of the scans it posted."""
+    with ctx.sessions.begin() as session:
+        job = session.get(Job, job_id)
+        if job is None:
+            raise NotFound(f"Không có công việc {job_id[:40]}.", f"No job {job_id[:40]}.", field="job_id")
+        if by.role == "scanner" and job.posted_by != by.actor:
+            raise access.Forbidden(
+                "Trạm quét chỉ hủy được công việc của bản quét do chính trạm gửi.",
+                "A scanner station may cancel only the jobs of scans it posted.",
+                field="job_id",
+            )
+        error = {"code": "cancelled", "vi": f"Đã hủy bởi {by.name}.", "en": f"Cancelled by {by.name}.", "field": None}
+        open_states = (JobStatus.QUEUED, JobStatus.RUNNING)
+        stopped = changed(
+            session,
+            update(Job)
+            .where(Job.id == job_id, Job.status.in_(open_states))
+            .values(status=JobStatus.CANCELLED, finished_at=now(), lease_until=None, error=error),
+        )
+        if not stopped:
+            raise JobFinished(
+                f"Công việc {job_id[:40]} đã kết thúc ({job.status}); không hủy được.",
+                f"Job {job_id[:40]} has ended ({job.status}); it cannot be cancelled.",
+                field="job_id",
+            )
+        lease.settle_dossier(session, job.dossier_code, by.actor)  # what its documents make it now
+        number = job.document.number if job.document else None
+        audit(session, by.actor, "job.cancelled", job.dossier_code, job=job_id, document=job.document_id, number=number)
+        session.refresh(job)
         return job_view(job)

@@ -72,6 +72,12 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(
         512 * 1024 * 1024, description="Largest upload accepted (each file, and a request's whole body)."
     )
+    large_job_pages: int = Field(
+        100,
+        ge=1,
+        description="A scan of more pages is a large job: it runs in a lane of its own and gives way to small "
+        "ones, so a dossier of a few pages never waits behind a thousand-page file.",
+    )
     max_pages_per_dossier: int = Field(
         5000, ge=1, description="Most pages a dossier may hold; a scan going past it fails as its pages stream in."
     )
@@ -88,6 +94,11 @@ class Settings(BaseSettings):
         "colour and grey pages as JPEG at the set quality (bilevel pages stay CCITT G4).",
     )
     jpeg_quality: int = Field(75, ge=30, le=95, description="JPEG quality of the `compact` profile.")
+    signed_pdfs: Literal["keep", "digitize"] = Field(
+        "keep",
+        description="A PDF that already carries digital signatures: kept as the electronic original (its "
+        "signatures verified, its text indexed), or digitized as images (its signatures not carried over).",
+    )
     blank_pages: Literal["flag", "drop"] = Field(
         "flag", description="Blank pages: flag them, or drop them from the PDF/A."
     )

@@ -59,6 +59,15 @@ class SignedFile(StoredFile, SignatureMade):
     pass
 
 
+class ElectronicOriginal(BaseModel):
+    """A PDF that arrived signed, kept byte for byte: what its signatures prove."""
+
+    ok: bool
+    signatures: int
+    verdict_vi: str
+    verdict_en: str
+
+
 class DocumentResult(BaseModel):
     """One digitized document: its pages, PDF/A and, when the agency signs automatically
     (SOHOA_AUTO_AGENCY_SIGNATURE), its signed copy."""
@@ -67,8 +76,11 @@ class DocumentResult(BaseModel):
     document_id: int
     pages: int
     page_details: list[PageDetail]
-    pdfa: PdfaFile
+    pdfa: PdfaFile | None = Field(
+        description="Bản PDF/A; không có với bản điện tử giữ nguyên / none for an electronic original"
+    )
     signed: SignedFile | None = None
+    electronic: ElectronicOriginal | None = None
     notices: list[Notice]
 
 

@@ -188,6 +188,7 @@ class JobStatus(StrEnum):
     RUNNING = "running"  # a worker holds its lease
     DONE = "done"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # by a person; a running job stops at its next page
 
 
 class Job(Base):

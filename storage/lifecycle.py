@@ -166,8 +166,8 @@ PENDING = (JobStatus.QUEUED, JobStatus.RUNNING)
 def digitized_state(session: Session, code: str, *, finishing: str | None = None) -> tuple[str, str]:
     """What a dossier's documents make it, and why: DIGITIZING while one's job waits or runs,
     DIGITIZED when every document's latest job is done (``finishing``: the job recording its work
-    now, done with it), else RECEIVED (one failed, or none is left). A batch's documents have no
-    job of their own: they are made done."""
+    now, done with it), else RECEIVED (one failed or was cancelled, or none is left). A batch's
+    documents have no job of their own: they are made done."""
     live = select(Document.id).where(Document.dossier_code == code, Document.removed_at.is_(None))
     latest: dict[int | None, str] = {document_id: JobStatus.DONE for document_id in session.scalars(live)}
     jobs = select(Job.id, Job.document_id, Job.status).where(Job.document_id.in_(live)).order_by(Job.created_at)
@@ -179,7 +179,7 @@ def digitized_state(session: Session, code: str, *, finishing: str | None = None
         return "RECEIVED", "hồ sơ không còn tài liệu"
     if all(status == JobStatus.DONE for status in latest.values()):
         return "DIGITIZED", "đã số hóa"
-    return "RECEIVED", "số hóa lỗi"
+    return "RECEIVED", "số hóa lỗi" if JobStatus.FAILED in latest.values() else "số hóa bị hủy"
 
 
 def settle(session: Session, dossier: Dossier, *, actor: str, finishing: str | None = None, **detail: Any) -> None:

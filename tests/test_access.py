@@ -21,9 +21,9 @@ from storage.catalog import AuditEvent
 
 CODE = "000.00.12.H12-250527-0001"
 SOHOA = str(Path(sys.executable).parent / "sohoa")
-ALL = {"scanner", "clerk", "leader", "archivist", "admin"}
-READ = {"clerk", "leader", "archivist", "admin"}
-SIGN = {"clerk", "leader", "admin"}
+ALL = {"scanner", "clerk", "leader", "seal_keeper", "archivist", "admin"}
+READ = {"clerk", "leader", "seal_keeper", "archivist", "admin"}
+SIGN = {"clerk", "leader", "seal_keeper", "admin"}  # and per kind of signature: see test_signing_workflow
 # Written out here, not read from the app, so a route that loosens or tightens its check fails.
 EXPECTED: dict[tuple[str, str], set[str] | None] = {
     ("GET", "/healthz"): None,
@@ -33,6 +33,7 @@ EXPECTED: dict[tuple[str, str], set[str] | None] = {
     ("POST", "/api/v1/batches"): {"scanner", "clerk", "admin"},
     ("GET", "/api/v1/jobs/{job_id}"): ALL,  # a scanner station's own only
     ("GET", "/api/v1/jobs"): ALL,  # the same
+    ("POST", "/api/v1/jobs/{job_id}/cancel"): {"scanner", "clerk", "admin"},  # a scanner: its own jobs
     ("POST", "/api/v1/dossiers"): {"clerk", "admin"},
     ("GET", "/api/v1/dossiers"): READ,
     ("GET", "/api/v1/dossiers/{code}"): READ,

@@ -226,3 +226,48 @@ def test_pixel_limit_guards_against_decompression_bombs(page_png: Path, tmp_path
         pages(page_png, tmp_path, max_pixels=1_000_000)
     with pytest.raises(ImageTooLarge):
         pages(CORPUS / "hugemono.pdf", tmp_path)
+
+
+def _with_scanner_text(path: Path, text: str, mode: int, out: Path) -> Path:
+    """The PDF at ``path`` with a text layer on page 1 in render mode ``mode`` (3: invisible, as
+    a scanner's own OCR writes it; 0: visible, as a typed note)."""
+    with pikepdf.open(path) as pdf:
+        page = pdf.pages[0]
+        font = pdf.make_indirect(pikepdf.Dictionary(Type=pikepdf.Name.Font, Subtype=pikepdf.Name.Type1,
+                                                    BaseFont=pikepdf.Name.Helvetica))  # fmt: skip
+        page.obj.Resources.Font = pikepdf.Dictionary(F1=font)
+        layer = f"BT /F1 12 Tf {mode} Tr 72 760 Td ({text}) Tj ET".encode()
+        page.contents_add(pdf.make_stream(layer), prepend=False)
+        pdf.save(out)
+    return out
+
+
+@pytest.mark.parametrize("bilevel", [True, False])
+def test_a_scanner_s_invisible_text_layer_keeps_the_scan_as_it_is(tmp_path: Path, bilevel: bool) -> None:
+    """A page a scanner OCR'd itself (its image, plus invisible text without Vietnamese marks)
+    is taken out as the scan it is, at its resolution (G4 stays 1-bit at 200 dpi), not rendered
+    at 300 dpi; a page with visible text is still rendered, so that text is kept."""
+    scan = render_page(dpi=200, mode="L")
+    scan = scan.point(lambda v: 255 if v > 128 else 0).convert("1") if bilevel else scan
+    plain = tmp_path / "quet.pdf"
+    scan.save(plain, resolution=200)
+    ocred = _with_scanner_text(plain, "CONG Hcok xA HQI CHiJ NGHiA", 3, tmp_path / "quet-ocr.pdf")
+    [page] = pages(ocred, tmp_path)
+    assert round(page.dpi[0]) == 200 and (page.width, page.height) == scan.size
+    with Image.open(page.path) as kept:
+        assert kept.mode == ("1" if bilevel else "L")
+    noted = _with_scanner_text(plain, "Da ky so", 0, tmp_path / "ghi-chu.pdf")
+    [rendered] = pages(noted, tmp_path)
+    assert round(rendered.dpi[0]) == 150  # render_dpi of these tests: the visible note is drawn in
+
+
+def test_an_owner_password_pdf_is_read(tmp_path: Path) -> None:
+    """Editing restricted, no password to open (how agencies issue their documents): read."""
+    plain = tmp_path / "quet.pdf"
+    render_page(dpi=200, mode="L").save(plain, resolution=200)
+    locked = tmp_path / "han-che.pdf"
+    with pikepdf.open(plain) as pdf:
+        rights = pikepdf.Permissions(extract=False, modify_other=False, modify_annotation=False)
+        pdf.save(locked, encryption=pikepdf.Encryption(owner="chu-so-huu", user="", allow=rights))
+    [page] = pages(locked, tmp_path)
+    assert round(page.dpi[0]) == 200

@@ -90,7 +90,7 @@ def test_queue_entries_lost_from_the_queue_file_are_queued_again_from_the_catalo
     settings = get_settings()
     job, created = scans.accept_scan(context(), "000.00.12.H12-250601-0003", page_png, page_png.name)
     assert created
-    queue.enqueue(job.id, settings)
+    queue.enqueue(job.id, settings=settings)
     huey = queue.queue(settings).huey
     assert huey.storage.conn.execute("pragma synchronous").fetchone() == (1,)  # NORMAL: no fsync per commit
     assert huey.pending_count() == 1

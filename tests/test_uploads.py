@@ -16,8 +16,9 @@ import api
 from conftest import _clear_caches
 from service import access, scans
 from service.context import context
+from service.limits import TooManyPages
 from service.run import run_job
-from storage import Document, Dossier, Job
+from storage import Document, Dossier, Job, dossier_prefix
 
 CODE = "000.00.12.H12-250527-0001"
 
@@ -144,7 +145,7 @@ def test_downloads_resume_with_http_range(data_dir: Path, page_jpeg: Path) -> No
 
 
 @pytest.mark.slow  # OCR
-def test_page_limit_per_dossier_stops_a_scan_as_it_streams(
+def test_page_limit_per_dossier_refuses_a_scan_before_any_ocr(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from pages import render_page
@@ -157,16 +158,25 @@ def test_page_limit_per_dossier_stops_a_scan_as_it_streams(
     pages[0].save(two, save_all=True, append_images=pages[1:2], resolution=100)
     pages[0].save(three, save_all=True, append_images=pages[1:], resolution=100)
     first, _ = scans.accept_scan(ctx, CODE, two, two.name)
+    assert first.pages_total == 2  # counted at upload, before any OCR
+    second, _ = scans.accept_scan(ctx, CODE, three, three.name)  # both fit while neither is digitized
     run_job(ctx, first.id)
-    second, _ = scans.accept_scan(ctx, CODE, three, three.name)
-    run_job(ctx, second.id)
+    run_job(ctx, second.id)  # now it does not: refused at its start, before any OCR
     with ctx.sessions() as s:
         jobs = {j.id: j for j in s.query(Job)}
         assert jobs[first.id].status == "done"
         failed = jobs[second.id]
         assert failed.status == "failed" and failed.error["code"] == "too-many-pages"  # type: ignore[index]
         assert failed.error["field"] == "ba-trang.pdf" and "3 trang" in failed.error["vi"]  # type: ignore[index]
+        assert failed.pages_done == 0  # not a page read
         assert sum(d.page_count for d in s.get(Dossier, CODE).documents) == 2  # type: ignore[union-attr]
+    # Posted once the dossier is full, a file is refused at once, by name, and nothing is stored.
+    four = tmp_path / "bon-trang.pdf"
+    pages[0].save(four, save_all=True, append_images=pages[1:2], resolution=100)
+    with pytest.raises(TooManyPages) as e:
+        scans.accept_scan(ctx, CODE, four, four.name)
+    assert e.value.status == 413 and e.value.field == "bon-trang.pdf"
+    assert len(list(ctx.store.list(f"{dossier_prefix(CODE)}/originals/"))) == 2
 
 
 def test_multipart_is_parsed_as_it_streams(client: TestClient, page_jpeg: Path, data_dir: Path) -> None:
