@@ -159,6 +159,17 @@ def test_a_failed_document_is_shown_then_replaced_or_removed(desk: dict[str, Tes
     assert post(clerk, CODE, "moi.png", png(50))["document_id"] == 2
 
 
+def test_a_cancelled_document_is_shown_and_can_be_removed(desk: dict[str, TestClient]) -> None:
+    clerk = desk["clerk"]
+    job = post(clerk, CODE, "nham.png", png(70))
+    assert clerk.delete(f"/api/v1/dossiers/{CODE}/documents/1").status_code == 409  # its job waits
+    assert clerk.post(f"/api/v1/jobs/{job['id']}/cancel").status_code == 200
+    [document] = clerk.get(f"/api/v1/dossiers/{CODE}").json()["documents"]
+    assert (document["status"], document["error"]["code"]) == ("cancelled", "cancelled")
+    removed = clerk.delete(f"/api/v1/dossiers/{CODE}/documents/1", params={"reason": "Quét nhầm"})
+    assert removed.status_code == 200 and removed.json()["status"] == "RECEIVED"
+
+
 @pytest.mark.slow  # OCR
 def test_a_dossier_is_digitized_once_every_document_is(
     desk: dict[str, TestClient], page_png: Path, tmp_path: Path, data_dir: Path
