@@ -186,7 +186,8 @@ def test_openapi_documents_every_answer(data_dir: Path) -> None:
             checked += 1
     assert checked == sum(len(methods) for methods in schema["paths"].values()) - len(untyped) >= 18
     job = components["JobView"]["properties"]
-    assert components[job["status"]["$ref"].rsplit("/", 1)[1]]["enum"] == ["queued", "running", "done", "failed"]
+    statuses = components[job["status"]["$ref"].rsplit("/", 1)[1]]["enum"]
+    assert statuses == ["queued", "running", "done", "failed", "cancelled"]
     dossier = components["Dossier"]["properties"]
     assert "RESULT_SIGNED" in components[dossier["status"]["$ref"].rsplit("/", 1)[1]]["enum"]
     assert {"downloads", "verification_url", "versions"} <= set(fields(dossier["documents"]["items"]))
