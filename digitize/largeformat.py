@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from digitize import ink
 from digitize.ocr import Line, Word, opened
 
 # ISO 216, millimetres, portrait
 A_SIZES = {"A5": (148, 210), "A4": (210, 297), "A3": (297, 420), "A2": (420, 594), "A1": (594, 841), "A0": (841, 1189)}
 FIT = 1.06  # a scan is a little larger than its paper
-ANALYSIS_DPI = 50  # blank pages and gutters are found on a small grey copy
 TILE_PX = 2000  # about A5 at 300 dpi: Tesseract's working memory grows with the tile
 TILE_OVERLAP_PX = 400  # wider than a word of large lettering, so every word is whole in some tile
 
@@ -36,24 +36,9 @@ def is_large(paper: str) -> bool:
 
 
 def analysis_copy(image: Image.Image, dpi: float) -> np.ndarray:
-    """Ink mask (True where dark) of a small grey copy, for layout decisions only.
-
-    Built band by band with box averaging, so no full-size grey copy of a large colour or
-    bilevel sheet is ever made."""
-    factor = max(1, round(dpi / ANALYSIS_DPI))
-    width, height = image.width // factor, image.height // factor
-    if image.format == "JPEG":
-        image.draft("L", (width, height))  # the decoder scales down by itself: much faster
-        factor = max(1, round(image.width / max(width, 1)))
-    band = factor * 256
-    usable_w, usable_h = image.width - image.width % factor, image.height - image.height % factor
-    if not usable_w or not usable_h:
-        return np.zeros((1, 1), dtype=bool)
-    rows = [
-        np.asarray(image.crop((0, y, usable_w, min(y + band, usable_h))).convert("L").reduce(factor)) < 128
-        for y in range(0, usable_h, band)
-    ]
-    return np.vstack(rows)
+    """Ink mask (True where ink) of a small grey copy, for layout decisions only: cut at the
+    page's own paper and ink levels (see digitize.ink)."""
+    return ink.analysis(image, dpi)[0]
 
 
 BLANK_INK_PX = 20  # about 5 mm² of ink at the analysis resolution: less than a short word

@@ -141,6 +141,14 @@ def recognize(
     return parse_tsv(TSV_HEADER + tsv)
 
 
+MIN_WORD_CONF = 50.0  # what the engine makes of dust, edge shadows or a stamp's rim is read below this
+
+
+def has_words(lines: list[Line]) -> bool:
+    """OCR found text: a word of two or more letters or digits, read with some confidence."""
+    return any(w.conf >= MIN_WORD_CONF and sum(c.isalnum() for c in w.text) >= 2 for line in lines for w in line.words)
+
+
 @dataclass(frozen=True)
 class Osd:
     rotate: int  # clockwise degrees that make the page upright, as PDF's /Rotate counts

@@ -1,0 +1,127 @@
+"""Faded and low-contrast pages (issue 16, item 1): the ink mask every layout decision uses
+measures the page's own paper and ink, and a page is blank only when the mask and OCR agree."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pikepdf
+import pytest
+from PIL import Image, ImageDraw
+from test_reading import cer
+
+from conftest import ROOT
+from digitize import Source, digitize, largeformat, orientation
+from pages import TEXT, faded, render_page
+
+MODELS = ROOT / "ocr-models"
+PAGE = TEXT * 2  # 20 lines of a form at 14 pt
+
+# The class, corner to corner: grey text 60-150 on paper 170-235, JPEG quality 30-50, blur, low
+# toner, light falling off across the page, yellowed and blue paper, and a dark card (paper
+# darker than the old fixed threshold of 128).
+WORN: dict[str, dict[str, Any]] = {
+    "faintest": {"text": 150, "paper": 170, "quality": 30, "blur": 1.2, "toner": 0.5, "shade": 0.1},
+    "grey-on-white": {"text": 150, "paper": 235, "quality": 40, "blur": 1.0, "toner": 0.6},
+    "dark-on-grey": {"text": 60, "paper": 170, "quality": 50, "blur": 0.6, "shade": 0.25},
+    "black-on-white-q30": {"text": 60, "paper": 235, "quality": 30},
+    "low-toner": {"text": 105, "paper": 200, "quality": 35, "blur": 1.0, "toner": 0.4},
+    "yellowed": {"text": (40, 35, 60), "paper": (222, 200, 140), "quality": 40, "shade": 0.15},
+    "blue": {"text": (30, 30, 70), "paper": (150, 185, 225), "quality": 35},
+    "dark-card": {"text": (15, 15, 25), "paper": (95, 115, 160), "quality": 45, "blur": 0.6},
+}
+
+
+@pytest.fixture(autouse=True)
+def pixel_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pillow's limit as digitize sets it (an ingest test may have left a small one)."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 250_000_000)
+
+
+@pytest.fixture(scope="module")
+def clean() -> Image.Image:
+    return render_page(PAGE, mode="L")
+
+
+def overlap(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two ink masks."""
+    return float((a & b).sum() / max(1, (a | b).sum()))
+
+
+@pytest.mark.parametrize("case", WORN)
+def test_the_mask_of_a_worn_page_is_the_mask_of_the_clean_page(case: str, clean: Image.Image) -> None:
+    """With the fixed threshold these masks were empty (the page called blank) or, on dark paper,
+    solid (no line, no margin, no gutter to find)."""
+    expected = largeformat.analysis_copy(clean, 300)
+    ink = largeformat.analysis_copy(faded(clean, **WORN[case]), 300)
+    assert not largeformat.is_blank(ink)
+    assert ink.shape == expected.shape and overlap(ink, expected) > 0.6
+
+
+@pytest.mark.parametrize(("case", "turn"), [("faintest", 180), ("low-toner", 90), ("dark-card", 270), ("blue", 180)])
+def test_a_worn_page_fed_turned_shows_its_turn_in_the_ink(case: str, turn: int, clean: Image.Image) -> None:
+    turned = clean.rotate(turn, expand=True)  # PIL turns counter-clockwise: the page needs `turn` clockwise
+    assert orientation.from_ink(largeformat.analysis_copy(faded(turned, **WORN[case]), 300)) == (turn,)
+
+
+@pytest.mark.parametrize("case", ["faintest", "yellowed", "dark-card"])
+def test_a_worn_two_page_spread_is_split_at_its_gutter(case: str) -> None:
+    half = render_page(TEXT, mode="L", dpi=200)
+    spread = Image.new("L", (half.width * 2, half.height), 255)
+    spread.paste(half, (0, 0))
+    spread.paste(half, (half.width, 0))
+    ink = largeformat.analysis_copy(faded(spread, **WORN[case], dpi=200), 200)
+    assert largeformat.find_gutter(ink) == 0.5
+
+
+@pytest.mark.parametrize(
+    ("paper", "mark"),
+    [(170, "nothing"), (235, "dust"), (200, "edge shadow"), ((222, 200, 140), "dust"), ((95, 115, 160), "nothing")],
+)
+def test_blank_paper_stays_blank_in_the_mask(paper: Any, mark: str) -> None:
+    """Paper of any shade, JPEG noise, light falling off, dust and a scanner's edge shadow are no ink."""
+    sheet = Image.new("L", (2480, 3508), 255)
+    draw = ImageDraw.Draw(sheet)
+    rng = np.random.default_rng(3)
+    if mark == "dust":
+        for x, y in zip(rng.integers(100, 2380, 40), rng.integers(100, 3400, 40), strict=True):
+            draw.ellipse([int(x), int(y), int(x) + 3, int(y) + 3], fill=0)
+    elif mark == "edge shadow":
+        draw.rectangle([0, 0, 40, 3508], fill=0)
+    worn = faded(sheet, text=40, paper=paper, quality=30, shade=0.2)
+    assert largeformat.is_blank(largeformat.analysis_copy(worn, 300))
+
+
+@pytest.mark.slow  # OCR
+def test_faded_pages_are_read_and_only_the_blank_one_is_flagged(tmp_path: Path) -> None:
+    """A batch where some pages are worn copies: every one is read; only the empty sheet is blank."""
+    sources = []
+    for case in ("faintest", "dark-card"):
+        path = tmp_path / f"{case}.jpg"
+        faded(render_page(TEXT, mode="L"), **WORN[case]).save(path, quality=95, dpi=(300, 300))
+        sources.append(Source(path, path.name))
+    blank = tmp_path / "trang-trang.jpg"
+    faded(Image.new("L", (2480, 3508), 255), text=40, paper=200, quality=30, shade=0.2).save(blank, dpi=(300, 300))
+    sources.append(Source(blank, blank.name))
+    result = digitize(sources, tmp_path / "f.pdf", title="t", tessdata=MODELS, jobs=2)
+    assert [p.blank for p in result.pages] == [False, False, True]
+    for page in result.pages[:2]:
+        assert cer(page.text, "\n".join(TEXT)) < 0.02, page.text
+    assert [n["code"] for n in result.notices] == ["blank-page"]
+
+
+@pytest.mark.slow  # OCR
+def test_drop_leaves_out_only_what_ocr_also_finds_empty(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Even where the mask sees no ink at all, a page OCR reads words on is kept, not dropped."""
+    monkeypatch.setattr(largeformat, "is_blank", lambda ink: True)
+    page, blank = tmp_path / "don.png", tmp_path / "trang-trang.png"
+    render_page(TEXT, mode="L").save(page, dpi=(300, 300))
+    Image.new("L", (2480, 3508), 255).save(blank, dpi=(300, 300))
+    sources = [Source(page, page.name), Source(blank, blank.name)]
+    result = digitize(sources, tmp_path / "d.pdf", title="t", tessdata=MODELS, jobs=2, blanks="drop")
+    assert [(p.blank, p.dropped) for p in result.pages] == [(False, False), (True, True)]
+    assert "ĐƠN ĐĂNG KÝ KHAI SINH" in result.pages[0].text
+    with pikepdf.open(tmp_path / "d.pdf") as pdf:
+        assert len(pdf.pages) == 1
