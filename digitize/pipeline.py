@@ -117,8 +117,14 @@ def _read(
     label: str,
     tile_pool: ThreadPoolExecutor,
 ) -> Reading:
+    # A page the mask shows no ink on is read only to confirm it is blank: as scanned, not
+    # enlarged (a coarse blank page enlarged for the engine cost 0.2 s, as scanned 0.01 s).
+    enlarge = not largeformat.is_blank(ink)
+
     def recognize(image: Path | Image.Image) -> list[ocr.Line]:
-        return ocr.recognize(image, languages=opts.languages, tessdata=opts.tessdata, label=label, dpi=dpi)
+        return ocr.recognize(
+            image, languages=opts.languages, tessdata=opts.tessdata, label=label, dpi=dpi, enlarge=enlarge
+        )
 
     def recognize_sheet(image: Path | Image.Image) -> list[ocr.Line]:
         return largeformat.recognize_tiled(image, recognize, tile_pool) if large else recognize(image)

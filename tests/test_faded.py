@@ -1,5 +1,6 @@
-"""Faded and low-contrast pages (issue 16, item 1): the ink mask every layout decision uses
-measures the page's own paper and ink, and a page is blank only when the mask and OCR agree."""
+"""Faded, low-contrast and low-resolution pages (issue 16, item 1): the ink mask every layout
+decision uses measures the page's own paper and ink, a page is blank only when the mask and OCR
+agree, and a page whose file gives no usable resolution is measured by its text and read."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from test_reading import cer
 
 from conftest import ROOT
 from digitize import Source, digitize, largeformat, orientation
+from digitize.ingest import iter_pages
 from pages import TEXT, faded, render_page
 
 MODELS = ROOT / "ocr-models"
@@ -94,6 +96,39 @@ def test_blank_paper_stays_blank_in_the_mask(paper: Any, mark: str) -> None:
     assert largeformat.is_blank(largeformat.analysis_copy(worn, 300))
 
 
+def letter_photo(path: Path) -> Path:
+    """A clear photo or screen capture of a letter: 576x960 pixels (about 70 dpi over A4), no dpi."""
+    a4 = render_page(PAGE, mode="L").resize((579, 819), Image.Resampling.LANCZOS)
+    photo = Image.new("L", (576, 960), 255)
+    photo.paste(a4, (-2, 40))
+    photo.save(path, quality=85)  # no dpi=: the file records no resolution
+    return path
+
+
+def test_a_letter_without_a_resolution_is_measured_by_its_text(tmp_path: Path) -> None:
+    """576x960 fits no paper at a scanner's setting: it was taken as 300 dpi (a page 5 cm wide).
+    The height of its lines says about 70 dpi; under 200 dpi, said so."""
+    path = letter_photo(tmp_path / "thu.jpg")
+    [page] = iter_pages(path, path.name, tmp_path, max_pixels=10**8, render_dpi=300)
+    assert page.dpi[0] == page.dpi[1] == pytest.approx(70, rel=0.15)
+    assert [n["code"] for n in page.notices] == ["dpi-estimated", "low-dpi"]
+    assert "thu.jpg" in page.notices[0]["vi"] and "dpi" in page.notices[0]["en"]
+
+
+def test_a_phone_photo_tagged_72_dpi_is_measured_by_its_text(tmp_path: Path) -> None:
+    """72 dpi is what a camera or a screen capture writes when it knows none: an A4 page at 300 dpi
+    tagged so would be a sheet 34 inches wide, tiled as a drawing."""
+    path = tmp_path / "anh.jpg"
+    render_page(PAGE, mode="L").save(path, quality=85, dpi=(72, 72))
+    [page] = iter_pages(path, path.name, tmp_path, max_pixels=10**8, render_dpi=300)
+    assert page.dpi[0] == pytest.approx(300, rel=0.15)
+    assert [n["code"] for n in page.notices] == ["dpi-estimated"]
+    plain = tmp_path / "may-quet.png"  # a scanner's own 150 dpi is believed, whatever the text says
+    render_page(PAGE, mode="L").save(plain, dpi=(150, 150))
+    [page] = iter_pages(plain, plain.name, tmp_path, max_pixels=10**8, render_dpi=300)
+    assert page.dpi == pytest.approx((150, 150), abs=0.1) and [n["code"] for n in page.notices] == ["low-dpi"]
+
+
 @pytest.mark.slow  # OCR
 def test_faded_pages_are_read_and_only_the_blank_one_is_flagged(tmp_path: Path) -> None:
     """A batch where some pages are worn copies: every one is read; only the empty sheet is blank."""
@@ -125,3 +160,32 @@ def test_drop_leaves_out_only_what_ocr_also_finds_empty(tmp_path: Path, monkeypa
     assert "ĐƠN ĐĂNG KÝ KHAI SINH" in result.pages[0].text
     with pikepdf.open(tmp_path / "d.pdf") as pdf:
         assert len(pdf.pages) == 1
+
+
+@pytest.mark.slow  # OCR
+def test_a_letter_photo_without_a_resolution_is_read(tmp_path: Path) -> None:
+    """Called blank before (OCRmyPDF reads such a page at 8-14 % CER): now read, enlarged for the
+    engine, on a page of about A4 width, with the under-200-dpi notice."""
+    path = letter_photo(tmp_path / "thu.jpg")
+    out = tmp_path / "thu.pdf"
+    [page] = digitize([Source(path, path.name)], out, title="t", tessdata=MODELS, jobs=2).pages
+    assert not page.blank
+    assert cer(page.text, "\n".join(PAGE)) < 0.03, page.text
+    assert {"dpi-estimated", "low-dpi"} <= {n["code"] for n in page.notices}
+    with pikepdf.open(out) as pdf:
+        width_mm = float(pdf.pages[0].mediabox[2]) / 72 * 25.4
+    assert width_mm == pytest.approx(210, rel=0.15)
+
+
+def test_only_a_coarse_scan_is_enlarged_for_the_engine() -> None:
+    """Under 150 dpi a page is enlarged to 200 dpi for OCR; a file that says 1 dpi (G4 TIFFs written
+    without a resolution do) says nothing, and is not blown up 200 times."""
+    from digitize import ocr
+
+    page = Image.new("L", (576, 960), 255)
+    enlarged = ocr._enlarged(page, 72)
+    assert enlarged is not None and enlarged[0].size == (1600, 2667) and enlarged[1] == pytest.approx(200 / 72)
+    page.info["dpi"] = (1, 1)
+    assert ocr._enlarged(page, None) is None and ocr._enlarged(page, 150) is None and ocr._enlarged(page, 300) is None
+    line = ocr.Line(144, 72, 288, 36, (ocr.Word("Kính", 144, 72, 100, 36, 96.0),))
+    assert ocr._shrunk([line], 2.0) == [ocr.Line(72, 36, 144, 18, (ocr.Word("Kính", 72, 36, 50, 18, 96.0),))]
