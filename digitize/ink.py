@@ -25,6 +25,11 @@ from digitize import deskew, orientation
 ANALYSIS_DPI = 50  # the mask's resolution: blank pages and gutters are found on a small copy
 FINE_DPI = 150  # a cell's darkest spot is taken at about this resolution: a stroke's own grey
 PAPER_CELLS = 24  # the paper's level is measured over squares of this many cells (12 mm at 50 dpi)
+# A square's paper is its cells' 75th percentile: lighter than its text, and as light as most of
+# its paper. The 90th, above most of the paper (JPEG at quality 30 moves a block's mean in steps
+# of 3 levels), left the paper of a faint copy in grey stripes once stretched, and the engine read
+# it as noise (300 errors on a page, 3 with the 75th).
+PAPER_RANK = 0.75
 PAPER_SHARE = 0.75  # a stretch of paper darker than this share of the page's own is content
 MIN_CONTRAST = 10  # grey levels: fainter than this is paper grain or JPEG noise, never ink
 NOISE_SPREAD = 6  # ink stands this many median deviations above the page's noise
@@ -41,7 +46,7 @@ FLATTEN_ROWS = 512
 class Levels:
     """Paper and ink as measured on one page."""
 
-    paper: np.ndarray  # the paper's grey level in each cell of the mask (float32)
+    paper: np.ndarray  # the paper's grey level in each cell of the mask (uint8)
     contrast: float  # how much darker than their paper the strokes are; inf when nothing is
     cell: float  # pixels of the page image per cell
 
@@ -50,7 +55,8 @@ class Levels:
         """Dark strokes on even paper: the engine's own threshold serves."""
         if math.isinf(self.contrast):
             return True
-        spread = float(np.percentile(self.paper, 98) - np.percentile(self.paper, 2))
+        low, high = np.percentile(_sample(self.paper), [2, 98])
+        spread = float(high - low)
         return self.contrast >= PLAIN_CONTRAST and spread <= PLAIN_PAPER_SPREAD * self.contrast
 
     def flatten(self, image: Image.Image) -> Image.Image:
@@ -60,11 +66,11 @@ class Levels:
         gain = 255 / self.contrast
         lut = [255 - min(255, round(v * gain)) for v in range(256)]
         # One cell more each way: the image's last rows and columns lie past the mask's last whole cell.
-        paper = Image.fromarray(np.pad(self.paper, ((0, 1), (0, 1)), mode="edge"), mode="F")
+        paper = Image.fromarray(np.pad(self.paper, ((0, 1), (0, 1)), mode="edge"))
         for y in range(0, image.height, FLATTEN_ROWS):
             y1 = min(image.height, y + FLATTEN_ROWS)
             box = (0.0, y / self.cell, image.width / self.cell, y1 / self.cell)
-            level = paper.resize((image.width, y1 - y), Image.Resampling.BILINEAR, box=box).convert("L")
+            level = paper.resize((image.width, y1 - y), Image.Resampling.BILINEAR, box=box)
             band = image.crop((0, y, image.width, y1))
             band = band if band.mode == "L" else band.convert("L")
             target.paste(ImageChops.subtract(level, band).point(lut), (0, y))
@@ -75,10 +81,19 @@ def _divisor_near(n: int, target: float) -> int:
     return min((d for d in range(1, n + 1) if n % d == 0), key=lambda d: abs(d - target))
 
 
-def _copies(image: Image.Image, dpi: float) -> tuple[np.ndarray, np.ndarray, float]:
-    """Two small grey copies, built band by band (no full-size grey copy of a large colour or
-    bilevel sheet is ever made): each cell's mean, and its darkest spot at about FINE_DPI (the
-    mean of a few pixels, so a noisy pixel is not taken for ink); and pixels of ``image`` per cell."""
+@dataclass(frozen=True)
+class _Grid:
+    """How a page image is cut into cells."""
+
+    factor: int  # pixels of the decoded image a cell, each way
+    fine: int  # pixels of it a spot (the darkest spot of a cell is the darkest of its spots' means)
+    cell: float  # pixels of the page image a cell (a JPEG may be decoded reduced)
+    rows: int
+    cols: int
+
+
+def _grid(image: Image.Image, dpi: float) -> _Grid:
+    """The cells of ``image`` at about ANALYSIS_DPI; a JPEG is set to decode reduced to about FINE_DPI."""
     factor = max(1, round(dpi / ANALYSIS_DPI))
     cell = float(factor)
     fine = _divisor_near(factor, dpi / FINE_DPI)
@@ -88,58 +103,104 @@ def _copies(image: Image.Image, dpi: float) -> tuple[np.ndarray, np.ndarray, flo
         scale = width / image.width
         factor, fine = max(1, round(factor / scale)), max(1, round(fine / scale))
         fine = _divisor_near(factor, fine)
-    step = factor // fine
-    band = factor * 256
-    usable_w, usable_h = image.width - image.width % factor, image.height - image.height % factor
-    if not usable_w or not usable_h:
-        return np.full((1, 1), 255, np.uint8), np.full((1, 1), 255, np.uint8), cell
-    means, darkest = [], []
-    for y in range(0, usable_h, band):
-        grey = image.crop((0, y, usable_w, min(y + band, usable_h))).convert("L")
-        means.append(np.asarray(grey.reduce(factor)))
-        spots = np.asarray(grey.reduce(fine) if fine > 1 else grey)
-        low = spots[::step, ::step].copy()
+    return _Grid(factor, fine, cell, max(1, image.height // factor), max(1, image.width // factor))
+
+
+def _copies(image: Image.Image, grid: _Grid, means: np.ndarray, darkest: np.ndarray) -> None:
+    """Two small grey copies, built band by band (no full-size grey copy of a large colour or
+    bilevel sheet is ever made): each cell's mean into ``means``, and its darkest spot (the mean of
+    a few pixels, so a noisy pixel is not taken for ink) into ``darkest``."""
+    factor, step = grid.factor, grid.factor // grid.fine
+    usable_w, usable_h = grid.cols * factor, grid.rows * factor
+    if usable_w > image.width or usable_h > image.height:  # smaller than a cell
+        means[:], darkest[:] = 255, 255
+        return
+    for y in range(0, usable_h, factor * 128):  # 128 rows of cells a band: 7.6 MB of an A0 at 300 dpi
+        grey = image.crop((0, y, usable_w, min(y + factor * 128, usable_h)))
+        grey = grey if grey.mode == "L" else grey.convert("L")
+        row = y // factor
+        mean = np.asarray(grey.reduce(factor))
+        means[row : row + mean.shape[0]] = mean
+        spots = np.asarray(grey.reduce(grid.fine) if grid.fine > 1 else grey)
+        low = darkest[row : row + mean.shape[0]]
+        low[:] = spots[::step, ::step]
         for dy in range(step):
             for dx in range(step):
                 np.minimum(low, spots[dy::step, dx::step], out=low)
-        darkest.append(low)
-    return np.vstack(means), np.vstack(darkest), cell
 
 
-def _paper(mean: np.ndarray) -> np.ndarray:
-    """The paper's grey level in each cell: the light end of each square of PAPER_CELLS cells,
-    blended from square to square; never darker than PAPER_SHARE of the page's paper, so a
-    photo or a black box stays ink."""
+STATS_CELLS = 250_000  # page statistics come from at most about this many cells (a sample of an A0's 3.9 million)
+
+
+def _sample(cells: np.ndarray) -> np.ndarray:
+    step = max(1, math.isqrt(cells.size // STATS_CELLS))
+    return cells[::step, ::step]
+
+
+def _paper(mean: np.ndarray, out: np.ndarray) -> None:
+    """The paper's grey level in each cell, into ``out``: the light end of each square of
+    PAPER_CELLS cells, blended from square to square; never darker than PAPER_SHARE of the page's
+    paper, so a photo or a black box stays ink."""
     h, w = mean.shape
-    page = float(np.percentile(mean, 75))
+    page = np.percentile(_sample(mean), 75)
     rows, cols = -(-h // PAPER_CELLS), -(-w // PAPER_CELLS)
-    padded = np.pad(mean, ((0, rows * PAPER_CELLS - h), (0, cols * PAPER_CELLS - w)), mode="edge")
-    squares = padded.reshape(rows, PAPER_CELLS, cols, PAPER_CELLS).transpose(0, 2, 1, 3).reshape(rows, cols, -1)
-    light = np.percentile(squares, 90, axis=2).astype(np.float32)
-    paper = np.asarray(Image.fromarray(light, mode="F").resize((w, h), Image.Resampling.BILINEAR))
-    return np.maximum(paper, PAPER_SHARE * page)
+    light = np.empty((rows, cols), np.uint8)
+    k = round(PAPER_CELLS**2 * PAPER_RANK)
+    for r in range(rows):  # a row of squares at a time: a sheet's cells are not copied whole
+        strip = np.pad(mean[r * PAPER_CELLS : (r + 1) * PAPER_CELLS], ((0, 0), (0, cols * PAPER_CELLS - w)), "edge")
+        squares = strip.reshape(-1, cols, PAPER_CELLS).transpose(1, 0, 2).reshape(cols, -1)
+        light[r] = np.partition(squares, min(k, squares.shape[1] - 1), axis=1)[:, min(k, squares.shape[1] - 1)]
+    paper = np.asarray(Image.fromarray(light).resize((w, h), Image.Resampling.BILINEAR))
+    np.maximum(paper, np.uint8(PAPER_SHARE * page), out=out)
+
+
+def _below(paper: np.ndarray, grey: np.ndarray) -> np.ndarray:
+    """How much darker than its paper each cell is (0 where lighter), written over ``grey``."""
+    np.minimum(grey, paper, out=grey)
+    return np.subtract(paper, grey, out=grey)
 
 
 def _noise(darkness: np.ndarray) -> float:
     """How dark paper alone gets: the median darkness plus NOISE_SPREAD median deviations."""
-    middle = float(np.median(darkness))
-    return middle + NOISE_SPREAD * (float(np.median(np.abs(darkness - middle))) + 0.5)
+    sample = _sample(darkness).astype(np.float32)
+    middle = float(np.median(sample))
+    return middle + NOISE_SPREAD * (float(np.median(np.abs(sample - middle))) + 0.5)
+
+
+def _contrast(spots: np.ndarray) -> float:
+    """How much darker than their paper the page's strokes are: the 75th percentile of the cells
+    darker than the noise (a stamp or a signature in fresh ink on a faded copy is a few of them);
+    inf when fewer than MIN_INK_CELLS are."""
+    floor = max(MIN_CONTRAST, _noise(spots))
+    inked = _sample(spots)[_sample(spots) > floor]
+    if inked.size < MIN_INK_CELLS:  # few: count them all, not a sample
+        inked = spots[spots > floor]
+        if inked.size < MIN_INK_CELLS:
+            return math.inf
+    return float(np.percentile(inked, 75))
 
 
 def analysis(image: Image.Image, dpi: float) -> tuple[np.ndarray, Levels]:
-    """The page's ink mask (True where ink) at about ANALYSIS_DPI, and the levels it was cut at."""
-    mean, darkest, cell = _copies(image, dpi)
+    """The page's ink mask (True where ink) at about ANALYSIS_DPI, and the levels it was cut at.
+    Kept to a byte a cell, worked in place: an A0 sheet has 3.9 million."""
+    grid = _grid(image, dpi)
+    # What outlives this call (the mask, the paper) is made first: made after the bands' scratch
+    # memory, it sat above it in the heap and kept it resident (glibc) while the page was read,
+    # 27 MB more at the peak of an A0 sheet.
+    kept = np.empty((2, grid.rows, grid.cols), np.uint8)
+    mask, paper = kept[0].view(bool), kept[1]
+    mean, darkest = np.empty_like(paper), np.empty_like(paper)
+    _copies(image, grid, mean, darkest)
     if image.mode == "1":  # black and white: the levels are known
-        paper = np.full(mean.shape, 255, np.float32)
+        paper[:] = 255
         contrast = 255.0
     else:
-        paper = _paper(mean)
-        spots = np.clip(paper - darkest, 0, None)
-        inked = spots[spots > max(MIN_CONTRAST, _noise(spots))]
-        contrast = float(np.percentile(inked, 75)) if inked.size >= MIN_INK_CELLS else math.inf
-    darkness = np.clip(paper - mean, 0, None)
+        _paper(mean, out=paper)
+        contrast = _contrast(_below(paper, darkest))
+    darkness = _below(paper, mean)
     threshold = max(INK_SHARE * contrast, _noise(darkness), MIN_CONTRAST / 2)
-    return darkness > threshold, Levels(paper, contrast, cell)
+    np.greater(darkness, threshold, out=mask)
+    return mask, Levels(paper, contrast, grid.cell)
 
 
 # Body text of Vietnamese administrative documents is 13-14 pt (decree 30/2020). A line of it in
