@@ -25,11 +25,16 @@ from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # so `--one sohoa` imports the project whatever the cwd
+sys.path.insert(0, str(ROOT / "tests"))
+from pages import faded  # noqa: E402  (the tests' worn copies: the bench measures the class they test)
+
 MODELS = ROOT / "ocr-models"
 SCANS = ROOT / "tests" / "resources" / "scans"  # the real scans the tests use; --corpus takes any folder
 FONT = "/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf"
 JOBS = 2  # the machine has 2 cores; every tool gets the same parallelism
 CLASSES = {"colour": "png", "noisy": "jpg", "bilevel": "tif", "turned": "png", "skewed": "png"}
+# Worn pages (issue 16): new classes come last, so the pages of the ones above stay the same.
+CLASSES |= {"faded": "jpg", "dark": "jpg", "photo": "jpg"}
 PEERS = ("ocrmypdf", "tesseract")
 TOOLS = ("sohoa", "sohoa-compact", *PEERS)  # sohoa-compact: the compact size profile (JPEG quality 75)
 OCRMYPDF = str(Path(sys.executable).parent / "ocrmypdf")
@@ -150,13 +155,43 @@ def make_corpus(folder: Path, pages: int) -> dict[str, list[Path]]:
                 img.convert("1", dither=Image.Dither.NONE).save(path, compression="group4", dpi=(dpi, dpi))
             elif cls == "turned":  # fed sideways or upside down
                 img.rotate(rng.choice((90, 180, 270)), expand=True).save(path, dpi=(dpi, dpi))
-            else:  # skewed on the glass by 2-7 degrees either way
+            elif cls == "skewed":  # skewed on the glass by 2-7 degrees either way
                 angle = rng.uniform(2, 7) * rng.choice((-1, 1))
                 img.rotate(angle, resample=Image.Resampling.BICUBIC, fillcolor=255).save(path, dpi=(dpi, dpi))
+            else:
+                worn(cls, img, rng, path)
             text = "\n".join(t for t, _ in lines)
             path.with_suffix(".txt").write_text(unicodedata.normalize("NFC", text) + "\n", encoding="utf-8")
             corpus[cls].append(path)
     return corpus
+
+
+def worn(cls: str, img: Image.Image, rng: random.Random, path: Path) -> None:
+    """A 300-dpi page as a worn copy (issue 16), saved to ``path``: ``faded``, grey text 60-150 on
+    paper 170-235 (20 levels apart at least), blurred, low toner, light falling off, JPEG quality
+    30-50; ``dark``, dark ink on yellowed, blue or dark blue paper; ``photo``, a clear photo or
+    screen capture of the letter, 576x960 pixels (about 70 dpi over A4), with no resolution."""
+    if cls == "photo":
+        photo = Image.new("L", (576, 960), 255)
+        photo.paste(img.resize((579, 819), Image.Resampling.LANCZOS), (-2, 40))
+        photo.save(path, quality=85)
+        return
+    paper: float | tuple[float, float, float]
+    text: float | tuple[float, float, float]
+    if cls == "faded":
+        grey = rng.uniform(170, 235)
+        paper, text = grey, rng.uniform(60, min(150, grey - 20))
+    else:
+        kinds = [
+            (rng.uniform(205, 230), rng.uniform(185, 210), rng.uniform(120, 160)),  # yellowed
+            (rng.uniform(120, 160), rng.uniform(160, 195), rng.uniform(200, 235)),  # blue
+            (rng.uniform(90, 120), rng.uniform(110, 140), rng.uniform(150, 180)),  # dark blue card
+        ]
+        paper, text = rng.choice(kinds), (rng.uniform(10, 50), rng.uniform(10, 50), rng.uniform(30, 80))
+    wear = {"blur": rng.uniform(0.5, 1.2), "toner": rng.uniform(0.4, 1.0), "shade": rng.uniform(0, 0.2)}
+    quality = rng.randint(30, 50)
+    page = faded(img, text=text, paper=paper, quality=quality, seed=rng.randrange(2**32), **wear)
+    page.save(path, quality=quality, dpi=(300, 300))  # the same quality again: what faded() made, near enough
 
 
 TITLE_BLOCK = [
@@ -399,6 +434,7 @@ def main() -> None:
         help="also run sohoa and OCRmyPDF on the PDFs in DIR (DIR left out: tests/resources/scans)",
     )
     ap.add_argument("--large", action="store_true", help="also an A3 spread and an A0 drawing (slow for the peers)")
+    ap.add_argument("--classes", help="only these classes, comma-separated (every page is still made: same pages)")
     ap.add_argument("--timeout", type=float, default=600, help="seconds allowed per tool run (default 600)")
     ap.add_argument("--one", choices=TOOLS, help=argparse.SUPPRESS)  # child mode, used by measure()
     ap.add_argument("--dest", type=Path, help=argparse.SUPPRESS)
@@ -436,6 +472,8 @@ def main() -> None:
     print("\n")
     print(HEADER)
     ppm: dict[tuple[str, str], float] = {}
+    if args.classes:
+        corpus = {cls: images for cls, images in corpus.items() if cls in args.classes.split(",")}
     for cls, images in corpus.items():
         truth = [p.with_suffix(".txt").read_text(encoding="utf-8") for p in images]
         pdf_in = out / "runs" / cls / "input.pdf"
