@@ -119,21 +119,57 @@ def tiles(width: int, height: int, size: int = TILE_PX, overlap: int = TILE_OVER
     ]
 
 
-def _keep(tile: Tile, lines: list[Line]) -> list[Line]:
-    """Words of one tile, in page coordinates, whose centre lies in the tile's core."""
-    x0, y0 = tile.box[0], tile.box[1]
-    cx0, cy0, cx1, cy1 = tile.core
+EDGE_PX = 2  # a word this close to a tile's edge inside the sheet may be cut by it
+SAME_WORD = 0.3  # two readings sharing this much of the smaller box are one word
+BUCKET_PX = 512  # words are compared with those in the same squares of this size only
+
+
+def _overlap(a: Word, b: Word) -> bool:
+    w = min(a.left + a.width, b.left + b.width) - max(a.left, b.left)
+    h = min(a.top + a.height, b.top + b.height) - max(a.top, b.top)
+    return w > 0 and h > 0 and w * h > SAME_WORD * min(a.width * a.height, b.width * b.height)
+
+
+def _buckets(word: Word) -> list[tuple[int, int]]:
+    xs = range(word.left // BUCKET_PX, (word.left + word.width) // BUCKET_PX + 1)
+    return [(x, y) for x in xs for y in range(word.top // BUCKET_PX, (word.top + word.height) // BUCKET_PX + 1)]
+
+
+def _merged(layout: list[Tile], results: list[list[Line]], width: int, height: int) -> list[Line]:
+    """The tiles' words in page coordinates, each word once. A word is taken from the tile whose
+    core holds its centre, as long as that tile holds it whole; a word the tile's edge cuts
+    (the engine reads "ân" for "Sân", or nothing) is taken from a tile that holds it whole.
+    Only a word no tile holds whole (wider than the overlap) is taken cut."""
+    readings = []  # (preference, tile, line, word): 0 whole in its own tile, 1 whole in another, 2 cut in its own
+    for t, (tile, lines) in enumerate(zip(layout, results, strict=True)):
+        x0, y0, x1, y1 = tile.box
+        cx0, cy0, cx1, cy1 = tile.core
+        for n, line in enumerate(lines):
+            for w in line.words:
+                word = Word(w.text, w.left + x0, w.top + y0, w.width, w.height, w.conf)
+                cut = (
+                    (x0 > 0 and word.left - x0 <= EDGE_PX)
+                    or (y0 > 0 and word.top - y0 <= EDGE_PX)
+                    or (x1 < width and x1 - word.left - word.width <= EDGE_PX)
+                    or (y1 < height and y1 - word.top - word.height <= EDGE_PX)
+                )
+                own = cx0 <= word.left + word.width / 2 < cx1 and cy0 <= word.top + word.height / 2 < cy1
+                if own or not cut:
+                    readings.append((2 if cut else 0 if own else 1, t, n, word))
+    taken: dict[tuple[int, int], list[Word]] = {}
+    pieces: dict[tuple[int, int], list[Word]] = {}
+    for _, t, n, word in sorted(readings, key=lambda r: r[0]):
+        near = _buckets(word)
+        if not any(_overlap(word, other) for b in near for other in taken.get(b, ())):
+            for b in near:
+                taken.setdefault(b, []).append(word)
+            pieces.setdefault((t, n), []).append(word)
     kept = []
-    for line in lines:
-        words = tuple(
-            Word(w.text, w.left + x0, w.top + y0, w.width, w.height, w.conf)
-            for w in line.words
-            if cx0 <= w.left + x0 + w.width / 2 < cx1 and cy0 <= w.top + y0 + w.height / 2 < cy1
-        )
-        if words:
-            left, top = min(w.left for w in words), min(w.top for w in words)
-            right, bottom = max(w.left + w.width for w in words), max(w.top + w.height for w in words)
-            kept.append(Line(left, top, right - left, bottom - top, words))
+    for words in pieces.values():
+        words.sort(key=lambda w: w.left)
+        left, top = min(w.left for w in words), min(w.top for w in words)
+        right, bottom = max(w.left + w.width for w in words), max(w.top + w.height for w in words)
+        kept.append(Line(left, top, right - left, bottom - top, tuple(words)))
     return kept
 
 
@@ -168,4 +204,4 @@ def recognize_tiled(
 
         layout = tiles(img.width, img.height)
         results = list(pool.map(read, layout))
-    return join_pieces([line for tile, lines in zip(layout, results, strict=True) for line in _keep(tile, lines)])
+        return join_pieces(_merged(layout, results, img.width, img.height))

@@ -189,3 +189,27 @@ def test_only_a_coarse_scan_is_enlarged_for_the_engine() -> None:
     assert ocr._enlarged(page, None) is None and ocr._enlarged(page, 150) is None and ocr._enlarged(page, 300) is None
     line = ocr.Line(144, 72, 288, 36, (ocr.Word("Kính", 144, 72, 100, 36, 96.0),))
     assert ocr._shrunk([line], 2.0) == [ocr.Line(72, 36, 144, 18, (ocr.Word("Kính", 72, 36, 50, 18, 96.0),))]
+
+
+@pytest.mark.slow  # OCR
+@pytest.mark.parametrize(("size", "x"), [(90, 1581), (150, 1386)])
+def test_a_label_across_a_tile_seam_is_read_whole(size: int, x: int) -> None:
+    """Issue 16: on an A0 drawing a label on a tile seam lost a letter or a word. A word the
+    tile's edge cuts is read from the tile that holds it whole, wherever its centre lies."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from PIL import ImageFont
+
+    from digitize import ocr
+    from pages import FONT
+
+    sheet = Image.new("L", (3600, 1500), 255)  # two tiles side by side, their cores meeting at x = 1800
+    ImageDraw.Draw(sheet).text((x, 700), "Sân trước", font=ImageFont.truetype(str(FONT), size), fill=0)
+    assert [(t.box[0], t.core[0]) for t in largeformat.tiles(*sheet.size)] == [(0, 0), (1600, 1800)]
+
+    def recognize(image: Image.Image) -> list[ocr.Line]:
+        return ocr.recognize(image, languages="vie", tessdata=MODELS, label="bản vẽ", dpi=300)
+
+    with ThreadPoolExecutor(2) as pool:
+        lines = largeformat.recognize_tiled(sheet, recognize, pool)
+    assert [line.text for line in lines] == ["Sân trước"]
