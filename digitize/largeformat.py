@@ -59,6 +59,9 @@ def is_spread_shape(width_px: int, height_px: int, dpi: tuple[float, float]) -> 
     return 1.2 <= aspect <= 1.65
 
 
+PAGE_MARGIN = 0.1  # a right-hand page's text starts this share of the spread's width past the middle, at most
+
+
 def find_gutter(ink: np.ndarray) -> float | None:
     """Where a two-page spread divides, as a fraction of the width, or None.
 
@@ -71,7 +74,12 @@ def find_gutter(ink: np.ndarray) -> float | None:
     lo, hi = int(w * 0.4), int(w * 0.6)
     inked = columns > 0.003
     if inked[:lo].mean() < 0.05 or inked[hi:].mean() < 0.05:
-        return None  # one side (nearly) empty: a single page with a wide margin
+        # One side (nearly) empty: a single page with a wide margin; unless it is a right-hand
+        # page with a few short lines, white at the middle and its ink starting a margin past it.
+        mid, least = w // 2, max(2, w // 100)
+        right = np.flatnonzero(inked[mid:])
+        two = right.size >= least and right[0] <= PAGE_MARGIN * w and inked[:mid].sum() >= least
+        return 0.5 if two and not inked[mid - least : mid].any() else None
     best: tuple[int, int] | None = None
     start = None
     for x in range(lo, hi + 1):

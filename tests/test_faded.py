@@ -10,13 +10,13 @@ from typing import Any
 import numpy as np
 import pikepdf
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 from test_reading import cer
 
 from conftest import ROOT
 from digitize import Source, digitize, largeformat, orientation
 from digitize.ingest import iter_pages
-from pages import TEXT, faded, render_page
+from pages import FONT, TEXT, faded, render_page
 
 MODELS = ROOT / "ocr-models"
 PAGE = TEXT * 2  # 20 lines of a form at 14 pt
@@ -198,10 +198,7 @@ def test_a_label_across_a_tile_seam_is_read_whole(size: int, x: int) -> None:
     tile's edge cuts is read from the tile that holds it whole, wherever its centre lies."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from PIL import ImageFont
-
     from digitize import ocr
-    from pages import FONT
 
     sheet = Image.new("L", (3600, 1500), 255)  # two tiles side by side, their cores meeting at x = 1800
     ImageDraw.Draw(sheet).text((x, 700), "Sân trước", font=ImageFont.truetype(str(FONT), size), fill=0)
@@ -213,3 +210,19 @@ def test_a_label_across_a_tile_seam_is_read_whole(size: int, x: int) -> None:
     with ThreadPoolExecutor(2) as pool:
         lines = largeformat.recognize_tiled(sheet, recognize, pool)
     assert [line.text for line in lines] == ["Sân trước"]
+
+
+@pytest.mark.parametrize("right", [["Phụ lục"], ["Ghi chú:", "Trang 2", "Ký tên"]])
+def test_a_spread_whose_right_page_holds_a_few_short_lines_is_split(right: list[str]) -> None:
+    """Issue 16: such a spread was taken for one page (the outer two fifths of its right half
+    hold no ink); the white band through the middle, a margin wide on each side, says two pages."""
+    left = render_page(PAGE, mode="L")
+    spread = Image.new("L", (left.width * 2, left.height), 255)
+    spread.paste(left, (0, 0))
+    spread.paste(render_page(right, mode="L"), (left.width, 0))
+    assert largeformat.find_gutter(largeformat.analysis_copy(spread, 300)) == 0.5
+    one = render_page(TEXT[:3], mode="L", size_mm=(297, 210))  # one landscape page: text at the left,
+    ImageDraw.Draw(one).text(
+        (3200, 2300), "2", fill=0, font=ImageFont.truetype(str(FONT), 58)
+    )  # its number at the right
+    assert largeformat.find_gutter(largeformat.analysis_copy(one, 300)) is None
