@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import datetime
 import json
+import math
 import os
 import random
 import shlex
@@ -34,7 +35,7 @@ FONT = "/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf"
 JOBS = 2  # the machine has 2 cores; every tool gets the same parallelism
 CLASSES = {"colour": "png", "noisy": "jpg", "bilevel": "tif", "turned": "png", "skewed": "png"}
 # Worn pages (issue 16): new classes come last, so the pages of the ones above stay the same.
-CLASSES |= {"faded": "jpg", "dark": "jpg", "photo": "jpg"}
+CLASSES |= {"faded": "jpg", "dark": "jpg", "photo": "jpg", "sealed": "tif"}
 PEERS = ("ocrmypdf", "tesseract")
 TOOLS = ("sohoa", "sohoa-compact", *PEERS)  # sohoa-compact: the compact size profile (JPEG quality 75)
 OCRMYPDF = str(Path(sys.executable).parent / "ocrmypdf")
@@ -137,7 +138,7 @@ def make_corpus(folder: Path, pages: int) -> dict[str, list[Path]]:
         (folder / cls).mkdir(parents=True, exist_ok=True)
         corpus[cls] = []
         for n in range(1, pages + 1):
-            dpi, pt = (200 if cls == "bilevel" else 300), rng.choice((12, 13, 14))
+            dpi, pt = (200 if cls in ("bilevel", "sealed") else 300), rng.choice((12, 13, 14))
             font = ImageFont.truetype(FONT, round(pt / 72 * dpi))
             lines = page_lines(rng, font, round(160 / 25.4 * dpi))
             img = render(lines, dpi, pt, colour=cls == "colour")
@@ -158,6 +159,10 @@ def make_corpus(folder: Path, pages: int) -> dict[str, list[Path]]:
             elif cls == "skewed":  # skewed on the glass by 2-7 degrees either way
                 angle = rng.uniform(2, 7) * rng.choice((-1, 1))
                 img.rotate(angle, resample=Image.Resampling.BICUBIC, fillcolor=255).save(path, dpi=(dpi, dpi))
+            elif cls == "sealed":  # a decision with its red seal and signature, scanned in black and white
+                sealed(img, len(lines), dpi, pt, rng).convert("1", dither=Image.Dither.NONE).save(
+                    path, compression="group4", dpi=(dpi, dpi)
+                )
             else:
                 worn(cls, img, rng, path)
             text = "\n".join(t for t, _ in lines)
@@ -192,6 +197,45 @@ def worn(cls: str, img: Image.Image, rng: random.Random, path: Path) -> None:
     quality = rng.randint(30, 50)
     page = faded(img, text=text, paper=paper, quality=quality, seed=rng.randrange(2**32), **wear)
     page.save(path, quality=quality, dpi=(300, 300))  # the same quality again: what faded() made, near enough
+
+
+SEAL_TEXT = "ỦY BAN NHÂN DÂN XÃ HÒA BÌNH * HUYỆN THANH TRÌ *"
+
+
+def sealed(img: Image.Image, count: int, dpi: int, pt: int, rng: random.Random) -> Image.Image:
+    """The page with a red round seal over the left of its signature block (its name across the
+    ring, as seals are set) and a signature in blue ink, both printed over the text: what a
+    scanner in black-and-white mode turns into black rings and strokes across the signer's name."""
+    px = dpi / 25.4
+    line = round(pt * 1.6 / 72 * dpi)
+    name_y = round(20 * px) + (count - 1) * line  # the last line: the signer's name
+    cx, cy = img.width / 2 - rng.uniform(12, 22) * px, name_y - rng.uniform(2, 8) * px
+    layer = Image.new("RGB", img.size, "white")
+    draw = ImageDraw.Draw(layer)
+    red = (rng.randint(180, 220), rng.randint(20, 50), rng.randint(30, 60))
+    for radius, width in ((18 * px, round(0.7 * px)), (12.5 * px, round(0.4 * px))):
+        draw.ellipse([cx - radius, cy - radius, cx + radius, cy + radius], outline=red, width=width)
+    star = [
+        (cx + r * px * math.sin(a * math.pi / 5), cy - r * px * math.cos(a * math.pi / 5))
+        for a, r in zip(range(10), [5, 2] * 5, strict=True)
+    ]
+    draw.polygon(star, fill=red)
+    font = ImageFont.truetype(FONT, round(3.2 * px))
+    for n, char in enumerate(SEAL_TEXT):  # around the ring, each letter turned to face out
+        angle = 2 * math.pi * n / len(SEAL_TEXT) - math.pi / 2
+        glyph = Image.new("L", (round(5 * px), round(5 * px)), 0)
+        ImageDraw.Draw(glyph).text((glyph.width / 2, glyph.height / 2), char, fill=255, font=font, anchor="mm")
+        glyph = glyph.rotate(-math.degrees(angle) - 90, resample=Image.Resampling.BICUBIC)
+        at = (
+            round(cx + 15.2 * px * math.cos(angle) - glyph.width / 2),
+            round(cy + 15.2 * px * math.sin(angle) - glyph.height / 2),
+        )
+        layer.paste(Image.new("RGB", glyph.size, red), at, glyph)
+    blue, x, y = (30, 40, rng.randint(120, 160)), img.width / 2 - 10 * px, name_y - 9 * px
+    for _ in range(rng.randint(3, 5)):  # a signature: a few sweeping strokes
+        points = [(x + rng.uniform(0, 40) * px, y + rng.uniform(0, 9) * px) for _ in range(4)]
+        draw.line(points, fill=blue, width=round(0.5 * px), joint="curve")
+    return ImageChops.multiply(img.convert("RGB"), layer)  # ink over ink: the darker shows
 
 
 TITLE_BLOCK = [
