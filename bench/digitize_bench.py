@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import datetime
 import json
+import math
 import os
 import random
 import shlex
@@ -25,11 +26,16 @@ from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # so `--one sohoa` imports the project whatever the cwd
+sys.path.insert(0, str(ROOT / "tests"))
+from pages import faded  # noqa: E402  (the tests' worn copies: the bench measures the class they test)
+
 MODELS = ROOT / "ocr-models"
 SCANS = ROOT / "tests" / "resources" / "scans"  # the real scans the tests use; --corpus takes any folder
 FONT = "/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf"
 JOBS = 2  # the machine has 2 cores; every tool gets the same parallelism
 CLASSES = {"colour": "png", "noisy": "jpg", "bilevel": "tif", "turned": "png", "skewed": "png"}
+# Worn pages (issue 16): new classes come last, so the pages of the ones above stay the same.
+CLASSES |= {"faded": "jpg", "dark": "jpg", "photo": "jpg", "sealed": "tif"}
 PEERS = ("ocrmypdf", "tesseract")
 TOOLS = ("sohoa", "sohoa-compact", *PEERS)  # sohoa-compact: the compact size profile (JPEG quality 75)
 OCRMYPDF = str(Path(sys.executable).parent / "ocrmypdf")
@@ -132,7 +138,7 @@ def make_corpus(folder: Path, pages: int) -> dict[str, list[Path]]:
         (folder / cls).mkdir(parents=True, exist_ok=True)
         corpus[cls] = []
         for n in range(1, pages + 1):
-            dpi, pt = (200 if cls == "bilevel" else 300), rng.choice((12, 13, 14))
+            dpi, pt = (200 if cls in ("bilevel", "sealed") else 300), rng.choice((12, 13, 14))
             font = ImageFont.truetype(FONT, round(pt / 72 * dpi))
             lines = page_lines(rng, font, round(160 / 25.4 * dpi))
             img = render(lines, dpi, pt, colour=cls == "colour")
@@ -150,13 +156,86 @@ def make_corpus(folder: Path, pages: int) -> dict[str, list[Path]]:
                 img.convert("1", dither=Image.Dither.NONE).save(path, compression="group4", dpi=(dpi, dpi))
             elif cls == "turned":  # fed sideways or upside down
                 img.rotate(rng.choice((90, 180, 270)), expand=True).save(path, dpi=(dpi, dpi))
-            else:  # skewed on the glass by 2-7 degrees either way
+            elif cls == "skewed":  # skewed on the glass by 2-7 degrees either way
                 angle = rng.uniform(2, 7) * rng.choice((-1, 1))
                 img.rotate(angle, resample=Image.Resampling.BICUBIC, fillcolor=255).save(path, dpi=(dpi, dpi))
+            elif cls == "sealed":  # a decision with its red seal and signature, scanned in black and white
+                sealed(img, len(lines), dpi, pt, rng).convert("1", dither=Image.Dither.NONE).save(
+                    path, compression="group4", dpi=(dpi, dpi)
+                )
+            else:
+                worn(cls, img, rng, path)
             text = "\n".join(t for t, _ in lines)
             path.with_suffix(".txt").write_text(unicodedata.normalize("NFC", text) + "\n", encoding="utf-8")
             corpus[cls].append(path)
     return corpus
+
+
+def worn(cls: str, img: Image.Image, rng: random.Random, path: Path) -> None:
+    """A 300-dpi page as a worn copy (issue 16), saved to ``path``: ``faded``, grey text 60-150 on
+    paper 170-235 (20 levels apart at least), blurred, low toner, light falling off, JPEG quality
+    30-50; ``dark``, dark ink on yellowed, blue or dark blue paper; ``photo``, a clear photo or
+    screen capture of the letter, 576x960 pixels (about 70 dpi over A4), with no resolution."""
+    if cls == "photo":
+        photo = Image.new("L", (576, 960), 255)
+        photo.paste(img.resize((579, 819), Image.Resampling.LANCZOS), (-2, 40))
+        photo.save(path, quality=85)
+        return
+    paper: float | tuple[float, float, float]
+    text: float | tuple[float, float, float]
+    if cls == "faded":
+        grey = rng.uniform(170, 235)
+        paper, text = grey, rng.uniform(60, min(150, grey - 20))
+    else:
+        kinds = [
+            (rng.uniform(205, 230), rng.uniform(185, 210), rng.uniform(120, 160)),  # yellowed
+            (rng.uniform(120, 160), rng.uniform(160, 195), rng.uniform(200, 235)),  # blue
+            (rng.uniform(90, 120), rng.uniform(110, 140), rng.uniform(150, 180)),  # dark blue card
+        ]
+        paper, text = rng.choice(kinds), (rng.uniform(10, 50), rng.uniform(10, 50), rng.uniform(30, 80))
+    wear = {"blur": rng.uniform(0.5, 1.2), "toner": rng.uniform(0.4, 1.0), "shade": rng.uniform(0, 0.2)}
+    quality = rng.randint(30, 50)
+    page = faded(img, text=text, paper=paper, quality=quality, seed=rng.randrange(2**32), **wear)
+    page.save(path, quality=quality, dpi=(300, 300))  # the same quality again: what faded() made, near enough
+
+
+SEAL_TEXT = "ỦY BAN NHÂN DÂN XÃ HÒA BÌNH * HUYỆN THANH TRÌ *"
+
+
+def sealed(img: Image.Image, count: int, dpi: int, pt: int, rng: random.Random) -> Image.Image:
+    """The page with a red round seal over the left of its signature block (its name across the
+    ring, as seals are set) and a signature in blue ink, both printed over the text: what a
+    scanner in black-and-white mode turns into black rings and strokes across the signer's name."""
+    px = dpi / 25.4
+    line = round(pt * 1.6 / 72 * dpi)
+    name_y = round(20 * px) + (count - 1) * line  # the last line: the signer's name
+    cx, cy = img.width / 2 - rng.uniform(12, 22) * px, name_y - rng.uniform(2, 8) * px
+    layer = Image.new("RGB", img.size, "white")
+    draw = ImageDraw.Draw(layer)
+    red = (rng.randint(180, 220), rng.randint(20, 50), rng.randint(30, 60))
+    for radius, width in ((18 * px, round(0.7 * px)), (12.5 * px, round(0.4 * px))):
+        draw.ellipse([cx - radius, cy - radius, cx + radius, cy + radius], outline=red, width=width)
+    star = [
+        (cx + r * px * math.sin(a * math.pi / 5), cy - r * px * math.cos(a * math.pi / 5))
+        for a, r in zip(range(10), [5, 2] * 5, strict=True)
+    ]
+    draw.polygon(star, fill=red)
+    font = ImageFont.truetype(FONT, round(3.2 * px))
+    for n, char in enumerate(SEAL_TEXT):  # around the ring, each letter turned to face out
+        angle = 2 * math.pi * n / len(SEAL_TEXT) - math.pi / 2
+        glyph = Image.new("L", (round(5 * px), round(5 * px)), 0)
+        ImageDraw.Draw(glyph).text((glyph.width / 2, glyph.height / 2), char, fill=255, font=font, anchor="mm")
+        glyph = glyph.rotate(-math.degrees(angle) - 90, resample=Image.Resampling.BICUBIC)
+        at = (
+            round(cx + 15.2 * px * math.cos(angle) - glyph.width / 2),
+            round(cy + 15.2 * px * math.sin(angle) - glyph.height / 2),
+        )
+        layer.paste(Image.new("RGB", glyph.size, red), at, glyph)
+    blue, x, y = (30, 40, rng.randint(120, 160)), img.width / 2 - 10 * px, name_y - 9 * px
+    for _ in range(rng.randint(3, 5)):  # a signature: a few sweeping strokes
+        points = [(x + rng.uniform(0, 40) * px, y + rng.uniform(0, 9) * px) for _ in range(4)]
+        draw.line(points, fill=blue, width=round(0.5 * px), joint="curve")
+    return ImageChops.multiply(img.convert("RGB"), layer)  # ink over ink: the darker shows
 
 
 TITLE_BLOCK = [
@@ -399,6 +478,7 @@ def main() -> None:
         help="also run sohoa and OCRmyPDF on the PDFs in DIR (DIR left out: tests/resources/scans)",
     )
     ap.add_argument("--large", action="store_true", help="also an A3 spread and an A0 drawing (slow for the peers)")
+    ap.add_argument("--classes", help="only these classes, comma-separated (every page is still made: same pages)")
     ap.add_argument("--timeout", type=float, default=600, help="seconds allowed per tool run (default 600)")
     ap.add_argument("--one", choices=TOOLS, help=argparse.SUPPRESS)  # child mode, used by measure()
     ap.add_argument("--dest", type=Path, help=argparse.SUPPRESS)
@@ -436,6 +516,8 @@ def main() -> None:
     print("\n")
     print(HEADER)
     ppm: dict[tuple[str, str], float] = {}
+    if args.classes:
+        corpus = {cls: images for cls, images in corpus.items() if cls in args.classes.split(",")}
     for cls, images in corpus.items():
         truth = [p.with_suffix(".txt").read_text(encoding="utf-8") for p in images]
         pdf_in = out / "runs" / cls / "input.pdf"

@@ -13,7 +13,7 @@ import numpy as np
 import pikepdf
 from PIL import Image, ImageOps, ImageSequence
 
-from digitize import programs, rows
+from digitize import ink, programs, rows
 from digitize.errors import CorruptInput, EncryptedInput, ImageTooLarge, UnsupportedInput
 
 MIN_DPI = 200  # circular 05/2025/TT-BNV: administrative documents at 200 dpi or more
@@ -130,11 +130,42 @@ def infer_dpi(width: int, height: int) -> tuple[float, str] | None:
     return round(best[1], 1), best[2]
 
 
-def _resolve_dpi(raw: object, width: int, height: int, label: str) -> tuple[tuple[float, float], list[dict[str, str]]]:
+SCREEN_DPI = (72.0, 96.0)  # what cameras and screen captures record when they know no resolution
+
+
+def _measured(image: Path) -> float | None:
+    """The page's resolution by the height of its text lines (see ink.text_dpi), if plausible."""
+    with Image.open(image) as img:
+        dpi = ink.text_dpi(img)
+    return round(dpi, 1) if dpi is not None and PLAUSIBLE_DPI[0] <= dpi <= PLAUSIBLE_DPI[1] else None
+
+
+def _resolve_dpi(
+    raw: object, width: int, height: int, label: str, image: Path
+) -> tuple[tuple[float, float], list[dict[str, str]]]:
+    """The page's resolution: as its file records it, unless that is missing, implausible, or a
+    camera's default the text does not bear out; then from its paper's shape, else from its text.
+    ``image``: the page image, measured only when the file says nothing usable."""
+    recorded = None
     if isinstance(raw, tuple) and len(raw) == 2:
         x, y = float(raw[0]), float(raw[1])
         if all(PLAUSIBLE_DPI[0] <= v <= PLAUSIBLE_DPI[1] for v in (x, y)):
-            return (x, y), []
+            recorded = (x, y)
+    if recorded is not None and recorded[0] not in SCREEN_DPI:
+        return recorded, []
+    measured = _measured(image)
+    if recorded is not None:
+        if measured is None or 1 / 1.5 <= measured / recorded[0] <= 1.5:
+            return recorded, []
+        return (measured, measured), [
+            {
+                "code": "dpi-estimated",
+                "vi": f"{label}: tệp ghi {recorded[0]:.0f} dpi (mặc định của máy ảnh, ảnh chụp màn hình) nhưng cỡ "
+                f"chữ không khớp; ước tính theo cỡ chữ: khoảng {measured:.0f} dpi.",
+                "en": f"{label}: the file says {recorded[0]:.0f} dpi (a camera's or screen capture's default), "
+                f"which its text does not bear out; estimated from the size of its text: about {measured:.0f} dpi.",
+            }
+        ]
     inferred = infer_dpi(width, height)
     if inferred is not None:
         dpi, paper = inferred
@@ -143,6 +174,15 @@ def _resolve_dpi(raw: object, width: int, height: int, label: str) -> tuple[tupl
                 "code": "dpi-inferred",
                 "vi": f"{label}: thiếu độ phân giải; theo kích thước ảnh, coi là khổ {paper} ở {dpi:.0f} dpi.",
                 "en": f"{label}: no resolution recorded; from its size, taken as {paper} at {dpi:.0f} dpi.",
+            }
+        ]
+    if measured is not None:
+        return (measured, measured), [
+            {
+                "code": "dpi-estimated",
+                "vi": f"{label}: tệp không ghi độ phân giải hợp lệ; ước tính theo cỡ chữ: khoảng {measured:.0f} dpi.",
+                "en": f"{label}: no plausible resolution recorded; estimated from the size of its text: "
+                f"about {measured:.0f} dpi.",
             }
         ]
     return (ASSUMED_DPI, ASSUMED_DPI), [
@@ -208,11 +248,12 @@ def _image_pages(path: Path, label: str, workdir: Path, kind: str, *, max_pixels
                 for number, frame in enumerate(frames, start=1):
                     page_label = f"{label}, trang {number}"
                     _check_pixels(frame.width, frame.height, max_pixels, page_label)
-                    dpi, notices = _resolve_dpi(frame.info.get("dpi"), frame.width, frame.height, page_label)
+                    recorded = frame.info.get("dpi")
                     out = workdir / f"{_stem(label)}-{number:05d}"
                     target, grey = _frame_to_page(path, kind, frame, page_label, number, out)
                     with Image.open(target) as check:
                         width, height = check.size
+                    dpi, notices = _resolve_dpi(recorded, width, height, page_label, grey or target)
                     page = Page(label, number, target, width, height, dpi, notices, grey=grey)
                     _low_dpi_notice(page)
                     yield page

@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from digitize import ink
 from digitize.ocr import Line, Word, opened
 
 # ISO 216, millimetres, portrait
 A_SIZES = {"A5": (148, 210), "A4": (210, 297), "A3": (297, 420), "A2": (420, 594), "A1": (594, 841), "A0": (841, 1189)}
 FIT = 1.06  # a scan is a little larger than its paper
-ANALYSIS_DPI = 50  # blank pages and gutters are found on a small grey copy
 TILE_PX = 2000  # about A5 at 300 dpi: Tesseract's working memory grows with the tile
 TILE_OVERLAP_PX = 400  # wider than a word of large lettering, so every word is whole in some tile
 
@@ -36,24 +36,9 @@ def is_large(paper: str) -> bool:
 
 
 def analysis_copy(image: Image.Image, dpi: float) -> np.ndarray:
-    """Ink mask (True where dark) of a small grey copy, for layout decisions only.
-
-    Built band by band with box averaging, so no full-size grey copy of a large colour or
-    bilevel sheet is ever made."""
-    factor = max(1, round(dpi / ANALYSIS_DPI))
-    width, height = image.width // factor, image.height // factor
-    if image.format == "JPEG":
-        image.draft("L", (width, height))  # the decoder scales down by itself: much faster
-        factor = max(1, round(image.width / max(width, 1)))
-    band = factor * 256
-    usable_w, usable_h = image.width - image.width % factor, image.height - image.height % factor
-    if not usable_w or not usable_h:
-        return np.zeros((1, 1), dtype=bool)
-    rows = [
-        np.asarray(image.crop((0, y, usable_w, min(y + band, usable_h))).convert("L").reduce(factor)) < 128
-        for y in range(0, usable_h, band)
-    ]
-    return np.vstack(rows)
+    """Ink mask (True where ink) of a small grey copy, for layout decisions only: cut at the
+    page's own paper and ink levels (see digitize.ink)."""
+    return ink.analysis(image, dpi)[0]
 
 
 BLANK_INK_PX = 20  # about 5 mm² of ink at the analysis resolution: less than a short word
@@ -74,6 +59,9 @@ def is_spread_shape(width_px: int, height_px: int, dpi: tuple[float, float]) -> 
     return 1.2 <= aspect <= 1.65
 
 
+PAGE_MARGIN = 0.1  # a right-hand page's text starts this share of the spread's width past the middle, at most
+
+
 def find_gutter(ink: np.ndarray) -> float | None:
     """Where a two-page spread divides, as a fraction of the width, or None.
 
@@ -86,7 +74,12 @@ def find_gutter(ink: np.ndarray) -> float | None:
     lo, hi = int(w * 0.4), int(w * 0.6)
     inked = columns > 0.003
     if inked[:lo].mean() < 0.05 or inked[hi:].mean() < 0.05:
-        return None  # one side (nearly) empty: a single page with a wide margin
+        # One side (nearly) empty: a single page with a wide margin; unless it is a right-hand
+        # page with a few short lines, white at the middle and its ink starting a margin past it.
+        mid, least = w // 2, max(2, w // 100)
+        right = np.flatnonzero(inked[mid:])
+        two = right.size >= least and right[0] <= PAGE_MARGIN * w and inked[:mid].sum() >= least
+        return 0.5 if two and not inked[mid - least : mid].any() else None
     best: tuple[int, int] | None = None
     start = None
     for x in range(lo, hi + 1):
@@ -134,21 +127,57 @@ def tiles(width: int, height: int, size: int = TILE_PX, overlap: int = TILE_OVER
     ]
 
 
-def _keep(tile: Tile, lines: list[Line]) -> list[Line]:
-    """Words of one tile, in page coordinates, whose centre lies in the tile's core."""
-    x0, y0 = tile.box[0], tile.box[1]
-    cx0, cy0, cx1, cy1 = tile.core
+EDGE_PX = 2  # a word this close to a tile's edge inside the sheet may be cut by it
+SAME_WORD = 0.3  # two readings sharing this much of the smaller box are one word
+BUCKET_PX = 512  # words are compared with those in the same squares of this size only
+
+
+def _overlap(a: Word, b: Word) -> bool:
+    w = min(a.left + a.width, b.left + b.width) - max(a.left, b.left)
+    h = min(a.top + a.height, b.top + b.height) - max(a.top, b.top)
+    return w > 0 and h > 0 and w * h > SAME_WORD * min(a.width * a.height, b.width * b.height)
+
+
+def _buckets(word: Word) -> list[tuple[int, int]]:
+    xs = range(word.left // BUCKET_PX, (word.left + word.width) // BUCKET_PX + 1)
+    return [(x, y) for x in xs for y in range(word.top // BUCKET_PX, (word.top + word.height) // BUCKET_PX + 1)]
+
+
+def _merged(layout: list[Tile], results: list[list[Line]], width: int, height: int) -> list[Line]:
+    """The tiles' words in page coordinates, each word once. A word is taken from the tile whose
+    core holds its centre, as long as that tile holds it whole; a word the tile's edge cuts
+    (the engine reads "ân" for "Sân", or nothing) is taken from a tile that holds it whole.
+    Only a word no tile holds whole (wider than the overlap) is taken cut."""
+    readings = []  # (preference, tile, line, word): 0 whole in its own tile, 1 whole in another, 2 cut in its own
+    for t, (tile, lines) in enumerate(zip(layout, results, strict=True)):
+        x0, y0, x1, y1 = tile.box
+        cx0, cy0, cx1, cy1 = tile.core
+        for n, line in enumerate(lines):
+            for w in line.words:
+                word = Word(w.text, w.left + x0, w.top + y0, w.width, w.height, w.conf)
+                cut = (
+                    (x0 > 0 and word.left - x0 <= EDGE_PX)
+                    or (y0 > 0 and word.top - y0 <= EDGE_PX)
+                    or (x1 < width and x1 - word.left - word.width <= EDGE_PX)
+                    or (y1 < height and y1 - word.top - word.height <= EDGE_PX)
+                )
+                own = cx0 <= word.left + word.width / 2 < cx1 and cy0 <= word.top + word.height / 2 < cy1
+                if own or not cut:
+                    readings.append((2 if cut else 0 if own else 1, t, n, word))
+    taken: dict[tuple[int, int], list[Word]] = {}
+    pieces: dict[tuple[int, int], list[Word]] = {}
+    for _, t, n, word in sorted(readings, key=lambda r: r[0]):
+        near = _buckets(word)
+        if not any(_overlap(word, other) for b in near for other in taken.get(b, ())):
+            for b in near:
+                taken.setdefault(b, []).append(word)
+            pieces.setdefault((t, n), []).append(word)
     kept = []
-    for line in lines:
-        words = tuple(
-            Word(w.text, w.left + x0, w.top + y0, w.width, w.height, w.conf)
-            for w in line.words
-            if cx0 <= w.left + x0 + w.width / 2 < cx1 and cy0 <= w.top + y0 + w.height / 2 < cy1
-        )
-        if words:
-            left, top = min(w.left for w in words), min(w.top for w in words)
-            right, bottom = max(w.left + w.width for w in words), max(w.top + w.height for w in words)
-            kept.append(Line(left, top, right - left, bottom - top, words))
+    for words in pieces.values():
+        words.sort(key=lambda w: w.left)
+        left, top = min(w.left for w in words), min(w.top for w in words)
+        right, bottom = max(w.left + w.width for w in words), max(w.top + w.height for w in words)
+        kept.append(Line(left, top, right - left, bottom - top, tuple(words)))
     return kept
 
 
@@ -183,4 +212,4 @@ def recognize_tiled(
 
         layout = tiles(img.width, img.height)
         results = list(pool.map(read, layout))
-    return join_pieces([line for tile, lines in zip(layout, results, strict=True) for line in _keep(tile, lines)])
+        return join_pieces(_merged(layout, results, img.width, img.height))

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
 
 FONT = Path("/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf")
 A4_MM = (210, 297)
@@ -46,6 +47,43 @@ def scanned_page(dpi: int = 300, seed: int = 7) -> Image.Image:
     page = np.asarray(render_page(dpi=dpi), dtype=float)
     noise = np.random.default_rng(seed).normal(0, 12, page.shape)
     return Image.fromarray(np.clip(page + noise, 0, 255).astype(np.uint8))
+
+
+Grey = float | tuple[float, float, float]  # a grey level, or an RGB colour
+
+
+def faded(
+    page: Image.Image,
+    *,
+    text: Grey,
+    paper: Grey,
+    quality: int,
+    blur: float = 0.8,
+    toner: float = 1.0,
+    shade: float = 0.0,
+    seed: int = 0,
+    dpi: int = 300,
+) -> Image.Image:
+    """``page`` (black on white) as a worn copy: strokes of grey ``text`` on ``paper`` (RGB for
+    yellowed or blue paper), only ``toner`` to 1 as dark where the toner ran low, the light falling
+    off by ``shade`` towards the right edge, sensor noise, ``blur``, then JPEG at ``quality``."""
+    rng = np.random.default_rng(seed)
+    ink = ImageChops.invert(page.convert("L"))
+    worn = Image.fromarray(rng.integers(round(255 * toner), 256, (page.height // 8 + 1, page.width // 8 + 1), np.uint8))
+    ink = ImageChops.multiply(ink, worn.resize(page.size, Image.Resampling.BILINEAR))
+    light = Image.linear_gradient("L").rotate(-90).resize(page.size).point(lambda v: round(255 - shade * (255 - v)))
+    tile = rng.normal(128, 3, (256, 256)).clip(0, 255).astype(np.uint8)  # repeated: cheaper than a page of it
+    noise = Image.fromarray(np.tile(tile, (page.height // 256 + 1, page.width // 256 + 1))).crop((0, 0, *page.size))
+    channels = []
+    for p, t in zip(*(np.broadcast_to(np.asarray(v, dtype=float), (3,)) for v in (paper, text)), strict=True):
+        grey = ink.point(lambda d, p=p, t=t: round(p - d * (p - t) / 255))
+        channels.append(ImageChops.add(ImageChops.multiply(grey, light), noise, offset=-128))
+    colour = isinstance(paper, tuple) or isinstance(text, tuple)
+    img = Image.merge("RGB", channels) if colour else channels[0]
+    img = img.filter(ImageFilter.GaussianBlur(blur))
+    data = io.BytesIO()
+    img.save(data, "JPEG", quality=quality, dpi=(dpi, dpi))
+    return Image.open(data)
 
 
 def save_page(path: Path, lines: list[str] = TEXT, *, dpi: int = 300, mode: str = "RGB", **kw: object) -> Path:

@@ -162,6 +162,7 @@ def test_colour_jpeg_sheet_is_read_from_a_grey_decode_and_kept_as_scanned(tmp_pa
         assert image.read_raw_bytes() == path.read_bytes()
 
 
+@pytest.mark.slow  # OCR: a blank sheet is read too, to confirm it is blank
 def test_drawing_below_300_dpi_is_flagged(tmp_path: Path) -> None:
     path = tmp_path / "ban-do.png"
     Image.new("L", (round(594 / 25.4 * 150), round(420 / 25.4 * 150)), 255).save(path, dpi=(150, 150))
