@@ -194,6 +194,23 @@ def _resolve_dpi(
     ]
 
 
+def _quality_notices(page: Page) -> None:
+    """What circular 05/2025/TT-BNV asks of a digitized page that this one lacks: at least
+    200 dpi, and colour as the original (24-bit): a 1-bit scan has lost its colour and greys."""
+    _low_dpi_notice(page)
+    with Image.open(page.path) as img:  # the header only: no pixel is decoded
+        bilevel = img.mode == "1"
+    if bilevel:
+        page.notices.append(
+            {
+                "code": "bilevel",
+                "vi": f"{page.label}: quét đen trắng 1 bit; thông tư 05/2025/TT-BNV yêu cầu màu như bản gốc (24 bit).",
+                "en": f"{page.label}: scanned 1-bit black and white; circular 05/2025/TT-BNV asks for colour as the "
+                "original (24-bit).",
+            }
+        )
+
+
 def _low_dpi_notice(page: Page) -> None:
     if min(page.dpi) < MIN_DPI - 0.5:
         page.notices.append(
@@ -255,7 +272,7 @@ def _image_pages(path: Path, label: str, workdir: Path, kind: str, *, max_pixels
                         width, height = check.size
                     dpi, notices = _resolve_dpi(recorded, width, height, page_label, grey or target)
                     page = Page(label, number, target, width, height, dpi, notices, grey=grey)
-                    _low_dpi_notice(page)
+                    _quality_notices(page)
                     yield page
     except (ImageTooLarge, UnsupportedInput):
         raise
@@ -346,7 +363,7 @@ def _pdf_pages(path: Path, label: str, workdir: Path, *, max_pixels: int, render
                     f"{page_label}: trang PDF hỏng ({e}).", f"{page_label}: corrupt PDF page ({e}).", field=page_label
                 ) from e
             page.source, page.number = label, number
-            _low_dpi_notice(page)
+            _quality_notices(page)
             yield page
 
 

@@ -256,6 +256,8 @@ def test_a_scanner_s_invisible_text_layer_keeps_the_scan_as_it_is(tmp_path: Path
     assert round(page.dpi[0]) == 200 and (page.width, page.height) == scan.size
     with Image.open(page.path) as kept:
         assert kept.mode == ("1" if bilevel else "L")
+    # Circular 05/2025/TT-BNV asks for colour as the original: a 1-bit scan says it lost it.
+    assert ("bilevel" in [n["code"] for n in page.notices]) == bilevel
     noted = _with_scanner_text(plain, "Da ky so", 0, tmp_path / "ghi-chu.pdf")
     [rendered] = pages(noted, tmp_path)
     assert round(rendered.dpi[0]) == 150  # render_dpi of these tests: the visible note is drawn in
