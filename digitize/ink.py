@@ -1,4 +1,4 @@
-"""The page's ink, measured on the page itself: its paper's grey level (cell by cell, so light
+"""The page's ink, measured on the page itself: its paper's grey level (square by square, so light
 falling off across a photocopy or a yellowed edge is still paper), how much darker its strokes
 are, and from those the small ink mask every layout decision uses (blank pages, orientation,
 skew, spreads, separator sheets).
