@@ -100,11 +100,17 @@ def issue(sessions: sessionmaker[Session], name: str, role: str, *, actor: str =
     return row, token
 
 
+def token_row(session: Session, token_id: int) -> ApiToken:
+    """Token ``token_id``'s row, or an error naming the number."""
+    row = session.get(ApiToken, token_id)
+    if row is None:
+        raise SohoaError(f"Không có mã truy cập số {token_id}.", f"No token number {token_id}.", field="id")
+    return row
+
+
 def revoke(sessions: sessionmaker[Session], token_id: int, *, actor: str = "admin") -> ApiToken:
     with sessions.begin() as session:
-        row = session.get(ApiToken, token_id)
-        if row is None:
-            raise SohoaError(f"Không có mã truy cập số {token_id}.", f"No token number {token_id}.", field="id")
+        row = token_row(session, token_id)
         if row.revoked_at is None:
             row.revoked_at = now()
             append(session, actor, "token.revoked", None, token=row.id, name=row.name)
@@ -116,9 +122,7 @@ def bind_certificate(sessions: sessionmaker[Session], token_id: int, cert_der: b
     be made with it, and no one else's may."""
     sha256 = hashlib.sha256(cert_der).hexdigest()
     with sessions.begin() as session:
-        row = session.get(ApiToken, token_id)
-        if row is None:
-            raise SohoaError(f"Không có mã truy cập số {token_id}.", f"No token number {token_id}.", field="id")
+        row = token_row(session, token_id)
         row.certificate_sha256 = sha256
         append(session, actor, "token.certificate_bound", None, token=row.id, name=row.name, certificate=sha256)
     return row

@@ -16,10 +16,9 @@ from PIL import Image, UnidentifiedImageError
 
 import storage.manifest
 from errors import SohoaError
-from service.access import Principal
+from service.access import Principal, token_row
 from service.context import Context, audit
 from signing.errors import WrongPassword
-from storage.catalog import ApiToken
 
 if TYPE_CHECKING:
     from signing.signers import AgencySigner
@@ -30,13 +29,6 @@ PEOPLE = "people"  # the object store's folder of personal keys and signature im
 class NoPersonalKey(SohoaError):
     status = 409
     code = "no-personal-key"
-
-
-def _person(session: Any, token_id: int) -> ApiToken:
-    row = session.get(ApiToken, token_id)
-    if row is None:
-        raise SohoaError(f"Không có mã truy cập số {token_id}.", f"No token number {token_id}.", field="id")
-    return row
 
 
 def _put(ctx: Context, token_id: int, name: str, path: Path, kind: str, actor: str) -> str:
@@ -91,7 +83,7 @@ def make_demo_key(ctx: Context, token_id: int, *, actor: str) -> tuple[str, str]
             field="demo",
         )
     with ctx.sessions() as session:
-        name = _person(session, token_id).name
+        name = token_row(session, token_id).name
     pin = secrets.token_urlsafe(9)
     pki = ensure_demo_pki(ctx.settings.pki_dir, ctx.settings.demo_agency)
     with tempfile.TemporaryDirectory(dir=ctx.tmp) as tmp:
@@ -115,7 +107,7 @@ def _check_usable(ctx: Context, signer: AgencySigner) -> None:
 
 def _bind(ctx: Context, token_id: int, key: dict[str, Any], actor: str) -> None:
     with ctx.sessions.begin() as session:
-        row = _person(session, token_id)
+        row = token_row(session, token_id)
         row.signing_key = key
         audit(session, actor, "token.key_bound", None, token=row.id, name=row.name, signing_key=key)
 
@@ -133,7 +125,7 @@ def set_signature_image(ctx: Context, token_id: int, png: Path, *, actor: str) -
         raise SohoaError(f"{png.name} không phải ảnh PNG.", f"{png.name} is not a PNG image.", field=png.name)
     key = _put(ctx, token_id, "signature", png, "image", actor)
     with ctx.sessions.begin() as session:
-        row = _person(session, token_id)
+        row = token_row(session, token_id)
         row.signature_image = key
         audit(session, actor, "token.signature_image", None, token=row.id, name=row.name, signature_image=key)
     return key
@@ -156,7 +148,7 @@ def _unlock(ctx: Context, by: Principal, pin: str) -> AgencySigner:
     from signing.signers import Pkcs11Config, load_pkcs11, load_pkcs12
 
     with ctx.sessions() as session:
-        key = _person(session, by.id).signing_key
+        key = token_row(session, by.id).signing_key
     if not key:
         raise NoPersonalKey(
             "Máy chủ không giữ khóa ký cá nhân của bạn: ký hai bước bằng USB token, hoặc nhờ quản trị gắn khóa "
@@ -180,7 +172,7 @@ def _unlock(ctx: Context, by: Principal, pin: str) -> AgencySigner:
 def signature_image(ctx: Context, by: Principal, folder: Path) -> Path | None:
     """The person's signature image, copied into ``folder``; None if they have none."""
     with ctx.sessions() as session:
-        key = _person(session, by.id).signature_image
+        key = token_row(session, by.id).signature_image
     if not key:
         return None
     path = folder / "signature.png"

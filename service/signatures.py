@@ -141,7 +141,8 @@ def seal(ctx: Context, code: str, document_id: int, *, by: Principal, reason: st
     with tempfile.TemporaryDirectory(dir=ctx.tmp) as tmp:
         src, out = Path(tmp) / "current.pdf", Path(tmp) / "signed.pdf"
         ctx.store.get_file(target.key, src)
-        kwargs = ctx.signing().sign_kwargs()
+        profile = ctx.signing()  # read once: it opens the demo PKI's files
+        kwargs = profile.sign_kwargs()
         if target.document_kind == signing_rules.RESULT:
             organization = kwargs["agency_name"] or ctx.signer().name
             field = _signer_field(ctx, target)
@@ -149,7 +150,7 @@ def seal(ctx: Context, code: str, document_id: int, *, by: Principal, reason: st
             info = sign_pdf(src, out, ctx.signer(), **kwargs, stamp=stamp, page=page, reason=reason or "Đóng dấu")
         else:
             info = sign_pdf(src, out, ctx.signer(), **kwargs, reason=reason or "Xác nhận của cơ quan")
-        return _store_signed_version(ctx, target, out, noted(info, ctx.signing().note), by.actor)
+        return _store_signed_version(ctx, target, out, noted(info, profile.note), by.actor)
 
 
 def _signer_field(ctx: Context, target: Target) -> str:
@@ -204,7 +205,8 @@ def sign_personal(
     with keys.personal_signer(ctx, by, pin) as signer, tempfile.TemporaryDirectory(dir=ctx.tmp) as tmp:
         src, out = Path(tmp) / "current.pdf", Path(tmp) / "signed.pdf"
         ctx.store.get_file(target.key, src)
-        kwargs = {**ctx.signing().sign_kwargs(), "agency_name": None}  # the name in their certificate
+        profile = ctx.signing()  # read once: it opens the demo PKI's files
+        kwargs = {**profile.sign_kwargs(), "agency_name": None}  # the name in their certificate
         if target.kind == signing_rules.SIGNER:
             image = keys.signature_image(ctx, by, Path(tmp))
             stamp, page, note = results.signer_stamp(src, signer.name, image)
@@ -214,7 +216,7 @@ def sign_personal(
         else:
             heading = _vouched(target.pages)
             info = sign_pdf(src, out, signer, **kwargs, heading=heading, reason=reason or "Xác nhận bản số hóa")
-        return _store_signed_version(ctx, target, out, noted(info, ctx.signing().note), by.actor)
+        return _store_signed_version(ctx, target, out, noted(info, profile.note), by.actor)
 
 
 def noted(info: dict[str, str], note: str) -> dict[str, str]:
