@@ -36,6 +36,7 @@ from service.settings import Settings  # noqa: E402
 AGENCY = "000.00.12.H12"
 TARGET_P95_MS = 300
 TARGET_RATIO = 0.90
+TARGET_BEHIND_RATIO = 2.0
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -261,6 +262,13 @@ def parse_args() -> argparse.Namespace:
         help="the worker as a `sohoa worker` process beside the server (SOHOA_EMBEDDED_WORKER=false), as in a "
         "scaled-out setup; its memory is counted with the server's",
     )
+    ap.add_argument(
+        "--behind-large",
+        type=int,
+        metavar="PAGES",
+        help="instead of the stations' bursts: a dossier of --pages pages alone, then behind a file of PAGES "
+        "pages (issue 16, item 4: 1000)",
+    )
     return ap.parse_args()
 
 
@@ -378,6 +386,69 @@ def report_throughput(
     print("load at the end:", loadavg())
 
 
+def repeated_pdf(path: Path, pages: int, dpi: int, seed: int) -> Path:
+    """``pages`` A4 pages of form text, JPEG in PDF as a scanner station sends them (a few
+    different pages, repeated: a 1000-page file stays small to make)."""
+    font, width, rng = ImageFont.truetype(FONT, round(14 / 72 * dpi)), round(160 / 25.4 * dpi), random.Random(seed)
+    images = [render_page([text for text, _ in page_lines(rng, font, width)], dpi=dpi) for _ in range(min(pages, 5))]
+    sequence = [images[n % len(images)] for n in range(pages)]
+    sequence[0].save(path, "PDF", save_all=True, append_images=sequence[1:], resolution=dpi, quality=85)
+    return path
+
+
+def post_file(client: httpx.Client, code: str, path: Path) -> str:
+    with path.open("rb") as f:
+        answer = client.post(f"/api/v1/dossiers/{code}/scans", files={"file": (path.name, f, "application/pdf")})
+    answer.raise_for_status()
+    return str(answer.json()["jobs"][0]["id"])
+
+
+def wait_job(client: httpx.Client, job_id: str, until: str = "done", pages: int = 0, timeout: float = 1800) -> dict:  # type: ignore[type-arg]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/v1/jobs/{job_id}").json()
+        if job["status"] == "failed" or (job["status"] == until and job["progress"]["pages_done"] >= pages):
+            return job  # type: ignore[no-any-return]
+        time.sleep(0.2)
+    raise TimeoutError(job_id)
+
+
+def job_seconds(job: dict) -> float:  # type: ignore[type-arg]
+    """From the upload's acceptance to the job's end, as the server recorded them."""
+    start, end = (dt.datetime.fromisoformat(job[key]) for key in ("created_at", "finished_at"))
+    return (end - start).total_seconds()
+
+
+def behind_large(args: argparse.Namespace, out: Path, env: dict[str, str]) -> None:
+    """Issue 16, item 4: a small dossier (--pages) alone, then posted while a file of
+    --behind-large pages is being digitized; the small job's time from upload to done, side by
+    side, and the ratio (target: 2x or less). The large job is then cancelled, as a desk would."""
+    small = [repeated_pdf(out / f"nho-{n}.pdf", args.pages, args.dpi, seed=10 * n) for n in (1, 2)]
+    warm = repeated_pdf(out / "mo-dau.pdf", 1, args.dpi, seed=1)
+    large = repeated_pdf(out / "lon.pdf", args.behind_large, args.dpi, seed=100)
+    print(f"small: {args.pages} pages; large: {args.behind_large} pages ({large.stat().st_size / 2**20:.1f} MB); "
+          f"{args.dpi} dpi JPEG in PDF; a 1-page job first: the one measured alone loads nothing\n")  # fmt: skip
+    port = free_port()
+    server = start_server(env, port, out / "server.log")
+    try:
+        headers = {"Authorization": f"Bearer {token(env, 'Trạm quét', 'clerk')}"}
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=120) as client:
+            wait_job(client, post_file(client, f"{AGENCY}-250527-0009", warm))
+            alone = job_seconds(wait_job(client, post_file(client, f"{AGENCY}-250527-0001", small[0])))
+            big = post_file(client, f"{AGENCY}-250527-0002", large)
+            started = wait_job(client, big, until="running", pages=2)
+            print(f"large job: {started['progress']['pages_total']} pages counted at upload, running")
+            behind = job_seconds(wait_job(client, post_file(client, f"{AGENCY}-250527-0003", small[1])))
+            progress = client.get(f"/api/v1/jobs/{big}").json()["progress"]
+            cancelled = client.post(f"/api/v1/jobs/{big}/cancel").json()["status"]
+    finally:
+        stop_server(server)
+    line("small dossier alone, s", f"{alone:.1f}")
+    line("small dossier behind the large one, s", f"{behind:.1f}")
+    line("ratio", f"{behind / alone:.2f}", f"<= {TARGET_BEHIND_RATIO}")
+    line("large job meanwhile", f"{progress['pages_done']} of {progress['pages_total']} pages, then {cancelled}")
+
+
 def main() -> None:
     args = parse_args()
     out: Path = args.out.resolve()
@@ -389,6 +460,9 @@ def main() -> None:
     env = dict(os.environ)
     settings = Settings()  # what the server will use: OCR jobs per job, worker threads
     describe(args, settings, env)
+    if args.behind_large:
+        behind_large(args, out, env)
+        return
     t0 = time.perf_counter()
     dossiers = make_dossiers(out / "dossiers", args.stations, args.pages, args.dpi, args.quality)
     sizes = [p.stat().st_size for p in dossiers]

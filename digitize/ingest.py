@@ -151,7 +151,7 @@ def _resolve_dpi(
         x, y = float(raw[0]), float(raw[1])
         if all(PLAUSIBLE_DPI[0] <= v <= PLAUSIBLE_DPI[1] for v in (x, y)):
             recorded = (x, y)
-    if recorded is not None and recorded[0] not in SCREEN_DPI:
+    if recorded is not None and round(recorded[0]) not in SCREEN_DPI:
         return recorded, []
     measured = _measured(image)
     if recorded is not None:
@@ -429,7 +429,9 @@ def _extract_single_image(pdf_page: pikepdf.Page, label: str, out: Path, max_pix
         target = save_page_image(img, out)
     with Image.open(target) as check:
         width, height = check.size
-    return Page(label, 0, target, width, height, dpi, grey=grey)
+    # A photo or capture made into a PDF at one point a pixel says 72 dpi, as a camera's file does.
+    dpi, notices = _resolve_dpi(dpi, width, height, label, grey or target)
+    return Page(label, 0, target, width, height, dpi, notices, grey=grey)
 
 
 SHOW_TEXT = {"Tj", "TJ", "'", '"'}

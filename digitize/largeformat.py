@@ -147,7 +147,8 @@ def _merged(layout: list[Tile], results: list[list[Line]], width: int, height: i
     """The tiles' words in page coordinates, each word once. A word is taken from the tile whose
     core holds its centre, as long as that tile holds it whole; a word the tile's edge cuts
     (the engine reads "ân" for "Sân", or nothing) is taken from a tile that holds it whole.
-    Only a word no tile holds whole (wider than the overlap) is taken cut."""
+    Only a word no tile holds whole (wider than the overlap) is taken cut (and read again with
+    its line: see _reread_seams)."""
     readings = []  # (preference, tile, line, word): 0 whole in its own tile, 1 whole in another, 2 cut in its own
     for t, (tile, lines) in enumerate(zip(layout, results, strict=True)):
         x0, y0, x1, y1 = tile.box
@@ -172,13 +173,80 @@ def _merged(layout: list[Tile], results: list[list[Line]], width: int, height: i
             for b in near:
                 taken.setdefault(b, []).append(word)
             pieces.setdefault((t, n), []).append(word)
-    kept = []
-    for words in pieces.values():
-        words.sort(key=lambda w: w.left)
-        left, top = min(w.left for w in words), min(w.top for w in words)
-        right, bottom = max(w.left + w.width for w in words), max(w.top + w.height for w in words)
-        kept.append(Line(left, top, right - left, bottom - top, tuple(words)))
-    return kept
+    return [_line_of(words) for words in pieces.values()]
+
+
+def _seam_windows(layout: list[Tile], lines: list[Line], width: int, height: int) -> list[tuple[int, int, int, int]]:
+    """Windows around the lines that cross a seam (where two tiles' cores meet), with a margin
+    of their height: no tile may hold such a line whole, or one holds it by its very edge, where
+    the engine misreads ("tƯỚC" for "trước"); the window holds it whole. Overlapping ones united."""
+    xs = {t.core[2] for t in layout if t.core[2] < width}
+    ys = {t.core[3] for t in layout if t.core[3] < height}
+    boxes = []
+    for ln in lines:
+        if any(ln.left < x < ln.left + ln.width for x in xs) or any(ln.top < y < ln.top + ln.height for y in ys):
+            m = ln.height
+            boxes.append(
+                [
+                    max(0, ln.left - 2 * m),
+                    max(0, ln.top - m // 2),
+                    min(width, ln.left + ln.width + 2 * m),
+                    min(height, ln.top + ln.height + m // 2),
+                ]
+            )
+    merged: list[list[int]] = []
+    for box in sorted(boxes):
+        for other in merged:
+            if box[0] < other[2] and other[0] < box[2] and box[1] < other[3] and other[1] < box[3]:
+                other[:] = [min(box[0], other[0]), min(box[1], other[1]), max(box[2], other[2]), max(box[3], other[3])]
+                break
+        else:
+            merged.append(box)
+    return [(a, b, c, d) for a, b, c, d in merged]
+
+
+def _line_of(words: list[Word]) -> Line:
+    words = sorted(words, key=lambda w: w.left)
+    left, top = min(w.left for w in words), min(w.top for w in words)
+    right, bottom = max(w.left + w.width for w in words), max(w.top + w.height for w in words)
+    return Line(left, top, right - left, bottom - top, tuple(words))
+
+
+def _same_row(line: Line, word: Word) -> bool:
+    overlap = min(line.top + line.height, word.top + word.height) - max(line.top, word.top)
+    reach = 2 * word.height
+    return (
+        overlap > 0.6 * min(line.height, word.height)
+        and word.left < line.left + line.width + reach
+        and line.left < word.left + word.width + reach
+    )
+
+
+def _reread_seams(
+    img: Image.Image, layout: list[Tile], lines: list[Line], recognize: Callable[[Image.Image], list[Line]]
+) -> list[Line]:
+    """Lines across a seam, read again from a window that holds them whole: the window's whole
+    words replace the readings they cover, in their line."""
+    for x0, y0, x1, y1 in _seam_windows(layout, lines, img.width, img.height):
+        piece = img.crop((x0, y0, x1, y1))
+        found = [
+            Word(w.text, w.left + x0, w.top + y0, w.width, w.height, w.conf)
+            for line in recognize(piece if piece.mode in ("1", "L") else piece.convert("L"))
+            for w in line.words
+            if min(w.left, w.top, x1 - x0 - w.left - w.width, y1 - y0 - w.top - w.height) > EDGE_PX
+        ]
+        if not found:
+            continue  # the engine read nothing whole there: keep the pieces
+        rows = [[w for w in ln.words if not any(_overlap(w, f) for f in found)] for ln in lines]
+        for f in found:
+            row = next((r for r, ln in zip(rows, lines, strict=True) if _same_row(ln, f)), None)
+            if row is None:
+                rows.append([f])
+                lines.append(Line(f.left, f.top, f.width, f.height, (f,)))
+            else:
+                row.append(f)
+        lines = [_line_of(row) for row in rows if row]
+    return lines
 
 
 def join_pieces(lines: list[Line]) -> list[Line]:
@@ -212,4 +280,5 @@ def recognize_tiled(
 
         layout = tiles(img.width, img.height)
         results = list(pool.map(read, layout))
-        return join_pieces(_merged(layout, results, img.width, img.height))
+        lines = join_pieces(_merged(layout, results, img.width, img.height))
+        return join_pieces(_reread_seams(img, layout, lines, recognize))

@@ -129,6 +129,26 @@ def test_a_phone_photo_tagged_72_dpi_is_measured_by_its_text(tmp_path: Path) -> 
     assert page.dpi == pytest.approx((150, 150), abs=0.1) and [n["code"] for n in page.notices] == ["low-dpi"]
 
 
+@pytest.mark.parametrize("points", [72, 96])
+def test_a_photo_made_into_a_pdf_at_a_point_a_pixel_is_measured_by_its_text(tmp_path: Path, points: int) -> None:
+    """A phone photo or capture made into a PDF at one point (or 1/96 inch) a pixel: its page says
+    72 (96) dpi, a sheet 34 inches wide, which would be tiled as a drawing and called under 200 dpi.
+    Its text says 300 dpi. A PDF page whose text agrees keeps its own, as does a scanner's 150 dpi."""
+    path = tmp_path / "anh.pdf"
+    render_page(PAGE, mode="L").save(path, "PDF", resolution=points, quality=85)
+    [page] = iter_pages(path, path.name, tmp_path, max_pixels=10**8, render_dpi=300)
+    assert page.dpi[0] == pytest.approx(300, rel=0.15)
+    assert [n["code"] for n in page.notices] == ["dpi-estimated"] and "anh.pdf, trang 1" in page.notices[0]["vi"]
+    screen = tmp_path / "man-hinh.pdf"  # a capture whose text is at screen size: 72 dpi is right
+    render_page(PAGE, mode="L", dpi=points).save(screen, "PDF", resolution=points)
+    [page] = iter_pages(screen, screen.name, tmp_path, max_pixels=10**8, render_dpi=300)
+    assert page.dpi == pytest.approx((points, points), abs=0.5) and [n["code"] for n in page.notices] == ["low-dpi"]
+    scanner = tmp_path / "may-quet.pdf"
+    render_page(PAGE, mode="L").save(scanner, "PDF", resolution=150)
+    [page] = iter_pages(scanner, scanner.name, tmp_path, max_pixels=10**8, render_dpi=300)
+    assert page.dpi == pytest.approx((150, 150), abs=0.1) and [n["code"] for n in page.notices] == ["low-dpi"]
+
+
 @pytest.mark.slow  # OCR
 def test_faded_pages_are_read_and_only_the_blank_one_is_flagged(tmp_path: Path) -> None:
     """A batch where some pages are worn copies: every one is read; only the empty sheet is blank."""
@@ -192,10 +212,12 @@ def test_only_a_coarse_scan_is_enlarged_for_the_engine() -> None:
 
 
 @pytest.mark.slow  # OCR
-@pytest.mark.parametrize(("size", "x"), [(90, 1581), (150, 1386)])
+@pytest.mark.parametrize(("size", "x"), [(90, 1581), (150, 1386), (200, 1201), (200, 1301)])
 def test_a_label_across_a_tile_seam_is_read_whole(size: int, x: int) -> None:
     """Issue 16: on an A0 drawing a label on a tile seam lost a letter or a word. A word the
-    tile's edge cuts is read from the tile that holds it whole, wherever its centre lies."""
+    tile's edge cuts is read from the tile that holds it whole, wherever its centre lies; a line
+    across the seam is read again whole: at 200-px lettering "trước" is wider than the tiles'
+    overlap (no tile holds it whole), or held by the right tile 15 px from its edge ("tƯỚC")."""
     from concurrent.futures import ThreadPoolExecutor
 
     from digitize import ocr
