@@ -369,7 +369,8 @@ def search(
         typer.echo(json.dumps(result.model_dump(mode="json"), ensure_ascii=False, indent=2))
         return
     shown = f"{offset + 1}–{offset + len(result.hits)}" if result.hits else "0"
-    typer.echo(f"{result.total} trang khớp «{result.query}» (hiển thị {shown})")
+    about = "khoảng " if result.total_estimated else ""  # an estimate: PostgreSQL, above 10,000 matches
+    typer.echo(f"{about}{result.total} trang khớp «{result.query}» (hiển thị {shown})")
     for hit in result.hits:
         mark = " [đúng dấu]" if hit.exact else ""
         typer.echo(f"{hit.dossier_code}  tài liệu {hit.document_id} trang {hit.page}{mark}: {hit.snippet}")

@@ -309,7 +309,7 @@ def measure(engine: Engine, runs: int, seed: int) -> None:
             query, filters = queries[int(rng.integers(0, len(queries)))]
             started = time.perf_counter()
             with engine.sessions() as s:
-                total, _ = search(s, query, limit=20, **filters)  # type: ignore[arg-type]
+                total = search(s, query, limit=20, **filters).total  # type: ignore[arg-type]
             times.append((time.perf_counter() - started) * 1000)
             totals.append(total)
         engine.times[name] = times
@@ -343,12 +343,38 @@ def report(engines: list[Engine], corpus: Corpus) -> None:
         print(f"\nsame match counts on both engines for every timed query: {'yes' if same else 'NO'}")
 
 
+def prepare(name: str, db_path: Path, admin: sqlalchemy.Engine, schema: str, keep: bool, corpus: Corpus) -> Engine:
+    """The engine, loaded: SQLite in a new file; PostgreSQL in ``schema``, unless it is kept
+    (``keep``) and an earlier run loaded it already."""
+    if name == "sqlite":
+        engine = Engine(name, f"sqlite:///{db_path}")
+        load(engine, corpus)
+        return engine
+    with admin.connect() as c:
+        print(c.execute(text("SELECT version()")).scalar_one().split(" on ")[0])
+        loaded = keep and c.execute(text(f"SELECT to_regclass('{schema}.page_search')")).scalar() is not None
+        if not loaded:
+            c.execute(text(f"CREATE SCHEMA IF NOT EXISTS {schema}"))
+    engine = Engine(name, f"{PG}?options=-csearch_path%3D{schema}")
+    if loaded:
+        engine.sessions = open_catalog(engine.url)
+        print(f"postgresql: schema {schema} kept from an earlier run: not loaded again")
+    else:
+        load(engine, corpus)
+    return engine
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pages", type=int, default=200_000, help="synthetic pages (default 200000)")
     ap.add_argument("--runs", type=int, default=50, help="timed searches per query class and engine (default 50)")
     ap.add_argument("--seed", type=int, default=20250527)
     ap.add_argument("--engines", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
+    ap.add_argument(
+        "--schema",
+        help="PostgreSQL: load into this schema and keep it; a later run with the same --schema and --pages "
+        "measures without loading again (for 2,000,000 pages, whose load takes minutes)",
+    )
     args = ap.parse_args()
     print("command:", shlex.join([sys.executable, *sys.argv]))
     print("date:   ", dt.datetime.now().astimezone().isoformat(timespec="seconds"), "| CPUs:", os.cpu_count())
@@ -362,24 +388,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="search-bench-") as tmp:
         db_path = Path(tmp) / "catalog.db"
         admin = create_engine(PG, isolation_level="AUTOCOMMIT")
-        schema = f"search_bench_{uuid.uuid4().hex[:8]}"
+        schema = args.schema or f"search_bench_{uuid.uuid4().hex[:8]}"
         try:
             for name in args.engines.split(","):
-                if name == "sqlite":
-                    engine = Engine(name, f"sqlite:///{db_path}")
-                else:
-                    with admin.connect() as c:
-                        print(c.execute(text("SELECT version()")).scalar_one().split(" on ")[0])
-                        c.execute(text(f"CREATE SCHEMA {schema}"))
-                    engine = Engine(name, f"{PG}?options=-csearch_path%3D{schema}")
+                engine = prepare(name, db_path, admin, schema, args.schema is not None, corpus)
                 engines.append(engine)
-                load(engine, corpus)
                 sizes(engine, db_path if name == "sqlite" else None)
                 print(f"{name}: loaded and indexed: {engine.figures}", flush=True)
                 measure(engine, args.runs, args.seed)
                 engine.sessions.kw["bind"].dispose()  # type: ignore[union-attr]
         finally:
-            if any(e.name == "postgresql" for e in engines):
+            if any(e.name == "postgresql" for e in engines) and not args.schema:
                 with admin.connect() as c:
                     c.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
             admin.dispose()

@@ -26,7 +26,7 @@ def search(
     """Pages matching ``query`` (OCR text and dossier metadata), exact matches first, then newest first."""
     limit, offset = max(1, min(limit, storage.search.MAX_LIMIT)), max(0, offset)
     with ctx.sessions() as session:
-        total, hits = storage.search.search(
+        found = storage.search.search(
             session,
             query,
             limit=limit,
@@ -45,12 +45,13 @@ def search(
         "received_to": received_to,
     }
     shown = {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in filters.items() if v}
-    audit_read(ctx, actor, "search", None, query=unicodedata.normalize("NFC", query), filters=shown, total=total)
+    audit_read(ctx, actor, "search", None, query=unicodedata.normalize("NFC", query), filters=shown, total=found.total)
     return SearchResults(
         query=unicodedata.normalize("NFC", query),
         filters=shown,
-        total=total,
+        total=found.total,
+        total_estimated=found.estimated,
         limit=limit,
         offset=offset,
-        hits=[SearchHit.model_validate(h.__dict__) for h in hits],
+        hits=[SearchHit.model_validate(h.__dict__) for h in found.hits],
     )

@@ -216,6 +216,11 @@ class SearchResults(BaseModel):
     query: str
     filters: dict[str, str]
     total: int
+    total_estimated: bool = Field(
+        False,
+        description="total là ước tính (khoảng), khi có rất nhiều kết quả / total is an estimate (about), "
+        "when there are very many matches (PostgreSQL, above 10,000)",
+    )
     limit: int
     offset: int
     hits: list[SearchHit]

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import islice
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Date, bindparam, select, text
 from sqlalchemy.orm import Session
@@ -47,6 +47,11 @@ MAX_POSITIONS = 16383  # the highest tsvector position: later words are not inde
 MAX_REPEATS = 256  # tsvector keeps 256 positions of a lexeme; later ones are gaps on both engines
 MAX_LIMIT = 100
 _BATCH = 1000
+# PostgreSQL counts matches exactly up to this many; above it, counting them all would cost more
+# than the page of hits (a common word at 2,000,000 pages matches 500,000), so the total is
+# estimated from a sample of about SAMPLE_PAGES pages and shown as "about".
+EXACT_UP_TO = 10_000
+SAMPLE_PAGES = 20_000
 
 
 class InvalidSearch(StorageError):
@@ -301,6 +306,12 @@ def snippet(page_text: str, tokens: Sequence[str], width: int = 12, terms: Seque
     return out + (" …" if hi < len(found) else "")
 
 
+class Found(NamedTuple):
+    total: int
+    hits: list[Hit]
+    estimated: bool = False  # the total is an estimate: "about" so many
+
+
 @dataclass
 class _Plan:
     """One search, as SQL fragments for the session's engine."""
@@ -350,7 +361,10 @@ class _Plan:
             params,
         )
 
-    def _statement(self, select_list: str, tier: str, tail: str = "") -> tuple[Any, dict[str, Any]]:
+    def _statement(
+        self, select_list: str, tier: str, tail: str = "", *, source: str = "page_search", outer: str = "{}"
+    ) -> tuple[Any, dict[str, Any]]:
+        """``SELECT select_list FROM source … WHERE match and filters tail``, inside ``outer``."""
         where, params = self.match(tier)
         joins = ""
         if self.filters:  # only then: the common case reads the index alone
@@ -365,12 +379,34 @@ class _Plan:
                 where += f" AND +page_search.rowid IN (SELECT pages.id FROM {pages} WHERE {filters})"
             else:
                 joins, where = f" JOIN ({pages}) ON pages.id = page_search.page_id", f"{where} AND {filters}"
-        statement = text(f"SELECT {select_list} FROM page_search{joins} WHERE {where}{tail}")
+        statement = text(outer.format(f"SELECT {select_list} FROM {source}{joins} WHERE {where}{tail}"))
         dates = [bindparam(n, type_=Date()) for n in ("received_from", "received_to") if n in self.params]
         return statement.bindparams(*dates), {**self.params, **params}
 
     def count(self, session: Session, tier: str) -> int:
         return session.execute(*self._statement("count(*)", tier)).scalar_one()
+
+    def total(self, session: Session) -> tuple[int, bool]:
+        """How many pages match, and whether that is an estimate (PostgreSQL, above EXACT_UP_TO)."""
+        if self.dialect == "sqlite":
+            return self.count(session, "all"), False  # FTS5 counts from its doclists: exact and cheap
+        capped = self._statement("1", "all", f" LIMIT {EXACT_UP_TO}", outer="SELECT count(*) FROM ({}) AS capped")
+        if (n := session.execute(*capped).scalar_one()) < EXACT_UP_TO:
+            return n, False
+        return max(EXACT_UP_TO, self._estimate(session)), True
+
+    def _estimate(self, session: Session) -> int:
+        """Matches in a fixed block sample of the index (the same on every page of hits, so the
+        total does not move while paging), scaled up; two significant digits. Counted in full
+        while the table is small or never analyzed (its size is taken from the last ANALYZE)."""
+        rows = text("SELECT reltuples FROM pg_class WHERE oid = 'page_search'::regclass")
+        pages = float(session.execute(rows).scalar() or 0)
+        if pages <= 2 * SAMPLE_PAGES:
+            return self.count(session, "all")
+        sample = f"page_search TABLESAMPLE SYSTEM ({100.0 * SAMPLE_PAGES / pages:.4f}) REPEATABLE (1)"
+        found = session.execute(*self._statement("count(*)", "all", source=sample)).scalar_one()
+        size = session.execute(text(f"SELECT count(*) FROM {sample}")).scalar_one()
+        return int(float(f"{found * pages / max(size, 1):.2g}"))
 
     def ids(self, session: Session, tier: str, limit: int, offset: int) -> list[int]:
         if limit <= 0:
@@ -393,11 +429,12 @@ def search(
     status: str | None = None,
     received_from: dt.date | None = None,
     received_to: dt.date | None = None,
-) -> tuple[int, list[Hit]]:
+) -> Found:
     """Pages matching every word and phrase of ``query``, in dossiers passing the filters.
 
-    Returns the number of matching pages and one page of hits (``limit`` at most 100): exact
-    matches first, then the others, newest page first within each."""
+    Returns the number of matching pages (estimated above EXACT_UP_TO on PostgreSQL) and one
+    page of hits (``limit`` at most 100): exact matches first, then the others, newest page
+    first within each."""
     if received_from and received_to and received_from > received_to:
         raise InvalidSearch(
             "Ngày nhận 'đến' không được trước ngày nhận 'từ'.",
@@ -407,9 +444,9 @@ def search(
     limit, offset = max(0, min(limit, MAX_LIMIT)), max(0, offset)
     terms = parse_query(query)
     if not terms or any(len(t) > MAX_TOKEN for term in terms for t in term.tokens):
-        return 0, []  # nothing to look for, or a word longer than any indexed one
+        return Found(0, [])  # nothing to look for, or a word longer than any indexed one
     if any("\x00" in v for v in (agency, procedure, status) if v):
-        return 0, []  # no stored value holds NUL, and PostgreSQL refuses it in a parameter
+        return Found(0, [])  # no stored value holds NUL, and PostgreSQL refuses it in a parameter
     filters: list[str] = []
     params: dict[str, Any] = {}
     for name, value, sql in (
@@ -423,9 +460,9 @@ def search(
             filters.append(sql)
             params[name] = nfc(value) if isinstance(value, str) else value
     plan = _Plan(_dialect(session), terms, filters, params)
-    total = plan.count(session, "all")
+    total, estimated = plan.total(session)
     if total == 0 or offset >= total:
-        return total, []
+        return Found(total, [], estimated)
     if not plan.ranked:
         found = [(i, False) for i in plan.ids(session, "all", limit, offset)]
     else:
@@ -436,7 +473,7 @@ def search(
             skip = offset - plan.count(session, "exact")
         rest = plan.ids(session, "rest", limit - len(exact), skip) if len(exact) < limit else []
         found = [(i, True) for i in exact] + [(i, False) for i in rest]
-    return total, _hits(session, found, terms)
+    return Found(total, _hits(session, found, terms), estimated)
 
 
 def _hits(session: Session, found: list[tuple[int, bool]], terms: list[Term]) -> list[Hit]:

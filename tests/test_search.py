@@ -118,10 +118,10 @@ def test_without_diacritics_finds_words_with_them(sessions: sessionmaker[Session
             ("giay phep xay dung", 2),
             ("dong y cap doi", 3),  # Đ → d in capitals too
         ):
-            total, hits = search(s, query)
+            total, hits, _ = search(s, query)
             assert total == 1 and pages(hits) == [page], query
             assert not hits[0].exact, query
-        total, hits = search(s, "đăng ký")
+        total, hits, _ = search(s, "đăng ký")
         assert total == 1 and hits[0].exact and "«đăng» «ký»" in hits[0].snippet
         assert search(s, "dang ky ket hon")[0] == 0  # every word must be there
 
@@ -131,12 +131,12 @@ def test_query_with_diacritics_ranks_exact_matches_first(sessions: sessionmaker[
         add(s, CODE, ["Bản sao giấy tờ", "Gửi bạn đọc", "Bán đấu giá", "Bàn làm việc", "Ban hành", "Bản chính"])
     with sessions() as s:
         for query, exact_pages in (("bản", [6, 1]), ("bạn", [2]), ("bán", [3]), ("bàn", [4]), ("BẢN", [6, 1])):
-            total, hits = search(s, query)
+            total, hits, _ = search(s, query)
             assert total == 6, query  # folded, every page matches "ban"
             rest = [p for p in (6, 5, 4, 3, 2, 1) if p not in exact_pages]
             assert pages(hits) == exact_pages + rest, query  # newest first within each tier
             assert [h.exact for h in hits] == [True] * len(exact_pages) + [False] * len(rest), query
-        total, hits = search(s, "ban")
+        total, hits, _ = search(s, "ban")
         assert total == 6 and pages(hits) == [6, 5, 4, 3, 2, 1] and not any(h.exact for h in hits)
         # Only the words typed with diacritics must match as typed.
         assert [(h.page, h.exact) for h in search(s, "ban chính")[1]] == [(6, True)]
@@ -173,7 +173,7 @@ def test_filters_by_agency_procedure_status_and_received_dates(sessions: session
 
     def codes(query: str = "ho so", **filters: object) -> list[str]:
         with sessions() as s:
-            total, hits = search(s, query, **filters)  # type: ignore[arg-type]
+            total, hits, _ = search(s, query, **filters)  # type: ignore[arg-type]
         assert total == len(hits)
         return [h.dossier_code for h in hits]
 
@@ -192,9 +192,9 @@ def test_filters_by_agency_procedure_status_and_received_dates(sessions: session
     assert codes(agency="") == [d3, d2, d1]  # an empty filter filters nothing
     # Filters with the two tiers: exact first, then the rest.
     with sessions() as s:
-        total, hits = search(s, "hồ sơ", procedure=build)
+        total, hits, _ = search(s, "hồ sơ", procedure=build)
         assert total == 2 and [(h.dossier_code, h.exact) for h in hits] == [(d2, True), (d3, False)]
-        total, hits = search(s, "hồ sơ", procedure=build, offset=1)
+        total, hits, _ = search(s, "hồ sơ", procedure=build, offset=1)
         assert total == 2 and [(h.dossier_code, h.exact) for h in hits] == [(d3, False)]
         with pytest.raises(InvalidSearch) as e:
             search(s, "ho so", received_from=dt.date(2025, 5, 1), received_to=dt.date(2025, 4, 1))
@@ -213,7 +213,7 @@ def test_pages_of_results_make_up_the_whole_ordered_list(sessions: sessionmaker[
         located = select(Page.id, Document.dossier_code, Document.number, Page.number).join(Document)
         where = {i: (code, d, n) for i, code, d, n in s.execute(located).all()}  # documents are numbered per dossier
         for query, expected in (("bản", exact + rest), ("ban sao", sorted(ids, reverse=True))):
-            total, first = search(s, query, limit=1000)
+            total, first, _ = search(s, query, limit=1000)
             assert total == 135 and len(first) == MAX_LIMIT  # at most 100 a page
             for size in (7, 45, 100):
                 seen = []
@@ -223,7 +223,7 @@ def test_pages_of_results_make_up_the_whole_ordered_list(sessions: sessionmaker[
                 assert len(set(keys)) == len(keys) == total, (query, size)
                 assert [(h.dossier_code, h.document_id, h.page) for h in seen] == [where[i] for i in expected]
                 assert [h.exact for h in seen] == [query == "bản" and i in exact for i in expected]
-        assert search(s, "bản", offset=500) == (135, [])
+        assert search(s, "bản", offset=500) == (135, [], False)
 
 
 def test_snippets_highlight_matched_words_as_written(sessions: sessionmaker[Session]) -> None:
@@ -256,7 +256,7 @@ def test_metadata_is_searchable_without_diacritics(sessions: sessionmaker[Sessio
         add(s, CODE, ["Tờ khai", "Bản sao chứng minh nhân dân", "Giấy chứng sinh"], **meta)
         add(s, CODE, ["Giấy xác nhận cư trú"])
     with sessions() as s:
-        total, hits = search(s, "nguyen thi huong")
+        total, hits, _ = search(s, "nguyen thi huong")
         assert total == 2 and [(h.document_id, h.page) for h in hits] == [(2, 1), (1, 1)]  # first pages only
         assert "«Nguyễn» «Thị» «Hương»" in hits[0].snippet and hits[0].title == "Đơn đăng ký khai sinh"
         assert search(s, CODE)[0] == 2  # the dossier code too
@@ -363,7 +363,7 @@ def test_query_syntax_cannot_break_the_search(sessions: sessionmaker[Session]) -
         add(s, CODE, ["Bản sao", "a b hoặc or near"])
     with sessions() as s:
         for query in MALICIOUS:
-            total, hits = search(s, query)
+            total, hits, _ = search(s, query)
             assert total >= 0 and len(hits) == min(total, 20), query
         assert s.scalar(select(func.count(Page.id))) == 2
         assert search(s, "a OR")[0] == 1  # plain words, not operators
@@ -450,7 +450,7 @@ def _answers(sessions: sessionmaker[Session]) -> list[tuple[int, list[tuple[str,
     answers = []
     with sessions() as s:
         for query, filters in [(q, {}) for q in _QUERIES] + _FILTERED:
-            total, hits = search(s, query, limit=100, **filters)  # type: ignore[arg-type]
+            total, hits, _ = search(s, query, limit=100, **filters)  # type: ignore[arg-type]
             hits += search(s, query, limit=100, offset=100, **filters)[1]  # type: ignore[arg-type]
             hits += search(s, query, limit=100, offset=200, **filters)[1]  # type: ignore[arg-type]
             answers.append((total, [(h.dossier_code, h.document_id, h.page, h.exact) for h in hits]))
@@ -472,3 +472,39 @@ def test_sqlite_and_postgresql_give_the_same_answers(tmp_path: Path, pg_url: str
     assert sum(total > 0 for total, _ in sqlite) >= 35 and any(total == 0 for total, _ in sqlite)
     assert any(e for _, hits in sqlite for *_, e in hits) and any(not e for _, hits in sqlite for *_, e in hits)
     assert any(len(hits) > 100 for _, hits in sqlite)
+
+
+def test_postgresql_estimates_a_huge_total_and_counts_a_small_one_exactly(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 20, item 4: at 2,000,000 pages a common word matches 500,000, and counting them all
+    cost more than the page of hits. Above EXACT_UP_TO matches the total is estimated from a
+    block sample (the same on every page of hits) and said to be an estimate; below it, exact.
+    Scaled down here: 3,000 pages, exact up to 200, samples of 500 pages."""
+    import storage.search
+
+    monkeypatch.setattr(storage.search, "EXACT_UP_TO", 200)
+    monkeypatch.setattr(storage.search, "SAMPLE_PAGES", 500)
+    factory = open_catalog(pg_url)
+    rng = random.Random(7)
+    with factory.begin() as s:
+        for n in range(100):
+            code = f"000.00.12.H12-2505{n % 28 + 1:02d}-{n:04d}"
+            add(
+                s, code, [" ".join(rng.choice(["đất đai", "hộ tịch", "xây dựng"]) for _ in range(3)) for _ in range(30)]
+            )
+        add(s, CODE.replace("0001", "9999"), ["Giấy chứng nhận quyền sử dụng đất hiếm gặp"] * 150)
+    with factory.kw["bind"].connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+        c.execute(text("ANALYZE page_search"))
+    with factory() as s:
+        truth = {w: s.execute(text(f"SELECT count(*) FROM page_search WHERE folded @@ '{w}'")).scalar_one()
+                 for w in ("dat", "hiem")}  # fmt: skip
+        common, rare = search(s, "đất"), search(s, "hiếm")
+        later = search(s, "đất", offset=40)
+        filtered = search(s, "dat", agency="000.00.12.H12", procedure="không có")
+    factory.kw["bind"].dispose()
+    assert truth["dat"] > 1500 and common.estimated and common.total == later.total
+    assert abs(common.total - truth["dat"]) <= 0.25 * truth["dat"]  # a sample of a sixth of the pages
+    assert len(common.hits) == 20 and [h.page for h in later.hits] != [h.page for h in common.hits]
+    assert (rare.total, rare.estimated) == (truth["hiem"], False) == (150, False)
+    assert (filtered.total, filtered.estimated) == (0, False)
