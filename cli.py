@@ -6,12 +6,14 @@ import json
 import sys
 import warnings
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
 from errors import SohoaError
-from service.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from service.settings import Settings
 
 app = typer.Typer(
     help="sohoa: số hóa hồ sơ một cửa (quét → OCR tiếng Việt → PDF/A → chữ ký số → tìm kiếm).",
@@ -24,6 +26,14 @@ app = typer.Typer(
 _actor: list[str] = []  # --actor, for the audit log
 
 
+def get_settings() -> Settings:
+    """The server's settings, imported when a command needs them: a scanner station installed
+    with ``sohoa[station]`` alone has none of the server's libraries (pydantic-settings…)."""
+    from service.settings import get_settings as read
+
+    return read()
+
+
 @app.callback()
 def _every_command(
     ctx: typer.Context,
@@ -34,6 +44,8 @@ def _every_command(
     """Say which data folder a command made, once it has made it (SOHOA_DATA_DIR, else the
     checkout's var/): a command run from another folder uses the same one."""
     _actor[:] = [actor] if actor else []
+    if ctx.invoked_subcommand == "station":
+        return  # a desk PC's agent: no data folder, no server settings
     folder = get_settings().data_dir.resolve()
     existed = folder.exists()
 
