@@ -618,6 +618,57 @@ def process(
         typer.echo(f"{path}: {view.result.pages} trang đã số hóa{signed} vào hồ sơ {code}")
 
 
+station = typer.Typer(help="Trạm quét trên máy tính bàn một cửa. / The scanner station on the desk PC.")
+app.add_typer(station, name="station")
+
+
+@station.command("watch")
+def station_watch(
+    folder: Annotated[Path, typer.Argument(help="Thư mục phần mềm máy quét ghi tệp vào")],
+    server: Annotated[str, typer.Option(help="Địa chỉ dịch vụ, vd. http://may-chu:8000")],
+    token_file: Annotated[Path, typer.Option(help="Tệp chứa mã truy cập của trạm quét (vai trò scanner)")],
+    default_code: Annotated[str | None, typer.Option(help="Mã hồ sơ cho tệp không có mã nào khác")] = None,
+    name_pattern: Annotated[
+        str | None, typer.Option(help="Biểu thức chính quy lấy mã từ tên tệp (nhóm đầu tiên); mặc định: mã bất kỳ")
+    ] = None,
+    code_pattern: Annotated[str | None, typer.Option(help="Dạng mã hồ sơ (như SOHOA_DOSSIER_CODE_PATTERN)")] = None,
+    settle: Annotated[float, typer.Option(help="Số giây cỡ tệp phải đứng yên trước khi gửi")] = 2.0,
+    piece_kb: Annotated[int, typer.Option(help="Cỡ mỗi phần gửi, KiB")] = 4096,
+    max_wait: Annotated[float, typer.Option(help="Thời gian chờ dài nhất giữa hai lần thử khi mất mạng, giây")] = 60.0,
+) -> None:
+    """Theo dõi thư mục quét và gửi từng tệp vào hồ sơ của nó, không mất tệp khi mất mạng.
+    / Watch the scanner's folder and send each file to its dossier, through outages."""
+    import re
+    import signal
+    import threading
+
+    from station.agent import Agent, Config
+
+    if not folder.is_dir():
+        fail(SohoaError(f"Không có thư mục {folder}.", f"No such folder: {folder}.", field="folder"))
+    try:
+        token = token_file.read_text(encoding="utf-8-sig").strip()
+    except OSError as e:
+        fail(SohoaError(f"Không đọc được {token_file}: {e}", f"Cannot read {token_file}: {e}", field="token_file"))
+    for name, pattern in (("name_pattern", name_pattern), ("code_pattern", code_pattern)):
+        try:
+            re.compile(pattern or "")
+        except re.error as e:
+            fail(SohoaError(f"Biểu thức {pattern} sai: {e}", f"Bad regular expression {pattern}: {e}", field=name))
+    defaults = Config(folder, server, token)
+    config = Config(
+        folder, server, token, code_pattern=code_pattern or defaults.code_pattern, name_pattern=name_pattern,
+        default_code=default_code, settle=settle, piece=piece_kb * 1024, max_wait=max_wait,
+    )  # fmt: skip
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    import contextlib
+
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C: the queue on disk keeps what is left
+        Agent(config).run(stop)
+    typer.echo("", err=True)
+
+
 def main() -> None:
     if not sys.warnoptions:  # a library's deprecation notice is not for the person at the desk
         warnings.simplefilter("ignore")
