@@ -18,20 +18,21 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from checksums import sha256_file
 from errors import SohoaError
-from service import dossiers, scans
+from service import dossiers, scans, scratch
 from service.access import Principal
 from service.context import Context
 from service.uploads import ChecksumMismatch, TooLarge, clean_filename, expected_sha256
@@ -40,7 +41,7 @@ from storage.catalog import UploadSession, changed, iso, now
 from storage.errors import NotFound
 
 KINDS = ("component", "result", "batch")  # batch: split at its separator sheets (scans.submit_batch)
-STALE_COMPLETION = dt.timedelta(minutes=10)  # a completion whose process died is taken over after this
+STALE_COMPLETION = dt.timedelta(minutes=10)  # a completion on another host, silent this long, is taken over
 # How the OpenAPI schema shows a piece's body.
 OPENAPI_PIECE: dict[str, Any] = {
     "requestBody": {
@@ -253,12 +254,7 @@ def _claim(ctx: Context, upload_id: str, who: Principal, digest: str | None) -> 
                 f"The Content-Digest of {row.name} is not the SHA-256 declared when the session opened.",
                 field="Content-Digest",
             )
-        open_or_stale = or_(
-            UploadSession.state == "open",
-            (UploadSession.state == "completing") & (UploadSession.updated_at < now() - STALE_COMPLETION),
-        )
-        taken = update(UploadSession).where(UploadSession.id == row.id, open_or_stale)
-        if not changed(session, taken.values(state="completing", updated_at=now())):
+        if row.state == "completing" and not _abandoned(row):
             error = Busy(
                 f"Phiên tải lên {row.id} đang được hoàn tất; hỏi lại sau ít giây.",
                 f"Upload session {row.id} is being completed; ask again in a few seconds.",
@@ -266,8 +262,25 @@ def _claim(ctx: Context, upload_id: str, who: Principal, digest: str | None) -> 
             )
             error.headers["Retry-After"] = "5"
             raise error
+        same = (
+            (UploadSession.state == "open")
+            if row.state == "open"
+            else (UploadSession.state == "completing") & (UploadSession.completing_by == row.completing_by)
+        )
+        taken = update(UploadSession).where(UploadSession.id == row.id, same)
+        if not changed(session, taken.values(state="completing", completing_by=scratch.me(), updated_at=now())):
+            raise Busy(
+                f"Phiên tải lên {row.id} vừa được tiến trình khác nhận hoàn tất; hỏi lại sau ít giây.",
+                f"Another process has just taken upload session {row.id} to complete; ask again in a few seconds.",
+                field="upload_id",
+            )
         session.refresh(row)
         return row
+
+
+def _abandoned(row: UploadSession) -> bool:
+    """A completion whose process has ended (on this host), or that has gone on too long."""
+    return scratch.ended(row.completing_by) or row.updated_at < now() - STALE_COMPLETION
 
 
 def complete(ctx: Context, upload_id: str, who: Principal, digest: str | None = None) -> AcceptedJob:
@@ -292,25 +305,34 @@ def complete(ctx: Context, upload_id: str, who: Principal, digest: str | None = 
             "dropped, send it again.",
             field="Content-Digest",
         )
+    # The store takes a link of its own: a completion taken over from one that was slow, not dead,
+    # never has the bytes moved from under it (the same bytes again are only de-duplicated).
+    own = ctx.tmp / f"upload-{uuid.uuid4().hex}"
+    try:
+        os.link(path, own)
+    except OSError:  # a file system without hard links
+        shutil.copyfile(path, own)
     try:
         if row.kind == "batch":
             view = scans.submit_batch(
-                ctx, path, row.name, default_code=row.dossier_code, actor=who.actor, create_dossier=row.creates_dossier
+                ctx, own, row.name, default_code=row.dossier_code, actor=who.actor, create_dossier=row.creates_dossier
             )
             accepted = AcceptedJob(**view.model_dump(), created=True)
         else:
             accepted = scans.submit_scan(
-                ctx, row.dossier_code, path, row.name, actor=who.actor, options=row.options, sha256=row.sha256,
+                ctx, row.dossier_code, own, row.name, actor=who.actor, options=row.options, sha256=row.sha256,
                 take=True, document_kind=row.kind, create_dossier=row.creates_dossier,
             )  # fmt: skip
     except SohoaError:
         with ctx.sessions.begin() as session:  # refused as a scan: the bytes stay, the caller is told why
             session.execute(update(UploadSession).where(UploadSession.id == row.id).values(state="open"))
         raise
+    finally:
+        own.unlink(missing_ok=True)
     with ctx.sessions.begin() as session:
         done = {"state": "done", "job_id": accepted.id, "updated_at": now()}
         session.execute(update(UploadSession).where(UploadSession.id == row.id).values(**done))
-    path.unlink(missing_ok=True)  # the store took it (or copied it, for a batch)
+    path.unlink(missing_ok=True)
     return accepted
 
 

@@ -214,7 +214,9 @@ class Agent:
     def _session(self, entry: Entry) -> tuple[str, int]:
         """The entry's session and the offset the server holds; a new session if it has none."""
         if entry.upload_id is not None:
-            return entry.upload_id, self.server.offset(entry.upload_id)
+            offset = self.server.offset(entry.upload_id)
+            log.info("Gửi tiếp %s từ byte %d/%d", self._shown(entry.path), offset, entry.size)
+            return entry.upload_id, offset
         upload_id = self.server.open(entry.code, entry.path.name, entry.size, entry.sha256, entry.kind)
         self.outbox.update(entry.path, upload_id=upload_id, sent=0)
         return upload_id, 0

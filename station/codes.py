@@ -38,7 +38,8 @@ def _first_pdf_image(path: Path) -> tuple[Image.Image, float] | None:
 
     with pikepdf.open(path) as pdf:
         page = pdf.pages[0]
-        images = [pikepdf.PdfImage(x) for x in page.images.values() if isinstance(x, pikepdf.Stream)]
+        found = page.get_images() if hasattr(page, "get_images") else page.images  # get_images: pikepdf 10.18
+        images = [pikepdf.PdfImage(x) for x in found.values() if isinstance(x, pikepdf.Stream)]
         if not images:
             return None
         image = max(images, key=lambda i: i.width * i.height)

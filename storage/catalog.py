@@ -293,6 +293,7 @@ class UploadSession(Base):
     options: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     creates_dossier: Mapped[bool] = mapped_column(default=False)
     state: Mapped[str] = mapped_column(String(16), default="open")  # open, completing, done
+    completing_by: Mapped[str | None] = mapped_column(String(100))  # the process completing it (scratch.me)
     job_id: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[dt.datetime] = mapped_column(default=now)
     updated_at: Mapped[dt.datetime] = mapped_column(default=now, index=True)

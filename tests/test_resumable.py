@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from starlette.requests import ClientDisconnect
 
 import api
-from service import access, dossiers, resumable
+from service import access, dossiers, resumable, scratch
 from service import settings as settings_module
 from service.context import context
 from storage.catalog import Document, Job, UploadSession
@@ -180,3 +180,23 @@ def test_abandoned_sessions_are_swept_with_their_bytes(client: TestClient, page_
     assert sorted(p.name for p in resumable.folder(context()).iterdir()) == [fresh]
     assert client.get(f"/api/v1/uploads/{old}", headers=auth).status_code == 404
     assert client.get(f"/api/v1/uploads/{fresh}", headers=auth).status_code == 200
+
+
+def test_a_completion_cut_short_by_its_process_dying_is_taken_over(client: TestClient, page_png: Path) -> None:
+    data, auth = page_png.read_bytes(), _auth()
+    upload_id = _open(client, auth, data)
+    _piece(client, auth, upload_id, 0, data)
+    url = f"/api/v1/uploads/{upload_id}/complete"
+
+    def completing(by: str) -> None:
+        with context().sessions.begin() as s:
+            s.execute(
+                update(UploadSession).where(UploadSession.id == upload_id).values(state="completing", completing_by=by)
+            )
+
+    completing(scratch.me())  # a live process is completing it: ask again later
+    busy = client.post(url, headers=auth)
+    assert busy.status_code == 409 and busy.headers["Retry-After"] == "5", busy.text
+    completing(f"{scratch.HOST}-999999999-1")  # that process was killed: its completion is taken over
+    done = client.post(url, headers=auth)
+    assert done.status_code == 202 and done.json()["jobs"][0]["created"], done.text

@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("options", sa.JSON(), nullable=True),
         sa.Column("creates_dossier", sa.Boolean(), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("completing_by", sa.String(length=100), nullable=True),
         sa.Column("job_id", sa.String(length=32), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
