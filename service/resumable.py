@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
@@ -41,6 +41,7 @@ from storage.catalog import UploadSession, changed, iso, now
 from storage.errors import NotFound
 
 KINDS = ("component", "result", "batch")  # batch: split at its separator sheets (scans.submit_batch)
+OPEN_PER_CALLER = 100  # sessions a caller may have open at once: each may hold up to SOHOA_MAX_UPLOAD_BYTES
 STALE_COMPLETION = dt.timedelta(minutes=10)  # a completion on another host, silent this long, is taken over
 # How the OpenAPI schema shows a piece's body.
 OPENAPI_PIECE: dict[str, Any] = {
@@ -70,6 +71,11 @@ class PastTheEnd(SohoaError):
 class Busy(SohoaError):
     status = 409
     code = "upload-completing"
+
+
+class TooManySessions(SohoaError):
+    status = 429
+    code = "too-many-upload-sessions"
 
 
 class Gone(SohoaError):
@@ -118,6 +124,7 @@ def open_session(
             f"Tệp {name} vượt giới hạn {limit:,} byte.", f"{name} exceeds the limit of {limit:,} bytes.", field="size"
         )
     sweep(ctx)  # every new session clears the abandoned ones: no timer of its own needed
+    _room_for_one_more(ctx, who)
     row = UploadSession(
         id=uuid.uuid4().hex, actor=who.actor, dossier_code=code, name=name, size=size, sha256=sha256.lower(),
         received=0, kind=kind, options=options, creates_dossier=creates, state="open",
@@ -127,6 +134,21 @@ def open_session(
         session.add(row)
         session.flush()
         return _view(ctx, row)
+
+
+def _room_for_one_more(ctx: Context, who: Principal) -> None:
+    with ctx.sessions() as session:
+        held = session.scalar(
+            select(func.count()).where(UploadSession.actor == who.actor, UploadSession.state != "done")
+        )
+    if (held or 0) >= OPEN_PER_CALLER:
+        error = TooManySessions(
+            f"Đã có {held} phiên tải lên dở dang; hoàn tất bớt hoặc chờ phiên bỏ dở được xóa.",
+            f"{held} upload sessions are open already; complete some, or wait for abandoned ones to be swept.",
+            field="upload_id",
+        )
+        error.headers["Retry-After"] = "60"
+        raise error
 
 
 def get_session(ctx: Context, upload_id: str, who: Principal) -> UploadView:
@@ -207,7 +229,7 @@ async def receive(ctx: Context, piece: Piece, chunks: AsyncIterator[bytes], who:
                 digest.update(chunk)
         except ClientDisconnect:
             cut = True
-        os.fsync(fd)  # counted only once on disk
+        await run_in_threadpool(os.fsync, fd)  # counted only once on disk (not waited for on the event loop)
     finally:
         os.close(fd)
     if piece.expected is not None and (cut or digest.hexdigest() != piece.expected):

@@ -97,7 +97,7 @@ class Agent:
         log.addHandler(self.handler)
         log.setLevel(logging.INFO)
         self.done = self.failed = self.sent_bytes = self.failures = 0
-        self.wait_until, self.current, self.shown = 0.0, "", ""
+        self.wait_until, self.current, self.shown, self.why = 0.0, "", "", ""
 
     def run(self, stop: threading.Event) -> None:
         """Until ``stop`` is set (Ctrl+C): take, queue and send."""
@@ -166,7 +166,7 @@ class Agent:
             except Unreachable as e:
                 self.failures += 1
                 wait = min(self.config.max_wait, 0.5 * 2**self.failures) * random.uniform(0.8, 1.2)
-                self.wait_until = time.monotonic() + wait
+                self.wait_until, self.why = time.monotonic() + wait, str(e)
                 log.warning("Chưa gửi được %s (%s); thử lại sau %.0f s", self._shown(entry.path), e, wait)
                 return
             except Refused as e:
@@ -175,7 +175,7 @@ class Agent:
                     entry.path, f"máy chủ từ chối ({e.status}): {e.vi}", f"the server refused it ({e.status}): {e.en}"
                 )
             else:
-                self.failures = 0
+                self.failures, self.why = 0, ""
             finally:
                 self.current = ""
 
@@ -272,7 +272,7 @@ class Agent:
         if self.current:
             line += f" · đang gửi {self.current}"
         elif (wait := self.wait_until - time.monotonic()) > 0:
-            line += f" · chờ máy chủ {wait:.0f} s"
+            line += f" · chờ máy chủ {wait:.0f} s: {self.why}"
         if self.out.isatty():
             self.out.write(f"\r{line[:150]:<150}")
             self.out.flush()

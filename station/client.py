@@ -67,7 +67,7 @@ class Server:
         try:
             answer = self.http.request(method, f"{self.base}{path}", **kwargs)
         except httpx.HTTPError as e:
-            raise Unreachable(f"{type(e).__name__}: {e}") from e
+            raise Unreachable(f"không kết nối được máy chủ ({type(e).__name__}: {e})") from e
         if answer.status_code < 400 or (answer.status_code == 409 and "Upload-Offset" in answer.headers):
             return answer
         vi, en = _problem(answer)
@@ -76,7 +76,7 @@ class Server:
             or answer.status_code in (401, 403, 408, 429)
             or (answer.status_code == 409 and "upload-completing" in answer.text)
         ):
-            raise Unreachable(f"{answer.status_code}: {en}")
+            raise Unreachable(f"{answer.status_code}: {vi}")  # a token refused shows here, for the desk to fix
         if session and answer.status_code in (404, 410):
             raise SessionLost(en)
         if session and answer.status_code == 422 and "checksum-mismatch" in answer.text:
@@ -113,7 +113,7 @@ class Server:
     def complete(self, upload_id: str) -> Accepted:
         answer = self._call("POST", f"/api/v1/uploads/{upload_id}/complete", session=True)
         if answer.status_code == 409:  # bytes missing: the next attempt asks the offset and sends them
-            raise Unreachable(f"409: {_problem(answer)[1]}")
+            raise Unreachable(f"409: {_problem(answer)[0]}")
         body = answer.json()
         [job] = body["jobs"]
         return Accepted(job["id"], f"{self.base}{job['job_url']}", body["dossier"], answer.status_code == 202)

@@ -200,3 +200,19 @@ def test_a_completion_cut_short_by_its_process_dying_is_taken_over(client: TestC
     completing(f"{scratch.HOST}-999999999-1")  # that process was killed: its completion is taken over
     done = client.post(url, headers=auth)
     assert done.status_code == 202 and done.json()["jobs"][0]["created"], done.text
+
+
+def test_a_caller_holds_a_bounded_number_of_open_sessions(
+    client: TestClient, page_png: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(resumable, "OPEN_PER_CALLER", 2)  # each session may hold SOHOA_MAX_UPLOAD_BYTES of disk
+    data, auth = page_png.read_bytes(), _auth()
+    first = _open(client, auth, data)
+    _open(client, auth, data, name="hai.png")
+    body = {"code": CODE, "name": "ba.png", "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    refused = client.post("/api/v1/uploads", json=body, headers=auth)
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "60", refused.text
+    assert client.post("/api/v1/uploads", json=body, headers=_auth(name="Trạm quét 2")).status_code == 201
+    _piece(client, auth, first, 0, data)
+    assert client.post(f"/api/v1/uploads/{first}/complete", headers=auth).status_code == 202
+    assert client.post("/api/v1/uploads", json=body, headers=auth).status_code == 201  # a completed one is not held
