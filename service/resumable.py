@@ -83,6 +83,12 @@ class Gone(SohoaError):
     code = "upload-gone"
 
 
+def _later(error: SohoaError, seconds: int) -> SohoaError:
+    """``error`` telling the caller when to ask again (``Retry-After``)."""
+    error.headers["Retry-After"] = str(seconds)
+    return error
+
+
 def folder(ctx: Context) -> Path:
     path = ctx.settings.data_dir / "uploads"
     path.mkdir(parents=True, exist_ok=True)
@@ -142,13 +148,14 @@ def _room_for_one_more(ctx: Context, who: Principal) -> None:
             select(func.count()).where(UploadSession.actor == who.actor, UploadSession.state != "done")
         )
     if (held or 0) >= OPEN_PER_CALLER:
-        error = TooManySessions(
-            f"Đã có {held} phiên tải lên dở dang; hoàn tất bớt hoặc chờ phiên bỏ dở được xóa.",
-            f"{held} upload sessions are open already; complete some, or wait for abandoned ones to be swept.",
-            field="upload_id",
+        raise _later(
+            TooManySessions(
+                f"Đã có {held} phiên tải lên dở dang; hoàn tất bớt hoặc chờ phiên bỏ dở được xóa.",
+                f"{held} upload sessions are open already; complete some, or wait for abandoned ones to be swept.",
+                field="upload_id",
+            ),
+            60,
         )
-        error.headers["Retry-After"] = "60"
-        raise error
 
 
 def get_session(ctx: Context, upload_id: str, who: Principal) -> UploadView:
@@ -277,13 +284,14 @@ def _claim(ctx: Context, upload_id: str, who: Principal, digest: str | None) -> 
                 field="Content-Digest",
             )
         if row.state == "completing" and not _abandoned(row):
-            error = Busy(
-                f"Phiên tải lên {row.id} đang được hoàn tất; hỏi lại sau ít giây.",
-                f"Upload session {row.id} is being completed; ask again in a few seconds.",
-                field="upload_id",
+            raise _later(
+                Busy(
+                    f"Phiên tải lên {row.id} đang được hoàn tất; hỏi lại sau ít giây.",
+                    f"Upload session {row.id} is being completed; ask again in a few seconds.",
+                    field="upload_id",
+                ),
+                5,
             )
-            error.headers["Retry-After"] = "5"
-            raise error
         same = (
             (UploadSession.state == "open")
             if row.state == "open"
