@@ -15,13 +15,13 @@ for SOHOA_UPLOAD_SESSION_HOURS are swept with their bytes."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -103,10 +103,9 @@ def _view(ctx: Context, row: UploadSession) -> UploadView:
     )  # fmt: skip
 
 
-def _own(session: Session, upload_id: str, who: Principal, *, lock: bool = False) -> UploadSession:
+def _own(session: Session, upload_id: str, who: Principal) -> UploadSession:
     """The session, if the caller opened it (an administrator may act on any); else not found."""
-    query = select(UploadSession).where(UploadSession.id == upload_id)
-    row = session.scalars(query.with_for_update() if lock else query).first()
+    row = session.scalars(select(UploadSession).where(UploadSession.id == upload_id)).first()
     if row is None or (who.role != "admin" and row.actor != who.actor):
         raise NotFound(
             f"Không có phiên tải lên {upload_id[:40]} (hoặc đã quá hạn và bị xóa): hãy mở phiên mới.",
@@ -171,7 +170,7 @@ def _not_at(offset: int, received: int) -> OffsetMismatch:
     )
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Piece:
     """A piece about to be read: where it goes, how much room is left, its expected SHA-256."""
 
@@ -218,7 +217,7 @@ def begin_piece(
             f"The bytes received of {piece.name} are not on this server any more: open a new session.",
             field="upload_id",
         )
-    return Piece(**{**piece.__dict__, "expected": expected_sha256(digest, piece.name)})
+    return dataclasses.replace(piece, expected=expected_sha256(digest, piece.name))
 
 
 async def receive(ctx: Context, piece: Piece, chunks: AsyncIterator[bytes], who: Principal) -> UploadView:
