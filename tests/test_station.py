@@ -202,6 +202,7 @@ def test_a_batch_through_outages_arrives_once(tmp_path: Path) -> None:
     sheet = staging / "lo-co-to-phan-cach.png"
     qr_sheet("000.00.12.H12-251203-0001").save(sheet, dpi=(DPI, DPI))
     nameless = noise_png(staging / "anh-khong-ma.png", (200, 150))
+    misdated = noise_png(staging / "000.00.12.H12-251399-0001_sai-ngay.png", (200, 150))  # no 99th of the 13th month
     slow_name, slow_bytes = "000.00.12.H12-251204-0001_dang-quet.png", io.BytesIO()
     Image.effect_noise((300, 300), 60).save(slow_bytes, "PNG")
 
@@ -236,7 +237,7 @@ def test_a_batch_through_outages_arrives_once(tmp_path: Path) -> None:
         _wait(lambda: proxy.cuts == 1, 60, "the cut")
         writer = threading.Thread(target=_write_slowly, args=(folder / slow_name, slow_bytes.getvalue()))
         writer.start()
-        drop([*small[35:45], sheet, nameless])
+        drop([*small[35:45], sheet, nameless, misdated])
         _wait(lambda: len(done()) >= 38, 60, "files after the cut")
         _stop(server, hard=True)  # second outage: every server process killed, mid-whatever
         agent.kill()  # and the desk PC loses power: the agent's queue on disk carries on
@@ -254,6 +255,10 @@ def test_a_batch_through_outages_arrives_once(tmp_path: Path) -> None:
         log.close()
     assert agent.returncode == 0, (tmp_path / "agent.log").read_text()[-3000:]
     _check_arrivals(folder, tmp_path / "var", small, large, sheet, nameless, slow_name, slow_bytes.getvalue())
+    failed = {nameless.name, f"{nameless.name}.txt", misdated.name, f"{misdated.name}.txt"}
+    assert {p.name for p in (folder / "failed").iterdir()} == failed
+    refused = (folder / "failed" / f"{misdated.name}.txt").read_text(encoding="utf-8")  # the server's reason
+    assert "máy chủ từ chối (422)" in refused and "251399 không tồn tại" in refused, refused
 
 
 def _write_slowly(path: Path, data: bytes) -> None:
@@ -293,7 +298,6 @@ def _check_arrivals(
     assert all(owner[noted[n]] == shas[n] for n in shas if n != sheet.name)
     [batch] = [j for j, kind in jobs.items() if kind == "batch"]
     assert noted[sheet.name] == batch  # a separator sheet: split by the server as a batch
-    assert sorted(p.name for p in (folder / "failed").iterdir()) == [nameless.name, f"{nameless.name}.txt"]
     assert "không tìm thấy mã hồ sơ" in (folder / "failed" / f"{nameless.name}.txt").read_text(encoding="utf-8")
     queue = sqlite3.connect(folder / ".sohoa-station" / "queue.db")
     assert queue.execute("SELECT count(*) FROM files").fetchone() == (0,)  # the agent's queue is empty
