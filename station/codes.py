@@ -51,10 +51,10 @@ def first_page(path: Path) -> tuple[Image.Image, float] | None:
     """The first page's image and resolution, or None when the file has none to read."""
     if path.suffix.lower() == ".pdf":
         return _first_pdf_image(path)
-    image = Image.open(path)
-    image.seek(0)
-    dpi = image.info.get("dpi", (DEFAULT_DPI, DEFAULT_DPI))[0] or DEFAULT_DPI
-    return image, float(dpi)
+    with Image.open(path) as image:  # closed here: on Windows an open file could not be moved to done/
+        image.seek(0)
+        dpi = image.info.get("dpi", (DEFAULT_DPI, DEFAULT_DPI))[0] or DEFAULT_DPI
+        return image.copy(), float(dpi)
 
 
 def from_sheet(path: Path, code_pattern: str) -> str | None:
