@@ -15,7 +15,7 @@ from functools import partial
 from typing import Annotated, Literal
 from urllib.parse import quote
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi import Path as ApiPath
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from errors import SohoaError
-from service import access, dossiers, gate, jobs, logs, queue, scans, scratch, signatures, uploads, views
+from service import access, dossiers, gate, jobs, logs, queue, resumable, scans, scratch, signatures, uploads, views
 from service import audit as audit_log
 from service import search as searching
 from service.access import Principal
@@ -78,6 +78,7 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     ctx = context(settings)
     ctx.trust_roots()  # makes the demo PKI on first start, before any worker needs it
     scratch.sweep(settings.data_dir)  # what a server process killed mid-upload left (the worker's reaper does it too)
+    resumable.sweep(ctx)  # upload sessions abandoned (each new session sweeps them too)
     # Of several server processes, the one that takes the lock runs the worker; when it dies,
     # the process started in its place takes it.
     lock = queue.worker_lock(settings) if settings.embedded_worker else None
@@ -290,6 +291,80 @@ async def post_batch(
         job = await run_in_threadpool(submit, create_dossier=creates)
     answer = AcceptedBatch(**job.model_dump(), job_url=_job_url(job.id))
     return JSONResponse(answer.model_dump(mode="json"), status_code=202)
+
+
+class UploadRequest(BaseModel):
+    code: str = Field(max_length=64, description="Mã hồ sơ (với lô: hồ sơ của các trang trước tờ phân cách đầu)")
+    name: str = Field(min_length=1, max_length=255, description="Tên tệp / file name")
+    size: int = Field(gt=0, le=2**62, description="Số byte của cả tệp / the whole file's bytes")
+    sha256: str = Field(pattern="^[0-9a-fA-F]{64}$", description="SHA-256 của cả tệp (hex) / the file's SHA-256")
+    kind: Literal["component", "result", "batch"] = Field(
+        "component", description="component, result, hoặc batch: lô tách theo tờ phân cách / a batch scan"
+    )
+    options: ScanOptions | None = None
+
+
+class Upload(views.UploadView):
+    upload_url: str
+
+
+def _upload(view: views.UploadView) -> Upload:
+    return Upload(**view.model_dump(), upload_url=app.url_path_for("get_upload", upload_id=view.id))
+
+
+@app.post("/api/v1/uploads", status_code=201, tags=["tải lên từng phần"])
+def open_upload(who: Uploader, body: UploadRequest) -> Upload:
+    """Mở phiên tải lên từng phần (tiếp tục được khi mất mạng): mã hồ sơ, tên, cỡ và SHA-256 của tệp.
+    / Open an upload in pieces that resumes after a dropped connection."""
+    options = body.options.chosen() if body.options else None
+    view = resumable.open_session(
+        context(), who, body.code, body.name, body.size, body.sha256, kind=body.kind, options=options
+    )
+    return _upload(view)
+
+
+@app.get("/api/v1/uploads/{upload_id}", tags=["tải lên từng phần"])
+def get_upload(who: Uploader, upload_id: str) -> Upload:
+    """Máy chủ đã có bao nhiêu byte (gửi tiếp từ `offset`). / How many bytes the server holds."""
+    return _upload(resumable.get_session(context(), upload_id, who))
+
+
+@app.patch(
+    "/api/v1/uploads/{upload_id}",
+    tags=["tải lên từng phần"],
+    openapi_extra=resumable.OPENAPI_PIECE,
+    response_model=Upload,
+)
+async def patch_upload(
+    who: Uploader,
+    request: Request,
+    upload_id: str,
+    upload_offset: Annotated[int, Header(ge=0, le=2**62, description="Vị trí byte đầu của phần này")],
+) -> JSONResponse:
+    """Gửi một phần tệp từ `Upload-Offset` (phải bằng số byte máy chủ đã có, nếu không: 409 kèm vị trí đúng).
+    / Send a piece from `Upload-Offset` (the bytes the server holds, else 409 with the right offset)."""
+    ctx, declared = context(), request.headers.get("content-length", "")
+    begin = partial(resumable.begin_piece, ctx, upload_id, who, upload_offset)
+    piece = await run_in_threadpool(
+        begin, int(declared) if declared.isdigit() else None, request.headers.get("content-digest")
+    )
+    view = _upload(await resumable.receive(ctx, piece, request.stream(), who))
+    return JSONResponse(view.model_dump(mode="json"), headers={"Upload-Offset": str(view.offset)})
+
+
+@app.post(
+    "/api/v1/uploads/{upload_id}/complete",
+    status_code=202,
+    tags=["tải lên từng phần"],
+    response_model=AcceptedScans,
+    responses={200: {"model": AcceptedScans, "description": "Đã nhận trước đó / accepted before"}},
+)
+def complete_upload(who: Uploader, request: Request, upload_id: str) -> JSONResponse:
+    """Hoàn tất: kiểm SHA-256 của cả tệp rồi nhận như một bản quét (202 kèm công việc; gọi lại trả đúng công việc
+    đó). / Complete: check the file's SHA-256, then accept it as a scan (202 with its job; again: the same job)."""
+    job = resumable.complete(context(), upload_id, who, request.headers.get("content-digest"))
+    answer = AcceptedScans(dossier=job.dossier or "", jobs=[AcceptedJob(**job.model_dump(), job_url=_job_url(job.id))])
+    return JSONResponse(answer.model_dump(mode="json"), status_code=202 if job.created else 200)
 
 
 class Job(views.JobView):

@@ -6,12 +6,14 @@ import json
 import sys
 import warnings
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
 from errors import SohoaError
-from service.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from service.settings import Settings
 
 app = typer.Typer(
     help="sohoa: số hóa hồ sơ một cửa (quét → OCR tiếng Việt → PDF/A → chữ ký số → tìm kiếm).",
@@ -24,6 +26,14 @@ app = typer.Typer(
 _actor: list[str] = []  # --actor, for the audit log
 
 
+def get_settings() -> Settings:
+    """The server's settings, imported when a command needs them: a scanner station installed
+    with ``sohoa[station]`` alone has none of the server's libraries (pydantic-settings…)."""
+    from service.settings import get_settings as read
+
+    return read()
+
+
 @app.callback()
 def _every_command(
     ctx: typer.Context,
@@ -34,6 +44,8 @@ def _every_command(
     """Say which data folder a command made, once it has made it (SOHOA_DATA_DIR, else the
     checkout's var/): a command run from another folder uses the same one."""
     _actor[:] = [actor] if actor else []
+    if ctx.invoked_subcommand == "station":
+        return  # a desk PC's agent: no data folder, no server settings
     folder = get_settings().data_dir.resolve()
     existed = folder.exists()
 
@@ -605,6 +617,57 @@ def process(
             fail(SohoaError(f"Công việc {view.id} chưa xong.", f"Job {view.id} is not done.", field=str(path)))
         signed = " và ký (cơ quan)" if view.result.signed is not None else ""
         typer.echo(f"{path}: {view.result.pages} trang đã số hóa{signed} vào hồ sơ {code}")
+
+
+station = typer.Typer(help="Trạm quét trên máy tính bàn một cửa. / The scanner station on the desk PC.")
+app.add_typer(station, name="station")
+
+
+@station.command("watch")
+def station_watch(
+    folder: Annotated[Path, typer.Argument(help="Thư mục phần mềm máy quét ghi tệp vào")],
+    server: Annotated[str, typer.Option(help="Địa chỉ dịch vụ, vd. http://may-chu:8000")],
+    token_file: Annotated[Path, typer.Option(help="Tệp chứa mã truy cập của trạm quét (vai trò scanner)")],
+    default_code: Annotated[str | None, typer.Option(help="Mã hồ sơ cho tệp không có mã nào khác")] = None,
+    name_pattern: Annotated[
+        str | None, typer.Option(help="Biểu thức chính quy lấy mã từ tên tệp (nhóm đầu tiên); mặc định: mã bất kỳ")
+    ] = None,
+    code_pattern: Annotated[str | None, typer.Option(help="Dạng mã hồ sơ (như SOHOA_DOSSIER_CODE_PATTERN)")] = None,
+    settle: Annotated[float, typer.Option(help="Số giây cỡ tệp phải đứng yên trước khi gửi")] = 2.0,
+    piece_kb: Annotated[int, typer.Option(help="Cỡ mỗi phần gửi, KiB")] = 4096,
+    max_wait: Annotated[float, typer.Option(help="Thời gian chờ dài nhất giữa hai lần thử khi mất mạng, giây")] = 60.0,
+) -> None:
+    """Theo dõi thư mục quét và gửi từng tệp vào hồ sơ của nó, không mất tệp khi mất mạng.
+    / Watch the scanner's folder and send each file to its dossier, through outages."""
+    import re
+    import signal
+    import threading
+
+    from station.agent import Agent, Config
+
+    if not folder.is_dir():
+        fail(SohoaError(f"Không có thư mục {folder}.", f"No such folder: {folder}.", field="folder"))
+    try:
+        token = token_file.read_text(encoding="utf-8-sig").strip()
+    except OSError as e:
+        fail(SohoaError(f"Không đọc được {token_file}: {e}", f"Cannot read {token_file}: {e}", field="token_file"))
+    for name, pattern in (("name_pattern", name_pattern), ("code_pattern", code_pattern)):
+        try:
+            re.compile(pattern or "")
+        except re.error as e:
+            fail(SohoaError(f"Biểu thức {pattern} sai: {e}", f"Bad regular expression {pattern}: {e}", field=name))
+    defaults = Config(folder, server, token)
+    config = Config(
+        folder, server, token, code_pattern=code_pattern or defaults.code_pattern, name_pattern=name_pattern,
+        default_code=default_code, settle=settle, piece=piece_kb * 1024, max_wait=max_wait,
+    )  # fmt: skip
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    import contextlib
+
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C: the queue on disk keeps what is left
+        Agent(config).run(stop)
+    typer.echo("", err=True)
 
 
 def main() -> None:

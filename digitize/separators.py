@@ -12,6 +12,9 @@ import numpy as np
 import zxingcpp
 from PIL import Image
 
+# Circular 01/2018/TT-VPCP art. 19: <agency code>-<YYMMDD>-<NNNN>, agency code dotted; the
+# server's default (SOHOA_DOSSIER_CODE_PATTERN), here where a scanner station reads it too.
+DOSSIER_CODE_PATTERN = r"[0-9]{3}\.[0-9]{2}\.[0-9]{2}\.[A-Z][0-9]{2}-[0-9]{6}-[0-9]{4}"
 BARCODE_DPI = 150
 PATCH_DPI = 100
 NARROW_MM, WIDE_MM, TOLERANCE_MM = 2.03, 5.08, 0.8  # Kodak patch codes: bars 0.08" and 0.20"
@@ -73,13 +76,23 @@ def has_patch_t(image: Image.Image, dpi: float) -> bool:
     return False
 
 
-def find(image: Image.Image, dpi: float, ink: np.ndarray, code_pattern: str) -> Separator | None:
-    """The separator this page is, if any. ``ink`` is the page's small ink mask."""
+def read_code(image: Image.Image, dpi: float, code_pattern: str) -> tuple[str, zxingcpp.Position, Image.Image] | None:
+    """The dossier code a QR code or barcode on the page carries (matching ``code_pattern`` in
+    full), where it is, and the small copy it was read from; the batch route's reader and a
+    scanner station's."""
     small = _scaled(image, dpi, BARCODE_DPI)
     for result in zxingcpp.read_barcodes(small):
         text = result.text.strip()
         if re.fullmatch(code_pattern, text):
-            return Separator("dossier", text, only=_nothing_else(ink, result.position, small.size))
+            return text, result.position, small
+    return None
+
+
+def find(image: Image.Image, dpi: float, ink: np.ndarray, code_pattern: str) -> Separator | None:
+    """The separator this page is, if any. ``ink`` is the page's small ink mask."""
+    if (found := read_code(image, dpi, code_pattern)) is not None:
+        text, position, small = found
+        return Separator("dossier", text, only=_nothing_else(ink, position, small.size))
     if has_patch_t(image, dpi):
         return Separator("document", only=True)
     return None

@@ -32,6 +32,20 @@ def _name(pid: int) -> str:
     return f"{HOST}-{pid}-{_started(pid)}"
 
 
+def me() -> str:
+    """This process, as a name another process can test with ``ended``."""
+    return _name(os.getpid())
+
+
+def ended(name: str | None) -> bool:
+    """Whether the process ``name`` (a ``me()``) has ended; a process of another host is not
+    known to have."""
+    pid, _, started = (name or "").removeprefix(f"{HOST}-").partition("-")
+    if not (name or "").startswith(f"{HOST}-") or not pid.isdigit():
+        return False
+    return _started(int(pid)) != started
+
+
 _made: set[Path] = set()  # folders whose removal at exit is registered
 
 

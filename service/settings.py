@@ -11,13 +11,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from digitize.separators import DOSSIER_CODE_PATTERN
 from errors import SohoaError
 
 ROOT = Path(__file__).resolve().parent.parent  # the checkout: ocr-models/ sits beside the packages
 
-# Circular 01/2018/TT-VPCP art. 19: <agency code>-<YYMMDD>-<NNNN>, agency code dotted.
 DEMO_AGENCY = "UBND xã Mẫu (DEMO)"
-DOSSIER_CODE_PATTERN = r"[0-9]{3}\.[0-9]{2}\.[0-9]{2}\.[A-Z][0-9]{2}-[0-9]{6}-[0-9]{4}"
 
 
 def default_data_dir() -> Path:
@@ -71,6 +70,12 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(250_000_000, description="Largest page image accepted (decompression-bomb guard).")
     max_upload_bytes: int = Field(
         512 * 1024 * 1024, description="Largest upload accepted (each file, and a request's whole body)."
+    )
+    upload_session_hours: float = Field(
+        24,
+        gt=0,
+        description="An upload session (a file sent in pieces, `/api/v1/uploads`) untouched for this long is "
+        "abandoned: its row and bytes are swept.",
     )
     large_job_pages: int = Field(
         100,

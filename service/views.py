@@ -124,6 +124,23 @@ class AcceptedJob(JobView):
     created: bool = Field(description="false: cùng tệp đã nhận trước đó / the same file was accepted before")
 
 
+class UploadView(BaseModel):
+    """An upload session (service.resumable): how many bytes the server holds, what comes next."""
+
+    id: str
+    dossier: str
+    name: str
+    size: int = Field(description="Số byte của cả tệp / the whole file's bytes")
+    sha256: str
+    offset: int = Field(
+        description="Số byte máy chủ đã có: phần sau gửi từ đây / bytes held: the next piece starts here"
+    )
+    kind: str = Field(description="component, result hoặc batch (tách theo tờ phân cách)")
+    state: Literal["open", "completing", "done"]
+    job_id: str | None = Field(description="Công việc số hóa khi đã hoàn tất / the job, once completed")
+    expires_at: str = Field(description="Bỏ dở đến lúc này thì bị xóa / swept if untouched until then")
+
+
 class JobPage(BaseModel):
     total: int
     limit: int

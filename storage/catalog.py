@@ -276,6 +276,29 @@ class ApiToken(Base):
     signature_image: Mapped[str | None] = mapped_column(String(300))  # object key of a PNG
 
 
+class UploadSession(Base):
+    """A file arriving in pieces (``service.resumable``): its bytes wait in the data folder's
+    ``uploads/``, and this row says how many of them are in (``received``), for any server
+    process to take the next piece or to complete it."""
+
+    __tablename__ = "upload_sessions"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    actor: Mapped[str] = mapped_column(String(100), index=True)  # only its creator writes or completes it
+    dossier_code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    received: Mapped[int] = mapped_column(BigInteger, default=0)
+    kind: Mapped[str] = mapped_column(String(16), default="component")  # component, result or batch
+    options: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    creates_dossier: Mapped[bool] = mapped_column(default=False)
+    state: Mapped[str] = mapped_column(String(16), default="open")  # open, completing, done
+    completing_by: Mapped[str | None] = mapped_column(String(100))  # the process completing it (scratch.me)
+    job_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime] = mapped_column(default=now)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=now, index=True)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")  # readers never wait for the worker's writes

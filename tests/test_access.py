@@ -51,8 +51,19 @@ EXPECTED: dict[tuple[str, str], set[str] | None] = {
     ("DELETE", "/api/v1/dossiers/{code}/documents/{document_id}"): {"clerk", "admin"},
     ("GET", "/api/v1/search"): READ,
     ("POST", "/api/v1/verify"): ALL,
+    ("POST", "/api/v1/uploads"): {"scanner", "clerk", "admin"},  # its own sessions only: see test_resumable
+    ("GET", "/api/v1/uploads/{upload_id}"): {"scanner", "clerk", "admin"},
+    ("PATCH", "/api/v1/uploads/{upload_id}"): {"scanner", "clerk", "admin"},
+    ("POST", "/api/v1/uploads/{upload_id}/complete"): {"scanner", "clerk", "admin"},
 }
-PARAMS = {"code": CODE, "job_id": "khong-co", "document_id": "1", "kind": "signed", "pending_id": "khong-co"}
+PARAMS = {
+    "code": CODE,
+    "job_id": "khong-co",
+    "document_id": "1",
+    "kind": "signed",
+    "pending_id": "khong-co",
+    "upload_id": "khong-co",
+}
 
 
 def _routes() -> Iterator[tuple[str, str]]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from conftest import ROOT
 
-PACKAGES = ("digitize", "service", "signing", "storage")
+PACKAGES = ("digitize", "service", "signing", "station", "storage")
 TOP = ("api", "cli", "checksums", "errors")
 
 

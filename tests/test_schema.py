@@ -16,7 +16,9 @@ from service import access
 from service.context import context
 
 schema = schemathesis.openapi.from_asgi("/openapi.json", api.app)
-schemathesis.serializer.alias(["application/pdf", "image/tiff", "image/jp2"], "application/octet-stream")
+schemathesis.serializer.alias(
+    ["application/pdf", "image/tiff", "image/jp2", "application/offset+octet-stream"], "application/octet-stream"
+)
 
 
 @pytest.fixture
