@@ -606,6 +606,59 @@ def process(
         typer.echo(f"{path}: {view.result.pages} trang đã số hóa{signed} vào hồ sơ {code}")
 
 
+def _day(value: str | None, name: str) -> Any:
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(value) if value else None
+    except ValueError:
+        fail(
+            SohoaError(
+                f"Ngày {value!r} không hợp lệ, cần dạng YYYY-MM-DD.",
+                f"Invalid date {value!r}, expected YYYY-MM-DD.",
+                field=name,
+            )
+        )
+
+
+@app.command()
+def export(
+    codes: Annotated[list[str] | None, typer.Argument(help="Mã hồ sơ")] = None,
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Gói .zip (một hồ sơ) hoặc thư mục (nhiều hồ sơ)")
+    ] = Path("."),
+    received_from: Annotated[str | None, typer.Option(help="Mọi hồ sơ nhận từ ngày (YYYY-MM-DD)")] = None,
+    received_to: Annotated[str | None, typer.Option(help="… đến ngày (YYYY-MM-DD)")] = None,
+) -> None:
+    """Xuất gói E-ARK (CSIP/SIP) của hồ sơ: mỗi hồ sơ một tệp zip. / Export E-ARK packages, one zip a dossier."""
+    from service import packages
+    from service.context import context
+
+    existing_data(get_settings())
+    ctx = context()
+    chosen = list(codes or [])
+    if received_from or received_to:
+        chosen += _run(
+            packages.dossiers_received, ctx, _day(received_from, "received_from"), _day(received_to, "received_to")
+        )
+    if not chosen:
+        fail(SohoaError("Không có hồ sơ nào để xuất.", "No dossier to export.", field="codes"))
+    one_file = len(chosen) == 1 and output.suffix.lower() == ".zip"
+    if not one_file:
+        output.mkdir(parents=True, exist_ok=True)
+    for code in dict.fromkeys(chosen):
+        target = output if one_file else output / f"{code}.zip"
+        partial = target.with_name(f".{target.name}.part")
+        try:
+            with partial.open("wb") as out:
+                for chunk in _run(packages.export, ctx, code, actor=operator()):
+                    out.write(chunk)
+            partial.replace(target)
+        finally:
+            partial.unlink(missing_ok=True)
+        typer.echo(f"{code}: {target} ({target.stat().st_size} byte)")
+
+
 def main() -> None:
     if not sys.warnoptions:  # a library's deprecation notice is not for the person at the desk
         warnings.simplefilter("ignore")
