@@ -659,6 +659,23 @@ def export(
         typer.echo(f"{code}: {target} ({target.stat().st_size} byte)")
 
 
+@app.command("import")
+def import_(
+    packages: Annotated[list[Path], typer.Argument(help="Gói E-ARK (.zip) do `sohoa export` xuất")],
+) -> None:
+    """Nhập lại hồ sơ từ gói E-ARK: kiểm mọi tổng kiểm và chữ ký trước khi ghi. / Import dossiers from
+    E-ARK packages: every checksum and signature checked before anything is written."""
+    from service.context import context
+    from service.restore import import_package
+
+    ctx = context()
+    for path in packages:
+        if not path.is_file():
+            fail(SohoaError(f"Không có tệp {path}.", f"No such file: {path}.", field=str(path)))
+        code = _run(import_package, ctx, path, actor=operator())
+        typer.echo(f"{path}: đã nhập hồ sơ {code} / imported dossier {code}")
+
+
 def main() -> None:
     if not sys.warnoptions:  # a library's deprecation notice is not for the person at the desk
         warnings.simplefilter("ignore")

@@ -127,13 +127,13 @@ def _events(session: Session, code: str, documents: list[Document], paths: Mappi
         jobs = select(Job).where(Job.document_id == d.id, Job.status == "done").order_by(Job.finished_at)
         for job in session.scalars(jobs):
             detail = f"document {d.number} ({d.original_name}): {d.page_count} pages to PDF/A"
-            made = tuple(paths[k] for k in (d.pdfa_key,) if k in paths)
+            made = (paths[d.pdfa_key],) if d.pdfa_key and d.pdfa_key in paths else ()
             events.append(
                 eark.Event("digitization", iso(job.finished_at) or "", detail, job.posted_by or "worker", objects=made)
             )
         for s in session.scalars(select(Signature).where(Signature.document_id == d.id).order_by(Signature.id)):
             detail = f"{s.kind} signature of document {d.number} by {s.signer}, {s.level}, field {s.field}"
-            made = tuple(paths[k] for k in (s.object_key,) if k in paths)
+            made = (paths[s.object_key],) if s.object_key in paths else ()
             events.append(
                 eark.Event("digital signature generation", s.signed_at, detail, s.actor or s.signer, objects=made)
             )
@@ -194,7 +194,7 @@ def plan_package(ctx: Context, code: str) -> tuple[str, list[Member]]:
             created,
         )
         members.append(member)
-        mets = eark.representation_mets(code, rep, created, dossier.agency, rep_premis)
+        mets = eark.representation_mets(code, rep, created, dossier.agency, rep_premis, plan.rep_metadata[name])
         rep_mets, member = _made(f"representations/{name}/METS.xml", mets, created)
         members.append(member)
         reps.append((name, rep_mets))

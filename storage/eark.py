@@ -232,12 +232,19 @@ def _root(objid: str, label: str, created: str, agency: str) -> etree._Element:
     return mets
 
 
-def representation_mets(objid: str, rep: Representation, created: str, agency: str, preservation: PackageFile) -> bytes:
-    """A representation's own METS: its data files with their checksums, and its PREMIS."""
+def representation_mets(
+    objid: str, rep: Representation, created: str, agency: str, preservation: PackageFile, other: list[PackageFile]
+) -> bytes:
+    """A representation's own METS: its data files with their checksums, its PREMIS, and other
+    metadata of its files (the PDF/As' words with their boxes, ALTO)."""
     mets = _root(f"{objid}-{rep.name}", rep.name, created, agency)
     amd = _sub(mets, f"{{{METS}}}amdSec", ID=_id())
     digiprov = _sub(amd, f"{{{METS}}}digiprovMD", ID=_id(), STATUS="CURRENT")
     _md_ref(digiprov, preservation, "PREMIS", preservation.path.split("/", 2)[2])
+    for f in other:
+        tech = _sub(amd, f"{{{METS}}}techMD", ID=_id(), STATUS="CURRENT")
+        _md_ref(tech, f, "OTHER", f.path.split("/", 2)[2])
+        tech[0].set("OTHERMDTYPE", "ALTO" if f.path.endswith(".alto.xml") else "OTHER")
     section = _sub(mets, f"{{{METS}}}fileSec", ID=_id())
     group = _sub(section, f"{{{METS}}}fileGrp", ID=_id(), USE="Data", **_GROUP)
     for f in rep.files:
