@@ -25,7 +25,21 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from errors import SohoaError
-from service import access, dossiers, gate, jobs, logs, packages, queue, scans, scratch, signatures, uploads, views
+from service import (
+    access,
+    dossiers,
+    gate,
+    jobs,
+    logs,
+    packages,
+    queue,
+    retention,
+    scans,
+    scratch,
+    signatures,
+    uploads,
+    views,
+)
 from service import audit as audit_log
 from service import search as searching
 from service.access import Principal
@@ -503,6 +517,15 @@ def export_package(who: Archivist, code: str) -> StreamingResponse:
     chunks = packages.export(context(), code, actor=who.actor)
     headers = {"Content-Disposition": f'attachment; filename="{code}.zip"'}
     return StreamingResponse(chunks, media_type="application/zip", headers=headers)
+
+
+@app.get("/api/v1/retention", tags=["lưu trữ"])
+def retention_due(
+    who: Archivist,
+    due_within: Annotated[str, Query(max_length=16, description="Khoảng: 90d, 12w, 1y / the window")] = "90d",
+) -> views.RetentionReport:
+    """Hồ sơ sắp hết (hoặc đã hết) thời hạn bảo quản. / Dossiers whose retention ends within the window."""
+    return retention.due(context(), retention.parse_window(due_within))
 
 
 @app.get("/api/v1/audit-events", tags=["lưu trữ"])

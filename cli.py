@@ -77,6 +77,11 @@ def fail(error: SohoaError, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+def echo_json(model: Any) -> None:
+    """A pydantic answer as the API would give it."""
+    typer.echo(json.dumps(model.model_dump(mode="json"), ensure_ascii=False, indent=2))
+
+
 def _run(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
     try:
         return fn(*args, **kwargs)
@@ -366,7 +371,7 @@ def search(
         actor=operator(),
     )
     if as_json:
-        typer.echo(json.dumps(result.model_dump(mode="json"), ensure_ascii=False, indent=2))
+        echo_json(result)
         return
     shown = f"{offset + 1}–{offset + len(result.hits)}" if result.hits else "0"
     typer.echo(f"{result.total} trang khớp «{result.query}» (hiển thị {shown})")
@@ -411,6 +416,8 @@ def _print_audit(report: Any) -> None:
         typer.echo(f"HỎNG / CORRUPT   {item['key']} (sha256 {item['actual'][:16]}…, cần {item['expected'][:16]}…)")
     for key in report.orphans:
         typer.echo(f"THỪA / ORPHAN    {key}")
+    for key in report.writable:
+        typer.echo(f"GHI ĐƯỢC / WRITABLE {key} (đối tượng lưu trữ phải chỉ đọc / stored objects must be read-only)")
     log = report.log
     if log.ok:
         typer.echo(
@@ -426,8 +433,8 @@ def _print_audit(report: Any) -> None:
     typer.echo(
         "Toàn vẹn. / Intact."
         if report.ok
-        else "Có đối tượng thiếu, hỏng hoặc nhật ký, mã truy cập bị sửa. / Objects missing or corrupt, or the log "
-        "or tokens altered."
+        else "Có đối tượng thiếu, hỏng, ghi được hoặc nhật ký, mã truy cập bị sửa. / Objects missing, corrupt or "
+        "writable, or the log or tokens altered."
     )
 
 
@@ -657,6 +664,55 @@ def export(
         finally:
             partial.unlink(missing_ok=True)
         typer.echo(f"{code}: {target} ({target.stat().st_size} byte)")
+
+
+@app.command()
+def retention(
+    due_within: Annotated[str, typer.Option(help="Hết thời hạn bảo quản trong khoảng: 90d, 12w, 1y")] = "90d",
+    as_json: Annotated[bool, typer.Option("--json", help="In kết quả dạng JSON")] = False,
+) -> None:
+    """Hồ sơ sắp hết (hoặc đã hết) thời hạn bảo quản, để lưu trữ xem xét. / Dossiers whose retention ends
+    within the window (or has ended), for the archive's review."""
+    from service import retention as kept
+    from service.context import context
+
+    existing_data(get_settings())
+    report = _run(kept.due, context(), _run(kept.parse_window, due_within))
+    if as_json:
+        echo_json(report)
+        return
+    typer.echo(f"{len(report.dossiers)} hồ sơ hết hạn bảo quản đến {report.within_days} ngày tới / dossiers due")
+    for d in report.dossiers:
+        mark = "ĐÃ HẾT / ENDED" if d.ended else "sắp hết / due"
+        typer.echo(f"{d.ends_on}  {d.code}  {d.retention} năm  {mark}  {d.title}")
+
+
+@app.command()
+def renew(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Chỉ liệt kê, không gia hạn")] = False,
+    window_days: Annotated[int | None, typer.Option(help="Gia hạn khi chứng thư TSA hết hạn trong số ngày này")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="In kết quả dạng JSON")] = False,
+) -> None:
+    """Gia hạn dấu thời gian (B-LTA) cho bản đã ký có dấu thời gian sắp hết hạn. / Add a new document time
+    stamp to signed files whose last time stamp's certificate expires soon (B-LTA)."""
+    from service import renewal
+    from service.context import context
+
+    existing_data(get_settings())
+    report = _run(renewal.renew, context(), dry_run=dry_run, window_days=window_days)
+    if as_json:
+        echo_json(report)
+    for item in [] if as_json else report.documents:
+        done = (
+            f"→ {item.renewed}"
+            if item.renewed
+            else ("(thử / dry run)" if dry_run else f"LỖI / FAILED: {item.error_en}")
+        )
+        typer.echo(f"{item.dossier} tài liệu {item.document_id}: TSA hết hạn {item.expires} {done}")
+    failed = [i for i in report.documents if not dry_run and not i.renewed]
+    if not as_json:
+        typer.echo(f"{len(report.documents)} bản cần gia hạn / due, {len(failed)} lỗi / failed")
+    raise typer.Exit(1 if failed else 0)
 
 
 @app.command("import")

@@ -42,6 +42,7 @@ EXPECTED: dict[tuple[str, str], set[str] | None] = {
     ("GET", "/api/v1/audit-events"): {"archivist", "admin"},
     ("POST", "/api/v1/dossiers/{code}/legal-hold"): {"archivist", "admin"},
     ("GET", "/api/v1/dossiers/{code}/package"): {"archivist", "admin"},
+    ("GET", "/api/v1/retention"): {"archivist", "admin"},
     ("GET", "/api/v1/dossiers/{code}/documents/{document_id}/{kind}"): READ,
     ("HEAD", "/api/v1/dossiers/{code}/documents/{document_id}/{kind}"): READ,
     ("GET", "/api/v1/dossiers/{code}/documents/{document_id}/verification"): READ,
