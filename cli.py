@@ -636,6 +636,7 @@ def export(
     ] = Path("."),
     received_from: Annotated[str | None, typer.Option(help="Mọi hồ sơ nhận từ ngày (YYYY-MM-DD)")] = None,
     received_to: Annotated[str | None, typer.Option(help="… đến ngày (YYYY-MM-DD)")] = None,
+    keep: Annotated[bool, typer.Option("--keep", help="Lưu cả gói vào kho, giữ theo thời hạn bảo quản")] = False,
 ) -> None:
     """Xuất gói E-ARK (CSIP/SIP) của hồ sơ: mỗi hồ sơ một tệp zip. / Export E-ARK packages, one zip a dossier."""
     from service import packages
@@ -655,15 +656,33 @@ def export(
         output.mkdir(parents=True, exist_ok=True)
     for code in dict.fromkeys(chosen):
         target = output if one_file else output / f"{code}.zip"
-        partial = target.with_name(f".{target.name}.part")
         try:
-            with partial.open("wb") as out:
-                for chunk in _run(packages.export, ctx, code, actor=operator()):
-                    out.write(chunk)
-            partial.replace(target)
-        finally:
-            partial.unlink(missing_ok=True)
-        typer.echo(f"{code}: {target} ({target.stat().st_size} byte)")
+            _export_one(ctx, code, target)
+        except packages.NothingToExport as e:
+            if code in (codes or []):
+                fail(e)
+            typer.echo(f"{code}: bỏ qua / skipped ({e.en})", err=True)  # a dossier of the period with no document
+            continue
+        kept = f", {_run(packages.keep, ctx, code, target, actor=operator())}" if keep else ""
+        typer.echo(f"{code}: {target} ({target.stat().st_size} byte{kept})")
+
+
+def _export_one(ctx: Any, code: str, target: Path) -> None:
+    """One package written whole or not at all (a .part file renamed at the end)."""
+    from service import packages
+
+    partial = target.with_name(f".{target.name}.part")
+    try:
+        with partial.open("wb") as out:
+            for chunk in packages.export(ctx, code, actor=operator()):
+                out.write(chunk)
+        partial.replace(target)
+    except SohoaError as e:
+        if isinstance(e, packages.NothingToExport):
+            raise
+        fail(e)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 @app.command()

@@ -19,14 +19,17 @@ from sqlalchemy.orm import Session
 from stream_zip import ZIP_64, stream_zip
 
 from checksums import sha256_bytes
-from service.context import Context, audit_read
+from errors import SohoaError
+from service.context import Context, audit, audit_read
+from service.dossiers import write_manifest
 from storage import Dossier, eark, lifecycle, parse_code
-from storage.catalog import Document, Job, Page, Signature, StoredObject, iso, now
+from storage.catalog import AuditEvent, Document, Job, Page, Signature, StoredObject, iso, now
 from storage.errors import NotFound
 
 CATALOG = "metadata/other/sohoa-catalog.json"  # the rows a restore needs, in the package
 FORMAT = "sohoa-package/1"
 CHUNK = 1 << 20
+RENEWED = "signature.timestamp_renewed"  # service.renewal's audit action
 REPRESENTATIONS = ("originals", "pdfa", "signed")
 SCHEMAS = Path(__file__).resolve().parent.parent / "storage" / "eark_schemas"
 README = """Gói E-ARK (CSIP/SIP) của một hồ sơ, do sohoa xuất.
@@ -40,6 +43,11 @@ representations/originals/data  bản quét gốc / the original scans
 representations/pdfa/data       bản PDF/A hai lớp (ảnh và chữ OCR) / the two-layer PDF/As
 representations/signed/data     bản PDF/A đã ký số / the signed PDF/As
 """
+
+
+class NothingToExport(SohoaError):
+    status = 409
+    code = "nothing-to-export"
 
 
 @dataclass(frozen=True)
@@ -125,18 +133,31 @@ def _events(session: Session, code: str, documents: list[Document], paths: Mappi
     events = []
     for d in documents:
         jobs = select(Job).where(Job.document_id == d.id, Job.status == "done").order_by(Job.finished_at)
-        for job in session.scalars(jobs):
-            detail = f"document {d.number} ({d.original_name}): {d.page_count} pages to PDF/A"
-            made = (paths[d.pdfa_key],) if d.pdfa_key and d.pdfa_key in paths else ()
-            events.append(
-                eark.Event("digitization", iso(job.finished_at) or "", detail, job.posted_by or "worker", objects=made)
-            )
+        made = (paths[d.pdfa_key],) if d.pdfa_key and d.pdfa_key in paths else ()
+        detail = f"document {d.number} ({d.original_name}): {d.page_count} pages to PDF/A"
+        done = [(iso(job.finished_at) or "", job.posted_by or "worker") for job in session.scalars(jobs)]
+        if not done and made:  # digitized as part of a batch scan: its job is the batch's
+            done = [(iso(d.created_at) or "", "worker")]
+        events += [eark.Event("digitization", at, detail, agent, objects=made) for at, agent in done]
         for s in session.scalars(select(Signature).where(Signature.document_id == d.id).order_by(Signature.id)):
             detail = f"{s.kind} signature of document {d.number} by {s.signer}, {s.level}, field {s.field}"
             made = (paths[s.object_key],) if s.object_key in paths else ()
             events.append(
                 eark.Event("digital signature generation", s.signed_at, detail, s.actor or s.signer, objects=made)
             )
+    renewals = select(AuditEvent).where(AuditEvent.dossier_code == code, AuditEvent.action == RENEWED)
+    for e in session.scalars(renewals.order_by(AuditEvent.id)):
+        key = (e.detail or {}).get("key", "")
+        detail = f"document {(e.detail or {}).get('number')}: new document time stamp (PAdES B-LTA)"
+        events.append(
+            eark.Event(
+                "timestamping",
+                iso(e.at) or "",
+                detail,
+                e.actor,
+                objects=tuple(paths.get(k) or "" for k in [key] if k in paths),
+            )
+        )
     for h in lifecycle.history(session, code):
         detail = f"{h.get('from')} → {h.get('to')}" + (f": {h['reason']}" if h.get("reason") else "")
         events.append(eark.Event("dossier transition", h["at"], detail, h["actor"]))
@@ -179,6 +200,12 @@ def plan_package(ctx: Context, code: str) -> tuple[str, list[Member]]:
         if dossier is None:
             raise NotFound(f"Không có hồ sơ {code}.", f"No dossier {code}.", field="code")
         documents = [d for d in dossier.documents if d.removed_at is None]
+        if not documents:
+            raise NothingToExport(
+                f"Hồ sơ {code} chưa có tài liệu nào: không có gì để xuất.",
+                f"Dossier {code} has no documents: there is nothing to export.",
+                field="code",
+            )
         plan = _place(session, documents)
         events = _events(session, code, documents, plan.paths)
         catalog = _catalog(session, dossier, documents, plan.paths)
@@ -252,3 +279,19 @@ def dossiers_received(ctx: Context, start: dt.date | None, end: dt.date | None) 
         query = query.where(Dossier.received_on <= end)
     with ctx.sessions() as session:
         return list(session.scalars(query.order_by(Dossier.code)))
+
+
+def keep(ctx: Context, code: str, package: Path, *, actor: str) -> str:
+    """Store an exported package beside the dossier's objects (``sohoa export --keep``): write-once,
+    and locked by the dossier's retention code like its other objects."""
+    from checksums import sha256_file
+    from storage.manifest import record
+    from storage.objects import dossier_prefix
+
+    sha = sha256_file(package)
+    stored = ctx.store.put_file(f"{dossier_prefix(code)}/packages/{sha[:16]}.zip", package, write_once=True, sha256=sha)
+    with ctx.sessions.begin() as session:
+        record(session, stored, kind="package", code=code, actor=actor)
+        audit(session, actor, "dossier.package_kept", code, key=stored.key, sha256=sha)
+    write_manifest(ctx, code)
+    return stored.key

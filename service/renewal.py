@@ -19,6 +19,7 @@ from checksums import sha256_file
 from errors import SohoaError
 from service.context import Context, audit
 from service.dossiers import write_manifest
+from service.packages import RENEWED
 from service.views import RenewalItem, RenewalReport
 from storage import Document
 from storage.catalog import changed, iso
@@ -82,7 +83,7 @@ def _keep(ctx: Context, item: _Due, renewed: Path) -> str:
             )
         storage.manifest.record(session, stored, kind="signed", code=item.code, actor=ACTOR)
         detail = {"document": item.document, "number": item.number, "previous": item.key, "key": stored.key}
-        audit(session, ACTOR, "signature.timestamp_renewed", item.code, expired=iso(item.expires), **detail)
+        audit(session, ACTOR, RENEWED, item.code, expired=iso(item.expires), **detail)
     write_manifest(ctx, item.code)
     return stored.key
 

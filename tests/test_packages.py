@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +18,7 @@ from fastapi.testclient import TestClient
 from lxml import etree
 
 import api
-from conftest import _clear_caches
+from conftest import SOHOA, _clear_caches
 from service import access, dossiers, packages
 from service import search as searching
 from service.context import context
@@ -198,3 +200,24 @@ def test_round_trip_export_wipe_import(dossier: str, tmp_path: Path, monkeypatch
     assert after.total == before.total == 1
     with pytest.raises(Exception, match="exists already"):
         import_package(ctx, package, actor="test")  # twice: the dossier is there
+
+
+def test_the_cli_exports_a_period_one_package_a_dossier_and_keeps_them(dossier: str, tmp_path: Path) -> None:
+    empty = "000.00.12.H12-250601-0002"  # received in the period, no document yet: skipped
+    dossiers.create_dossier(context(), empty, {"title": "Chưa quét"}, actor="Văn thư Hà")
+    folder = tmp_path / "goi"
+    period = ["--received-from", "2025-05-01", "--received-to", "2025-06-30"]
+    run = subprocess.run([SOHOA, "export", *period, "--keep", "-o", str(folder)], env=os.environ.copy(),
+                         capture_output=True, text=True)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert sorted(p.name for p in folder.iterdir()) == [f"{CODE}.zip"] and f"{empty}: bỏ qua / skipped" in run.stderr
+    _assert_valid(folder / f"{CODE}.zip")
+    [kept] = context().store.list(f"dossiers/{CODE}/packages/")  # kept in the store, write-once and read-only
+    assert context().store.read_only(kept) is True
+    one = subprocess.run([SOHOA, "export", CODE, "-o", str(tmp_path / "mot.zip")], env=os.environ.copy(),
+                         capture_output=True, text=True)  # fmt: skip
+    assert one.returncode == 0 and (tmp_path / "mot.zip").is_file()
+    refused = subprocess.run([SOHOA, "export", empty, "-o", str(tmp_path / "trong.zip")], env=os.environ.copy(),
+                             capture_output=True, text=True)  # fmt: skip
+    assert refused.returncode == 2 and "there is nothing to export" in refused.stderr
+    assert not (tmp_path / "trong.zip").exists()
