@@ -221,3 +221,30 @@ def test_the_cli_exports_a_period_one_package_a_dossier_and_keeps_them(dossier: 
                              capture_output=True, text=True)  # fmt: skip
     assert refused.returncode == 2 and "there is nothing to export" in refused.stderr
     assert not (tmp_path / "trong.zip").exists()
+
+
+def test_a_large_original_streams_through_the_package_in_constant_memory(data_dir: Path, tmp_path: Path) -> None:
+    import tracemalloc
+
+    from checksums import sha256_file
+    from storage.catalog import Document, StoredObject
+
+    ctx = context()
+    dossiers.create_dossier(ctx, CODE, {"title": "Bản vẽ A0"}, actor="Văn thư Hà")
+    big = tmp_path / "ban-ve.tif"
+    with big.open("wb") as f:
+        for _ in range(48):
+            f.write(os.urandom(1 << 20))  # 48 MiB that do not compress
+    sha, key = sha256_file(big), f"dossiers/{CODE}/originals/ban-ve.tif"
+    info = ctx.store.put_file(key, big, write_once=True, sha256=sha)
+    with ctx.sessions.begin() as session:
+        values = {"original_name": big.name, "original_key": key, "original_sha256": sha, "original_size": info.size}
+        session.add(Document(dossier_code=CODE, number=1, **values))
+        session.add(
+            StoredObject(key=key, dossier_code=CODE, kind="original", sha256=sha, size=info.size, created_by="t")
+        )
+    tracemalloc.start()
+    size = sum(len(chunk) for chunk in packages.export(ctx, CODE, actor="test"))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert size > 48 << 20 and peak < 12 << 20, (size, peak)  # a few chunks of 1 MiB, never the file
