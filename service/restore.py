@@ -63,17 +63,22 @@ def _listed(archive: zipfile.ZipFile, folder: str, name: str) -> dict[str, tuple
         listed = eark.listed_files(archive.read(f"{folder}/METS.xml"))
     except KeyError as e:
         raise _refuse("thiếu METS.xml", "METS.xml is missing", name) from e
+    except ValueError as e:  # lxml's XMLSyntaxError, a size that is not a number
+        raise _refuse(f"METS.xml hỏng ({e})", f"METS.xml is malformed ({e})", name) from e
     for path in [p for p in listed if p.startswith("representations/") and p.endswith("/METS.xml")]:
         rep = path.rsplit("/", 1)[0]
         try:
             inner = eark.listed_files(archive.read(f"{folder}/{path}"))
         except KeyError as e:
             raise _refuse(f"thiếu {path}", f"{path} is missing", name) from e
+        except ValueError as e:
+            raise _refuse(f"{path} hỏng ({e})", f"{path} is malformed ({e})", name) from e
         listed.update({f"{rep}/{p}": v for p, v in inner.items()})
     return listed
 
 
-def _check_files(archive: zipfile.ZipFile, folder: str, name: str) -> None:
+def _check_files(archive: zipfile.ZipFile, folder: str, name: str) -> dict[str, tuple[str, int]]:
+    """Every file of the package against its METS checksum and size; returns what METS lists."""
     listed = _listed(archive, folder, name)
     present = {n[len(folder) + 1 :] for n in archive.namelist() if not n.endswith("/")} - {"METS.xml"}
     if extra := sorted(present - set(listed)):
@@ -89,6 +94,7 @@ def _check_files(archive: zipfile.ZipFile, folder: str, name: str) -> None:
                 f"file {path} does not match its SHA-256 checksum in METS.xml (altered or damaged)",
                 name,
             )
+    return listed
 
 
 def check(path: Path) -> Checked:
@@ -100,11 +106,13 @@ def check(path: Path) -> Checked:
     except (OSError, zipfile.BadZipFile) as e:
         raise _refuse("không phải tệp zip đọc được", "not a readable zip file", name) from e
     folder = _folder(archive, name)
-    _check_files(archive, folder, name)
-    catalog = json.loads(archive.read(f"{folder}/{CATALOG}"))
+    listed = _check_files(archive, folder, name)
+    try:
+        catalog = json.loads(archive.read(f"{folder}/{CATALOG}"))
+    except (KeyError, ValueError) as e:
+        raise _refuse(f"thiếu hoặc hỏng {CATALOG}", f"{CATALOG} is missing or unreadable", name) from e
     if catalog.get("format") != FORMAT:
         raise _refuse("không phải gói sohoa", "not a sohoa package", name)
-    listed = _listed(archive, folder, name)
     for obj in catalog["objects"]:
         check_key(obj["key"])
         if listed.get(obj["path"], ("", 0))[0] != obj["sha256"]:

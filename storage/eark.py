@@ -326,8 +326,12 @@ def root_mets(objid: str, label: str, created: str, agency: str, parts: RootPart
 
 
 def listed_files(mets: bytes) -> dict[str, tuple[str, int]]:
-    """Every file a METS lists (file and mdRef), by its href: (SHA-256 in lower case, size)."""
-    root = etree.fromstring(mets, parser=etree.XMLParser(resolve_entities=False, no_network=True))
+    """Every file a METS lists (file and mdRef), by its href: (SHA-256 in lower case, size).
+    Raises ValueError for a METS that is not well-formed XML."""
+    try:
+        root = etree.fromstring(mets, parser=etree.XMLParser(resolve_entities=False, no_network=True))
+    except etree.XMLSyntaxError as e:
+        raise ValueError(str(e)) from e
     found: dict[str, tuple[str, int]] = {}
     for element in root.iter(f"{{{METS}}}file", f"{{{METS}}}mdRef"):
         href = element.get(f"{{{XLINK}}}href")
