@@ -34,6 +34,14 @@ CODE = "000.00.12.H12-250527-0001"
 FOLDER = CODE
 
 
+@pytest.fixture(params=["fs", "s3"])
+def store(request: pytest.FixtureRequest, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test on the filesystem store, then on S3 (SeaweedFS with object lock)."""
+    if request.param == "s3":
+        monkeypatch.setenv("SOHOA_OBJECT_STORE_URL", request.getfixturevalue("s3_url"))
+    return str(request.param)
+
+
 @pytest.fixture
 def dossier(data_dir: Path, monkeypatch: pytest.MonkeyPatch, page_png: Path) -> Iterator[str]:
     """A dossier with one digitized, signed document, moved on once."""
@@ -130,8 +138,13 @@ def _nothing_written(data_dir: Path) -> None:
 
 
 def _fresh_archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> Path:
+    """A new data folder (empty catalog) and, on S3, a new bucket."""
+    import uuid
+
     fresh = tmp_path / name
     monkeypatch.setenv("SOHOA_DATA_DIR", str(fresh))
+    if url := os.environ.get("SOHOA_OBJECT_STORE_URL"):
+        monkeypatch.setenv("SOHOA_OBJECT_STORE_URL", f"{url.rsplit('/', 1)[0]}/sohoa-fresh-{uuid.uuid4().hex[:12]}")
     _clear_caches()
     return fresh
 
@@ -170,7 +183,9 @@ def test_import_refuses_a_package_that_fails_and_writes_nothing(
     _nothing_written(fresh)
 
 
-def test_round_trip_export_wipe_import(dossier: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_round_trip_export_wipe_import(
+    store: str, dossier: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from signing import verify_pdf
 
     before = searching.search(context(), "khai sinh", actor="test")
