@@ -25,7 +25,22 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from errors import SohoaError
-from service import access, dossiers, gate, jobs, logs, queue, resumable, scans, scratch, signatures, uploads, views
+from service import (
+    access,
+    dossiers,
+    gate,
+    jobs,
+    logs,
+    packages,
+    queue,
+    resumable,
+    retention,
+    scans,
+    scratch,
+    signatures,
+    uploads,
+    views,
+)
 from service import audit as audit_log
 from service import search as searching
 from service.access import Principal
@@ -551,6 +566,9 @@ def remove_document(
     return _with_links(removed)
 
 
+_BYTES = {"schema": {"type": "string", "format": "binary"}}
+
+
 class LegalHold(BaseModel):
     on: bool = Field(description="true: phong tỏa; false: gỡ phong tỏa / set or lift the hold")
     reason: str = Field("", max_length=500, description="Căn cứ (quyết định, vụ việc) / grounds")
@@ -561,6 +579,29 @@ def legal_hold(who: Archivist, code: str, body: LegalHold) -> views.LegalHoldVie
     """Phong tỏa pháp lý mọi đối tượng của hồ sơ (kho S3 có khóa đối tượng).
     / Put a dossier's objects under legal hold, or lift it (S3 with object lock)."""
     return dossiers.legal_hold(context(), code, body.on, actor=who.actor, reason=body.reason)
+
+
+@app.get(
+    "/api/v1/dossiers/{code}/package",
+    tags=["lưu trữ"],
+    response_class=StreamingResponse,
+    responses={200: {"description": "Gói E-ARK / the E-ARK package", "content": {"application/zip": _BYTES}}},
+)
+def export_package(who: Archivist, code: str) -> StreamingResponse:
+    """Gói E-ARK (CSIP/SIP, zip) của hồ sơ, truyền dần từ kho: bản quét gốc, PDF/A, bản đã ký, METS, EAD,
+    PREMIS. / The dossier's E-ARK package (CSIP/SIP, zip), streamed from the store."""
+    chunks = packages.export(context(), code, actor=who.actor)
+    headers = {"Content-Disposition": f'attachment; filename="{code}.zip"'}
+    return StreamingResponse(chunks, media_type="application/zip", headers=headers)
+
+
+@app.get("/api/v1/retention", tags=["lưu trữ"])
+def retention_due(
+    who: Archivist,
+    due_within: Annotated[str, Query(max_length=16, description="Khoảng: 90d, 12w, 1y / the window")] = "90d",
+) -> views.RetentionReport:
+    """Hồ sơ sắp hết (hoặc đã hết) thời hạn bảo quản. / Dossiers whose retention ends within the window."""
+    return retention.due(context(), retention.parse_window(due_within))
 
 
 @app.get("/api/v1/audit-events", tags=["lưu trữ"])
@@ -611,9 +652,6 @@ def verify_document(who: Reader, code: str, document_id: DocumentId) -> views.St
     """Kiểm tra bản mới nhất đã lưu của tài liệu: chữ ký, thay đổi sau khi ký, PDF/A.
     / Verify the document's latest stored version: signatures, changes after signing, PDF/A."""
     return signatures.verify_document(context(), code, document_id, actor=who.actor)
-
-
-_BYTES = {"schema": {"type": "string", "format": "binary"}}
 
 
 @app.get(

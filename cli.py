@@ -89,6 +89,11 @@ def fail(error: SohoaError, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+def echo_json(model: Any) -> None:
+    """A pydantic answer as the API would give it."""
+    typer.echo(json.dumps(model.model_dump(mode="json"), ensure_ascii=False, indent=2))
+
+
 def _run(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
     try:
         return fn(*args, **kwargs)
@@ -378,7 +383,7 @@ def search(
         actor=operator(),
     )
     if as_json:
-        typer.echo(json.dumps(result.model_dump(mode="json"), ensure_ascii=False, indent=2))
+        echo_json(result)
         return
     shown = f"{offset + 1}–{offset + len(result.hits)}" if result.hits else "0"
     about = "khoảng " if result.total_estimated else ""  # an estimate: PostgreSQL, above 10,000 matches
@@ -424,6 +429,8 @@ def _print_audit(report: Any) -> None:
         typer.echo(f"HỎNG / CORRUPT   {item['key']} (sha256 {item['actual'][:16]}…, cần {item['expected'][:16]}…)")
     for key in report.orphans:
         typer.echo(f"THỪA / ORPHAN    {key}")
+    for key in report.writable:
+        typer.echo(f"GHI ĐƯỢC / WRITABLE {key} (đối tượng lưu trữ phải chỉ đọc / stored objects must be read-only)")
     log = report.log
     if log.ok:
         typer.echo(
@@ -439,8 +446,8 @@ def _print_audit(report: Any) -> None:
     typer.echo(
         "Toàn vẹn. / Intact."
         if report.ok
-        else "Có đối tượng thiếu, hỏng hoặc nhật ký, mã truy cập bị sửa. / Objects missing or corrupt, or the log "
-        "or tokens altered."
+        else "Có đối tượng thiếu, hỏng, ghi được hoặc nhật ký, mã truy cập bị sửa. / Objects missing, corrupt or "
+        "writable, or the log or tokens altered."
     )
 
 
@@ -668,6 +675,144 @@ def station_watch(
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C: the queue on disk keeps what is left
         Agent(config).run(stop)
     typer.echo("", err=True)
+
+
+def _day(value: str | None, name: str) -> Any:
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(value) if value else None
+    except ValueError:
+        fail(
+            SohoaError(
+                f"Ngày {value!r} không hợp lệ, cần dạng YYYY-MM-DD.",
+                f"Invalid date {value!r}, expected YYYY-MM-DD.",
+                field=name,
+            )
+        )
+
+
+@app.command()
+def export(
+    codes: Annotated[list[str] | None, typer.Argument(help="Mã hồ sơ")] = None,
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Gói .zip (một hồ sơ) hoặc thư mục (nhiều hồ sơ)")
+    ] = Path("."),
+    received_from: Annotated[str | None, typer.Option(help="Mọi hồ sơ nhận từ ngày (YYYY-MM-DD)")] = None,
+    received_to: Annotated[str | None, typer.Option(help="… đến ngày (YYYY-MM-DD)")] = None,
+    keep: Annotated[bool, typer.Option("--keep", help="Lưu cả gói vào kho, giữ theo thời hạn bảo quản")] = False,
+) -> None:
+    """Xuất gói E-ARK (CSIP/SIP) của hồ sơ: mỗi hồ sơ một tệp zip. / Export E-ARK packages, one zip a dossier."""
+    from service import packages
+    from service.context import context
+
+    existing_data(get_settings())
+    ctx = context()
+    chosen = list(codes or [])
+    if received_from or received_to:
+        chosen += _run(
+            packages.dossiers_received, ctx, _day(received_from, "received_from"), _day(received_to, "received_to")
+        )
+    if not chosen:
+        fail(SohoaError("Không có hồ sơ nào để xuất.", "No dossier to export.", field="codes"))
+    one_file = len(chosen) == 1 and output.suffix.lower() == ".zip"
+    if not one_file:
+        output.mkdir(parents=True, exist_ok=True)
+    for code in dict.fromkeys(chosen):
+        target = output if one_file else output / f"{code}.zip"
+        try:
+            _export_one(ctx, code, target)
+        except packages.NothingToExport as e:
+            if code in (codes or []):
+                fail(e)
+            typer.echo(f"{code}: bỏ qua / skipped ({e.en})", err=True)  # a dossier of the period with no document
+            continue
+        kept = f", {_run(packages.keep, ctx, code, target, actor=operator())}" if keep else ""
+        typer.echo(f"{code}: {target} ({target.stat().st_size} byte{kept})")
+
+
+def _export_one(ctx: Any, code: str, target: Path) -> None:
+    """One package written whole or not at all (a .part file renamed at the end)."""
+    from service import packages
+
+    partial = target.with_name(f".{target.name}.part")
+    try:
+        with partial.open("wb") as out:
+            for chunk in packages.export(ctx, code, actor=operator()):
+                out.write(chunk)
+        partial.replace(target)
+    except SohoaError as e:
+        if isinstance(e, packages.NothingToExport):
+            raise
+        fail(e)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+@app.command()
+def retention(
+    due_within: Annotated[str, typer.Option(help="Hết thời hạn bảo quản trong khoảng: 90d, 12w, 1y")] = "90d",
+    as_json: Annotated[bool, typer.Option("--json", help="In kết quả dạng JSON")] = False,
+) -> None:
+    """Hồ sơ sắp hết (hoặc đã hết) thời hạn bảo quản, để lưu trữ xem xét. / Dossiers whose retention ends
+    within the window (or has ended), for the archive's review."""
+    from service import retention as kept
+    from service.context import context
+
+    existing_data(get_settings())
+    report = _run(kept.due, context(), _run(kept.parse_window, due_within))
+    if as_json:
+        echo_json(report)
+        return
+    typer.echo(f"{len(report.dossiers)} hồ sơ hết hạn bảo quản đến {report.within_days} ngày tới / dossiers due")
+    for d in report.dossiers:
+        mark = "ĐÃ HẾT / ENDED" if d.ended else "sắp hết / due"
+        typer.echo(f"{d.ends_on}  {d.code}  {d.retention} năm  {mark}  {d.title}")
+
+
+@app.command()
+def renew(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Chỉ liệt kê, không gia hạn")] = False,
+    window_days: Annotated[int | None, typer.Option(help="Gia hạn khi chứng thư TSA hết hạn trong số ngày này")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="In kết quả dạng JSON")] = False,
+) -> None:
+    """Gia hạn dấu thời gian (B-LTA) cho bản đã ký có dấu thời gian sắp hết hạn. / Add a new document time
+    stamp to signed files whose last time stamp's certificate expires soon (B-LTA)."""
+    from service import renewal
+    from service.context import context
+
+    existing_data(get_settings())
+    report = _run(renewal.renew, context(), dry_run=dry_run, window_days=window_days)
+    if as_json:
+        echo_json(report)
+    for item in [] if as_json else report.documents:
+        done = (
+            f"→ {item.renewed}"
+            if item.renewed
+            else ("(thử / dry run)" if dry_run else f"LỖI / FAILED: {item.error_en}")
+        )
+        typer.echo(f"{item.dossier} tài liệu {item.document_id}: TSA hết hạn {item.expires} {done}")
+    failed = [i for i in report.documents if not dry_run and not i.renewed]
+    if not as_json:
+        typer.echo(f"{len(report.documents)} bản cần gia hạn / due, {len(failed)} lỗi / failed")
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command("import")
+def import_(
+    packages: Annotated[list[Path], typer.Argument(help="Gói E-ARK (.zip) do `sohoa export` xuất")],
+) -> None:
+    """Nhập lại hồ sơ từ gói E-ARK: kiểm mọi tổng kiểm và chữ ký trước khi ghi. / Import dossiers from
+    E-ARK packages: every checksum and signature checked before anything is written."""
+    from service.context import context
+    from service.restore import import_package
+
+    ctx = context()
+    for path in packages:
+        if not path.is_file():
+            fail(SohoaError(f"Không có tệp {path}.", f"No such file: {path}.", field=str(path)))
+        code = _run(import_package, ctx, path, actor=operator())
+        typer.echo(f"{path}: đã nhập hồ sơ {code} / imported dossier {code}")
 
 
 def main() -> None:

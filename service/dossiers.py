@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 import storage.manifest
 import storage.search
 from errors import SohoaError
-from service import signing_rules
+from service import retention, signing_rules
 from service.context import Context, audit, audit_read
 from service.documents import change, clear_versions, document_views, locked, versions
 from service.settings import Settings
@@ -25,12 +25,14 @@ from storage.catalog import StoredObject, find_document, insert_new, iso, now
 from storage.errors import NotFound, StorageError
 
 log = logging.getLogger("sohoa")
-RETENTION_CODES = ("", "01", "70", "50", "30", "20", "10")  # 01 = permanent, else years
+RETENTION_CODES = ("", retention.PERMANENT, *retention.YEARS)  # 01 = permanent, else years
 
 
 def write_manifest(ctx: Context, code: str) -> None:
-    """Bring the dossier's manifest up to date. The catalog is the record: a manifest that cannot be
-    written now (store down) is rewritten whole at the dossier's next change."""
+    """Bring the dossier's manifest up to date, and its objects' locks to its retention code. The
+    catalog is the record: a manifest that cannot be written now (store down) is rewritten whole,
+    and the locks set, at the dossier's next change."""
+    retention.bind(ctx, code)
     try:
         with ctx.sessions() as session:
             storage.manifest.write(ctx.store, session, code, ctx.tmp)

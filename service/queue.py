@@ -4,6 +4,7 @@ take from it (inside a server process, or on their own). Tasks are thin: they ha
 
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
 import logging
 import os
@@ -13,15 +14,16 @@ import threading
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
-from huey import Huey, RedisHuey, SqliteHuey
+from huey import Huey, RedisHuey, SqliteHuey, crontab
 from huey.api import TaskWrapper
 from huey.consumer import Consumer
 from huey.storage import SqliteStorage
 from sqlalchemy import select
 
 from errors import SohoaError
-from service import lanes, lease
+from service import lanes, lease, renewal
 from service.audit import start_anchorer
 from service.context import context
 from service.run import run_job
@@ -33,12 +35,22 @@ log = logging.getLogger("sohoa.jobs")
 
 @dataclass(frozen=True)
 class Queue:
-    """Two lanes: small jobs, and large ones (service.lanes), each with its own consumer."""
+    """Two lanes: small jobs, and large ones (service.lanes), each with its own consumer; the
+    small lane also runs the daily renewal of time stamps (``renew``, None when switched off)."""
 
     huey: Huey
     digitize: TaskWrapper
     large: Huey
     digitize_large: TaskWrapper
+    renew: TaskWrapper | None = None
+
+
+def renewal_schedule(settings: Settings) -> crontab | None:
+    """Daily at SOHOA_RENEWAL_HOUR in the office's time zone (Huey's schedule runs in UTC)."""
+    if settings.renewal_hour < 0:
+        return None
+    local = dt.datetime.combine(dt.date.today(), dt.time(settings.renewal_hour), ZoneInfo(settings.timezone))
+    return crontab(minute="0", hour=str(local.astimezone(dt.UTC).hour))
 
 
 class _QueueFile(SqliteStorage):
@@ -81,7 +93,13 @@ def queue(settings: Settings | None = None) -> Queue:
             with context(settings).sessions() as session:
                 enqueue(job_id, session.scalar(select(Job.pages_total).where(Job.id == job_id)), settings=settings)
 
-    return Queue(huey, huey.task(name="digitize")(digitize), large, large.task(name="digitize")(digitize))
+    def renew() -> None:
+        yield_cpu()
+        renewal.renew(context(settings))
+
+    schedule = renewal_schedule(settings)
+    renewer = huey.periodic_task(schedule, name="renew")(renew) if schedule is not None else None
+    return Queue(huey, huey.task(name="digitize")(digitize), large, large.task(name="digitize")(digitize), renewer)
 
 
 def enqueue(job_id: str, pages: int | None = None, *, settings: Settings | None = None) -> None:
@@ -130,9 +148,12 @@ class Workers:
 
 def _consumers(settings: Settings) -> tuple[Consumer, Consumer]:
     lanes_of = queue(settings)
-    options = {"worker_type": "thread", "periodic": False, "max_delay": 1.0, "shutdown_timeout": STOP_SECONDS}
-    small = LaneConsumer(lanes_of.huey, workers=settings.worker_threads, initial_delay=0.1, **options)
-    large = LaneConsumer(lanes_of.large, workers=1, initial_delay=0.1, **options)
+    options = {"worker_type": "thread", "max_delay": 1.0, "shutdown_timeout": STOP_SECONDS}
+    periodic = lanes_of.renew is not None  # the small lane's scheduler queues the daily renewal
+    small = LaneConsumer(
+        lanes_of.huey, workers=settings.worker_threads, initial_delay=0.1, periodic=periodic, **options
+    )
+    large = LaneConsumer(lanes_of.large, workers=1, initial_delay=0.1, periodic=False, **options)
     return small, large
 
 

@@ -167,6 +167,18 @@ class Settings(BaseSettings):
     audit_anchor_seconds: float = Field(
         60, gt=0, description="How often a worker writes the audit log's head as a write-once object (its anchor)."
     )
+    renewal_hour: int = Field(
+        2,
+        ge=-1,
+        le=23,
+        description="Hour of the day (SOHOA_TIMEZONE) when a worker renews the time stamps of signed files "
+        "(B-LTA); -1: never.",
+    )
+    renewal_window_days: int = Field(
+        365,
+        ge=1,
+        description="Renew a signed file when its last time stamp's certificate expires within this many days.",
+    )
     host: str = Field("127.0.0.1", description="Address `sohoa serve` binds to.")
     port: int = Field(8000, description="Port `sohoa serve` listens on.")
 

@@ -267,6 +267,40 @@ class LegalHoldView(BaseModel):
     objects: list[str]
 
 
+class RetentionDue(BaseModel):
+    code: str
+    title: str
+    retention: str = Field(description="Mã thời hạn bảo quản: 70, 50, 30, 20, 10 (năm) / retention code (years)")
+    status: str
+    starts_on: str = Field(description="Thời hạn tính từ ngày tiếp nhận / the period runs from receipt")
+    ends_on: str = Field(description="Ngày hết thời hạn bảo quản / the day retention ends")
+    ended: bool = Field(description="Đã hết hạn / already ended")
+
+
+class RetentionReport(BaseModel):
+    today: str
+    within_days: int
+    dossiers: list[RetentionDue] = Field(description="Sớm hết hạn trước / soonest first")
+
+
+class RenewalItem(BaseModel):
+    dossier: str
+    document_id: int = Field(description="Số thứ tự trong hồ sơ / its number in the dossier")
+    key: str = Field(description="Bản đã ký hiện tại / the signed version now")
+    expires: str = Field(
+        description="Chứng thư của dấu thời gian cuối hết hạn / the last time stamp's certificate ends"
+    )
+    renewed: str | None = Field(None, description="Bản mới (đã gia hạn) / the new, renewed version")
+    error_vi: str | None = None
+    error_en: str | None = None
+
+
+class RenewalReport(BaseModel):
+    window_days: int
+    dry_run: bool
+    documents: list[RenewalItem]
+
+
 class DocumentSigned(SignatureMade):
     kind: Literal["officer", "signer", "agency"]
     dossier: str

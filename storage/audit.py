@@ -28,11 +28,13 @@ class AuditReport:
     log: ChainReport | None = None
     anchors: list[str] = field(default_factory=list)  # the log against its heads kept in the store
     tokens: list[str] = field(default_factory=list)  # token rows against what the log says of them
+    writable: list[str] = field(default_factory=list)  # filesystem store: objects that are not read-only
 
     @property
     def ok(self) -> bool:
         log_ok = self.log is None or self.log.ok
-        return not self.missing and not self.corrupt and log_ok and not self.anchors and not self.tokens
+        unchanged = not self.missing and not self.corrupt and not self.writable
+        return unchanged and log_ok and not self.anchors and not self.tokens
 
 
 def _sha256(store: ObjectStore, key: str) -> str:
@@ -115,6 +117,8 @@ def audit(store: ObjectStore, sessions: sessionmaker[Session]) -> AuditReport:
             continue
         if sha is not None and (actual := _sha256(store, key)) != sha:
             report.corrupt.append({"key": key, "expected": sha, "actual": actual})
+        if store.read_only(key) is False:  # stored objects are read-only files (S3: None, object lock)
+            report.writable.append(key)
     for area in AREAS:
         report.orphans += [
             key for key in store.list(area) if key not in expected and not key.endswith("/manifest.json")

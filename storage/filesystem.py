@@ -8,6 +8,7 @@ import shutil
 import stat
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -20,8 +21,8 @@ class FilesystemStore:
     """Objects as files under one root. Writes go to a temporary file that is fsynced and
     renamed into place, so a reader never sees a partial object, even across processes.
 
-    There are no versions: an overwrite replaces the file. ``retain=True`` makes the file
-    read-only (0444) and refuses to replace it, which guards against mistakes, not against
+    There are no versions: an overwrite replaces the file. A write-once or retained object is a
+    read-only file (0444) that is never replaced, which guards against mistakes, not against
     root or anyone who can chmod: only an S3 store with object lock enforces retention."""
 
     def __init__(self, root: Path) -> None:
@@ -66,7 +67,7 @@ class FilesystemStore:
                 fd = os.open(tmp, os.O_RDONLY)
                 try:
                     os.fsync(fd)
-                    if retain:  # before it is linked into place, so it is never visible writable
+                    if retain or write_once:  # before it is linked into place, so never visible writable
                         os.fchmod(fd, 0o444)
                 finally:
                     os.close(fd)
@@ -135,6 +136,21 @@ class FilesystemStore:
             "The filesystem object store has no legal hold; it needs an S3 store with object lock.",
             field="key",
         )
+
+    def retain(self, key: str, until: datetime, *, hold: bool = False) -> None:
+        """Read-only: the only guard a file system has (no date, no hold; root can still change it)."""
+        path = self._path(key)
+        try:
+            path.chmod(0o444)
+        except FileNotFoundError as e:
+            raise NotFound(f"Không có đối tượng {key}.", f"No object {key}.", field="key") from e
+
+    def retained_until(self, key: str) -> datetime | None:
+        return None
+
+    def read_only(self, key: str) -> bool | None:
+        path = self._path(key)
+        return _retained(path) if path.is_file() else None
 
     def check(self) -> None:
         if not os.access(self.root, os.W_OK):

@@ -7,6 +7,7 @@ import builtins  # the stores have a method named list
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -62,6 +63,20 @@ class ObjectStore(Protocol):
         ...
 
     def legal_hold(self, key: str, on: bool) -> None: ...
+    def retain(self, key: str, until: datetime, *, hold: bool = False) -> None:
+        """Keep the object's current version unchangeable until ``until``: S3 COMPLIANCE retention,
+        only ever extended (an earlier date leaves the lock as it is); ``hold`` adds a legal hold
+        (permanent records). The filesystem store makes the file read-only."""
+        ...
+
+    def retained_until(self, key: str) -> datetime | None:
+        """When the object's retention ends (None: not retained, or a store without dates)."""
+        ...
+
+    def read_only(self, key: str) -> bool | None:
+        """Whether the stored file is read-only (filesystem store); None where the store has no file modes."""
+        ...
+
     def check(self) -> None: ...
 
 

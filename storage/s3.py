@@ -44,6 +44,7 @@ PROBE_TIMEOUT = 3.0
 _MISSING = {"NoSuchKey", "NoSuchVersion"}
 _BUCKET_TAKEN = {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}
 _META_SHA256 = "x-amz-meta-sha256"
+_NO_RETENTION = {"NoSuchObjectLockConfiguration", "ObjectLockConfigurationNotFoundError"}
 
 T = TypeVar("T")
 
@@ -309,6 +310,40 @@ class S3Store:
                 self.client.disable_object_legal_hold(self.bucket, key)
 
         self._call(hold, key)
+
+    def retain(self, key: str, until: datetime, *, hold: bool = False) -> None:
+        check_key(key)
+        until = until.astimezone(UTC).replace(microsecond=0)
+
+        def apply() -> None:
+            self._require_object_lock()
+            current = self._retention(key)
+            if current is None or current.retain_until_date is None or current.retain_until_date < until:
+                self.client.set_object_retention(self.bucket, key, Retention(COMPLIANCE, until))
+            if hold:
+                self.client.enable_object_legal_hold(self.bucket, key)
+
+        self._call(apply, key)
+
+    def _retention(self, key: str) -> Retention | None:
+        try:
+            return self.client.get_object_retention(self.bucket, key)
+        except S3Error as e:
+            if e.code in _NO_RETENTION:  # SeaweedFS names an object without retention so
+                return None
+            raise
+
+    def retained_until(self, key: str) -> datetime | None:
+        check_key(key)
+
+        def read() -> datetime | None:
+            current = self._retention(key)
+            return current.retain_until_date if current is not None else None
+
+        return self._call(read, key)
+
+    def read_only(self, key: str) -> bool | None:
+        return None  # object lock, not file modes: retained_until says how long
 
     def check(self) -> None:
         """Raises StorageUnavailable unless the server answers these credentials; the bucket is

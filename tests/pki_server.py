@@ -18,8 +18,9 @@ from werkzeug.serving import make_server
 
 logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no request log lines in test output
 ARCHITECTURE = Path(__file__).resolve().parent / "pki" / "architecture.yml"
-SERVICE_KEYS = ("root", "interm", "tsa", "ocsp")
-KEYS = ("root", "interm", "tsa", "ocsp", "agency", "revoked", "expired", "no-signing", "future")
+SERVICE_KEYS = ("root", "interm", "tsa", "tsa-short", "ocsp")
+KEYS = ("root", "interm", "tsa", "tsa-short", "ocsp", "agency", "revoked", "expired", "no-signing", "future")
+SHORT_TSA_DAYS = 30  # how long the short-lived TSA's certificate has left, from the day the PKI starts
 
 
 @dataclass
@@ -38,6 +39,24 @@ class TestPki:
     @property
     def tsa_url(self) -> str:
         return f"{self.url}/sohoa/tsa/tsa"
+
+    @property
+    def short_tsa_url(self) -> str:
+        """A TSA whose certificate expires SHORT_TSA_DAYS from today."""
+        return f"{self.url}/sohoa/tsa/tsa-short"
+
+
+def _architecture() -> dict:  # type: ignore[type-arg]
+    """The architecture, with the short-lived TSA's certificate dated from today."""
+    import datetime as dt
+
+    arch = yaml.safe_load(ARCHITECTURE.read_text(encoding="utf-8"))
+    today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    arch["certs"]["tsa-short"]["validity"] = {
+        "valid-from": (today - dt.timedelta(days=365)).strftime("%Y-%m-%dT%H:%M:%S+0000"),
+        "valid-to": (today + dt.timedelta(days=SHORT_TSA_DAYS)).strftime("%Y-%m-%dT%H:%M:%S+0000"),
+    }
+    return arch  # type: ignore[no-any-return]
 
 
 def _free_port() -> int:
@@ -67,7 +86,7 @@ def start(folder: Path) -> tuple[TestPki, threading.Thread, object]:
         "keysets": {
             "sohoa-test": {"path-prefix": str(folder), "keys": {label: {"path": f"{label}.key.pem"} for label in KEYS}}
         },
-        "pki-architectures": {"sohoa": yaml.safe_load(ARCHITECTURE.read_text(encoding="utf-8"))},
+        "pki-architectures": {"sohoa": _architecture()},
     }
     cfg = CertomancerConfig(config, key_search_dir=str(folder), external_url_prefix=url)
     arch = cfg.get_pki_arch(ArchLabel("sohoa"))

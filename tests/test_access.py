@@ -41,6 +41,8 @@ EXPECTED: dict[tuple[str, str], set[str] | None] = {
     ("POST", "/api/v1/dossiers/{code}/transitions"): READ,  # and per status: see test_lifecycle
     ("GET", "/api/v1/audit-events"): {"archivist", "admin"},
     ("POST", "/api/v1/dossiers/{code}/legal-hold"): {"archivist", "admin"},
+    ("GET", "/api/v1/dossiers/{code}/package"): {"archivist", "admin"},
+    ("GET", "/api/v1/retention"): {"archivist", "admin"},
     ("GET", "/api/v1/dossiers/{code}/documents/{document_id}/{kind}"): READ,
     ("HEAD", "/api/v1/dossiers/{code}/documents/{document_id}/{kind}"): READ,
     ("GET", "/api/v1/dossiers/{code}/documents/{document_id}/verification"): READ,

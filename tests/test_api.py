@@ -166,7 +166,8 @@ def test_job_interrupted_by_a_crash_completes_after_restart(data_dir: Path, page
 
 def test_openapi_documents_every_answer(data_dir: Path) -> None:
     """Every route declares its answer's fields (a response model), statuses as enums; only the
-    downloads (bytes; their HEAD, headers only) and /metrics (Prometheus text) answer otherwise."""
+    downloads (bytes; their HEAD, headers only; a dossier's E-ARK package, a zip) and /metrics
+    (Prometheus text) answer otherwise."""
     schema = api.app.openapi()
     components = schema["components"]["schemas"]
 
@@ -174,13 +175,16 @@ def test_openapi_documents_every_answer(data_dir: Path) -> None:
         return components[ref["$ref"].rsplit("/", 1)[1]]["properties"]
 
     download = "/api/v1/dossiers/{code}/documents/{document_id}/{kind}"
-    untyped = {(download, "get"), (download, "head"), ("/metrics", "get")}
+    package = "/api/v1/dossiers/{code}/package"
+    untyped = {(download, "get"), (download, "head"), (package, "get"), ("/metrics", "get")}
     checked = 0
     for path, methods in schema["paths"].items():
         for method, operation in methods.items():
+            [ok] = [v for k, v in operation["responses"].items() if k.startswith("2")][:1]
+            if (path, method) == (package, "get"):
+                assert ok["content"]["application/zip"]["schema"]["format"] == "binary"
             if (path, method) in untyped:
                 continue
-            [ok] = [v for k, v in operation["responses"].items() if k.startswith("2")][:1]
             body = ok["content"]["application/json"]["schema"]
             assert "$ref" in body and fields(body), (method, path)
             checked += 1
