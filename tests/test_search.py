@@ -508,3 +508,31 @@ def test_postgresql_estimates_a_huge_total_and_counts_a_small_one_exactly(
     assert len(common.hits) == 20 and [h.page for h in later.hits] != [h.page for h in common.hits]
     assert (rare.total, rare.estimated) == (truth["hiem"], False) == (150, False)
     assert (filtered.total, filtered.estimated) == (0, False)
+
+
+@pytest.mark.parametrize("walk", [0, 10**9])
+def test_postgresql_fetches_the_same_hits_whichever_way_the_sample_picks(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch, walk: int
+) -> None:
+    """At scale PostgreSQL picks, from the sample, how to fetch hits: walking pages newest first
+    where matches are dense, gathering them from the index where they are rare. Either way the
+    hits, their order and their pages are SQLite's (every query of the comparison corpus, three
+    pages deep, filters too). Scaled down: a sample of 100 of the 300 pages."""
+    import storage.search
+
+    monkeypatch.setattr(storage.search, "SAMPLE_PAGES", 100)
+    monkeypatch.setattr(storage.search, "EXACT_UP_TO", 10**9)  # totals exact: compared too
+    monkeypatch.setattr(storage.search, "ORDERED_SCAN_ROWS", walk)  # 0: always gather; 10**9: always walk
+    engines = {"sqlite": open_catalog(f"sqlite:///{tmp_path / 'same.db'}"), "postgresql": open_catalog(pg_url)}
+    for factory in engines.values():
+        _corpus(factory)
+    with engines["postgresql"].kw["bind"].connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+        c.execute(text("ANALYZE page_search"))
+    with engines["postgresql"]() as s:
+        plan = storage.search._Plan("postgresql", storage.search.parse_query("hồ sơ"), [], {})
+        plan.sample(s)
+        assert plan.shares and plan.pages >= 250  # the sample is taken
+    sqlite, postgresql = (_answers(f) for f in engines.values())
+    engines["postgresql"].kw["bind"].dispose()
+    for query, a, b in zip(_QUERIES + [q for q, _ in _FILTERED], sqlite, postgresql, strict=True):
+        assert a == b, query
