@@ -48,7 +48,7 @@ def admit(headers: Headers, roles: tuple[str, ...], method: str = "GET") -> Prin
     cookie = cookie_parser(headers.get("cookie", "")).get(SESSION_COOKIE)
     if not token and cookie:
         principal, csrf = people.require_session(people.session_of(context(), cookie))
-        if method not in SAFE and not secrets.compare_digest(headers.get(CSRF_HEADER, ""), csrf):
+        if method not in SAFE and not secrets.compare_digest(headers.get(CSRF_HEADER, "").encode(), csrf.encode()):
             raise access.Forbidden(
                 "Thiếu mã chống giả mạo yêu cầu (CSRF); tải lại trang.",
                 "The request's CSRF token is missing or wrong; reload the page.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
@@ -15,7 +16,6 @@ from service import access, dossiers, pageviews
 from service import search as searching
 from service.context import context
 from storage import lifecycle
-from storage.catalog import OFFICE_ZONE
 from web.render import render
 from web.session import Need, WebUser
 
@@ -85,5 +85,5 @@ async def page_image(user: Reader, code: str, number: int, page: int, w: int = 2
 @router.get("/queue")
 def work_queue(request: Request, user: Reader, status: Text = "") -> Response:
     found = dossiers.work_queue(context(), status=status if status in lifecycle.STATUSES else None)
-    today = dt.datetime.now(OFFICE_ZONE[0]).date().isoformat()
+    today = dt.datetime.now(ZoneInfo(context().settings.timezone)).date().isoformat()  # the office's day
     return render(request, "queue.html", user, found=found, status=status, today=today, statuses=dossiers.WAITING)

@@ -28,7 +28,7 @@ def language(request: Request) -> str:
 
 
 class Translator:
-    """``t("key", name=…)``: the message in the page's language, its fields filled in."""
+    """``t(key, name=…)``: the message in the page's language, its fields filled in."""
 
     def __init__(self, lang: str) -> None:
         self.lang = lang

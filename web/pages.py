@@ -55,7 +55,7 @@ def login(
     next: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
     t = Translator(language(request))
-    if not secrets.compare_digest(csrf, request.cookies.get(LOGIN_CSRF, "")):
+    if not secrets.compare_digest(csrf.encode(), request.cookies.get(LOGIN_CSRF, "").encode()):
         return _login_page(request, 403, t.pick("Phiên đăng nhập hết hạn; thử lại.", "The form expired; try again."))
     try:
         opened = people.login(context(), name, password)

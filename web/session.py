@@ -76,7 +76,9 @@ class Need:
             raise LoginNeeded(request.url.path)
         principal, csrf = found
         user = WebUser(principal, csrf, Translator(language(request)))
-        if request.method not in SAFE and not secrets.compare_digest(await _csrf_sent(request), csrf):
+        if request.method not in SAFE and not secrets.compare_digest(
+            (await _csrf_sent(request)).encode(), csrf.encode()
+        ):
             raise Forbidden(
                 "Thiếu mã chống giả mạo yêu cầu (CSRF); tải lại trang rồi làm lại.",
                 "The form's CSRF token is missing or wrong; reload the page and try again.",
