@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 
 import api
 from digitize import largeformat, separators
-from service import access, dossiers, people
+from service import access, dossiers, pageviews, people
 from service.audit import integrity
 from service.context import context
 from service.settings import DOSSIER_CODE_PATTERN
@@ -262,3 +262,35 @@ def test_receipt_slip_and_separator_sheets_carry_codes_a_scanner_reads(client: T
     assert client.get("/separators.pdf", params={"code": "sai-ma"}).status_code == 422
     with io.BytesIO() as _:
         assert np.asarray(page).shape[1] == 1654  # A4 at 200 dpi
+
+
+def test_word_boxes_of_a_query_come_from_the_alto_with_or_without_diacritics() -> None:
+    alto = (
+        '<alto xmlns="http://www.loc.gov/standards/alto/ns-v4#"><Layout>'
+        '<Page WIDTH="1000" HEIGHT="2000"><PrintSpace><TextBlock><TextLine>'
+        '<String CONTENT="Đăng" HPOS="100" VPOS="200" WIDTH="50" HEIGHT="20"/>'
+        '<String CONTENT="ký," HPOS="160" VPOS="200" WIDTH="30" HEIGHT="20"/>'
+        '<String CONTENT="bạn" HPOS="200" VPOS="200" WIDTH="30" HEIGHT="20"/>'
+        "</TextLine></TextBlock></PrintSpace></Page>"
+        '<Page WIDTH="500" HEIGHT="500"><PrintSpace><TextBlock><TextLine>'
+        '<String CONTENT="KÝ" HPOS="50" VPOS="100" WIDTH="50" HEIGHT="25"/>'
+        "</TextLine></TextBlock></PrintSpace></Page></Layout></alto>"
+    ).encode()
+    boxes = pageviews.word_boxes(alto, "dang ky")
+    assert boxes == {1: [(0.1, 0.1, 0.05, 0.01), (0.16, 0.1, 0.03, 0.01)], 2: [(0.1, 0.2, 0.1, 0.05)]}
+    assert pageviews.word_boxes(alto, "") == {}
+
+
+def test_the_queue_puts_the_earliest_due_first_and_settings_hide_passwords(data_dir: Path) -> None:
+    import datetime as dt
+
+    ctx = context()
+    for n, due in ((1, None), (2, dt.date(2025, 6, 30)), (3, dt.date(2025, 6, 1))):
+        meta = {"due_on": due} if due else {}
+        dossiers.create_dossier(ctx, f"000.00.12.H12-250527-000{n}", meta, actor="test")
+    dossiers.transition(ctx, "000.00.12.H12-250527-0002", "REJECTED", actor="test", reason="thiếu giấy tờ")
+    assert [d.code[-1] for d in dossiers.work_queue(ctx).dossiers] == ["3", "1"]  # rejected: not waiting
+    from service.settings import Settings, shown
+
+    values = dict(shown(Settings(database_url="postgresql+psycopg://sohoa:bi-mat@db/sohoa")))
+    assert values["SOHOA_DATABASE_URL"] == "postgresql+psycopg://sohoa:***@db/sohoa"
