@@ -40,7 +40,13 @@ AXE = ROOT / "tests" / "resources" / "axe-core" / "axe.min.js"
 SOHOA = str(Path(sys.executable).parent / "sohoa")
 CODE = "000.00.12.H12-250527-0001"
 PASSWORD = "mật khẩu thử nghiệm"
-PEOPLE = {"clerk": "Nguyễn Thị Hương", "leader": "Trần Văn Lãnh", "archivist": "Lê Lưu Trữ", "admin": "Quản Trị Viên"}
+PEOPLE = {
+    "clerk": "Nguyễn Thị Hương",
+    "leader": "Trần Văn Lãnh",
+    "archivist": "Lê Lưu Trữ",
+    "admin": "Quản Trị Viên",
+    "scanner": "Trạm quét tầng 1",
+}
 
 
 @pytest.fixture(scope="module")
@@ -198,6 +204,26 @@ def test_a_dossier_from_reception_to_signed_copy(browser: Any, site: dict[str, A
     download.value.save_as(signed)
     verified = subprocess.run([SOHOA, "verify", str(signed)], env=site["env"], capture_output=True, text=True)
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_a_scanner_station_sends_scans_to_a_dossier_received(
+    browser: Any, site: dict[str, Any], tmp_path: Path
+) -> None:
+    code = "000.00.12.H12-250529-0003"
+    clerk = _page(browser, site, "clerk")
+    clerk.fill("#code", code)
+    clerk.click("text=Tạo hồ sơ")
+    clerk.wait_for_url(f"**/dossiers/{code}")
+    station = _page(browser, site, "scanner")
+    assert station.url.endswith("/reception")
+    _check(station, "tram-quet", site["folder"] / "screenshots")
+    station.keyboard.type(f"{code}\n")  # the hand scanner: the code, then Enter moves on to the files
+    assert station.evaluate("document.activeElement.id") == "station-files"
+    page = tmp_path / "trang.png"
+    render_page(dpi=200, mode="L").save(page, dpi=(200, 200))
+    station.set_input_files("#station-files", [str(page)])
+    station.click("#station-upload button[type=submit]")
+    station.wait_for_selector("#station-list li:has-text('đã số hóa')", timeout=180_000)
 
 
 def test_admin_and_docs_pages(browser: Any, site: dict[str, Any]) -> None:

@@ -27,7 +27,8 @@
     });
   });
 
-  // One XHR per file: a progress bar each (fetch reports no upload progress).
+  // One XHR per file: a progress bar each (fetch reports no upload progress); ``done`` gets the
+  // API's answer (its jobs) once the file is in.
   function send(url, file, list, done) {
     const item = document.createElement("li");
     const bar = document.createElement("progress");
@@ -45,7 +46,7 @@
     xhr.setRequestHeader("X-CSRF-Token", csrf);
     xhr.upload.onprogress = (e) => { if (e.lengthComputable) { bar.max = e.total; bar.value = e.loaded; } };
     xhr.onload = () => {
-      const upload = list.closest("form") || document.getElementById("upload");
+      const upload = { dataset: upload_texts(list) };
       let body = {};
       try { body = JSON.parse(xhr.responseText); } catch (e) { /* not JSON */ }
       if (xhr.status === 202 || xhr.status === 200) {
@@ -55,10 +56,41 @@
         state.textContent = upload.dataset.failed + ": " + (body.detail || xhr.status);
         state.className = "flash error";
       }
-      done();
+      done(body, item);
     };
-    xhr.onerror = () => { state.textContent = (document.getElementById("upload") || {}).dataset.failed; done(); };
+    xhr.onerror = () => { state.textContent = upload_texts(list).failed; done({}, item); };
     xhr.send(form);
+  }
+
+  function upload_texts(list) {
+    return (list.closest("form") || document.getElementById("upload") || document.getElementById("station-upload")).dataset;
+  }
+
+  // A scanner station: the dossier code typed or scanned, its files sent, each job followed to its end.
+  const station = document.getElementById("station-upload");
+  if (station) {
+    const list = document.getElementById("station-list");
+    const follow = (job, item) => {
+      const bar = document.createElement("progress");
+      const state = document.createElement("span");
+      bar.setAttribute("aria-label", job.id);
+      item.append(bar, state);
+      const tick = () => fetch("/api/v1/jobs/" + job.id, { credentials: "same-origin" }).then((r) => r.json()).then((now) => {
+        bar.max = now.progress.pages_total || 1; bar.value = now.progress.pages_done;
+        if (now.status === "done") { state.textContent = station.dataset.done; bar.value = bar.max; return; }
+        if (now.status === "failed") { state.textContent = station.dataset.error + ": " + (now.error ? now.error[document.documentElement.lang === "en" ? "en" : "vi"] : ""); return; }
+        setTimeout(tick, 1500);
+      });
+      tick();
+    };
+    station.addEventListener("submit", (e) => {
+      e.preventDefault();
+      const code = document.getElementById("station-code").value.trim();
+      const files = document.getElementById("station-files");
+      const url = "/api/v1/dossiers/" + encodeURIComponent(code) + "/scans";
+      Array.from(files.files).forEach((f) => send(url, f, list, (body, item) => (body.jobs || []).forEach((j) => follow(j, item))));
+      files.value = "";
+    });
   }
 
   const upload = document.getElementById("upload");
