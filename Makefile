@@ -9,9 +9,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # is in libpdfbox2-java; javax.activation and javax.xml.bind are no longer part of Java.
 PREFLIGHT_PACKAGES := default-jre-headless libpdfbox2-java libfontbox2-java libcommons-logging-java \
 	libactivation-java libjaxb-api-java
+# The web pages' tests drive Debian's chromium through Playwright (nothing downloaded).
+BROWSER_PACKAGES := chromium
 APT_PACKAGES := tesseract-ocr tesseract-ocr-vie tesseract-ocr-osd tesseract-ocr-eng \
 	poppler-utils qpdf jbig2dec libopenjp2-7 libtiff-tools fonts-liberation2 openssl softhsm2 python3-venv \
-	$(PREFLIGHT_PACKAGES)
+	$(PREFLIGHT_PACKAGES) $(BROWSER_PACKAGES)
 
 .PHONY: run test test-fast lint system-deps clean
 

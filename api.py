@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+import web.app
 from errors import SohoaError
 from service import (
     access,
@@ -116,6 +117,8 @@ app = FastAPI(
     summary="Số hóa hồ sơ một cửa: quét → OCR tiếng Việt → PDF/A có chữ ký số → tìm kiếm",
     version="0.1.0",
     lifespan=lifespan,
+    docs_url=None,  # web/pages.py serves /docs from the repository's Swagger UI: it works offline
+    redoc_url=None,
 )
 app.router.route_class = gate.GuardedRoute  # every route below: the caller and the body's size first
 
@@ -124,7 +127,9 @@ app.add_middleware(logs.RequestLog)
 
 
 @app.exception_handler(SohoaError)
-async def _sohoa_error(request: Request, exc: SohoaError) -> JSONResponse:
+async def _sohoa_error(request: Request, exc: SohoaError) -> Response:
+    if web.app.is_page(request):  # a person at a web page: a page, or the way to the login page
+        return web.app.error_response(request, exc)
     response = problem(request, exc.status, exc.code, exc.vi, exc.en, exc.field)
     response.headers.update(exc.headers)
     return response
@@ -844,3 +849,6 @@ async def verify(who: Anyone, request: Request) -> views.Verification:
         [item] = items
         verify = partial(signatures.verify_file, ctx, item.path, name=item.name, actor=who.actor)
         return await run_in_threadpool(verify)
+
+
+web.app.install(app)  # after the API's routes: the web pages' routes never shadow one of them

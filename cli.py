@@ -460,16 +460,50 @@ def users_add(
     name: Annotated[str, typer.Argument(help="Tên người dùng hoặc trạm quét")],
     role: Annotated[str, typer.Option(help="scanner, clerk, leader, seal_keeper (văn thư), archivist hoặc admin")],
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Chỉ in mã truy cập")] = False,
+    password: Annotated[
+        bool, typer.Option("--password", help="Hỏi mật khẩu đăng nhập trang web (gõ hai lần, không hiện)")
+    ] = False,
+    password_file: Annotated[Path | None, typer.Option(help="Tệp chứa mật khẩu đăng nhập trang web")] = None,
 ) -> None:
-    """Cấp mã truy cập; mã chỉ hiện một lần. / Issue a token; it is shown once only."""
-    from service import access
+    """Cấp mã truy cập (và mật khẩu trang web); mã chỉ hiện một lần. / Issue a token (and a web password)."""
+    from service import access, people
     from service.context import context
 
-    row, token = _run(access.issue, context().sessions, name, role, actor=operator())
+    secret = _password(password, password_file)
+    if secret is None:
+        row, token = _run(access.issue, context().sessions, name, role, actor=operator())
+    else:
+        row, token = _run(people.add_person, context(), name, role, secret, actor=operator())
     if not quiet:
         typer.echo(f"Đã cấp mã số {row.id} cho {row.name} ({row.role}); lưu lại, mã không hiện lại.", err=True)
         typer.echo(f"Issued token {row.id} to {row.name} ({row.role}); keep it, it is not shown again.", err=True)
     typer.echo(token)
+
+
+def _password(prompt: bool, path: Path | None) -> str | None:
+    """A web password from a file (its first line) or typed twice; None when neither is asked for."""
+    from signing.signers import read_secret
+
+    if path is not None:
+        _need_file(path)
+        return str(_run(read_secret, path, "password_file"))
+    if prompt:
+        return str(typer.prompt("Mật khẩu / password", hide_input=True, confirmation_prompt=True))
+    return None
+
+
+@users.command("password")
+def users_password(
+    token_id: Annotated[int, typer.Argument(help="Số của người dùng (xem `sohoa users list`)")],
+    password_file: Annotated[Path | None, typer.Option(help="Tệp chứa mật khẩu (không có: hỏi)")] = None,
+) -> None:
+    """Đặt mật khẩu đăng nhập trang web cho một người; mở khóa tài khoản. / Set a person's web password."""
+    from service import people
+    from service.context import context
+
+    secret = _password(True, password_file) or ""
+    _run(people.set_password, context(), token_id, secret, actor=operator())
+    typer.echo(f"Đã đặt mật khẩu cho mã {token_id}. / Set the password of user {token_id}.")
 
 
 @users.command("list")
@@ -482,7 +516,8 @@ def users_list() -> None:
         state = f"thu hồi / revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "hiệu lực / active"
         bound = f"\tchứng thư / certificate {row.certificate_sha256[:16]}…" if row.certificate_sha256 else ""
         held = "\tkhóa trên máy chủ / server-held key" if row.signing_key else ""
-        typer.echo(f"{row.id}\t{row.role}\t{row.name}\t{state}{bound}{held}")
+        web = "\tđăng nhập web / web login" if row.password_hash else ""
+        typer.echo(f"{row.id}\t{row.role}\t{row.name}\t{state}{bound}{held}{web}")
 
 
 @users.command("certificate")
@@ -581,6 +616,7 @@ def serve(
     logs.setup()
     # Migrate and make the demo PKI here, once, before the server processes start side by side.
     _run(lambda: context(settings).trust_roots())
+    _first_admin(settings)
     uvicorn.run(
         "api:app",
         host=host or settings.host,
@@ -589,6 +625,23 @@ def serve(
         log_config=logs.config(),
         access_log=False,
     )
+
+
+def _first_admin(settings: Settings) -> None:
+    """A fresh install's first start makes the web pages' administrator and says how to log in."""
+    from service import people
+    from service.context import context
+
+    password = _run(people.first_admin, context(settings))
+    if password:
+        where = settings.data_dir.resolve() / "admin-password.txt"
+        url = f"http://{settings.host}:{settings.port}/"
+        typer.echo(
+            f"Tài khoản quản trị đầu tiên / first administrator: {url} — tên / name: {people.FIRST_ADMIN}, "
+            f"mật khẩu / password: {password} (cũng ở / also in {where}; đổi sau khi đăng nhập / change it "
+            "after logging in)",
+            err=True,
+        )
 
 
 @app.command()

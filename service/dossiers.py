@@ -199,6 +199,23 @@ def list_dossiers(
     return DossierPage(total=total, limit=limit, offset=offset, dossiers=summaries)
 
 
+# The statuses a dossier waits in for someone at the office (not yet returned or closed).
+WAITING = tuple(s for s in lifecycle.STATUSES if s not in ("RETURNED", "REJECTED", "WITHDRAWN", "ARCHIVED"))
+
+
+def work_queue(ctx: Context, *, status: str | None = None, limit: int = 50, offset: int = 0) -> DossierPage:
+    """Dossiers waiting for the office (in ``status``, or in any status before their return), the
+    earliest due first (overdue ones at the top), then those without a due date, oldest first."""
+    wanted = [status] if status else list(WAITING)
+    query = select(Dossier).where(Dossier.status.in_(wanted))
+    with ctx.sessions() as session:
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        order = (Dossier.due_on.is_(None), Dossier.due_on, Dossier.received_on, Dossier.code)
+        rows = session.scalars(query.order_by(*order).limit(limit).offset(offset))
+        summaries = [DossierSummary(**_summary(d)) for d in rows]
+    return DossierPage(total=total, limit=limit, offset=offset, dossiers=summaries)
+
+
 @dataclass(frozen=True)
 class Version:
     """One stored version of a document, as a download names it."""

@@ -9,6 +9,7 @@ and then run FastAPI's own handler unchanged."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -21,10 +22,11 @@ from fastapi.security.utils import get_authorization_scheme_param
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+from starlette.requests import cookie_parser
 from starlette.types import Message, Receive
 
 from errors import SohoaError
-from service import access
+from service import access, people
 from service.access import Principal
 from service.context import context
 from service.uploads import TooLarge
@@ -34,10 +36,26 @@ _PRINCIPAL = "sohoa.principal"  # where the gate leaves the caller, in the reque
 _bearer = HTTPBearer(auto_error=False, description="Mã truy cập (`sohoa users add`) / API token")
 
 
-def admit(headers: Headers, roles: tuple[str, ...]) -> Principal:
-    """The caller the request's bearer token names, if their role may call the route."""
+SESSION_COOKIE = "sohoa_session"  # the web pages' login (service.people)
+CSRF_HEADER = "x-csrf-token"
+SAFE = ("GET", "HEAD", "OPTIONS")
+
+
+def admit(headers: Headers, roles: tuple[str, ...], method: str = "GET") -> Principal:
+    """The caller the request's bearer token names, or else the person logged in to the web pages
+    (whose script sends the session's CSRF token with every change), if their role may call the route."""
     scheme, token = get_authorization_scheme_param(headers.get("authorization"))
-    principal = access.authenticate(context().sessions, token if scheme.lower() == "bearer" else None)
+    cookie = cookie_parser(headers.get("cookie", "")).get(SESSION_COOKIE)
+    if not token and cookie:
+        principal, csrf = people.require_session(people.session_of(context(), cookie))
+        if method not in SAFE and not secrets.compare_digest(headers.get(CSRF_HEADER, "").encode(), csrf.encode()):
+            raise access.Forbidden(
+                "Thiếu mã chống giả mạo yêu cầu (CSRF); tải lại trang.",
+                "The request's CSRF token is missing or wrong; reload the page.",
+                field=CSRF_HEADER,
+            )
+    else:
+        principal = access.authenticate(context().sessions, token if scheme.lower() == "bearer" else None)
     principal.require(roles)
     return principal
 
@@ -55,7 +73,7 @@ class Caller:
         principal = request.scope.get(_PRINCIPAL)
         if isinstance(principal, Principal):
             return principal
-        return await run_in_threadpool(admit, request.headers, self.roles)
+        return await run_in_threadpool(admit, request.headers, self.roles, request.method)
 
 
 def _roles(dependant: Dependant) -> tuple[str, ...] | None:
@@ -103,7 +121,7 @@ class GuardedRoute(APIRoute):
 
         async def guarded(request: Request) -> Response:
             if roles is not None:  # the health checks are open
-                request.scope[_PRINCIPAL] = await run_in_threadpool(admit, request.headers, roles)
+                request.scope[_PRINCIPAL] = await run_in_threadpool(admit, request.headers, roles, request.method)
             limit = context().settings.max_upload_bytes if takes_files else JSON_LIMIT
             declared = request.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > limit:

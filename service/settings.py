@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -179,6 +180,11 @@ class Settings(BaseSettings):
         ge=1,
         description="Renew a signed file when its last time stamp's certificate expires within this many days.",
     )
+    login_attempts: int = Field(
+        5, ge=1, description="Wrong passwords in a row that lock a web account for SOHOA_LOGIN_LOCKOUT_SECONDS."
+    )
+    login_lockout_seconds: float = Field(900, gt=0, description="How long a web account stays locked.")
+    session_hours: float = Field(12, gt=0, description="How long a web session lasts after logging in.")
     host: str = Field("127.0.0.1", description="Address `sohoa serve` binds to.")
     port: int = Field(8000, description="Port `sohoa serve` listens on.")
 
@@ -229,6 +235,16 @@ class Settings(BaseSettings):
     @property
     def pki_dir(self) -> Path:
         return self.data_dir / "pki"
+
+
+def shown(settings: Settings) -> list[tuple[str, str]]:
+    """Every setting as an administrator may read it: SOHOA_ name and value, with the passwords in
+    URLs (object store, database, queue) replaced by ***."""
+    hidden = re.compile(r"(?<=://)([^/@:]*):[^/@]*@")
+    return [
+        (f"SOHOA_{name.upper()}", hidden.sub(r"\1:***@", str(getattr(settings, name))))
+        for name in type(settings).model_fields
+    ]
 
 
 class SettingsInvalid(SohoaError):

@@ -4,6 +4,7 @@ objects the catalog does not know, and check the audit log's hash chain. An oper
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,17 +62,34 @@ def _expected(session: Session) -> dict[str, str | None]:
     return keys
 
 
+def _hash_of(value: str | None) -> str | None:
+    return hashlib.sha256(value.encode()).hexdigest() if value else None
+
+
 def tokens_against_log(session: Session) -> list[str]:
     """Every token row as the log made it: issued with its name, role and hash, revoked, bound to a
-    certificate, a personal key or a signature image. A row changed in the database alone (a
-    scanner made admin) no longer matches."""
+    certificate, a personal key or a signature image, given a password (the web pages' login). A row
+    changed in the database alone (a scanner made admin, a password hash swapped) no longer matches."""
     expected: dict[int, dict[str, Any]] = {}
-    actions = ("token.issued", "token.revoked", "token.certificate_bound", "token.key_bound", "token.signature_image")
+    actions = (
+        "token.issued",
+        "token.revoked",
+        "token.certificate_bound",
+        "token.key_bound",
+        "token.signature_image",
+        "token.password_set",
+    )
     for event in session.scalars(select(AuditEvent).where(AuditEvent.action.in_(actions)).order_by(AuditEvent.id)):
         detail = event.detail or {}
         row = expected.setdefault(
             int(detail["token"]),
-            {"revoked": False, "certificate_sha256": None, "signing_key": None, "signature_image": None},
+            {
+                "revoked": False,
+                "certificate_sha256": None,
+                "signing_key": None,
+                "signature_image": None,
+                "password_sha256": None,
+            },
         )
         if event.action == "token.issued":
             row.update({k: detail[k] for k in ("name", "role", "token_sha256") if k in detail})
@@ -79,6 +97,8 @@ def tokens_against_log(session: Session) -> list[str]:
             row["revoked"] = True
         elif event.action == "token.certificate_bound":
             row["certificate_sha256"] = detail.get("certificate")
+        elif event.action == "token.password_set":  # a hash swapped in the catalog would let someone in
+            row["password_sha256"] = detail.get("password_sha256")
         else:  # a personal key or signature image: whose key signs in a person's name
             row.update({k: detail[k] for k in ("signing_key", "signature_image") if k in detail})
     problems = []
@@ -95,6 +115,9 @@ def tokens_against_log(session: Session) -> list[str]:
             "certificate_sha256": token.certificate_sha256,
             "signing_key": token.signing_key,
             "signature_image": token.signature_image,
+            "password_sha256": hashlib.sha256(token.password_hash.encode()).hexdigest()
+            if token.password_hash
+            else None,
         }
         for key, value in logged.items():
             if actual[key] != value:

@@ -274,6 +274,21 @@ class ApiToken(Base):
     # {"pkcs12": object key} or {"pkcs11": {"module", "token", "key"}}; and their signature image.
     signing_key: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     signature_image: Mapped[str | None] = mapped_column(String(300))  # object key of a PNG
+    # The web pages' login (service.people): an argon2 hash, failed attempts in a row, lock-out.
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[dt.datetime | None] = mapped_column()
+
+
+class WebSession(Base):
+    """A person logged in to the web pages; ``id`` is the SHA-256 of the cookie's value."""
+
+    __tablename__ = "web_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_id: Mapped[int] = mapped_column(ForeignKey("api_tokens.id"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=now)
+    expires_at: Mapped[dt.datetime] = mapped_column()
 
 
 class UploadSession(Base):

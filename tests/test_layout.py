@@ -8,7 +8,7 @@ from pathlib import Path
 
 from conftest import ROOT
 
-PACKAGES = ("digitize", "service", "signing", "station", "storage")
+PACKAGES = ("digitize", "service", "signing", "station", "storage", "web")
 TOP = ("api", "cli", "checksums", "errors")
 
 
@@ -78,9 +78,11 @@ def test_no_function_over_80_lines() -> None:
 def test_routes_call_the_service_and_settings_are_read_in_one_place() -> None:
     """api.py reaches the catalog and the queue only through service functions; the way from
     settings to digitize options is service/options.py, nowhere else."""
-    api = (ROOT / "api.py").read_text(encoding="utf-8")
-    for forbidden in ("select(", "sessions(", "enqueue(", "from storage.catalog", "session."):
-        assert forbidden not in api, forbidden
+    routes = [ROOT / "api.py", *(ROOT / "web").glob("*.py")]  # the web pages' routes too
+    for path in routes:
+        text = path.read_text(encoding="utf-8")
+        for forbidden in ("select(", "sessions(", "enqueue(", "from storage.catalog", "session.", "sqlalchemy"):
+            assert forbidden not in text, (path.name, forbidden)
     for name, path in _sources().items():
         text = path.read_text(encoding="utf-8")
         if name not in ("service.options", "service.settings"):

@@ -1,0 +1,296 @@
+"""The web pages without a browser: login, CSRF, lock-out, logout, password change, who may open
+which page, the message catalogues, the receipt slip and separator sheets (tests/test_web_browser.py
+drives them in chromium)."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zxingcpp
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from PIL import Image
+from sqlalchemy import select, update
+
+import api
+from digitize import largeformat, separators
+from service import access, dossiers, pageviews, people
+from service.audit import integrity
+from service.context import context
+from service.settings import DOSSIER_CODE_PATTERN
+from storage.catalog import ApiToken, AuditEvent
+from web import admin, archive, desk, pages
+from web.i18n import catalogue
+
+CODE = "000.00.12.H12-250527-0001"
+PASSWORD = "mật-khẩu-thử-1"
+SOHOA = str(Path(sys.executable).parent / "sohoa")
+READ = {"clerk", "leader", "seal_keeper", "archivist", "admin"}
+UPLOAD = {"scanner", "clerk", "admin"}
+ALL = {"scanner", "clerk", "leader", "seal_keeper", "archivist", "admin"}
+# The web pages and who may open them (an admin every one), written out here like the API's table
+# in tests/test_access.py: a page that loosens or tightens its check fails.
+WEB: dict[tuple[str, str], set[str] | None] = {
+    ("GET", "/"): None,
+    ("GET", "/login"): None,
+    ("POST", "/login"): None,
+    ("GET", "/lang/{lang}"): None,
+    ("GET", "/docs"): None,
+    ("POST", "/logout"): ALL,
+    ("GET", "/password"): ALL,
+    ("POST", "/password"): ALL,
+    ("GET", "/reception"): UPLOAD,
+    ("GET", "/reception/open"): UPLOAD,
+    ("POST", "/reception"): {"clerk", "admin"},
+    ("GET", "/separators.pdf"): UPLOAD,
+    ("GET", "/dossiers/{code}/receipt.pdf"): {"clerk", "admin"},
+    ("GET", "/dossiers/{code}"): READ,
+    ("GET", "/dossiers/{code}/documents"): READ,
+    ("POST", "/dossiers/{code}/documents/{number}/remove"): {"clerk", "admin"},
+    ("POST", "/dossiers/{code}/transitions"): READ,
+    ("POST", "/dossiers/{code}/documents/{number}/signatures"): {"clerk", "leader", "seal_keeper", "admin"},
+    ("GET", "/dossiers/{code}/documents/{number}/verification"): READ,
+    ("GET", "/archive"): READ,
+    ("GET", "/dossiers/{code}/documents/{number}"): READ,
+    ("GET", "/dossiers/{code}/documents/{number}/pages/{page}.png"): READ,
+    ("GET", "/queue"): READ,
+    ("GET", "/admin"): {"admin"},
+    ("POST", "/admin/users"): {"admin"},
+    ("POST", "/admin/users/{token_id}/revoke"): {"admin"},
+}
+PARAMS = {"code": CODE, "number": "1", "page": "1", "token_id": "999", "lang": "en"}
+
+
+@pytest.fixture
+def client(data_dir: Path) -> Iterator[TestClient]:
+    with TestClient(api.app) as c:
+        yield c
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, html[:300]
+    return found.group(1)
+
+
+def _person(role: str, name: str | None = None) -> tuple[int, str]:
+    name = name or f"Người thử {role}"
+    row, _token = people.add_person(context(), name, role, PASSWORD, actor="test")
+    return row.id, name
+
+
+def login(client: TestClient, name: str, password: str = PASSWORD) -> str:
+    """Log in; the CSRF token of the page it lands on."""
+    form = client.get("/login")
+    answer = client.post("/login", data={"name": name, "password": password, "csrf": _csrf(form.text)})
+    assert answer.status_code == 200 and "/login" not in str(answer.url), answer.text[:500]
+    return _csrf(answer.text)
+
+
+def test_every_web_page_is_in_the_table_and_checks_its_roles(client: TestClient) -> None:
+    routes = [r for module in (admin, archive, desk, pages) for r in module.router.routes]
+    assert {(m, r.path) for r in routes if isinstance(r, APIRoute) for m in r.methods} == set(WEB)
+    assert not any(r.include_in_schema for r in routes if isinstance(r, APIRoute))  # not in the API's schema
+    dossiers.create_dossier(context(), CODE, {}, actor="test")
+    anonymous = TestClient(api.app)
+    for (method, path), allowed in WEB.items():
+        url = path.format(**PARAMS)
+        if allowed is None:
+            continue
+        r = anonymous.request(method, url, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"].startswith("/login?next="), (method, path)
+    for role in ALL:
+        with TestClient(api.app) as browser:
+            _person(role)
+            csrf = login(browser, f"Người thử {role}")
+            for (method, path), allowed in WEB.items():
+                if allowed is None or path == "/logout":
+                    continue
+                r = browser.request(method, path.format(**PARAMS), data={"csrf": csrf}, follow_redirects=False)
+                if role in allowed:
+                    assert r.status_code not in (401, 403), (method, path, role, r.text[:300])
+                else:
+                    assert r.status_code == 403, (method, path, role, r.status_code)
+                    assert "text/html" in r.headers["content-type"]
+
+
+def test_wrong_passwords_lock_the_account_and_everything_is_audited(
+    client: TestClient,
+) -> None:
+    token_id, name = _person("clerk", "Trần Văn Bình")
+    page = client.get("/login")
+
+    def attempt(who: str, password: str) -> int:
+        nonlocal page
+        page = client.post("/login", data={"name": who, "password": password, "csrf": _csrf(page.text)})
+        return page.status_code
+
+    for _ in range(4):
+        assert attempt(name, "sai-mat-khau") == 401 and "Tên hoặc mật khẩu không đúng" in page.text
+    assert attempt(name, "sai-mat-khau") == 429 and "tạm khóa" in page.text
+    assert attempt(name, PASSWORD) == 429  # the right password too, until the lock-out ends
+    with context().sessions() as s:
+        actions = [e.action for e in s.scalars(select(AuditEvent).where(AuditEvent.action.like("user.%")))]
+        s.execute(update(ApiToken).where(ApiToken.id == token_id).values(locked_until=None))
+        s.commit()
+    assert actions == ["user.login_failed"] * 4 + ["user.locked", "user.login_refused"]
+    login(client, name)  # the lock-out over
+    page = client.get("/login")
+    assert attempt("Không Có Ai", PASSWORD) == 401
+    assert "Tên hoặc mật khẩu không đúng" in page.text  # the same answer for an unknown name
+
+
+def test_forms_and_the_api_need_the_sessions_csrf_token(client: TestClient) -> None:
+    _person("clerk", "Lê Thị Hoa")
+    r = client.post("/login", data={"name": "Lê Thị Hoa", "password": PASSWORD, "csrf": "đoán"})
+    assert r.status_code == 403  # the login form's own token (double submit) is missing
+    csrf = login(client, "Lê Thị Hoa")
+    r = client.post("/reception", data={"code": CODE}, follow_redirects=False)
+    assert r.status_code == 403 and "CSRF" in r.text
+    r = client.post("/reception", data={"code": CODE, "csrf": csrf}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"/dossiers/{CODE}"
+    # The API with the session cookie: reads as it is, changes with the X-CSRF-Token header only.
+    assert client.get(f"/api/v1/dossiers/{CODE}").json()["code"] == CODE
+    body = {"to": "IN_PROCESSING"}
+    r = client.post(f"/api/v1/dossiers/{CODE}/transitions", json=body)
+    assert r.status_code == 403 and r.json()["field"] == "x-csrf-token"
+    r = client.post(f"/api/v1/dossiers/{CODE}/transitions", json=body, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 200 and r.json()["status"] == "IN_PROCESSING"
+    [moved] = [h for h in r.json()["history"] if h["to"] == "IN_PROCESSING"]
+    assert moved["actor"].startswith("Lê Thị Hoa #")  # audited with the person
+
+
+def test_logout_and_a_password_change_end_sessions(client: TestClient) -> None:
+    _person("archivist", "Phạm Minh Đức")
+    csrf = login(client, "Phạm Minh Đức")
+    other = TestClient(api.app)
+    login(other, "Phạm Minh Đức")
+    r = client.post(
+        "/password", data={"old_password": "sai", "new_password": "x" * 12, "again": "x" * 12, "csrf": csrf}
+    )
+    assert "Mật khẩu hiện tại không đúng" in r.text
+    new = "mật khẩu mới rất dài"
+    r = client.post("/password", data={"old_password": PASSWORD, "new_password": new, "again": new, "csrf": csrf})
+    assert r.status_code == 200 and "Đã đổi mật khẩu" in r.text and "/login" in str(r.url)
+    assert other.get("/archive", follow_redirects=False).status_code == 303  # the other browser is out
+    form = client.get("/login")
+    r = client.post("/login", data={"name": "Phạm Minh Đức", "password": PASSWORD, "csrf": _csrf(form.text)})
+    assert r.status_code == 401
+    csrf = login(client, "Phạm Minh Đức", new)
+    assert client.post("/logout", data={"csrf": csrf}, follow_redirects=False).status_code == 303
+    assert client.get("/archive", follow_redirects=False).status_code == 303
+    report = integrity(context())
+    assert report.tokens == []  # password changes are in the log, as the rows say
+
+
+def test_a_password_hash_swapped_in_the_catalog_is_found_by_the_audit(client: TestClient) -> None:
+    victim, _ = _person("leader", "Ngô Văn Lãnh")
+    _, attacker = _person("clerk", "Kẻ gian")
+    with context().sessions.begin() as s:
+        known = s.get(ApiToken, victim + 1)
+        assert known is not None
+        s.execute(update(ApiToken).where(ApiToken.id == victim).values(password_hash=known.password_hash))
+    assert any(f"token {victim}: password_sha256" in p for p in integrity(context()).tokens)
+    assert attacker
+
+
+def test_english_by_a_switch_and_catalogues_alike(client: TestClient) -> None:
+    vi, en = catalogue("vi"), catalogue("en")
+    assert set(vi) == set(en)
+    used = set()
+    for template in (Path(api.__file__).parent / "web" / "templates").glob("*.html"):
+        used |= set(re.findall(r"""\bt\(["']([a-z_]+)["']\s*[,)]""", template.read_text(encoding="utf-8")))
+    for module in (Path(api.__file__).parent / "web").glob("*.py"):
+        used |= set(re.findall(r"""(?:redirect\(request, [^,]+, |\bt\()["']([a-z_]+)["']\s*[,)]""", module.read_text()))
+    assert len(used) > 100 and used - set(vi) == set()
+    assert client.get("/login").text.count("Đăng nhập") >= 2
+    page = client.get("/login?lang=en")
+    assert "Log in" in page.text and 'lang="en"' in page.text
+    assert 'lang="en"' in client.get("/login").text  # the choice stays (cookie)
+    assert client.get("/lang/vi?next=//evil.example", follow_redirects=False).headers["location"] == "/"
+
+
+def test_first_start_makes_an_administrator_and_users_add_sets_passwords(data_dir: Path, tmp_path: Path) -> None:
+    password = people.first_admin(context())
+    assert password and people.first_admin(context()) is None  # once
+    assert (data_dir / "admin-password.txt").read_text().split() == ["admin", password]
+    assert oct((data_dir / "admin-password.txt").stat().st_mode)[-3:] == "600"
+    assert people.login(context(), "admin", password).principal.role == "admin"
+    secret = tmp_path / "pw.txt"
+    secret.write_text("mật khẩu của Hương\n", encoding="utf-8")
+    env = {**os.environ, "SOHOA_DATA_DIR": str(data_dir)}
+    add = [SOHOA, "users", "add", "Nguyễn Thị Hương", "--role", "clerk", "--password-file", str(secret), "-q"]
+    done = subprocess.run(add, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert people.login(context(), "Nguyễn Thị Hương", "mật khẩu của Hương").principal.role == "clerk"
+    assert "đăng nhập web" in subprocess.run([SOHOA, "users", "list"], env=env, capture_output=True, text=True).stdout
+    short = tmp_path / "short.txt"
+    short.write_text("ngắn")
+    bad = subprocess.run([*add[:3], "Người khác", *add[4:7], str(short)], env=env, capture_output=True, text=True)
+    assert bad.returncode == 2 and "[password]" in bad.stderr
+    with pytest.raises(access.SohoaError, match="Đã có người dùng khác"):
+        people.add_person(context(), "Nguyễn Thị Hương", "leader", "mật khẩu khác nữa", actor="test")
+
+
+def _images(pdf: bytes) -> list[Image.Image]:
+    import pdf2image
+
+    return pdf2image.convert_from_bytes(pdf, dpi=200, grayscale=True)
+
+
+def test_receipt_slip_and_separator_sheets_carry_codes_a_scanner_reads(client: TestClient) -> None:
+    _person("clerk", "Hoàng Thu")
+    login(client, "Hoàng Thu")
+    dossiers.create_dossier(context(), CODE, {"applicant": "Lê Văn Nam", "procedure": "Đăng ký khai sinh"}, actor="t")
+    slip = client.get(f"/dossiers/{CODE}/receipt.pdf")
+    assert slip.headers["content-type"] == "application/pdf"
+    [page] = _images(slip.content)
+    formats = {r.format.name: r.text for r in zxingcpp.read_barcodes(page)}
+    assert formats == {"QRCode": CODE, "Code128": CODE}
+    sheets = _images(client.get("/separators.pdf", params={"code": CODE}).content)
+    assert len(sheets) == 2
+    found = [separators.find(s, 200, largeformat.analysis_copy(s, 200), DOSSIER_CODE_PATTERN) for s in sheets]
+    assert found == [separators.Separator("dossier", CODE, only=True), separators.Separator("document", only=True)]
+    assert client.get("/separators.pdf", params={"code": "sai-ma"}).status_code == 422
+    with io.BytesIO() as _:
+        assert np.asarray(page).shape[1] == 1654  # A4 at 200 dpi
+
+
+def test_word_boxes_of_a_query_come_from_the_alto_with_or_without_diacritics() -> None:
+    alto = (
+        '<alto xmlns="http://www.loc.gov/standards/alto/ns-v4#"><Layout>'
+        '<Page WIDTH="1000" HEIGHT="2000"><PrintSpace><TextBlock><TextLine>'
+        '<String CONTENT="Đăng" HPOS="100" VPOS="200" WIDTH="50" HEIGHT="20"/>'
+        '<String CONTENT="ký," HPOS="160" VPOS="200" WIDTH="30" HEIGHT="20"/>'
+        '<String CONTENT="bạn" HPOS="200" VPOS="200" WIDTH="30" HEIGHT="20"/>'
+        "</TextLine></TextBlock></PrintSpace></Page>"
+        '<Page WIDTH="500" HEIGHT="500"><PrintSpace><TextBlock><TextLine>'
+        '<String CONTENT="KÝ" HPOS="50" VPOS="100" WIDTH="50" HEIGHT="25"/>'
+        "</TextLine></TextBlock></PrintSpace></Page></Layout></alto>"
+    ).encode()
+    boxes = pageviews.word_boxes(alto, "dang ky")
+    assert boxes == {1: [(0.1, 0.1, 0.05, 0.01), (0.16, 0.1, 0.03, 0.01)], 2: [(0.1, 0.2, 0.1, 0.05)]}
+    assert pageviews.word_boxes(alto, "") == {}
+
+
+def test_the_queue_puts_the_earliest_due_first_and_settings_hide_passwords(data_dir: Path) -> None:
+    import datetime as dt
+
+    ctx = context()
+    for n, due in ((1, None), (2, dt.date(2025, 6, 30)), (3, dt.date(2025, 6, 1))):
+        meta = {"due_on": due} if due else {}
+        dossiers.create_dossier(ctx, f"000.00.12.H12-250527-000{n}", meta, actor="test")
+    dossiers.transition(ctx, "000.00.12.H12-250527-0002", "REJECTED", actor="test", reason="thiếu giấy tờ")
+    assert [d.code[-1] for d in dossiers.work_queue(ctx).dossiers] == ["3", "1"]  # rejected: not waiting
+    from service.settings import Settings, shown
+
+    values = dict(shown(Settings(database_url="postgresql+psycopg://sohoa:bi-mat@db/sohoa")))
+    assert values["SOHOA_DATABASE_URL"] == "postgresql+psycopg://sohoa:***@db/sohoa"

@@ -1,0 +1,256 @@
+"""The web pages in a real browser: Debian's chromium driven by Playwright, against `sohoa serve`.
+
+A clerk receives a dossier and uploads a two-page scan, watches it finish and sees the
+thumbnails; an archivist finds it typed without diacritics and opens the hit with the words boxed
+on the page; the clerk vouches for the copy with their key, a leader seals it, the verification
+says valid, and the signed PDF downloaded from the page passes `sohoa verify`. The reception page
+works from the keyboard alone, and axe-core (the repository's copy) finds no serious or critical
+violation on any page. Screenshots at 1366×768 go to the test's folder (SOHOA_SCREENSHOTS=dir
+copies them there too, as docs/screenshots/ was made)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+from playwright import sync_api as playwright_api
+
+from conftest import ROOT, serve
+from pages import TEXT, render_page
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+AXE = ROOT / "tests" / "resources" / "axe-core" / "axe.min.js"
+SOHOA = str(Path(sys.executable).parent / "sohoa")
+CODE = "000.00.12.H12-250527-0001"
+PASSWORD = "mật khẩu thử nghiệm"
+PEOPLE = {
+    "clerk": "Nguyễn Thị Hương",
+    "leader": "Trần Văn Lãnh",
+    "archivist": "Lê Lưu Trữ",
+    "admin": "Quản Trị Viên",
+    "scanner": "Trạm quét tầng 1",
+}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A server with a clerk, a leader (each with a DEMO personal key) and an archivist."""
+    folder = tmp_path_factory.mktemp("web")
+    env = {**os.environ, "SOHOA_DATA_DIR": str(folder / "var"), "SOHOA_OCR_JOBS": "1", "SOHOA_API_PROCESSES": "1"}
+    secret = folder / "password.txt"
+    secret.write_text(PASSWORD, encoding="utf-8")
+    pins = {}
+    for role, name in PEOPLE.items():
+        add = [SOHOA, "users", "add", name, "--role", role, "--password-file", str(secret)]
+        subprocess.run(add, env=env, capture_output=True, check=True)
+    listed = subprocess.run([SOHOA, "users", "list"], env=env, capture_output=True, text=True, check=True).stdout
+    ids = {line.split("\t")[2]: line.split("\t")[0] for line in listed.splitlines()}
+    for role in ("clerk", "leader"):
+        key = subprocess.run(
+            [SOHOA, "users", "key", ids[PEOPLE[role]], "--demo"], env=env, capture_output=True, text=True
+        )
+        assert key.returncode == 0, key.stderr
+        pins[role] = key.stdout.strip()
+    server, base = serve(env)
+    try:
+        yield {"base": base, "env": env, "pins": pins, "folder": folder}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser(site: dict[str, Any]) -> Iterator[Any]:
+    with playwright_api.sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield launched
+        launched.close()
+
+
+def _page(browser: Any, site: dict[str, Any], role: str) -> Any:
+    context = browser.new_context(
+        viewport={"width": 1366, "height": 768}, base_url=site["base"], accept_downloads=True, locale="vi-VN"
+    )
+    page = context.new_page()
+    page.goto("/login")
+    page.fill("#name", PEOPLE[role])
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+    assert "/login" not in page.url, page.content()[:500]
+    return page
+
+
+def _check(page: Any, name: str, shots: Path, show: str = "") -> None:
+    """A screenshot at 1366×768 (scrolled to ``show``), and axe-core: no serious or critical violation."""
+    shots.mkdir(exist_ok=True)
+    if show:
+        page.locator(show).scroll_into_view_if_needed()
+    page.screenshot(path=str(shots / f"{name}.png"))
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate("async () => (await axe.run(document)).violations")
+    bad = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in found]
+    assert [b for b in bad if b[1] in ("serious", "critical")] == [], (name, bad)
+    if target := os.environ.get("SOHOA_SCREENSHOTS"):
+        Path(target).mkdir(parents=True, exist_ok=True)
+        shutil.copy(shots / f"{name}.png", Path(target) / f"{name}.png")
+
+
+def _scan(folder: Path) -> Path:
+    """Two pages: the birth-registration form, and a second page scanned upside down."""
+    first = render_page(dpi=200, mode="L")
+    lines = [
+        "GIẤY XÁC NHẬN CƯ TRÚ",
+        "Người được xác nhận: Nguyễn Văn An",
+        *TEXT[3:],
+    ]  # enough text to tell up from down
+    second = render_page(lines, dpi=200, mode="L")
+    path = folder / "ho-so-2-trang.tif"
+    first.save(path, dpi=(200, 200), save_all=True, append_images=[second.rotate(180)], compression="tiff_lzw")
+    return path
+
+
+def test_the_reception_page_works_from_the_keyboard(browser: Any, site: dict[str, Any], tmp_path: Path) -> None:
+    page = _page(browser, site, "clerk")
+    page.goto("/password")  # a page without autofocus: the first Tab stop is the skip link
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip"
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+    page.goto("/reception")
+    assert page.evaluate("document.activeElement.id") == "code"  # ready for the hand scanner
+    page.keyboard.type("000.00.12.H12-25")
+    assert page.get_attribute("#code", "aria-invalid") == "true"
+    page.keyboard.type("0528-0009\n")  # a hand scanner ends the code with Enter: on to the details
+    assert page.evaluate("document.activeElement.id") == "title"
+    page.keyboard.type("Đăng ký kết hôn")
+    for _ in range(8):  # procedure, applicant, the due date's day, month and year, then the button
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.tagName") == "BUTTON":
+            break
+    assert page.evaluate("document.activeElement.textContent") == "Tạo hồ sơ"
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/dossiers/000.00.12.H12-250528-0009")
+    assert "Đã tạo hồ sơ 000.00.12.H12-250528-0009" in page.text_content("main")
+
+
+def test_a_dossier_from_reception_to_signed_copy(browser: Any, site: dict[str, Any], tmp_path: Path) -> None:
+    shots = site["folder"] / "screenshots"
+    clerk = _page(browser, site, "clerk")
+    _check(clerk, "tiep-nhan", shots)
+    clerk.fill("#code", CODE)
+    clerk.fill("#title", "Đăng ký khai sinh cho cháu Nguyễn Văn An")
+    clerk.fill("#applicant", "Nguyễn Thị Hương")
+    clerk.click("text=Tạo hồ sơ")
+    clerk.wait_for_url(f"**/dossiers/{CODE}")
+    clerk.set_input_files("#files", [str(_scan(tmp_path))])
+    clerk.click("#upload button[type=submit]")
+    clerk.wait_for_selector("#upload-list li:has-text('đã gửi')")
+    clerk.wait_for_selector("article.document[data-status=done]", timeout=240_000)  # live: no reload
+    thumbs = clerk.locator("ol.thumbs img")
+    assert thumbs.count() == 2
+    clerk.wait_for_function("[...document.querySelectorAll('ol.thumbs img')].every(i => i.naturalWidth > 0)")
+    assert "đã xoay 180°" in clerk.text_content("ol.thumbs")  # the turn found, on its thumbnail
+    _check(clerk, "ho-so", shots, show="ol.thumbs")
+
+    archivist = _page(browser, site, "archivist")
+    archivist.fill("#q", "dang ky khai sinh")  # typed without diacritics
+    archivist.keyboard.press("Enter")
+    archivist.wait_for_selector("ol.hits li")
+    marked = {w.lower() for w in archivist.locator("ol.hits mark").all_inner_texts()}
+    assert {"khai", "sinh"} <= marked and marked <= {"đăng", "ký", "khai", "sinh"}, marked  # as written
+    _check(archivist, "tra-cuu", shots)
+    archivist.click("ol.hits li a")
+    archivist.wait_for_selector("mark.hit")
+    assert archivist.locator("mark.hit").count() >= 3  # đăng, ký, khai sinh… boxed on the page image
+    archivist.wait_for_function("document.getElementById('page-image').naturalWidth > 0")
+    _check(archivist, "xem-tai-lieu", shots)
+
+    clerk.reload()
+    clerk.fill("input[name=page_count]", "2")
+    clerk.check("input[name=pages_readable]")
+    clerk.fill("input[name=pin]", site["pins"]["clerk"])
+    clerk.click("form:has(input[name=pin]) button[type=submit]")
+    clerk.wait_for_selector("#verdict, .flash.error", timeout=60_000)
+    assert clerk.locator("#verdict").count() == 1, clerk.text_content("main")
+    leader = _page(browser, site, "leader")
+    _check(leader, "ho-so-can-xu-ly", shots)
+    leader.goto(f"/dossiers/{CODE}")
+    leader.click("button:has-text('Đóng dấu cơ quan')")
+    leader.wait_for_selector("#verdict, .flash.error", timeout=60_000)
+    assert "Hợp lệ" in leader.text_content("#verdict")
+    assert leader.locator("tbody tr").count() == 2  # the officer's vouching and the agency's seal
+    _check(leader, "kiem-tra-chu-ky", shots)
+    with leader.expect_download() as download:
+        leader.click("#download-signed")
+    signed = tmp_path / "signed.pdf"
+    download.value.save_as(signed)
+    verified = subprocess.run([SOHOA, "verify", str(signed)], env=site["env"], capture_output=True, text=True)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_a_scanner_station_sends_scans_to_a_dossier_received(
+    browser: Any, site: dict[str, Any], tmp_path: Path
+) -> None:
+    code = "000.00.12.H12-250529-0003"
+    clerk = _page(browser, site, "clerk")
+    clerk.fill("#code", code)
+    clerk.click("text=Tạo hồ sơ")
+    clerk.wait_for_url(f"**/dossiers/{code}")
+    station = _page(browser, site, "scanner")
+    assert station.url.endswith("/reception")
+    _check(station, "tram-quet", site["folder"] / "screenshots")
+    station.keyboard.type(f"{code}\n")  # the hand scanner: the code, then Enter moves on to the files
+    assert station.evaluate("document.activeElement.id") == "station-files"
+    page = tmp_path / "trang.png"
+    render_page(dpi=200, mode="L").save(page, dpi=(200, 200))
+    station.set_input_files("#station-files", [str(page)])
+    station.click("#station-upload button[type=submit]")
+    station.wait_for_selector("#station-list li:has-text('đã số hóa')", timeout=180_000)
+
+
+def test_admin_and_docs_pages(browser: Any, site: dict[str, Any]) -> None:
+    shots = site["folder"] / "screenshots"
+    context = browser.new_context(viewport={"width": 1366, "height": 768}, base_url=site["base"], locale="vi-VN")
+    page = context.new_page()
+    page.goto("/")
+    assert "/login" in page.url
+    _check(page, "dang-nhap", shots)
+    page.fill("#name", PEOPLE["admin"])
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.goto("/admin")
+    assert "database" in page.text_content("main") and "SOHOA_DATA_DIR" in page.text_content("main")
+    _check(page, "quan-tri", shots)
+    page.click("text=English")
+    assert "Administration" in page.text_content("h1")
+    elsewhere: list[str] = []  # nothing may come from anywhere but the server: /docs works offline
+    context.route(
+        "**/*",
+        lambda route: (
+            route.continue_()
+            if route.request.url.startswith(site["base"])
+            else (elsewhere.append(route.request.url), route.abort())
+        ),
+    )
+    page.goto("/docs")
+    page.wait_for_selector(".swagger-ui .info", timeout=30_000)
+    assert elsewhere == []
+    assert Image.open(shots / "quan-tri.png").size == (1366, 768)

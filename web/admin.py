@@ -1,0 +1,62 @@
+"""Administration: people and scanner stations with their roles and tokens, the service's health,
+its queue and failed jobs, and the settings, read-only."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from starlette.responses import Response
+
+from errors import SohoaError
+from service import access, jobs, people
+from service.context import context
+from service.metrics import readiness
+from service.settings import shown
+from web.render import failed, redirect, render
+from web.session import Need, WebUser
+
+router = APIRouter(include_in_schema=False)
+Admin = Annotated[WebUser, Depends(Need(()))]
+
+
+@router.get("/admin")
+def admin(request: Request, user: Admin) -> Response:
+    ctx = context()
+    values: dict[str, Any] = {
+        "users": access.tokens(ctx.sessions),
+        "roles": tuple(access.ROLES),
+        "health": readiness(),
+        "recent": jobs.list_jobs(ctx, limit=10).jobs,
+        "failures": jobs.list_jobs(ctx, status="failed", limit=10).jobs,
+        "settings": shown(ctx.settings),
+    }
+    return render(request, "admin.html", user, **values)
+
+
+@router.post("/admin/users")
+def add_user(
+    request: Request,
+    user: Admin,
+    name: Annotated[str, Form(max_length=100)],
+    role: Annotated[str, Form(max_length=16)],
+    password: Annotated[str, Form(max_length=1000)] = "",
+) -> Response:
+    ctx, actor = context(), user.principal.actor
+    try:
+        if password:
+            row, token = people.add_person(ctx, name, role, password, actor=actor)
+        else:
+            row, token = access.issue(ctx.sessions, name, role, actor=actor)
+    except SohoaError as e:
+        return failed(request, "/admin", e)
+    return redirect(request, "/admin", "admin_token_once", name=row.name, token=token)
+
+
+@router.post("/admin/users/{token_id}/revoke")
+def revoke_user(request: Request, user: Admin, token_id: int) -> Response:
+    try:
+        access.revoke(context().sessions, token_id, actor=user.principal.actor)
+    except SohoaError as e:
+        return failed(request, "/admin", e)
+    return redirect(request, "/admin")
