@@ -52,7 +52,7 @@ _BATCH = 1000
 # than the page of hits (a common word at 2,000,000 pages matches 500,000), so the total is
 # estimated from a sample of about SAMPLE_PAGES pages and shown as "about".
 EXACT_UP_TO = 10_000
-SAMPLE_PAGES = 20_000
+SAMPLE_PAGES = 10_000
 FILTER_CHECKS = 1_000  # matches of the sample whose dossier is looked up, at most
 ORDERED_SCAN_ROWS = 30_000  # pages walked newest first, each tested: about 2 µs a page when cached
 _PAGES = "SELECT reltuples FROM pg_class WHERE oid = 'page_search'::regclass"
