@@ -14,10 +14,6 @@ from digitize.pipeline import PageResult
 ALTO_NS = "http://www.loc.gov/standards/alto/ns-v4#"
 
 
-def _upright_size(page: PageResult) -> tuple[int, int]:
-    return (page.height, page.width) if page.rotate in (90, 270) else (page.width, page.height)
-
-
 def _pages(pages: Sequence[PageResult]) -> list[PageResult]:
     return [p for p in pages if not p.dropped]
 
@@ -35,7 +31,7 @@ def to_hocr(pages: Sequence[PageResult], *, title: str = "") -> str:
         "<body>",
     ]
     for n, page in enumerate(_pages(pages), start=1):
-        width, height = _upright_size(page)
+        width, height = page.upright_size
         image = quoteattr(f"{page.source}#{page.number}" + (f" {page.part}" if page.part else ""))
         out.append(
             f'<div class="ocr_page" id="page_{n}" title="image {image[1:-1]}; bbox 0 0 {width} {height}; '
@@ -67,7 +63,7 @@ def to_alto(pages: Sequence[PageResult]) -> str:
         "<Layout>",
     ]
     for n, page in enumerate(_pages(pages), start=1):
-        width, height = _upright_size(page)
+        width, height = page.upright_size
         out.append(f'<Page ID="p{n}" PHYSICAL_IMG_NR="{n}" WIDTH="{width}" HEIGHT="{height}">')
         out.append(f'<PrintSpace HPOS="0" VPOS="0" WIDTH="{width}" HEIGHT="{height}">')
         if page.lines:
