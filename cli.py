@@ -100,6 +100,9 @@ def digitize(
     ] = None,
     hocr: Annotated[Path | None, typer.Option(help="Ghi thêm kết quả OCR dạng hOCR")] = None,
     alto: Annotated[Path | None, typer.Option(help="Ghi thêm kết quả OCR dạng ALTO v4")] = None,
+    metadata: Annotated[
+        Path | None, typer.Option(help="Ghi thêm thông tin văn bản đọc từ trang (số, ngày, loại, người ký…) dạng JSON")
+    ] = None,
 ) -> None:
     """Số hóa tệp quét thành một PDF/A hai lớp. / Scans to one two-layer PDF/A."""
     from digitize import Source
@@ -144,6 +147,8 @@ def digitize(
         hocr.write_text(to_hocr(result.pages, title=title or inputs[0].stem), encoding="utf-8")
     if alto:
         alto.write_text(to_alto(result.pages), encoding="utf-8")
+    if metadata:
+        metadata.write_text(json.dumps(result.metadata_json(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     for notice in result.notices:
         typer.echo(f"Chú ý: {notice['vi']}", err=True)
     typer.echo(f"{output}: {len(result.pages)} trang, PDF/A-{result.flavour}, {result.size:,} byte, {result.seconds} s")

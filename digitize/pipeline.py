@@ -468,6 +468,7 @@ def digitize(
     progress: ProgressFn | None = None,
     workdir: Path | None = None,
     idle_cpu: bool = False,
+    record: dict[str, Any] | None = None,
 ) -> Result:
     """Scans in, one searchable PDF/A out. Pages are read one at a time and OCR'd in parallel;
     at most a few page images are on disk or in memory at once.
@@ -475,7 +476,9 @@ def digitize(
     Two-page spreads are split by ``spreads`` (auto: where a gutter is found); blank pages
     are flagged, or dropped with ``blanks="drop"``. Sheets above A3 are OCR'd in tiles on
     a pool of their own, so a page waiting for its tiles never holds up the tiles. With
-    ``idle_cpu`` (a server's jobs) the page and tile threads use only CPU nothing else wants."""
+    ``idle_cpu`` (a server's jobs) the page and tile threads use only CPU nothing else wants.
+    The document's fields (number, date, type… read from its pages, and ``record``'s, which win)
+    go into the XMP as Dublin Core where they fit."""
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="sohoa-", dir=workdir) as tmp:
         opts = Options(
@@ -491,7 +494,8 @@ def digitize(
             idle_cpu=idle_cpu,
         )
         results = _read_all(sources, opts, Path(tmp), progress)
-        return _assemble(results, output, pdfa.Metadata(title=title, identifier=identifier), flavour, started)
+        meta = pdfa.Metadata(title=title, identifier=identifier, record=record or {})
+        return _assemble(results, output, meta, flavour, started)
 
 
 @dataclass

@@ -301,6 +301,37 @@ def snippet(page_text: str, tokens: Sequence[str], width: int = 12, terms: Seque
     return out + (" …" if hi < len(found) else "")
 
 
+_DATES = ("received_from", "received_to", "issued_from", "issued_to")
+
+
+@dataclass(frozen=True)
+class DocumentFilter:
+    """What a document's fields must be (records.DOCUMENT_FIELDS): its type as the table names
+    it, its number and symbol, its issuer (a part of the name; both folded: "so y te" finds
+    "SỞ Y TẾ"), its date of issue from and to."""
+
+    type: str | None = None
+    number: str | None = None
+    issuer: str | None = None
+    issued_from: dt.date | None = None
+    issued_to: dt.date | None = None
+
+    def clauses(self) -> list[tuple[str, Any, str]]:
+        issuer = f"%{_escaped(fold(self.issuer))}%" if self.issuer else None
+        return [
+            ("doc_type", self.type, "documents.doc_type = :doc_type"),
+            ("number_key", fold(self.number).replace(" ", "") if self.number else None,
+             "documents.number_key = :number_key"),
+            ("issuer_key", issuer, "documents.issuer_key LIKE :issuer_key ESCAPE '\\'"),
+            ("issued_from", self.issued_from, "documents.issued_on >= :issued_from"),
+            ("issued_to", self.issued_to, "documents.issued_on <= :issued_to"),
+        ]  # fmt: skip
+
+
+def _escaped(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 @dataclass
 class _Plan:
     """One search, as SQL fragments for the session's engine."""
@@ -366,7 +397,7 @@ class _Plan:
             else:
                 joins, where = f" JOIN ({pages}) ON pages.id = page_search.page_id", f"{where} AND {filters}"
         statement = text(f"SELECT {select_list} FROM page_search{joins} WHERE {where}{tail}")
-        dates = [bindparam(n, type_=Date()) for n in ("received_from", "received_to") if n in self.params]
+        dates = [bindparam(n, type_=Date()) for n in _DATES if n in self.params]
         return statement.bindparams(*dates), {**self.params, **params}
 
     def count(self, session: Session, tier: str) -> int:
@@ -393,8 +424,10 @@ def search(
     status: str | None = None,
     received_from: dt.date | None = None,
     received_to: dt.date | None = None,
+    documents: DocumentFilter | None = None,
 ) -> tuple[int, list[Hit]]:
-    """Pages matching every word and phrase of ``query``, in dossiers passing the filters.
+    """Pages matching every word and phrase of ``query``, in dossiers passing the filters (and in
+    documents passing ``documents``'s: type, number, issuer, date of issue).
 
     Returns the number of matching pages and one page of hits (``limit`` at most 100): exact
     matches first, then the others, newest page first within each."""
@@ -404,11 +437,17 @@ def search(
             "received_to must not be before received_from.",
             field="received_to",
         )
+    documents = documents or DocumentFilter()
+    if documents.issued_from and documents.issued_to and documents.issued_from > documents.issued_to:
+        raise InvalidSearch(
+            "Ngày ban hành 'đến' không được trước ngày 'từ'.", "issued_to must not be before issued_from.",
+            field="issued_to",
+        )  # fmt: skip
     limit, offset = max(0, min(limit, MAX_LIMIT)), max(0, offset)
     terms = parse_query(query)
     if not terms or any(len(t) > MAX_TOKEN for term in terms for t in term.tokens):
         return 0, []  # nothing to look for, or a word longer than any indexed one
-    if any("\x00" in v for v in (agency, procedure, status) if v):
+    if any("\x00" in v for v in (agency, procedure, status, documents.type, documents.number, documents.issuer) if v):
         return 0, []  # no stored value holds NUL, and PostgreSQL refuses it in a parameter
     filters: list[str] = []
     params: dict[str, Any] = {}
@@ -418,6 +457,7 @@ def search(
         ("status", status, "dossiers.status = :status"),
         ("received_from", received_from, "dossiers.received_on >= :received_from"),
         ("received_to", received_to, "dossiers.received_on <= :received_to"),
+        *documents.clauses(),
     ):
         if value:
             filters.append(sql)

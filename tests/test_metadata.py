@@ -86,7 +86,9 @@ def test_confidence_and_boxes() -> None:
     assert number is not None and 0.6 < number.confidence < 0.8  # read at 70 %
     words = decision()[4].words
     right = words[-1].left + words[-1].width
-    assert number.boxes == [{"page": 1, "left": words[0].left, "top": 420, "width": right - words[0].left, "height": 50}]
+    assert number.boxes == [
+        {"page": 1, "left": words[0].left, "top": 420, "width": right - words[0].left, "height": 50}
+    ]
     issuer = found["issuer"]
     assert issuer is not None and [b["top"] for b in issuer.boxes] == [262, 324]  # not the parent's line
     assert json.loads(json.dumps(metadata.as_json(found)))["type"]["value"] == "Quyết định"
