@@ -141,7 +141,24 @@ def _rejoined(segs: list[Segment]) -> list[Segment]:
             out.append(s)
         else:
             near.words.extend(s.words)
-    return sorted(out, key=lambda s: (s.top, s.left))
+    return _reading_order(out)
+
+
+def _rows(segs: list[Segment]) -> list[list[Segment]]:
+    """Top to bottom, each row left to right: segments whose boxes overlap by half their height
+    are one row, whatever a few pixels of tilt make of their tops."""
+    rows: list[list[Segment]] = []
+    for s in sorted(segs, key=lambda s: s.top):
+        row = rows[-1] if rows else None
+        if row and min(row[0].bottom, s.bottom) - max(row[0].top, s.top) > 0.5 * min(row[0].height, s.height):
+            row.append(s)
+        else:
+            rows.append([s])
+    return [sorted(row, key=lambda s: s.left) for row in rows]
+
+
+def _reading_order(segs: list[Segment]) -> list[Segment]:
+    return [s for row in _rows(segs) for s in row]
 
 
 def _letters(text: str) -> str:
@@ -216,7 +233,13 @@ def read_number(header: Header, type_name: str | None) -> Found | None:
     return Found(f"{serial}/{_symbol(symbol, type_name)}", segment.confidence, [segment.box()])
 
 
-_DATE = re.compile(r"ng\w{1,3}\W*([0-9olI|]{1,2})\W*th\w{2,4}\W*([0-9olI|]{1,2})\W*n\w{1,3}\W*([0-9olI|]{4})")
+# Day, month and year as OCR may give them: "O5" for 05, "Z7" for 7 (a stray mark before the digit).
+_DATE = re.compile(r"ng\w{1,3}\W*(\w{1,3})\W*th\w{2,4}\W*(\w{1,3})\W*n\w{1,3}\W*(\w{4,5})\b")
+
+
+def _digits(text: str) -> int | None:
+    digits = "".join(c for c in text.translate(_DIGITISH) if c.isdigit())
+    return int(digits) if digits and len(digits) <= 4 else None
 
 
 def read_date(segs: list[Segment], header: Header, width: int) -> Found | None:
@@ -227,9 +250,9 @@ def read_date(segs: list[Segment], header: Header, width: int) -> Found | None:
             found = _DATE.search(" ".join(fold(p.text) for p in parts))
             if found is None:
                 continue
-            day, month, year = (int(g.translate(_DIGITISH)) for g in found.groups())
+            day, month, year = (_digits(g) for g in found.groups())
             try:
-                date = dt.date(year, month, day)
+                date = dt.date(year or 0, month or 0, day or 0)
             except ValueError:
                 continue
             return Found(date.isoformat(), statistics.fmean(p.confidence for p in parts), [p.box() for p in parts])
@@ -272,6 +295,7 @@ def read_issuer(segs: list[Segment], header: Header, width: int) -> Found | None
 _TYPES_FOLDED = {_letters(fold(name)): name for name in DOCUMENT_TYPES if name != LETTER}
 _LETTER_SUBJECT = re.compile(r"^v\s*[/|\\l1i]\s*[vy]\b\s*")
 _BODY_START = ("can cu", "kinh gui", "xet ")
+_STRAY = " '\"`‘’“”.,;:-_~*"  # marks OCR puts at the ends of a line (a rule's end, a speck)
 
 
 def read_type(segs: list[Segment], header: Header, width: int, height: int) -> tuple[Found, Segment | None] | None:
@@ -317,7 +341,9 @@ def read_subject(segs: list[Segment], header: Header, type_line: Segment | None,
             return abs(s.centre - type_line.centre) < 0.2 * width and not s.folded.startswith(_BODY_START)
 
         lines = _following(segs, first, lambda s: centred(s) and not _upper(s))
-        return _joined(lines)
+        found = _joined(lines)
+        found.value = found.value.strip(_STRAY)
+        return found
     if header.number is None:
         return None
     column = header.number
@@ -345,11 +371,23 @@ _TITLES = "CHỦ TỊCH PHÓ GIÁM ĐỐC TRƯỞNG CHÁNH VĂN PHÒNG ỦY BAN 
 TITLE_WORDS = {fold(w): w for w in _TITLES.split()}
 
 
+def _title_word(word: str) -> str:
+    """A capitalised word of a title as printed, when it folds to one of TITLE_WORDS or nearly
+    ("GLIÁM" read for "GIÁM")."""
+    if not word.isupper():
+        return word
+    key = fold(word)
+    if key in TITLE_WORDS:
+        return TITLE_WORDS[key]
+    near = difflib.get_close_matches(key, TITLE_WORDS, n=1, cutoff=0.8) if len(key) >= 4 else []
+    return TITLE_WORDS[near[0]] if near else word
+
+
 def _title_case(text: str) -> str:
-    return " ".join(TITLE_WORDS.get(fold(w), w) if w.isupper() else w for w in text.split())
+    return " ".join(_title_word(w) for w in text.split())
 
 
-_AUTHORITY = re.compile(r"^(tm|kt|tl|tuq)\s*[.,:]?\s")
+_AUTHORITY = re.compile(r"^(tm|kt|tl|tuq)\s*[.,:]?(\s|$)")
 
 
 def _block(segs: list[Segment], pages: Sequence[PageWords]) -> list[Segment]:
@@ -360,7 +398,10 @@ def _block(segs: list[Segment], pages: Sequence[PageWords]) -> list[Segment]:
     page = start.page if start is not None else len(pages)
     width, height = pages[page - 1].width, pages[page - 1].height
     top = start.top - start.height if start is not None else 0.4 * height
-    return [s for s in segs if s.page == page and s.top >= top and s.centre > 0.5 * width]
+    right = [s for s in segs if s.page == page and s.top >= top and s.centre > 0.5 * width]
+    # One segment a row: the column holds one line of the block across (a second reading of a
+    # seal's area may give a line in pieces, with a word lost between them).
+    return [Segment(page, [w for s in row for w in s.words]) for row in _rows(right)]
 
 
 def _name_words(s: Segment) -> list[str]:

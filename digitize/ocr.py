@@ -224,7 +224,16 @@ def _ink_only(crop: Image.Image) -> Image.Image:
     return Image.fromarray(np.where(grey <= level, 0, 255).astype(np.uint8))
 
 
-PICTURE_WORD_CONF = 60.0  # what is kept of a second reading: a seal's ring makes guesses
+# What is kept of a second reading: a seal's ring makes guesses, short and full of marks; a word
+# of three letters or more is kept from a lower confidence (the print under a seal reads worse).
+PICTURE_WORD_CONF = 60.0
+PICTURE_LETTERS_CONF = 40.0
+
+
+def _kept_from_picture(word: Word) -> bool:
+    if len(word.text) >= 3 and word.text.isalpha():
+        return word.conf >= PICTURE_LETTERS_CONF
+    return word.conf >= PICTURE_WORD_CONF and any(c.isalnum() for c in word.text)
 
 
 def _around(box: tuple[int, int, int, int], lines: list[Line], size: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -268,7 +277,7 @@ def _read_pictures(
                 words = tuple(
                     Word(w.text, w.left + x0, w.top + y0, w.width, w.height, w.conf)
                     for w in line.words
-                    if w.conf >= PICTURE_WORD_CONF and any(c.isalnum() for c in w.text)
+                    if _kept_from_picture(w)
                 )
                 if words:
                     lines.append(Line(line.left + x0, line.top + y0, line.width, line.height, words))

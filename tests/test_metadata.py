@@ -7,11 +7,14 @@ import json
 import random
 from pathlib import Path
 
+import pikepdf
 import pytest
 from officialdocs import make_document, render
 
 from digitize import Source, digitize, metadata
 from digitize.ocr import Line, Word
+from digitize.validate import check_pdfa
+from preflight import preflight
 
 W, H = 2480, 3508  # A4 at 300 dpi
 ROOT = Path(__file__).resolve().parent.parent
@@ -134,6 +137,19 @@ def test_ocr_slips_are_put_back() -> None:
     assert got["authority"] == "TM. ỦY BAN NHÂN DÂN KT. CHỦ TỊCH"
 
 
+def test_what_a_seal_leaves_of_the_print() -> None:
+    lines = decision()
+    lines[5] = line("Bắc Ninh, ngày 05 tháng Z2 năm 2025", RIGHT, 420, centre=True)  # a speck before the 2
+    lines[7] = line("'Về việc phê duyệt kế hoạch sử dụng đất", MID, 625, centre=True)
+    # A second reading of the seal's area: "KT." and "ĐỐC" apart, the word between them misread.
+    lines[12:15] = [line("TM. ỦY BAN NHÂN DÂN", RIGHT, 1400, centre=True), line("ĐỐC", RIGHT + 150, 1462),
+                    line("KT. GLIÁM", RIGHT - 200, 1468), line("PHÓ GIÁM ĐỐC", RIGHT, 1530, centre=True)]  # fmt: skip
+    got = values(lines)
+    assert got["issued_on"] == "2025-02-05"
+    assert got["subject"] == "Về việc phê duyệt kế hoạch sử dụng đất năm 2025 của huyện"
+    assert got["authority"] == "TM. ỦY BAN NHÂN DÂN KT. GIÁM ĐỐC" and got["signer_title"] == "PHÓ GIÁM ĐỐC"
+
+
 def test_the_type_from_the_symbol_when_its_name_is_unread() -> None:
     lines = [li for li in decision() if li.words[0].text != "QUYẾT"]
     got = values(lines)
@@ -178,3 +194,29 @@ def test_rendered_pages_through_tesseract(tmp_path: Path, seed: int, dpi: int, c
     assert result.metadata is not None
     got = {k: (v.value if v else "") for k, v in result.metadata.items()}
     assert got == doc.truth
+
+
+@pytest.mark.slow
+def test_the_cli_writes_the_fields_and_the_xmp_carries_them(tmp_path: Path) -> None:
+    """`sohoa digitize … --metadata OUT.json`; the PDF/A (1b here, for Preflight too) has the
+    type, date, issuer and subject as Dublin Core and stays valid."""
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    doc = make_document(random.Random(5), 380)
+    scan = tmp_path / "scan.png"
+    render(doc, dpi=300, colour=False, seal=False).save(scan, dpi=(300, 300))
+    out, meta = tmp_path / "out.pdf", tmp_path / "out.json"
+    result = CliRunner().invoke(
+        app, ["digitize", str(scan), "-o", str(out), "--metadata", str(meta), "--flavour", "1b"]
+    )
+    assert result.exit_code == 0, result.output
+    written = json.loads(meta.read_text(encoding="utf-8"))
+    assert set(written) == set(doc.truth) and written["number"]["value"] == doc.truth["number"]
+    assert 0 < written["number"]["confidence"] <= 1 and written["number"]["boxes"][0]["page"] == 1
+    with pikepdf.open(out) as pdf, pdf.open_metadata() as xmp:
+        assert xmp["dc:type"] == {doc.truth["type"]} and xmp["dc:date"] == [doc.truth["issued_on"]]
+        assert xmp["dc:creator"] == [doc.truth["issuer"]] and xmp["dc:description"] == doc.truth["subject"]
+    assert check_pdfa(out).passed
+    assert preflight(out).passed
