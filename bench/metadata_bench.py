@@ -63,6 +63,7 @@ def main() -> None:
     right: dict[str, list[bool]] = defaultdict(list)
     peer: list[bool] = []
     took: list[float] = []
+    whole: dict[str, list[float]] = defaultdict(list)  # digitize (OCR and PDF/A) per document, by seal
     with tempfile.TemporaryDirectory() as tmp:
         for n in range(args.documents):
             dpi, colour, seal, skew = CLASSES[n % len(CLASSES)]
@@ -71,7 +72,9 @@ def main() -> None:
             img = render(doc, dpi=dpi, colour=colour == "colour", seal=seal == "seal", skew=angle, seed=n)
             path = Path(tmp) / f"{n}.{'jpg' if colour == 'colour' else 'png'}"
             img.save(path, dpi=(dpi, dpi), **({"quality": 88} if colour == "colour" else {}))
+            began = time.perf_counter()
             result = digitize([Source(path, path.name)], Path(tmp) / f"{n}.pdf", title="", tessdata=ROOT / "ocr-models")
+            whole[seal].append(time.perf_counter() - began)
             pages = [metadata.PageWords(p.width, p.height, p.lines) for p in result.pages]
             started = time.perf_counter()
             found = metadata.read(pages)
