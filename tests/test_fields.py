@@ -13,6 +13,7 @@ from test_search import CODE, _made, add
 
 import api
 import records
+import storage.manifest
 from digitize.metadata import Found
 from service import access, run
 from service.context import context
@@ -84,6 +85,9 @@ def test_fields_read_edited_audited_and_searched(
         event = s.scalars(select(AuditEvent).where(AuditEvent.action == "document.fields.updated")).one()
     assert event.actor.startswith("Người thử") and event.detail is not None
     assert event.detail["changes"]["number"] == {"old": "125/QĐ-UBND", "new": "126/QĐ-UBND"}
+    with ctx.sessions() as s:  # the manifest beside the objects carries them too
+        listed = storage.manifest.build(s, CODE)["documents"][0]["fields"]
+    assert listed["number"] == "126/QĐ-UBND" and listed["keywords"] == ["đất đai"] and listed["type"] == "Quyết định"
     for body, field in (({"type": "Thư"}, "type"), ({"issued_on": "2025-02-30"}, "issued_on"),
                         ({"order": 3}, "order"), ({"nope": 1}, "nope")):  # fmt: skip
         r = clerk.patch(url, json=body)
