@@ -171,7 +171,8 @@ def recognize(
         else:
             _set_image(api, enlarged[0], ENLARGE_TO_DPI)
         tsv = api.GetTSVText(0)
-        pictures = _pictures(api)
+        with opened(image if enlarged is None else enlarged[0]) as img:  # a file: its header only
+            pictures = _pictures(api, img.width * img.height)
     except RuntimeError as e:
         raise OcrFailed(
             f"Tesseract không đọc được {label}: {e}", f"Tesseract failed on {label}: {e}", field=label
@@ -188,13 +189,11 @@ _PICTURE_BLOCKS = {tesserocr.PT.FLOWING_IMAGE, tesserocr.PT.HEADING_IMAGE, tesse
 PICTURE_AREA = 0.08  # a block taken for a picture that is smaller than this share of the page is read again
 
 
-def _pictures(api: tesserocr.PyTessBaseAPI) -> list[tuple[int, int, int, int]]:
+def _pictures(api: tesserocr.PyTessBaseAPI, area: int) -> list[tuple[int, int, int, int]]:
     """Small blocks the layout analysis took for pictures, whose words it left out: a red seal
     over a signer's title and name makes one (as a drawing or a photograph does, too large to
     be read again)."""
     found = []
-    page = api.GetThresholdedImage()
-    area = page.width * page.height if page is not None else 0
     it = api.GetIterator()
     level = tesserocr.RIL.BLOCK
     while it is not None:
