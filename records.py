@@ -163,10 +163,12 @@ def clean(field: Field, value: Any) -> Any:
     if field.kind == "list":
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise InvalidField(field.key, f"{where}: phải là danh sách chữ.", f"{field.key}: must be a list of text.")
-        return [_nfc(v) for v in value if _nfc(v)][:50]
+        return [clean(Field(field.key, field.vi, field.en, max_length=200), v) for v in value if _nfc(v)][:50]
     if not isinstance(value, str):
         raise InvalidField(field.key, f"{where}: phải là chữ.", f"{field.key}: must be text.")
     text = _nfc(value)
+    if any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in text):
+        raise InvalidField(field.key, f"{where}: có ký tự điều khiển.", f"{field.key}: holds a control character.")
     if len(text) > field.max_length:
         raise InvalidField(field.key, f"{where}: dài quá {field.max_length} ký tự.",
                            f"{field.key}: longer than {field.max_length} characters.")  # fmt: skip

@@ -37,7 +37,8 @@ def test_values_are_checked_by_their_field() -> None:
     assert records.clean(by_key["subject"], " Ve\u0301 vie\u0323\u0302c ") == "Vé việc"  # NFC, trimmed
     assert records.clean(by_key["type"], None) is None
     for key, bad in (("issued_on", "05/02/2025"), ("type", "Quyet dinh"), ("access_mode", "open"),
-                     ("page_count", -1), ("keywords", "a, b"), ("number", "125 QĐ UBND")):  # fmt: skip
+                     ("page_count", -1), ("keywords", "a, b"), ("number", "125 QĐ UBND"),
+                     ("subject", "a\x00b"), ("keywords", ["a\x07"])):  # fmt: skip
         with pytest.raises(records.InvalidField) as e:
             records.clean(by_key[key], bad)
         assert e.value.key == key and e.value.vi and e.value.en
