@@ -186,7 +186,7 @@ def _joined(parts: Sequence[Segment], confidence: float = 1.0, sep: str = " ") -
 # --- the header: agency, number, date -------------------------------------------------------
 
 MOTTO = "cong hoa xa hoi chu nghia viet nam"
-_NUMBER_START = re.compile(r"^s[o0ô6]\s*[:;.,]?\s*(?=[0-9oO])")  # "Số:", "So:", "Sô:", "S6:"
+_NUMBER_START = re.compile(r"^s[o06]\s*[:;.,]?\s*(?=[0-9oO])")  # "Số:", "So:", "Sô:", "S6:"
 _DIGITISH = str.maketrans({"o": "0", "O": "0", "l": "1", "I": "1", "i": "1", "|": "1"})
 
 
