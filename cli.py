@@ -336,12 +336,18 @@ def search(
     status: Annotated[str | None, typer.Option(help="Chỉ hồ sơ ở trạng thái này")] = None,
     received_from: Annotated[str | None, typer.Option(help="Nhận từ ngày (YYYY-MM-DD)")] = None,
     received_to: Annotated[str | None, typer.Option(help="Nhận đến ngày (YYYY-MM-DD)")] = None,
+    type: Annotated[str | None, typer.Option(help="Loại văn bản, ví dụ «Quyết định»")] = None,
+    number: Annotated[str | None, typer.Option(help="Số, ký hiệu văn bản: 125/QĐ-UBND")] = None,
+    issuer: Annotated[str | None, typer.Option(help="Cơ quan ban hành (một phần tên)")] = None,
+    issued_from: Annotated[str | None, typer.Option(help="Ban hành từ ngày (YYYY-MM-DD)")] = None,
+    issued_to: Annotated[str | None, typer.Option(help="Ban hành đến ngày (YYYY-MM-DD)")] = None,
 ) -> None:
     """Tìm hồ sơ theo nội dung và thông tin hồ sơ. / Search dossiers by their text and metadata."""
     import datetime as dt
 
     from service import search as searching
     from service.context import context
+    from storage.search import DocumentFilter
 
     existing_data(get_settings())
 
@@ -368,6 +374,7 @@ def search(
         status=status,
         received_from=day(received_from, "received_from"),
         received_to=day(received_to, "received_to"),
+        documents=DocumentFilter(type, number, issuer, day(issued_from, "issued_from"), day(issued_to, "issued_to")),
         actor=operator(),
     )
     if as_json:

@@ -3,6 +3,7 @@ the old value audited, shown in the dossier, filtered on in search (SQLite and P
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +11,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from test_search import CODE, _made, add
+from typer.testing import CliRunner
 
 import api
 import records
 import storage.manifest
+from cli import app
 from digitize.metadata import Found
 from service import access, run
 from service.context import context
@@ -116,6 +119,10 @@ def test_fields_read_edited_audited_and_searched(
         assert found["total"] == total, (params, found)
     r = archivist.get("/api/v1/search", params={"q": "a", "issued_from": "2025-03-01", "issued_to": "2025-02-01"})
     assert r.status_code == 422 and r.json()["field"] == "issued_to"
+    cli = ["search", "quyết định", "--type", "Quyết định", "--issuer", "so y te", "--issued-to", "2025-02-05", "--json"]
+    r = CliRunner().invoke(app, cli)
+    assert r.exit_code == 0 and json.loads(r.stdout)["total"] == 1, r.output
+    assert CliRunner().invoke(app, ["search", "x", "--issued-from", "2025-13-01"]).exit_code == 2
     ctx.sessions.kw["bind"].dispose()
 
 
