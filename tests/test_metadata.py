@@ -220,3 +220,23 @@ def test_the_cli_writes_the_fields_and_the_xmp_carries_them(tmp_path: Path) -> N
         assert xmp["dc:creator"] == [doc.truth["issuer"]] and xmp["dc:description"] == doc.truth["subject"]
     assert check_pdfa(out).passed
     assert preflight(out).passed
+
+
+@pytest.mark.slow
+def test_a_job_fills_the_documents_fields(data_dir: Path, tmp_path: Path) -> None:
+    """A scan through the service's job (submit and run, as `sohoa process` does): the catalog has
+    the fields read from its page, and the PDF/A stored carries them."""
+    from service import dossiers, scans
+    from service.context import context
+    from service.run import run_job
+
+    doc = make_document(random.Random(11), 380)
+    scan = tmp_path / "qd.jpg"
+    render(doc, dpi=200, colour=True, seal=True, skew=1.5, seed=11).save(scan, dpi=(200, 200), quality=88)
+    ctx, code = context(), "000.00.12.H12-250527-0001"
+    accepted = scans.submit_scan(ctx, code, scan, scan.name, actor="test")
+    run_job(ctx, accepted.id)
+    [document] = dossiers.dossier_view(ctx, code).documents
+    assert document.read is not None
+    assert {k: document.fields[k] or "" for k in doc.truth} == doc.truth
+    assert {k: v.value if v else "" for k, v in document.read.items()} == doc.truth
