@@ -388,6 +388,19 @@ def search(
 
 
 @app.command()
+def reread(codes: Annotated[list[str], typer.Argument(help="Mã hồ sơ")]) -> None:
+    """Đọc thông tin văn bản (số, ngày, loại, người ký…) từ ALTO đã lưu của các tài liệu số hóa trước khi có
+    tính năng này. / Read the fields of documents digitized before they were read from the page, from their ALTO."""
+    from service import dossiers
+    from service.context import context
+
+    existing_data(get_settings())
+    for code in codes:
+        count = _run(dossiers.reread_fields, context(), code)
+        typer.echo(f"{code}: đã đọc thông tin của {count} tài liệu / fields read for {count} documents")
+
+
+@app.command()
 def audit(
     as_json: Annotated[bool, typer.Option("--json", help="In kết quả dạng JSON")] = False,
     anchor: Annotated[

@@ -6,9 +6,12 @@ stored) and, for a straightened page, in the straightened frame.
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from xml.sax.saxutils import escape, quoteattr
 
+from digitize.metadata import PageWords
+from digitize.ocr import Line, Word
 from digitize.pipeline import PageResult
 
 ALTO_NS = "http://www.loc.gov/standards/alto/ns-v4#"
@@ -85,3 +88,26 @@ def to_alto(pages: Sequence[PageResult]) -> str:
         out += ["</PrintSpace>", "</Page>"]
     out += ["</Layout>", "</alto>", ""]
     return "\n".join(out)
+
+
+def _box(element: ET.Element) -> tuple[int, int, int, int]:
+    left, top, width, height = (int(element.get(k, "0")) for k in ("HPOS", "VPOS", "WIDTH", "HEIGHT"))
+    return left, top, width, height
+
+
+def _word(string: ET.Element) -> Word:
+    return Word(string.get("CONTENT", ""), *_box(string), conf=100 * float(string.get("WC", "0")))
+
+
+def from_alto(xml: bytes) -> list[PageWords]:
+    """The pages of an ALTO file this module wrote, as words with boxes again (a document
+    digitized before its fields were read from the page is read from its stored ALTO)."""
+    ns = {"a": ALTO_NS}
+    pages = []
+    for page in ET.fromstring(xml).iterfind(".//a:Page", ns):
+        lines = []
+        for line in page.iterfind(".//a:TextLine", ns):
+            words = tuple(_word(s) for s in line.iterfind("a:String", ns))
+            lines.append(Line(*_box(line), words=words))
+        pages.append(PageWords(int(page.get("WIDTH", "0")), int(page.get("HEIGHT", "0")), lines))
+    return pages

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import tempfile
 import unicodedata
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -142,6 +144,17 @@ def update_document_fields(ctx: Context, code: str, number: int, values: dict[st
         fields.update_document(session, code, number, values, actor=actor)
     write_manifest(ctx, code)
     return dossier_view(ctx, code)
+
+
+def reread_fields(ctx: Context, code: str) -> int:
+    """The fields of the dossier's documents digitized before they were read from the page, read
+    from their stored ALTO; how many."""
+    parse_code(code, ctx.settings.dossier_code_pattern)
+    with tempfile.TemporaryDirectory(dir=ctx.tmp) as work:
+        count = fields.reread(ctx, code, Path(work))
+    if count:
+        write_manifest(ctx, code)
+    return count
 
 
 def field_table() -> FieldTable:

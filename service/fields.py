@@ -5,6 +5,7 @@ in the audit log with the value it replaced."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -146,3 +147,25 @@ def update_dossier(ctx: Context, code: str, values: dict[str, Any], *, actor: st
             record.pop(key, None)
         dossier.record = record or None
         audit(session, actor, "dossier.fields.updated", code, changes=changes)
+
+
+def reread(ctx: Context, code: str, work: Path) -> int:
+    """Read the fields of the dossier's documents digitized before they were read from the page
+    (none read yet), from their stored ALTO; returns how many were read."""
+    from digitize.export import from_alto
+    from digitize.metadata import read
+
+    with ctx.sessions() as session:
+        kept = (Document.dossier_code == code, Document.removed_at.is_(None), Document.alto_key.is_not(None))
+        # JSON null and SQL NULL both load as None: told apart here, not in SQL.
+        todo = [(d.id, d.alto_key or "") for d in session.scalars(select(Document).where(*kept)) if d.read is None]
+    for document_id, key in todo:
+        alto = work / "alto.xml"
+        ctx.store.get_file(key, alto)
+        found = read(from_alto(alto.read_bytes()))
+        with ctx.sessions.begin() as session:
+            document = session.get(Document, document_id)
+            assert document is not None
+            prefill(document, found)
+            audit(session, "worker", "document.fields.read", code, document=document_id, source=key)
+    return len(todo)

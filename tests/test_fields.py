@@ -144,3 +144,28 @@ def test_dossier_fields(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None
     table = clerk.get("/api/v1/fields").json()
     assert [f["key"] for f in table["dossier"]] == [f.key for f in records.DOSSIER_FIELDS]
     assert next(f for f in table["document"] if f["key"] == "type")["choices"][1] == "Quyết định"
+
+
+def test_documents_digitized_before_are_read_from_their_alto(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`sohoa reread CODE`: a document with an ALTO and no reading gets its fields from it."""
+    from test_metadata import H, W, decision
+
+    from digitize.export import to_alto
+    from digitize.pipeline import PageResult
+
+    page = PageResult("scan.pdf", 1, "", 0, 90.0, (300.0, 300.0), W, H, lines=decision())
+    alto = tmp_path / "alto.xml"
+    alto.write_text(to_alto([page]), encoding="utf-8")
+    ctx = context()
+    info = ctx.store.put_file(f"dossiers/{CODE}/alto-old.xml", alto)
+    with ctx.sessions.begin() as s:
+        document = add(s, CODE, [])
+        document.alto_key = info.key
+    r = CliRunner().invoke(app, ["reread", CODE])
+    assert r.exit_code == 0 and "1" in r.stdout, r.output
+    fields = _document(_client("clerk"))["fields"]
+    assert fields["number"] == "125/QĐ-STNMT" and fields["signer"] == "Nguyễn Văn An"
+    assert fields["issuer"] == "SỞ TÀI NGUYÊN VÀ MÔI TRƯỜNG" and fields["issued_on"] == "2025-02-05"
+    assert "0 " in CliRunner().invoke(app, ["reread", CODE]).stdout  # read once
