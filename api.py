@@ -12,10 +12,10 @@ import sys
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from functools import partial
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi import Body, Depends, FastAPI, Header, Query, Request
 from fastapi import Path as ApiPath
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
@@ -50,6 +50,7 @@ from service.metrics import CatalogCollector, readiness
 from service.settings import get_settings
 from storage import JobStatus, lifecycle
 from storage.lifecycle import DossierStatus
+from storage.search import DocumentFilter
 
 if not sys.warnoptions:  # libraries' deprecation notices are not for the service's log
     warnings.simplefilter("ignore")
@@ -529,6 +530,36 @@ def update_dossier(who: Clerk, code: str, body: DossierUpdate) -> Dossier:
     return _with_links(dossiers.update_dossier(context(), code, meta, actor=who.actor))
 
 
+FieldValues = Annotated[
+    dict[str, Any],
+    Body(
+        description="Khóa và giá trị theo GET /api/v1/fields (null: xóa) / keys and values as GET /api/v1/fields lists",
+        examples=[{"type": "Quyết định", "number": "125/QĐ-UBND", "issued_on": "2025-02-05"}],
+    ),
+]
+
+
+@app.get("/api/v1/fields", tags=["hồ sơ"])
+def field_table(who: Reader) -> views.FieldTable:
+    """Các trường thông tin của hồ sơ và văn bản (Thông tư 05/2025/TT-BNV) và danh mục giá trị.
+    / The circular's dossier and document fields, with their controlled lists."""
+    return dossiers.field_table()
+
+
+@app.patch("/api/v1/dossiers/{code}/fields", tags=["hồ sơ"])
+def update_dossier_fields(who: Clerk, code: str, body: FieldValues) -> Dossier:
+    """Sửa thông tin hồ sơ theo Thông tư 05/2025/TT-BNV; ghi giá trị cũ vào nhật ký.
+    / Change a dossier's fields of the circular; the log keeps the old values."""
+    return _with_links(dossiers.update_fields(context(), code, body, actor=who.actor))
+
+
+@app.patch("/api/v1/dossiers/{code}/documents/{document_id}/fields", tags=["hồ sơ"])
+def update_document_fields(who: Clerk, code: str, document_id: DocumentId, body: FieldValues) -> Dossier:
+    """Xác nhận hoặc sửa thông tin văn bản (số, ngày, loại, trích yếu… đọc sẵn từ trang); ghi giá trị cũ vào nhật
+    ký. / Confirm or correct a document's fields (number, date, type, subject… read from its page); audited."""
+    return _with_links(dossiers.update_document_fields(context(), code, document_id, body, actor=who.actor))
+
+
 @app.post("/api/v1/dossiers/{code}/transitions", tags=["hồ sơ"])
 def transition(who: Reader, code: str, body: Transition) -> Dossier:
     """Chuyển trạng thái hồ sơ (ghi người, giờ, lý do). / Move a dossier along its lifecycle."""
@@ -823,6 +854,11 @@ def search(
     received_to: Annotated[
         dt.date | None, Query(description="Nhận đến ngày (YYYY-MM-DD) / received on or before")
     ] = None,
+    type: Annotated[str | None, Query(max_length=64, description="Loại văn bản, ví dụ Quyết định / type")] = None,
+    number: Annotated[str | None, Query(max_length=100, description="Số, ký hiệu: 125/QĐ-UBND / number")] = None,
+    issuer: Annotated[str | None, Query(max_length=200, description="Cơ quan ban hành (một phần tên) / issuer")] = None,
+    issued_from: Annotated[dt.date | None, Query(description="Ban hành từ ngày / issued on or after")] = None,
+    issued_to: Annotated[dt.date | None, Query(description="Ban hành đến ngày / issued on or before")] = None,
 ) -> views.SearchResults:
     """Tìm trong nội dung OCR và thông tin hồ sơ, có dấu hoặc không dấu; khớp đúng dấu xếp trước.
     / Search OCR text and dossier metadata, with or without diacritics; exact matches first."""
@@ -836,6 +872,7 @@ def search(
         status=status,
         received_from=received_from,
         received_to=received_to,
+        documents=DocumentFilter(type, number, issuer, issued_from, issued_to),
         actor=who.actor,
     )
 

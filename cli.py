@@ -117,6 +117,9 @@ def digitize(
     ] = None,
     hocr: Annotated[Path | None, typer.Option(help="Ghi thêm kết quả OCR dạng hOCR")] = None,
     alto: Annotated[Path | None, typer.Option(help="Ghi thêm kết quả OCR dạng ALTO v4")] = None,
+    metadata: Annotated[
+        Path | None, typer.Option(help="Ghi thêm thông tin văn bản đọc từ trang (số, ngày, loại, người ký…) dạng JSON")
+    ] = None,
 ) -> None:
     """Số hóa tệp quét thành một PDF/A hai lớp. / Scans to one two-layer PDF/A."""
     from digitize import Source
@@ -161,6 +164,8 @@ def digitize(
         hocr.write_text(to_hocr(result.pages, title=title or inputs[0].stem), encoding="utf-8")
     if alto:
         alto.write_text(to_alto(result.pages), encoding="utf-8")
+    if metadata:
+        metadata.write_text(json.dumps(result.metadata_json(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     for notice in result.notices:
         typer.echo(f"Chú ý: {notice['vi']}", err=True)
     typer.echo(f"{output}: {len(result.pages)} trang, PDF/A-{result.flavour}, {result.size:,} byte, {result.seconds} s")
@@ -348,12 +353,18 @@ def search(
     status: Annotated[str | None, typer.Option(help="Chỉ hồ sơ ở trạng thái này")] = None,
     received_from: Annotated[str | None, typer.Option(help="Nhận từ ngày (YYYY-MM-DD)")] = None,
     received_to: Annotated[str | None, typer.Option(help="Nhận đến ngày (YYYY-MM-DD)")] = None,
+    type: Annotated[str | None, typer.Option(help="Loại văn bản, ví dụ «Quyết định»")] = None,
+    number: Annotated[str | None, typer.Option(help="Số, ký hiệu văn bản: 125/QĐ-UBND")] = None,
+    issuer: Annotated[str | None, typer.Option(help="Cơ quan ban hành (một phần tên)")] = None,
+    issued_from: Annotated[str | None, typer.Option(help="Ban hành từ ngày (YYYY-MM-DD)")] = None,
+    issued_to: Annotated[str | None, typer.Option(help="Ban hành đến ngày (YYYY-MM-DD)")] = None,
 ) -> None:
     """Tìm hồ sơ theo nội dung và thông tin hồ sơ. / Search dossiers by their text and metadata."""
     import datetime as dt
 
     from service import search as searching
     from service.context import context
+    from storage.search import DocumentFilter
 
     existing_data(get_settings())
 
@@ -380,6 +391,7 @@ def search(
         status=status,
         received_from=day(received_from, "received_from"),
         received_to=day(received_to, "received_to"),
+        documents=DocumentFilter(type, number, issuer, day(issued_from, "issued_from"), day(issued_to, "issued_to")),
         actor=operator(),
     )
     if as_json:
@@ -391,6 +403,19 @@ def search(
     for hit in result.hits:
         mark = " [đúng dấu]" if hit.exact else ""
         typer.echo(f"{hit.dossier_code}  tài liệu {hit.document_id} trang {hit.page}{mark}: {hit.snippet}")
+
+
+@app.command()
+def reread(codes: Annotated[list[str], typer.Argument(help="Mã hồ sơ")]) -> None:
+    """Đọc thông tin văn bản (số, ngày, loại, người ký…) từ ALTO đã lưu của các tài liệu số hóa trước khi có
+    tính năng này. / Read the fields of documents digitized before they were read from the page, from their ALTO."""
+    from service import dossiers
+    from service.context import context
+
+    existing_data(get_settings())
+    for code in codes:
+        count = _run(dossiers.reread_fields, context(), code)
+        typer.echo(f"{code}: đã đọc thông tin của {count} tài liệu / fields read for {count} documents")
 
 
 @app.command()

@@ -6,16 +6,15 @@ stored) and, for a straightened page, in the straightened frame.
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from xml.sax.saxutils import escape, quoteattr
 
+from digitize.metadata import PageWords
+from digitize.ocr import Line, Word
 from digitize.pipeline import PageResult
 
 ALTO_NS = "http://www.loc.gov/standards/alto/ns-v4#"
-
-
-def _upright_size(page: PageResult) -> tuple[int, int]:
-    return (page.height, page.width) if page.rotate in (90, 270) else (page.width, page.height)
 
 
 def _pages(pages: Sequence[PageResult]) -> list[PageResult]:
@@ -35,7 +34,7 @@ def to_hocr(pages: Sequence[PageResult], *, title: str = "") -> str:
         "<body>",
     ]
     for n, page in enumerate(_pages(pages), start=1):
-        width, height = _upright_size(page)
+        width, height = page.upright_size
         image = quoteattr(f"{page.source}#{page.number}" + (f" {page.part}" if page.part else ""))
         out.append(
             f'<div class="ocr_page" id="page_{n}" title="image {image[1:-1]}; bbox 0 0 {width} {height}; '
@@ -67,7 +66,7 @@ def to_alto(pages: Sequence[PageResult]) -> str:
         "<Layout>",
     ]
     for n, page in enumerate(_pages(pages), start=1):
-        width, height = _upright_size(page)
+        width, height = page.upright_size
         out.append(f'<Page ID="p{n}" PHYSICAL_IMG_NR="{n}" WIDTH="{width}" HEIGHT="{height}">')
         out.append(f'<PrintSpace HPOS="0" VPOS="0" WIDTH="{width}" HEIGHT="{height}">')
         if page.lines:
@@ -89,3 +88,26 @@ def to_alto(pages: Sequence[PageResult]) -> str:
         out += ["</PrintSpace>", "</Page>"]
     out += ["</Layout>", "</alto>", ""]
     return "\n".join(out)
+
+
+def _box(element: ET.Element) -> tuple[int, int, int, int]:
+    left, top, width, height = (int(element.get(k, "0")) for k in ("HPOS", "VPOS", "WIDTH", "HEIGHT"))
+    return left, top, width, height
+
+
+def _word(string: ET.Element) -> Word:
+    return Word(string.get("CONTENT", ""), *_box(string), conf=100 * float(string.get("WC", "0")))
+
+
+def from_alto(xml: bytes) -> list[PageWords]:
+    """The pages of an ALTO file this module wrote, as words with boxes again (a document
+    digitized before its fields were read from the page is read from its stored ALTO)."""
+    ns = {"a": ALTO_NS}
+    pages = []
+    for page in ET.fromstring(xml).iterfind(".//a:Page", ns):
+        lines = []
+        for line in page.iterfind(".//a:TextLine", ns):
+            words = tuple(_word(s) for s in line.iterfind("a:String", ns))
+            lines.append(Line(*_box(line), words=words))
+        pages.append(PageWords(int(page.get("WIDTH", "0")), int(page.get("HEIGHT", "0")), lines))
+    return pages

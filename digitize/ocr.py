@@ -19,6 +19,7 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # read when the engine starts
 
+import numpy as np
 import tesserocr
 from PIL import Image, ImageFilter
 
@@ -170,6 +171,8 @@ def recognize(
         else:
             _set_image(api, enlarged[0], ENLARGE_TO_DPI)
         tsv = api.GetTSVText(0)
+        with opened(image if enlarged is None else enlarged[0]) as img:  # a file: its header only
+            pictures = _pictures(api, img.width * img.height)
     except RuntimeError as e:
         raise OcrFailed(
             f"Tesseract không đọc được {label}: {e}", f"Tesseract failed on {label}: {e}", field=label
@@ -177,7 +180,107 @@ def recognize(
     finally:
         api.Clear()  # drop the page image now, not when the next page comes
     lines = parse_tsv(TSV_HEADER + tsv)
+    if pictures:
+        lines = _read_pictures(image if enlarged is None else enlarged[0], pictures, lines, languages, tessdata)
     return lines if enlarged is None else _shrunk(lines, enlarged[1])
+
+
+_PICTURE_BLOCKS = {tesserocr.PT.FLOWING_IMAGE, tesserocr.PT.HEADING_IMAGE, tesserocr.PT.PULLOUT_IMAGE}
+PICTURE_AREA = 0.08  # a block taken for a picture that is smaller than this share of the page is read again
+
+
+def _pictures(api: tesserocr.PyTessBaseAPI, area: int) -> list[tuple[int, int, int, int]]:
+    """Small blocks the layout analysis took for pictures, whose words it left out: a red seal
+    over a signer's title and name makes one (as a drawing or a photograph does, too large to
+    be read again)."""
+    found = []
+    it = api.GetIterator()
+    level = tesserocr.RIL.BLOCK
+    while it is not None:
+        box = it.BoundingBox(level)
+        if it.BlockType() in _PICTURE_BLOCKS and box and (box[2] - box[0]) * (box[3] - box[1]) < PICTURE_AREA * area:
+            found.append(box)
+        if not it.Next(level):
+            break
+    return found
+
+
+def _ink_only(crop: Image.Image) -> Image.Image:
+    """The crop in black and white at a level between its darkest ink and the next: a seal's red
+    (mid grey once grey) or a blue signature is dropped, the black print over it kept."""
+    grey = np.asarray(crop.convert("L"), dtype=np.uint8)
+    paper = np.percentile(grey, 90)
+    ink = grey[grey < paper - 40]
+    if ink.size < 50:
+        return crop.convert("L")
+    counts = np.bincount(ink, minlength=256).astype(float)  # Otsu's level over the ink alone
+    levels = np.arange(256)
+    weight = np.cumsum(counts)
+    mean = np.cumsum(counts * levels)
+    between = (mean[-1] * weight - mean * weight[-1]) ** 2 / np.maximum(weight * (weight[-1] - weight), 1)
+    dark = float(np.percentile(ink, 2))
+    level = min(int(np.argmax(between)), round(dark + 0.25 * (paper - dark)))  # print is black, a seal is not
+    return Image.fromarray(np.where(grey <= level, 0, 255).astype(np.uint8))
+
+
+# What is kept of a second reading: a seal's ring makes guesses, short and full of marks; a word
+# of three letters or more is kept from a lower confidence (the print under a seal reads worse).
+PICTURE_WORD_CONF = 60.0
+PICTURE_LETTERS_CONF = 40.0
+
+
+def _kept_from_picture(word: Word) -> bool:
+    if len(word.text) >= 3 and word.text.isalpha():
+        return word.conf >= PICTURE_LETTERS_CONF
+    return word.conf >= PICTURE_WORD_CONF and any(c.isalnum() for c in word.text)
+
+
+def _around(box: tuple[int, int, int, int], lines: list[Line], size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """A picture block grown a little (more across), then to the whole of every word its edge cuts."""
+    x0, y0, x1, y1 = box
+    dx, dy = (x1 - x0) // 4, (y1 - y0) // 10  # a seal covers a third of the line it lies on
+    x0, y0, x1, y1 = max(0, x0 - dx), max(0, y0 - dy), min(size[0], x1 + dx), min(size[1], y1 + dy)
+    for w in (w for line in lines for w in line.words):
+        if w.left < x1 and w.left + w.width > x0 and w.top < y1 and w.top + w.height > y0:
+            x0, y0 = min(x0, w.left), min(y0, w.top)
+            x1, y1 = max(x1, w.left + w.width), max(y1, w.top + w.height)
+    return x0, y0, x1, y1
+
+
+def _inside(word: Word, box: tuple[int, int, int, int]) -> bool:
+    x, y = word.left + word.width / 2, word.top + word.height / 2
+    return box[0] <= x <= box[2] and box[1] <= y <= box[3]
+
+
+def _read_pictures(
+    image: Path | Image.Image, pictures: list[tuple[int, int, int, int]], lines: list[Line], languages: str,
+    tessdata: Path,
+) -> list[Line]:  # fmt: skip
+    """``lines`` with the words around each picture block read again, as sparse text on an
+    ink-only copy: they replace what the first reading made of that area."""
+    api = _engine(languages, tessdata, tesserocr.PSM.SPARSE_TEXT)
+    with opened(image) as img:
+        for picture in pictures:
+            box = _around(picture, lines, img.size)
+            x0, y0 = box[:2]
+            try:
+                _set_image(api, _ink_only(img.crop(box)), img.info.get("dpi", (0, 0))[1] or None)
+                read = parse_tsv(TSV_HEADER + api.GetTSVText(0))
+            except RuntimeError:
+                continue
+            finally:
+                api.Clear()
+            kept = [(li, tuple(w for w in li.words if not _inside(w, box))) for li in lines]
+            lines = [Line(li.left, li.top, li.width, li.height, words) for li, words in kept if words]
+            for line in read:
+                words = tuple(
+                    Word(w.text, w.left + x0, w.top + y0, w.width, w.height, w.conf)
+                    for w in line.words
+                    if _kept_from_picture(w)
+                )
+                if words:
+                    lines.append(Line(line.left + x0, line.top + y0, line.width, line.height, words))
+    return lines
 
 
 MIN_WORD_CONF = 50.0  # what the engine makes of dust, edge shadows or a stamp's rim is read below this

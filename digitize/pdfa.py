@@ -6,8 +6,9 @@ import io
 import resource
 from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pikepdf
 import pikepdf.pdfa
@@ -29,6 +30,32 @@ class Metadata:
     identifier: str = ""  # the dossier code
     language: str = "vi"
     creator_tool: str = "sohoa"
+    record: dict[str, Any] = field(default_factory=dict)  # the document's fields (records.DOCUMENT_FIELDS)
+
+
+# The document's fields carried into the XMP, as Dublin Core (records.DOCUMENT_FIELDS names
+# the element of each). Only Dublin Core: pikepdf's PDF/A validator, which every file passes
+# before it is kept, admits no extension schema, so the circular's other fields stay in the
+# catalog and its packages.
+_DC_LISTS = {"creator", "date", "type", "subject"}  # ordered or unordered arrays in XMP
+
+
+def from_page(read: dict[str, Any]) -> dict[str, Any]:
+    """The values digitize.metadata read (its ``Found`` objects), as a record's fields."""
+    return {key: found.value for key, found in read.items() if found is not None and found.value}
+
+
+def _dublin_core(xmp: Any, record: dict[str, Any]) -> None:
+    from records import DOCUMENT_FIELDS
+
+    for f in DOCUMENT_FIELDS:
+        value = record.get(f.key)
+        if not value or not f.dc or f.dc in ("identifier", "language", "relation"):
+            continue  # the dossier code and language are written already
+        if f.dc in _DC_LISTS:
+            xmp[f"dc:{f.dc}"] = list(value) if isinstance(value, list) else [str(value)]
+        else:
+            xmp[f"dc:{f.dc}"] = str(value)
 
 
 def _png_idat(path: Path) -> tuple[bytes, int, int, int]:
@@ -220,6 +247,7 @@ def assemble(page_pdfs: Sequence[Path], output: Path, meta: Metadata, flavour: s
             if meta.identifier:
                 xmp["dc:identifier"] = meta.identifier
             xmp["dc:language"] = [meta.language]
+            _dublin_core(xmp, meta.record)
             xmp["xmp:CreatorTool"] = meta.creator_tool
             xmp["pdf:Producer"] = f"sohoa, pikepdf {pikepdf.__version__}"
         try:

@@ -11,13 +11,14 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from PIL import Image
 
 from checksums import sha256_file
 from digitize import ink, largeformat, ocr, orientation, pdfa, rows, separators
+from digitize import metadata as reader
 from digitize.errors import CorruptInput, DigitizeError
 from digitize.ingest import Page, iter_pages, save_page_image
 from digitize.reading import Reading, read_page
@@ -55,6 +56,11 @@ class PageResult:
     lines: list[ocr.Line] = field(default_factory=list, repr=False)  # words and boxes, as read
     separator: Separator | None = None  # this scan starts a new dossier or document
 
+    @property
+    def upright_size(self) -> tuple[int, int]:
+        """Width and height as read (and as the boxes of its words are): a turned page's swapped."""
+        return (self.height, self.width) if self.rotate in (90, 270) else (self.width, self.height)
+
 
 @dataclass
 class Result:
@@ -64,10 +70,14 @@ class Result:
     flavour: str
     pages: list[PageResult]
     seconds: float
+    metadata: dict[str, reader.Found | None] | None = None  # read from the page (digitize.metadata)
 
     @property
     def notices(self) -> list[dict[str, str]]:
         return [n for p in self.pages for n in p.notices]
+
+    def metadata_json(self) -> dict[str, Any]:
+        return reader.as_json(self.metadata or {})
 
 
 ProgressFn = Callable[[int, int | None], None]
@@ -411,6 +421,13 @@ def _read_all(
     return results
 
 
+def read_metadata(pages: Sequence[PageResult]) -> dict[str, reader.Found | None]:
+    """The document's number, date, type, subject, issuer and signature, read from its kept pages'
+    words (upright, as read)."""
+    kept = [p for p in pages if not p.dropped]
+    return reader.read([reader.PageWords(*p.upright_size, p.lines) for p in kept])
+
+
 def _assemble(
     results: list[tuple[list[PageResult], Path]], output: Path, meta: pdfa.Metadata, flavour: str, started: float
 ) -> Result:
@@ -418,6 +435,8 @@ def _assemble(
     if all(p.dropped for p in pages):
         raise DigitizeError("Mọi trang đều trắng: không có gì để lưu.", "Every page is blank: nothing to keep.")
     output.parent.mkdir(parents=True, exist_ok=True)
+    read = read_metadata(pages)
+    meta = dataclasses.replace(meta, record={**pdfa.from_page(read), **meta.record})
     pdfa.assemble([p for _, p in results], output, meta, flavour)
     return Result(
         output=output,
@@ -426,6 +445,7 @@ def _assemble(
         flavour=flavour,
         pages=pages,
         seconds=round(time.monotonic() - started, 2),
+        metadata=read,
     )
 
 
@@ -448,6 +468,7 @@ def digitize(
     progress: ProgressFn | None = None,
     workdir: Path | None = None,
     idle_cpu: bool = False,
+    record: dict[str, Any] | None = None,
 ) -> Result:
     """Scans in, one searchable PDF/A out. Pages are read one at a time and OCR'd in parallel;
     at most a few page images are on disk or in memory at once.
@@ -455,7 +476,9 @@ def digitize(
     Two-page spreads are split by ``spreads`` (auto: where a gutter is found); blank pages
     are flagged, or dropped with ``blanks="drop"``. Sheets above A3 are OCR'd in tiles on
     a pool of their own, so a page waiting for its tiles never holds up the tiles. With
-    ``idle_cpu`` (a server's jobs) the page and tile threads use only CPU nothing else wants."""
+    ``idle_cpu`` (a server's jobs) the page and tile threads use only CPU nothing else wants.
+    The document's fields (number, date, type… read from its pages, and ``record``'s, which win)
+    go into the XMP as Dublin Core where they fit."""
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="sohoa-", dir=workdir) as tmp:
         opts = Options(
@@ -471,7 +494,8 @@ def digitize(
             idle_cpu=idle_cpu,
         )
         results = _read_all(sources, opts, Path(tmp), progress)
-        return _assemble(results, output, pdfa.Metadata(title=title, identifier=identifier), flavour, started)
+        meta = pdfa.Metadata(title=title, identifier=identifier, record=record or {})
+        return _assemble(results, output, meta, flavour, started)
 
 
 @dataclass

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 import storage.search
 from errors import SohoaError
 from service import failures
+from service.fields import document_fields
 from service.views import DocumentNotice, DocumentView, JobError, Kind, Notice, SignatureView
 from storage import Document, Dossier, Job, Signature
 from storage.catalog import JobStatus, changed, find_document
@@ -56,6 +57,8 @@ def _view(document: Document, job: Row[Any] | None, signatures: list[Signature])
         notices=[Notice(**n) for n in document.notices or []],
         versions=[kind for kind, key in versions(document).items() if key],
         signatures=[_signature(s, document) for s in signatures],
+        fields=document_fields(document),
+        read=document.read,
     )
 
 

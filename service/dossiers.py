@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import tempfile
 import unicodedata
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -15,11 +17,21 @@ from sqlalchemy.orm import Session
 import storage.manifest
 import storage.search
 from errors import SohoaError
-from service import retention, signing_rules
+from records import DOCUMENT_FIELDS, DOSSIER_FIELDS, Field
+from service import fields, retention, signing_rules
 from service.context import Context, audit, audit_read
 from service.documents import change, clear_versions, document_views, locked, versions
 from service.settings import Settings
-from service.views import DossierPage, DossierSummary, DossierView, HistoryEntry, Kind, LegalHoldView
+from service.views import (
+    DossierPage,
+    DossierSummary,
+    DossierView,
+    FieldInfo,
+    FieldTable,
+    HistoryEntry,
+    Kind,
+    LegalHoldView,
+)
 from storage import Dossier, lifecycle, parse_code
 from storage.catalog import StoredObject, find_document, insert_new, iso, now
 from storage.errors import NotFound, StorageError
@@ -119,6 +131,41 @@ def update_dossier(ctx: Context, code: str, meta: dict[str, Any], *, actor: str)
     return dossier_view(ctx, code)
 
 
+def update_fields(ctx: Context, code: str, values: dict[str, Any], *, actor: str) -> DossierView:
+    """The circular's fields of a dossier (records.DOSSIER_FIELDS), checked, each change audited."""
+    parse_code(code, ctx.settings.dossier_code_pattern)
+    fields.update_dossier(ctx, code, values, actor=actor)
+    write_manifest(ctx, code)
+    return dossier_view(ctx, code)
+
+
+def update_document_fields(ctx: Context, code: str, number: int, values: dict[str, Any], *, actor: str) -> DossierView:
+    """A clerk confirms or corrects a document's fields (pre-filled from its page)."""
+    parse_code(code, ctx.settings.dossier_code_pattern)
+    with ctx.sessions.begin() as session:
+        fields.update_document(session, code, number, values, actor=actor)
+    write_manifest(ctx, code)
+    return dossier_view(ctx, code)
+
+
+def reread_fields(ctx: Context, code: str) -> int:
+    """The fields of the dossier's documents digitized before they were read from the page, read
+    from their stored ALTO; how many."""
+    parse_code(code, ctx.settings.dossier_code_pattern)
+    with tempfile.TemporaryDirectory(dir=ctx.tmp) as work:
+        count = fields.reread(ctx, code, Path(work))
+    if count:
+        write_manifest(ctx, code)
+    return count
+
+
+def field_table() -> FieldTable:
+    def info(f: Field) -> FieldInfo:
+        return FieldInfo(key=f.key, vi=f.vi, en=f.en, kind=f.kind, choices=list(f.choices), dublin_core=f.dc)
+
+    return FieldTable(dossier=[info(f) for f in DOSSIER_FIELDS], document=[info(f) for f in DOCUMENT_FIELDS])
+
+
 def transition(
     ctx: Context, code: str, to: str, *, actor: str, reason: str = "", due_on: dt.date | None = None
 ) -> DossierView:
@@ -161,7 +208,8 @@ def dossier_view(ctx: Context, code: str) -> DossierView:
             raise _no_dossier(code)
         documents, notices = document_views(session, dossier)
         history = [HistoryEntry.model_validate(h) for h in lifecycle.history(session, code)]
-        return DossierView(**_summary(dossier), documents=documents, notices=notices, history=history)
+        values = fields.dossier_fields(session, dossier)
+        return DossierView(**_summary(dossier), fields=values, documents=documents, notices=notices, history=history)
 
 
 def read_dossier(ctx: Context, code: str, *, actor: str) -> DossierView:

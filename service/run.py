@@ -23,7 +23,7 @@ from digitize.export import to_alto
 from digitize.ingest import signed_pdf
 from digitize.pipeline import PageResult
 from errors import SohoaError
-from service import dossiers, failures, lanes, lease, limits, logs, originals, signing_rules
+from service import dossiers, failures, fields, lanes, lease, limits, logs, originals, signing_rules
 from service.context import Context, audit
 from service.dossiers import write_manifest
 from service.options import job_digitize_options
@@ -146,6 +146,7 @@ def record(session: Session, document: Document, made: Made, run: lease.Run | No
     document.page_count = len(made.kept)
     document.notices = made.result.notices  # shown on the document and its dossier
     document.removed_at = None  # a batch posted again brings back a document removed since
+    fields.prefill(document, made.result.metadata or {})  # number, date, type… read from its pages
     for kind, info in (("pdfa", made.pdfa), ("alto", made.alto), ("signed", made.signed)):
         if info is not None:
             storage.manifest.record(session, info, kind=kind, code=made.code, actor="worker")
@@ -199,6 +200,7 @@ def _run_scan(ctx: Context, run: lease.Run, work: Path) -> None:
         document = session.get(Document, doc_id)
         assert document is not None
         original_key, original_name, kind = document.original_key, document.original_name, document.kind
+        kept_fields = fields.record_values(document)  # a clerk's fields, for the new copy's XMP
         room = limits.room(session, code, limit, besides=doc_id)
     limits.check(run.pages or 0, room, limit, original_name)  # counted at upload: refused before any OCR
     original = work / ("original" + Path(original_key).suffix)
@@ -217,6 +219,7 @@ def _run_scan(ctx: Context, run: lease.Run, work: Path) -> None:
             identifier=code,
             progress=_progress(ctx, run, room, original_name),
             workdir=work,
+            record=kept_fields,
             **job_digitize_options(ctx.settings, run.options),
         )
     if signed and result.pages:  # digitized as images by setting: its signatures are not in the copy

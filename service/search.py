@@ -21,6 +21,7 @@ def search(
     status: str | None = None,
     received_from: dt.date | None = None,
     received_to: dt.date | None = None,
+    documents: storage.search.DocumentFilter | None = None,
     actor: str,
 ) -> SearchResults:
     """Pages matching ``query`` (OCR text and dossier metadata), exact matches first, then newest first."""
@@ -36,6 +37,7 @@ def search(
             status=status or None,
             received_from=received_from,
             received_to=received_to,
+            documents=documents,
         )
     filters = {
         "agency": agency,
@@ -43,6 +45,7 @@ def search(
         "status": status,
         "received_from": received_from,
         "received_to": received_to,
+        **(documents.__dict__ if documents else {}),
     }
     shown = {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in filters.items() if v}
     audit_read(ctx, actor, "search", None, query=unicodedata.normalize("NFC", query), filters=shown, total=found.total)

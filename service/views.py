@@ -183,6 +183,30 @@ class SignatureView(BaseModel):
     current: bool = Field(description="Trên bản hiện tại của tài liệu / on the document's current version")
 
 
+class ReadField(BaseModel):
+    """One field as digitize.metadata read it from the page."""
+
+    value: str
+    confidence: float = Field(description="0-1")
+    boxes: list[dict[str, int]] = Field(description="page (từ 1), left, top, width, height: pixel")
+
+
+class FieldInfo(BaseModel):
+    key: str
+    vi: str
+    en: str
+    kind: Literal["text", "date", "int", "code", "list"]
+    choices: list[str] = Field(description="Các giá trị được nhận (kind=code) / the values it takes")
+    dublin_core: str = Field(description="Phần tử Dublin Core trong XMP của PDF/A / its XMP element, if any")
+
+
+class FieldTable(BaseModel):
+    """The circular's fields (records.py): what a dossier's and a document's ``fields`` hold."""
+
+    dossier: list[FieldInfo]
+    document: list[FieldInfo]
+
+
 class DocumentView(BaseModel):
     id: int = Field(description="Số thứ tự trong hồ sơ: 1, 2, 3… / its number in the dossier, as URLs name it")
     kind: Literal["component", "result"] = Field(
@@ -199,6 +223,12 @@ class DocumentView(BaseModel):
     notices: list[Notice] = Field(description="Lưu ý chất lượng các trang / what to know about its pages")
     versions: list[Kind] = Field(description="Các bản đã có / the versions made so far")
     signatures: list[SignatureView] = Field(description="Các chữ ký, theo thứ tự / its signatures, in order")
+    fields: dict[str, Any] = Field(
+        description="Thông tin văn bản theo Thông tư 05/2025/TT-BNV (GET /api/v1/fields) / the circular's fields"
+    )
+    read: dict[str, ReadField | None] | None = Field(
+        description="Đọc từ trang: giá trị, độ tin cậy, vùng chữ / read from the page: value, confidence, boxes"
+    )
 
 
 class DocumentNotice(Notice):
@@ -215,6 +245,9 @@ class HistoryEntry(BaseModel):
 
 
 class DossierView(DossierSummary):
+    fields: dict[str, Any] = Field(
+        description="Thông tin hồ sơ theo Thông tư 05/2025/TT-BNV (GET /api/v1/fields) / the circular's fields"
+    )
     documents: list[DocumentView]
     notices: list[DocumentNotice] = Field(description="Lưu ý của mọi tài liệu / every document's notices")
     history: list[HistoryEntry]

@@ -101,6 +101,8 @@ class Dossier(Base):
     applicant: Mapped[str] = mapped_column(String(200), default="")
     retention: Mapped[str] = mapped_column(String(8), default="")  # 01 = permanent, else years: 70 50 30 20 10
     due_on: Mapped[dt.date | None] = mapped_column(Date)
+    # The other fields of circular 05/2025/TT-BNV (records.DOSSIER_FIELDS), by key.
+    record: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(32), default="RECEIVED", index=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=now)
     updated_at: Mapped[dt.datetime] = mapped_column(default=now, onupdate=now)
@@ -133,6 +135,17 @@ class Document(Base):
     # What a person should know about its pages (low resolution, a drawing under 300 dpi…), from
     # the digitization that made its current version.
     notices: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    # The circular's document fields (records.DOCUMENT_FIELDS): those search filters on are
+    # columns (with folded keys: "125/QD-UBND" finds "125/QĐ-UBND"), the rest in ``record``.
+    doc_type: Mapped[str | None] = mapped_column(String(64), index=True)
+    doc_number: Mapped[str | None] = mapped_column(String(100))
+    number_key: Mapped[str | None] = mapped_column(String(100), index=True)
+    issued_on: Mapped[dt.date | None] = mapped_column(Date, index=True)
+    issuer: Mapped[str | None] = mapped_column(String(500))
+    issuer_key: Mapped[str | None] = mapped_column(String(500))
+    record: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # What digitize.metadata read from the page: each field's value, confidence and boxes.
+    read: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(default=now)
     # Removed by the desk (a wrong or unreadable scan, never a signed one): the row stays for the
     # record and keeps its number; its pages and versions are gone.

@@ -47,6 +47,7 @@ def build(session: Session, code: str) -> dict[str, Any]:
             "retention": dossier.retention,
             "received_on": iso(dossier.received_on),
             "due_on": iso(dossier.due_on),
+            "fields": dossier.record or {},  # the circular's other fields (records.DOSSIER_FIELDS)
         },
         "documents": [
             {
@@ -60,6 +61,7 @@ def build(session: Session, code: str) -> dict[str, Any]:
                 "pdfa": d.pdfa_key,
                 "signed": d.signed_key,
                 "alto": d.alto_key,
+                "fields": _document_fields(d),
             }
             for d in documents
         ],
@@ -77,6 +79,12 @@ def build(session: Session, code: str) -> dict[str, Any]:
         # The audit log's head when this was written: a later cut-off of the log shows here.
         "audit_head": {"id": head.id, "hash": head.hash} if head else None,
     }
+
+
+def _document_fields(d: Document) -> dict[str, Any]:
+    """The circular's fields set on a document (records.DOCUMENT_FIELDS), its columns and record."""
+    columns = {"type": d.doc_type, "number": d.doc_number, "issued_on": iso(d.issued_on), "issuer": d.issuer}
+    return {**(d.record or {}), **{k: v for k, v in columns.items() if v}}
 
 
 def write(store: ObjectStore, session: Session, code: str, workdir: Path) -> ObjectInfo:

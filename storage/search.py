@@ -319,6 +319,37 @@ class Found(NamedTuple):
     estimated: bool = False  # the total is an estimate: "about" so many
 
 
+_DATES = ("received_from", "received_to", "issued_from", "issued_to")
+
+
+@dataclass(frozen=True)
+class DocumentFilter:
+    """What a document's fields must be (records.DOCUMENT_FIELDS): its type as the table names
+    it, its number and symbol, its issuer (a part of the name; both folded: "so y te" finds
+    "SỞ Y TẾ"), its date of issue from and to."""
+
+    type: str | None = None
+    number: str | None = None
+    issuer: str | None = None
+    issued_from: dt.date | None = None
+    issued_to: dt.date | None = None
+
+    def clauses(self) -> list[tuple[str, Any, str]]:
+        issuer = f"%{_escaped(fold(self.issuer))}%" if self.issuer else None
+        return [
+            ("doc_type", self.type, "documents.doc_type = :doc_type"),
+            ("number_key", fold(self.number).replace(" ", "") if self.number else None,
+             "documents.number_key = :number_key"),
+            ("issuer_key", issuer, "documents.issuer_key LIKE :issuer_key ESCAPE '\\'"),
+            ("issued_from", self.issued_from, "documents.issued_on >= :issued_from"),
+            ("issued_to", self.issued_to, "documents.issued_on <= :issued_to"),
+        ]  # fmt: skip
+
+
+def _escaped(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 @dataclass
 class _Plan:
     """One search, as SQL fragments for the session's engine."""
@@ -386,7 +417,7 @@ class _Plan:
             else:
                 joins, where = f" JOIN ({pages}) ON pages.id = page_search.page_id", f"{where} AND {filters}"
         statement = text(outer.format(f"SELECT {select_list} FROM {source}{joins} WHERE {where}{tail}"))
-        dates = [bindparam(n, type_=Date()) for n in ("received_from", "received_to") if n in self.params]
+        dates = [bindparam(n, type_=Date()) for n in _DATES if n in self.params]
         return statement.bindparams(*dates), {**self.params, **params}
 
     def count(self, session: Session, tier: str) -> int:
@@ -417,7 +448,7 @@ class _Plan:
             passing = text(
                 f"SELECT pages.id FROM {_FILTERED} WHERE pages.id = ANY(:ids) AND {' AND '.join(self.filters)}"
             )
-            dates = [bindparam(n, type_=Date()) for n in ("received_from", "received_to") if n in self.params]
+            dates = [bindparam(n, type_=Date()) for n in _DATES if n in self.params]
             kept = set(session.execute(passing.bindparams(*dates), {**self.params, "ids": checked}).scalars())
             matched = {i: exact for i, exact in matched.items() if i in kept}
         found, exact = len(matched) * scale, sum(matched.values()) * scale
@@ -472,8 +503,10 @@ def search(
     status: str | None = None,
     received_from: dt.date | None = None,
     received_to: dt.date | None = None,
+    documents: DocumentFilter | None = None,
 ) -> Found:
-    """Pages matching every word and phrase of ``query``, in dossiers passing the filters.
+    """Pages matching every word and phrase of ``query``, in dossiers passing the filters (and in
+    documents passing ``documents``'s: type, number, issuer, date of issue).
 
     Returns the number of matching pages (estimated above EXACT_UP_TO on PostgreSQL) and one
     page of hits (``limit`` at most 100): exact matches first, then the others, newest page
@@ -484,11 +517,17 @@ def search(
             "received_to must not be before received_from.",
             field="received_to",
         )
+    documents = documents or DocumentFilter()
+    if documents.issued_from and documents.issued_to and documents.issued_from > documents.issued_to:
+        raise InvalidSearch(
+            "Ngày ban hành 'đến' không được trước ngày 'từ'.", "issued_to must not be before issued_from.",
+            field="issued_to",
+        )  # fmt: skip
     limit, offset = max(0, min(limit, MAX_LIMIT)), max(0, offset)
     terms = parse_query(query)
     if not terms or any(len(t) > MAX_TOKEN for term in terms for t in term.tokens):
         return Found(0, [])  # nothing to look for, or a word longer than any indexed one
-    if any("\x00" in v for v in (agency, procedure, status) if v):
+    if any("\x00" in v for v in (agency, procedure, status, documents.type, documents.number, documents.issuer) if v):
         return Found(0, [])  # no stored value holds NUL, and PostgreSQL refuses it in a parameter
     filters: list[str] = []
     params: dict[str, Any] = {}
@@ -498,6 +537,7 @@ def search(
         ("status", status, "dossiers.status = :status"),
         ("received_from", received_from, "dossiers.received_on >= :received_from"),
         ("received_to", received_to, "dossiers.received_on <= :received_to"),
+        *documents.clauses(),
     ):
         if value:
             filters.append(sql)

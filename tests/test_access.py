@@ -38,6 +38,9 @@ EXPECTED: dict[tuple[str, str], set[str] | None] = {
     ("GET", "/api/v1/dossiers"): READ,
     ("GET", "/api/v1/dossiers/{code}"): READ,
     ("PATCH", "/api/v1/dossiers/{code}"): {"clerk", "admin"},
+    ("PATCH", "/api/v1/dossiers/{code}/fields"): {"clerk", "admin"},
+    ("PATCH", "/api/v1/dossiers/{code}/documents/{document_id}/fields"): {"clerk", "admin"},
+    ("GET", "/api/v1/fields"): READ,
     ("POST", "/api/v1/dossiers/{code}/transitions"): READ,  # and per status: see test_lifecycle
     ("GET", "/api/v1/audit-events"): {"archivist", "admin"},
     ("POST", "/api/v1/dossiers/{code}/legal-hold"): {"archivist", "admin"},
