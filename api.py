@@ -806,7 +806,7 @@ def put_dossier(who: OneStop, code: str, body: OneStopFields) -> JSONResponse:
     """Tạo hoặc cập nhật hồ sơ từ hệ thống một cửa (gửi lại cùng nội dung không thay đổi gì: 201 rồi 200).
     / Create or update a dossier from the one-stop system; the same body twice changes nothing (201, then 200)."""
     made = onestop.put_dossier(context(), code, body.model_dump(exclude_none=True), actor=who.actor)
-    answer = _with_links(made.dossier).model_dump(mode="json")
+    answer = _with_links(made.dossier).model_dump(mode="json", by_alias=True)
     return JSONResponse(answer, status_code=201 if made.created else 200)
 
 

@@ -83,7 +83,7 @@ def _moves(session: Session, dossier: Dossier, target: str, reason: str, fields:
             dossier.code,
             step,
             actor=actor,
-            reason=(reason or REPORTED[0]) if last else REPORTED[0],
+            reason=reason if step in lifecycle.NEEDS_REASON else (reason if last else "") or REPORTED[0],
             due_on=fields.get("due_on") if step == "EXTENDED" else None,
             returned_on=fields.get("returned_on") if step == "RETURNED" else None,
             source=SOURCE,

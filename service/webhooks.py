@@ -28,6 +28,7 @@ from service.context import Context, audit
 from service.views import Delivery, DeliveryPage, Subscriber
 from storage import outbox
 from storage.catalog import WebhookDelivery, WebhookSubscriber, changed, iso, now
+from storage.errors import NotFound
 
 log = logging.getLogger("sohoa.webhooks")
 Schedule = Callable[[int, float], None]  # a delivery's id, and the seconds to wait before sending it
@@ -93,7 +94,7 @@ def add_subscriber(ctx: Context, url: str, events: list[str] | None, secret: str
 def _subscriber(session: Session, subscriber_id: int) -> WebhookSubscriber:
     row = session.get(WebhookSubscriber, subscriber_id)
     if row is None:
-        raise SohoaError(
+        raise NotFound(
             f"Không có nơi nhận webhook số {subscriber_id}.", f"No webhook subscriber {subscriber_id}.", field="id"
         )
     return row
