@@ -76,6 +76,28 @@ def fast_retries(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[No
     yield
 
 
+REDIS = "redis://127.0.0.1:6379/12"
+
+
+@pytest.fixture(params=["file", "redis"])
+def on_each_queue(request: pytest.FixtureRequest, fast_retries: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The queue on its file (the default) and on Redis (the scaled setup)."""
+    if request.param == "redis":
+        import redis
+
+        client = redis.Redis.from_url(REDIS)
+        names = [
+            f"huey.{kind}.{lane}" for kind in ("redis", "schedule") for lane in ("sohoa", "sohoalarge", "sohoawebhooks")
+        ]
+        client.delete(*names)  # this test's keys only: the server is shared
+        monkeypatch.setenv("SOHOA_QUEUE_URL", REDIS)
+        _clear_caches()
+        yield request.param
+        client.delete(*names)
+    else:
+        yield request.param
+
+
 def _deliveries() -> list[WebhookDelivery]:
     with context().sessions() as s:
         return list(s.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)))
@@ -89,7 +111,7 @@ def _wait_for(check: Callable[[], bool], seconds: float = 60) -> None:
 
 
 @pytest.mark.slow  # a worker, a receiver and retries a second or two apart
-def test_no_event_is_lost_while_the_subscriber_is_down(fast_retries: None) -> None:
+def test_no_event_is_lost_while_the_subscriber_is_down(on_each_queue: str) -> None:
     ctx, port = context(), free_port()
     webhooks.add_subscriber(ctx, f"http://127.0.0.1:{port}/su-kien", None, SECRET, actor="admin")
     workers = queue.start_workers(ctx.settings)
