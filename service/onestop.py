@@ -62,11 +62,12 @@ def _unreachable(code: str, current: str, target: str) -> lifecycle.TransitionRe
     )
 
 
-def _moves(session: Session, dossier: Dossier, target: str, reason: str, fields: dict[str, Any], actor: str) -> None:
-    """Move the dossier to the status the one-stop system reports, one recorded step at a time."""
+def _moves(session: Session, dossier: Dossier, target: str, reason: str, fields: dict[str, Any], actor: str) -> bool:
+    """Move the dossier to the status the one-stop system reports, one recorded step at a time
+    (False: it is there already)."""
     current = dossier.status
     if target == current or (target == "RECEIVED" and current in lifecycle.DIGITIZABLE):
-        return  # digitizing and digitized are sohoa's own states of a dossier received
+        return False  # digitizing and digitized are sohoa's own states of a dossier received
     steps = path_to(current, target)
     if not steps:
         raise _unreachable(dossier.code, current, target)
@@ -88,6 +89,7 @@ def _moves(session: Session, dossier: Dossier, target: str, reason: str, fields:
             returned_on=fields.get("returned_on") if step == "RETURNED" else None,
             source=SOURCE,
         )
+    return True
 
 
 def _clean(body: dict[str, Any]) -> dict[str, Any]:
@@ -101,12 +103,13 @@ def put_dossier(ctx: Context, code: str, body: dict[str, Any], *, actor: str) ->
     body = _clean(body)
     status, reason = body.pop("status", None), body.pop("reason", "")
     meta = check_meta({k: v for k, v in body.items() if k in FIELDS and v is not None})
-    meta.setdefault("received_on", parsed.received_on)
     with ctx.sessions.begin() as session:
         before = session.get(Dossier, code, with_for_update=True)
         if status == "EXTENDED" and (before is None or before.status != "EXTENDED"):
             meta.pop("due_on", None)  # the extension sets the new due date, later than the old one
-        created = insert_new(session, Dossier, code=code, agency=parsed.agency, **meta)
+        created = insert_new(
+            session, Dossier, code=code, agency=parsed.agency, **{"received_on": parsed.received_on, **meta}
+        )
         if created:
             audit(session, actor, "dossier.created", code, source=SOURCE, **{k: text_of(v) for k, v in meta.items()})
         dossier = session.get(Dossier, code, with_for_update=True)
@@ -121,9 +124,9 @@ def put_dossier(ctx: Context, code: str, body: dict[str, Any], *, actor: str) ->
             if SEARCHED & set(changes):
                 storage.search.reindex_dossier(session, code)
             audit(session, actor, "dossier.updated", code, changes=changes, source=SOURCE)
-        if status:
-            _moves(session, dossier, status, reason, body, actor)
-    write_manifest(ctx, code)
+        moved = bool(status) and _moves(session, dossier, status, reason, body, actor)
+    if created or changes or moved:  # the same body again writes nothing, the manifest neither
+        write_manifest(ctx, code)
     return Put(created, dossier_view(ctx, code))
 
 

@@ -64,6 +64,11 @@ def test_put_creates_then_the_same_body_changes_nothing(client: TestClient) -> N
     assert update.detail["changes"] == {"applicant": {"old": "Nguyễn Văn An", "new": "Nguyễn Văn Bình"}}
     assert update.actor.startswith("Hệ thống một cửa tỉnh #") and update.detail["source"] == "onestop"
 
+    late_entry = client.put(f"/api/v1/dossiers/{CODE}", json={"received_on": "2025-05-26"}, headers=onestop_token)
+    assert late_entry.json()["received_on"] == "2025-05-26"  # the one-stop system knows best
+    kept = client.put(f"/api/v1/dossiers/{CODE}", json={"title": "Khai sinh"}, headers=onestop_token)
+    assert kept.json()["received_on"] == "2025-05-26" and kept.json()["title"] == "Khai sinh"
+
     clerk = client.put(f"/api/v1/dossiers/{CODE}", json=BODY, headers=_as("clerk"))
     assert clerk.status_code == 403  # the integration's route
 
