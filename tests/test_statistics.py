@@ -178,6 +178,6 @@ def test_api_answers_json_and_csv(figures: None, monkeypatch: pytest.MonkeyPatch
 
 
 def test_parent_agencies() -> None:
-    assert statistics.ancestors(COMMUNE) == [DISTRICT, PROVINCE]
-    assert statistics.ancestors("123.05.12.H12") == ["000.05.12.H12", DISTRICT, PROVINCE]
+    assert statistics.ancestors(COMMUNE) == (DISTRICT, PROVINCE)
+    assert statistics.ancestors("123.05.12.H12") == ("000.05.12.H12", DISTRICT, PROVINCE)
     assert statistics.parent(PROVINCE) is None and statistics.parent("UBND-XA") is None
