@@ -64,7 +64,7 @@ def ancestors(agency: str) -> tuple[str, ...]:
 def within(agency: str) -> ColumnElement[bool]:
     """Dossiers of ``agency`` and of the agencies under it: its zero groups match any digits."""
     groups = agency.split(".")
-    if parent(agency) is None and not (len(groups) > 1 and all(_GROUP.fullmatch(g) for g in groups)):
+    if len(groups) < 2 or not all(_GROUP.fullmatch(g) for g in groups):  # no structure: that agency alone
         return Dossier.agency == agency
     pattern = ".".join("_" * len(g) if not g.strip("0") else g for g in groups)
     return Dossier.agency.like(pattern)
