@@ -97,7 +97,7 @@ def _components(filters: list[ColumnElement[bool]]) -> Subquery:
         Signature.kind == "agency",
         or_(Signature.version == Document.pdfa_sha256, Signature.version.is_(None)),
     )
-    digitized = Document.pdfa_key.is_not(None)
+    digitized = Document.pdfa_sha256.is_not(None)  # set with its PDF/A, cleared with it
     query = select(
         Document.dossier_code.label("code"),
         func.count().label("components"),

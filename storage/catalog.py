@@ -114,6 +114,8 @@ class Document(Base):
     __table_args__ = (
         UniqueConstraint("dossier_code", "original_sha256", "part"),
         Index("uq_documents_dossier_number", "dossier_code", "number", unique=True),
+        # What the statistics read of each component, without the table's rows.
+        Index("ix_documents_components", "dossier_code", "kind", "removed_at", "pdfa_sha256"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)  # the catalog's own; people and URLs use ``number``
     dossier_code: Mapped[str] = mapped_column(ForeignKey("dossiers.code"), index=True)
@@ -218,6 +220,7 @@ class Job(Base):
 
 class Signature(Base):
     __tablename__ = "signatures"
+    __table_args__ = (Index("ix_signatures_seals", "document_id", "kind", "version"),)  # is a version sealed
     id: Mapped[int] = mapped_column(primary_key=True)
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), index=True)
     # officer: the one-stop officer vouches the copy matches the paper; signer: the person who

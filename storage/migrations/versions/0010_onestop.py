@@ -36,6 +36,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("returned_on", sa.Date(), nullable=True))
     op.create_index("ix_dossiers_procedure_code", "dossiers", ["procedure_code"])
     op.create_index("ix_dossiers_received_on", "dossiers", ["received_on"])
+    # The statistics read each component's state and whether its version is sealed from these alone.
+    op.create_index("ix_documents_components", "documents", ["dossier_code", "kind", "removed_at", "pdfa_sha256"])
+    op.create_index("ix_signatures_seals", "signatures", ["document_id", "kind", "version"])
     op.create_table(
         "webhook_subscribers",
         sa.Column("id", sa.Integer(), primary_key=True),
@@ -91,6 +94,8 @@ def downgrade() -> None:
     op.drop_table("webhook_deliveries")
     op.drop_table("webhook_events")
     op.drop_table("webhook_subscribers")
+    op.drop_index("ix_signatures_seals", "signatures")
+    op.drop_index("ix_documents_components", "documents")
     op.drop_index("ix_dossiers_received_on", "dossiers")
     op.drop_index("ix_dossiers_procedure_code", "dossiers")
     with op.batch_alter_table("dossiers") as batch_op:
