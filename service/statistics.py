@@ -62,12 +62,13 @@ def ancestors(agency: str) -> tuple[str, ...]:
 
 
 def within(agency: str) -> ColumnElement[bool]:
-    """Dossiers of ``agency`` and of the agencies under it: its zero groups match any digits."""
+    """Dossiers of ``agency`` and of the agencies under it: its leading zero groups (those
+    ``parent`` zeroed) match any characters, the rest as they are."""
     groups = agency.split(".")
     if len(groups) < 2 or not all(_GROUP.fullmatch(g) for g in groups):  # no structure: that agency alone
         return Dossier.agency == agency
-    pattern = ".".join("_" * len(g) if not g.strip("0") else g for g in groups)
-    return Dossier.agency.like(pattern)
+    leading = next((i for i, g in enumerate(groups[:-1]) if g.strip("0")), len(groups) - 1)
+    return Dossier.agency.like(".".join(["_" * len(g) for g in groups[:leading]] + groups[leading:]))
 
 
 def _under(code: str, agency: str) -> bool:

@@ -4,6 +4,7 @@ commune, its district and a province department, over two months and two ISO wee
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -181,3 +182,9 @@ def test_parent_agencies() -> None:
     assert statistics.ancestors(COMMUNE) == (DISTRICT, PROVINCE)
     assert statistics.ancestors("123.05.12.H12") == ("000.05.12.H12", DISTRICT, PROVINCE)
     assert statistics.parent(PROVINCE) is None and statistics.parent("UBND-XA") is None
+    # what an agency filter takes in: exactly the agencies whose ancestors include it
+    codes = ["000.05.12.H12", "123.05.12.H12", "000.05.07.H12", "000.00.12.H12", "000.05.00.H12", "001.05.00.H12"]
+    for agency in (DISTRICT, "000.05.00.H12", PROVINCE, COMMUNE):
+        pattern = str(statistics.within(agency).right.value)  # type: ignore[attr-defined]
+        matched = {c for c in codes if re.fullmatch(pattern.replace(".", r"\.").replace("_", "."), c)}
+        assert matched == {c for c in codes if statistics._under(c, agency)}, agency
