@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any, Literal, cast
 
-from sqlalchemy import Select, and_, case, exists, func, literal, or_, select
+from sqlalchemy import Select, and_, case, exists, func, literal, or_, select, text
 from sqlalchemy.sql import ColumnElement, Subquery
 
 from errors import SohoaError
@@ -89,34 +89,18 @@ def _period(dialect: str, period: Period) -> ColumnElement[Any]:
     return func.strftime({"day": "%Y-%m-%d", "month": "%Y-%m", "year": "%Y"}[period], day)
 
 
-def _sealed_on_each(query: Select[Any], dialect: str) -> tuple[Select[Any], ColumnElement[bool]]:
-    """Whether a component's current version carries the agency's seal (or a seal recorded before
-    versions were). PostgreSQL: the seals hash-joined (distinct, so at most one row each); a look-up
-    per document would cost an estimate that starts its JIT compiler, longer than the query.
-    SQLite: a look-up in the covering index per document, faster there than the joins."""
-    agency = Signature.kind == "agency"
-    if dialect != "postgresql":
-        return query, exists().where(
-            Signature.document_id == Document.id,
-            agency,
-            or_(Signature.version == Document.pdfa_sha256, Signature.version.is_(None)),
-        )
-    current = select(Signature.document_id, Signature.version).where(agency, Signature.version.is_not(None))
-    on_version = current.distinct().subquery()
-    unversioned = select(Signature.document_id).where(agency, Signature.version.is_(None)).distinct().subquery()
-    query = query.outerjoin(
-        on_version, and_(on_version.c.document_id == Document.id, on_version.c.version == Document.pdfa_sha256)
-    ).outerjoin(unversioned, unversioned.c.document_id == Document.id)
-    return query, or_(on_version.c.document_id.is_not(None), unversioned.c.document_id.is_not(None))
-
-
-def _components(filters: list[ColumnElement[bool]], dialect: str) -> Subquery:
+def _components(filters: list[ColumnElement[bool]]) -> Subquery:
     """Per dossier (of those counted): its components (live, not results), how many are
-    digitized, and how many of those are sealed: one grouped pass over the documents (read from
-    their covering index), joined to the dossiers once."""
+    digitized, and how many of those carry the agency's seal on their current version (or a seal
+    recorded before versions were): one grouped pass over the documents, each one's seal looked
+    up in a covering index, joined to the dossiers once."""
     digitized = Document.pdfa_sha256.is_not(None)  # set with its PDF/A, cleared with it
-    documents, sealed = _sealed_on_each(select().select_from(Document), dialect)
-    query = documents.add_columns(
+    sealed = exists().where(
+        Signature.document_id == Document.id,
+        Signature.kind == "agency",
+        or_(Signature.version == Document.pdfa_sha256, Signature.version.is_(None)),
+    )
+    query = select(
         Document.dossier_code.label("code"),
         func.count().label("components"),
         func.sum(case((digitized, 1), else_=0)).label("digitized"),
@@ -185,7 +169,7 @@ def _query(dialect: str, period: Period, dims: tuple[str, ...], filters: list[Co
     name: ColumnElement[Any] = Dossier.procedure if "procedure" in dims else blank  # type: ignore[assignment]
     grouped = [c for c, used in ((when, period != "all"), (agency, "agency" in dims)) if used]
     grouped += [code, name] if "procedure" in dims else []
-    parts = _components(filters, dialect)
+    parts = _components(filters)
     counted = select(when, agency, code, name, *_counts(parts))
     counted = counted.select_from(Dossier).outerjoin(parts, parts.c.code == Dossier.code)
     return counted.where(*filters).group_by(*grouped)
@@ -215,6 +199,8 @@ def statistics(
         filters.append(Dossier.procedure_code == procedure)
     with ctx.sessions() as session:
         dialect = session.get_bind().dialect.name
+        if dialect == "postgresql":  # the look-ups' cost estimate starts the JIT compiler, longer than the query
+            session.execute(text("SET LOCAL jit = off"))
         found = session.execute(_query(dialect, chosen, dims, filters)).all()
     sums: dict[tuple[str, str, bool, tuple[str, str]], list[int]] = defaultdict(lambda: [0] * len(COUNTS))
     # An agency with agencies under it in the figures gets a roll-up row: its dossiers and theirs.
