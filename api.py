@@ -32,6 +32,7 @@ from service import (
     gate,
     jobs,
     logs,
+    onestop,
     packages,
     queue,
     resumable,
@@ -39,8 +40,10 @@ from service import (
     scans,
     scratch,
     signatures,
+    statistics,
     uploads,
     views,
+    webhooks,
 )
 from service import audit as audit_log
 from service import search as searching
@@ -144,6 +147,8 @@ Signer = Annotated[Principal, Depends(gate.Caller(access.SIGN))]
 Anyone = Annotated[Principal, Depends(gate.Caller(access.ANYONE))]
 Clerk = Annotated[Principal, Depends(gate.Caller(("clerk",)))]
 Archivist = Annotated[Principal, Depends(gate.Caller(("archivist",)))]
+OneStop = Annotated[Principal, Depends(gate.Caller(access.ONESTOP))]
+Fetcher = Annotated[Principal, Depends(gate.Caller(access.FETCH))]
 Admin = Annotated[Principal, Depends(gate.Caller(()))]
 
 
@@ -439,6 +444,7 @@ def get_job(who: Anyone, job_id: str) -> views.JobView:
 class DossierFields(BaseModel):
     title: str = Field("", max_length=500, description="Trích yếu hồ sơ / title")
     procedure: str = Field("", max_length=200, description="Thủ tục hành chính / administrative procedure")
+    procedure_code: str = Field("", max_length=64, description="Mã thủ tục hành chính / the procedure's code")
     applicant: str = Field("", max_length=200, description="Người nộp / applicant")
     retention: Literal["", "01", "70", "50", "30", "20", "10"] = Field(
         "", description="Thời hạn bảo quản: 01 vĩnh viễn, hoặc số năm / retention code"
@@ -453,6 +459,7 @@ class DossierCreate(DossierFields):
 class DossierUpdate(BaseModel):
     title: str | None = Field(None, max_length=500)
     procedure: str | None = Field(None, max_length=200)
+    procedure_code: str | None = Field(None, max_length=64)
     applicant: str | None = Field(None, max_length=200)
     retention: Literal["", "01", "70", "50", "30", "20", "10"] | None = None
 
@@ -518,7 +525,7 @@ def list_dossiers(
 
 
 @app.get("/api/v1/dossiers/{code}", tags=["hồ sơ"])
-def get_dossier(who: Reader, code: str) -> Dossier:
+def get_dossier(who: Fetcher, code: str) -> Dossier:
     """Hồ sơ, tài liệu, đường tải về và lịch sử trạng thái. / A dossier, documents, downloads and history."""
     return _with_links(dossiers.read_dossier(context(), code, actor=who.actor))
 
@@ -684,7 +691,7 @@ class RangeNotSatisfiable(SohoaError):
 
 
 @app.get("/api/v1/dossiers/{code}/documents/{document_id}/verification", tags=["chữ ký số"])
-def verify_document(who: Reader, code: str, document_id: DocumentId) -> views.StoredVerification:
+def verify_document(who: Fetcher, code: str, document_id: DocumentId) -> views.StoredVerification:
     """Kiểm tra bản mới nhất đã lưu của tài liệu: chữ ký, thay đổi sau khi ký, PDF/A.
     / Verify the document's latest stored version: signatures, changes after signing, PDF/A."""
     return signatures.verify_document(context(), code, document_id, actor=who.actor)
@@ -703,7 +710,7 @@ def verify_document(who: Reader, code: str, document_id: DocumentId) -> views.St
     },
 )
 def download(
-    who: Reader,
+    who: Fetcher,
     request: Request,
     code: str,
     document_id: DocumentId,
@@ -737,7 +744,7 @@ def download(
 
 
 @app.head("/api/v1/dossiers/{code}/documents/{document_id}/{kind}", tags=["hồ sơ"], response_class=Response)
-def download_head(who: Reader, code: str, document_id: DocumentId, kind: views.Kind) -> Response:
+def download_head(who: Fetcher, code: str, document_id: DocumentId, kind: views.Kind) -> Response:
     """Kích thước, ETag, tên tệp của một bản tải về, không kèm nội dung (không ghi nhật ký: không đọc nội dung).
     / A download's size, ETag and file name, without its body (not in the audit log: nothing is read)."""
     ctx = context()
@@ -886,6 +893,172 @@ async def verify(who: Anyone, request: Request) -> views.Verification:
         [item] = items
         verify = partial(signatures.verify_file, ctx, item.path, name=item.name, actor=who.actor)
         return await run_in_threadpool(verify)
+
+
+class OneStopFields(BaseModel):
+    """A dossier as the one-stop system knows it; a field left out (or null) is left as it is."""
+
+    procedure_code: str | None = Field(None, max_length=64, description="Mã thủ tục hành chính / procedure code")
+    procedure: str | None = Field(None, max_length=200, description="Tên thủ tục / procedure name")
+    applicant: str | None = Field(None, max_length=200, description="Người nộp / applicant")
+    title: str | None = Field(None, max_length=500, description="Trích yếu / title")
+    retention: Literal["", "01", "70", "50", "30", "20", "10"] | None = None
+    received_on: dt.date | None = Field(None, description="Ngày tiếp nhận (mặc định: ngày trong mã) / received on")
+    due_on: dt.date | None = Field(None, description="Ngày hẹn trả (gia hạn: ngày mới) / due date")
+    status: DossierStatus | None = Field(None, description="Trạng thái trên hệ thống một cửa / its status there")
+    reason: str = Field("", max_length=1000, description="Lý do (từ chối, rút, bổ sung, gia hạn) / reason")
+    returned_on: dt.date | None = Field(None, description="Ngày trả kết quả (RETURNED; mặc định hôm nay)")
+
+
+class OneStopDossier(OneStopFields):
+    code: str = Field(max_length=64, description="Mã hồ sơ / dossier code")
+
+
+class OneStopDay(BaseModel):
+    dossiers: list[OneStopDossier] = Field(max_length=2000, description="Tối đa 2000 hồ sơ / at most 2000")
+
+
+class ItemError(BaseModel):
+    code: str
+    detail_vi: str
+    detail_en: str
+    field: str | None
+
+
+class OneStopItem(BaseModel):
+    code: str
+    status: int = Field(description="201 tạo mới, 200 đã có, hoặc mã lỗi / 201 created, 200 existed, or the error's")
+    dossier: views.DossierSummary | None
+    error: ItemError | None
+
+
+class OneStopResults(BaseModel):
+    created: int
+    updated: int
+    refused: int
+    results: list[OneStopItem]
+
+
+@app.put(
+    "/api/v1/dossiers/{code}",
+    tags=["một cửa"],
+    response_model=Dossier,
+    responses={201: {"model": Dossier, "description": "Hồ sơ mới / a new dossier"}},
+)
+def put_dossier(who: OneStop, code: str, body: OneStopFields) -> JSONResponse:
+    """Tạo hoặc cập nhật hồ sơ từ hệ thống một cửa (gửi lại cùng nội dung không thay đổi gì: 201 rồi 200).
+    / Create or update a dossier from the one-stop system; the same body twice changes nothing (201, then 200)."""
+    made = onestop.put_dossier(context(), code, body.model_dump(exclude_none=True), actor=who.actor)
+    answer = _with_links(made.dossier).model_dump(mode="json", by_alias=True)
+    return JSONResponse(answer, status_code=201 if made.created else 200)
+
+
+@app.put("/api/v1/dossiers", tags=["một cửa"])
+def put_dossiers(who: OneStop, body: OneStopDay) -> OneStopResults:
+    """Các hồ sơ trong ngày từ hệ thống một cửa, trả lời từng hồ sơ; hồ sơ lỗi không cản hồ sơ khác.
+    / A day's dossiers from the one-stop system, answered one by one; one refused does not stop the others."""
+    items = [(d.code, d.model_dump(exclude_none=True, exclude={"code"})) for d in body.dossiers]
+    done = onestop.put_many(context(), items, actor=who.actor)
+    results = [
+        OneStopItem(
+            code=r.code,
+            status=r.status,
+            dossier=views.DossierSummary.model_validate(r.dossier.model_dump()) if r.dossier else None,
+            error=ItemError(code=r.error.code, detail_vi=r.error.vi, detail_en=r.error.en, field=r.error.field)
+            if r.error
+            else None,
+        )
+        for r in done
+    ]
+    count = [sum(r.status == s for r in done) for s in (201, 200)]
+    return OneStopResults(created=count[0], updated=count[1], refused=len(done) - sum(count), results=results)
+
+
+class SubscriberCreate(BaseModel):
+    url: str = Field(max_length=500, description="Địa chỉ nhận (http/https) / where events are posted")
+    events: list[Literal["job.done", "job.failed", "document.signed", "dossier.status"]] | None = Field(
+        None, description="Sự kiện muốn nhận (mặc định: tất cả) / events wanted (default: all)"
+    )
+    secret: str = Field("", max_length=200, description="Khóa HMAC (để trống: dịch vụ tạo) / HMAC key (empty: made)")
+
+
+class Subscribers(BaseModel):
+    subscribers: list[views.Subscriber]
+
+
+@app.post("/api/v1/webhooks", status_code=201, tags=["một cửa"])
+def add_webhook(who: Admin, body: SubscriberCreate) -> views.Subscriber:
+    """Thêm nơi nhận webhook; khóa bí mật chỉ hiện trong câu trả lời này.
+    / Add a webhook subscriber; its secret is shown in this answer only."""
+    events = [str(e) for e in body.events] if body.events else None
+    return webhooks.add_subscriber(context(), body.url, events, body.secret, actor=who.actor)
+
+
+@app.get("/api/v1/webhooks", tags=["một cửa"])
+def list_webhooks(who: Admin) -> Subscribers:
+    """Các nơi nhận webhook (không kèm khóa). / Webhook subscribers (without their secrets)."""
+    return Subscribers(subscribers=webhooks.subscribers(context()))
+
+
+@app.delete("/api/v1/webhooks/{subscriber_id}", tags=["một cửa"])
+def remove_webhook(who: Admin, subscriber_id: Annotated[int, ApiPath(ge=1, le=2**31 - 1)]) -> views.Subscriber:
+    """Ngừng gửi tới một nơi nhận; việc gửi còn chờ bị bỏ (vẫn trong nhật ký).
+    / Stop sending to a subscriber; what still waited for it is dropped (kept in the log)."""
+    return webhooks.remove_subscriber(context(), subscriber_id, actor=who.actor)
+
+
+@app.get("/api/v1/webhook-deliveries", tags=["một cửa"])
+def webhook_deliveries(
+    who: Admin,
+    status: Annotated[
+        Literal["pending", "sending", "delivered", "failed", "dropped"] | None, Query(description="Trạng thái")
+    ] = None,
+    subscriber: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="Nơi nhận / subscriber")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Offset = 0,
+) -> views.DeliveryPage:
+    """Nhật ký gửi webhook, mới nhất trước. / The webhook delivery log, newest first."""
+    return webhooks.deliveries(context(), status=status, subscriber=subscriber, limit=limit, offset=offset)
+
+
+@app.get(
+    "/api/v1/statistics",
+    tags=["thống kê"],
+    response_model=views.StatisticsView,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
+def get_statistics(
+    who: Fetcher,
+    request: Request,
+    period: Annotated[Literal["day", "week", "month", "year", "all"], Query(description="Kỳ / period")] = "month",
+    by: Annotated[
+        str, Query(max_length=40, description="Nhóm theo: agency, procedure (phân cách bằng dấu phẩy) / group by")
+    ] = "agency,procedure",
+    received_from: Annotated[dt.date | None, Query(description="Tiếp nhận từ ngày / received on or after")] = None,
+    received_to: Annotated[dt.date | None, Query(description="Tiếp nhận đến ngày / received on or before")] = None,
+    agency: Annotated[
+        str | None, Query(max_length=32, description="Cơ quan và cấp dưới / an agency and those under it")
+    ] = None,
+    procedure: Annotated[str | None, Query(max_length=64, description="Mã thủ tục / procedure code")] = None,
+    format: Annotated[Literal["json", "csv"] | None, Query(description="json hoặc csv (hoặc Accept)")] = None,
+) -> Response:
+    """Số liệu báo cáo: tiếp nhận, đã số hóa, đã ký, trả đúng hạn, trễ hạn, tỷ lệ số hóa và đúng hạn, theo cơ quan
+    (cộng dồn lên cơ quan cấp trên), thủ tục và kỳ tiếp nhận. / The province's figures by agency (rolled up),
+    procedure and period of receipt, as JSON or CSV."""
+    figures = statistics.statistics(
+        context(),
+        period=period,
+        by=by.split(","),
+        received_from=received_from,
+        received_to=received_to,
+        agency=agency,
+        procedure=procedure,
+    )
+    if format == "csv" or (format is None and "text/csv" in request.headers.get("accept", "")):
+        name = f"thong-ke-{period}.csv"
+        headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+        return Response(statistics.to_csv(figures), media_type="text/csv; charset=utf-8", headers=headers)
+    return JSONResponse(figures.model_dump(mode="json"))
 
 
 web.app.install(app)  # after the API's routes: the web pages' routes never shadow one of them

@@ -483,7 +483,7 @@ app.add_typer(users, name="users")
 @users.command("add")
 def users_add(
     name: Annotated[str, typer.Argument(help="Tên người dùng hoặc trạm quét")],
-    role: Annotated[str, typer.Option(help="scanner, clerk, leader, seal_keeper (văn thư), archivist hoặc admin")],
+    role: Annotated[str, typer.Option(help="scanner, clerk, leader, seal_keeper, archivist, onestop, admin")],
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Chỉ in mã truy cập")] = False,
     password: Annotated[
         bool, typer.Option("--password", help="Hỏi mật khẩu đăng nhập trang web (gõ hai lần, không hiện)")
@@ -624,6 +624,92 @@ def users_revoke(token_id: Annotated[int, typer.Argument(help="Số của mã tr
 
     row = _run(access.revoke, context().sessions, token_id, actor=operator())
     typer.echo(f"Đã thu hồi mã {row.id} của {row.name}. / Revoked token {row.id} of {row.name}.")
+
+
+hooks = typer.Typer(help="Nơi nhận webhook (hệ thống một cửa). / Webhook subscribers (the one-stop system).")
+app.add_typer(hooks, name="webhooks")
+
+
+@hooks.command("add")
+def webhooks_add(
+    url: Annotated[str, typer.Argument(help="Địa chỉ nhận (http:// hoặc https://)")],
+    event: Annotated[
+        list[str] | None,
+        typer.Option("--event", help="job.done, job.failed, document.signed, dossier.status (mặc định: tất cả)"),
+    ] = None,
+    secret_file: Annotated[Path | None, typer.Option(help="Tệp chứa khóa HMAC (mặc định: dịch vụ tạo)")] = None,
+) -> None:
+    """Thêm nơi nhận; in khóa bí mật một lần. / Add a subscriber; its secret is printed once."""
+    from service import webhooks
+    from service.context import context
+
+    secret = secret_file.read_text().strip() if secret_file else ""
+    row = _run(webhooks.add_subscriber, context(), url, event, secret, actor=operator())
+    typer.echo(f"Đã thêm nơi nhận số {row.id} ({', '.join(row.events)}); khóa không hiện lại.", err=True)
+    typer.echo(f"Added subscriber {row.id} ({', '.join(row.events)}); the secret is not shown again.", err=True)
+    typer.echo(row.secret)
+
+
+@hooks.command("list")
+def webhooks_list() -> None:
+    """Liệt kê nơi nhận. / List subscribers."""
+    from service import webhooks
+    from service.context import context
+
+    for row in webhooks.subscribers(context()):
+        state = f"đã gỡ / removed {row.removed_at}" if row.removed_at else "hiệu lực / active"
+        typer.echo(f"{row.id}\t{row.url}\t{','.join(row.events)}\t{state}")
+
+
+@hooks.command("remove")
+def webhooks_remove(subscriber_id: Annotated[int, typer.Argument(help="Số nơi nhận (`sohoa webhooks list`)")]) -> None:
+    """Ngừng gửi tới một nơi nhận. / Stop sending to a subscriber."""
+    from service import webhooks
+    from service.context import context
+
+    row = _run(webhooks.remove_subscriber, context(), subscriber_id, actor=operator())
+    typer.echo(f"Đã gỡ nơi nhận {row.id}. / Removed subscriber {row.id}.")
+
+
+@hooks.command("deliveries")
+def webhooks_deliveries(
+    status: Annotated[str | None, typer.Option(help="pending, sending, delivered, failed, dropped")] = None,
+    limit: Annotated[int, typer.Option(help="Số dòng")] = 50,
+) -> None:
+    """Nhật ký gửi, mới nhất trước. / The delivery log, newest first."""
+    from service import webhooks
+    from service.context import context
+
+    for d in webhooks.deliveries(context(), status=status, limit=limit).deliveries:
+        said = d.last_error or (f"HTTP {d.last_status_code}" if d.last_status_code else "")
+        typer.echo(f"{d.id}\t{d.event}\t{d.dossier or ''}\t{d.subscriber}\t{d.status}\t{d.attempts}\t{said}")
+
+
+@app.command("statistics")
+def statistics_command(
+    period: Annotated[str, typer.Option(help="day, week, month, year, all")] = "month",
+    by: Annotated[str, typer.Option(help="agency, procedure (phân cách bằng dấu phẩy)")] = "agency,procedure",
+    received_from: Annotated[str | None, typer.Option("--from", help="Tiếp nhận từ ngày YYYY-MM-DD")] = None,
+    received_to: Annotated[str | None, typer.Option("--to", help="Tiếp nhận đến ngày YYYY-MM-DD")] = None,
+    agency: Annotated[str | None, typer.Option(help="Cơ quan (và cấp dưới)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON thay cho CSV")] = False,
+) -> None:
+    """Số liệu báo cáo (CSV hoặc JSON). / The province's figures (CSV or JSON)."""
+    import datetime as dt
+
+    from service import statistics
+    from service.context import context
+
+    existing_data(get_settings())
+    try:
+        start, end = (dt.date.fromisoformat(d) if d else None for d in (received_from, received_to))
+    except ValueError:
+        fail(SohoaError("Ngày phải ở dạng YYYY-MM-DD.", "Dates must be YYYY-MM-DD.", field="from/to"))
+    figures = _run(
+        statistics.statistics, context(), period=period, by=by.split(","), received_from=start,
+        received_to=end, agency=agency,
+    )  # fmt: skip
+    typer.echo(figures.model_dump_json(indent=2) if as_json else statistics.to_csv(figures).lstrip("\ufeff"), nl=False)
 
 
 @app.command()

@@ -25,6 +25,7 @@ ROLES = {
     "seal_keeper": ("văn thư (giữ con dấu)", "records clerk (keeps the seal)"),
     "archivist": ("cán bộ lưu trữ", "archivist"),
     "admin": ("quản trị", "administrator"),
+    "onestop": ("hệ thống một cửa (tích hợp)", "one-stop system (integration)"),
 }
 # Who may do what; an admin may do everything.
 UPLOAD = ("scanner", "clerk")
@@ -32,6 +33,8 @@ READ = ("clerk", "leader", "archivist", "seal_keeper")
 SIGN = ("clerk", "leader", "seal_keeper")  # the signing routes; service.signing_rules says who signs what
 VOUCH = ("clerk",)  # the one-stop officer vouches a digitized copy matches the paper
 SIGN_RESULT = ("leader",)  # the person with authority signs an issued result
+ONESTOP = ("onestop",)  # the one-stop software: feeds dossiers in, takes results and figures back
+FETCH = (*READ, *ONESTOP)  # a dossier, its downloads and their verification, by its code
 ANYONE = tuple(ROLES)
 PREFIX = "sohoa_"
 

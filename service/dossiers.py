@@ -52,7 +52,7 @@ def write_manifest(ctx: Context, code: str) -> None:
         log.warning("manifest of %s not written: %s", code, e.en)
 
 
-def _check_meta(meta: dict[str, Any]) -> dict[str, Any]:
+def check_meta(meta: dict[str, Any]) -> dict[str, Any]:
     meta = {k: unicodedata.normalize("NFC", v).strip() if isinstance(v, str) else v for k, v in meta.items()}
     if meta.get("retention", "") not in RETENTION_CODES:
         raise SohoaError(
@@ -63,7 +63,7 @@ def _check_meta(meta: dict[str, Any]) -> dict[str, Any]:
     return meta
 
 
-def _text(value: Any) -> str | None:
+def text_of(value: Any) -> str | None:
     return None if value is None else value.isoformat() if isinstance(value, dt.date) else str(value)
 
 
@@ -102,7 +102,7 @@ def require_received(session: Session, code: str) -> None:
 
 def create_dossier(ctx: Context, code: str, meta: dict[str, Any], *, actor: str) -> DossierView:
     parsed = parse_code(code, ctx.settings.dossier_code_pattern)
-    meta = _check_meta(meta)
+    meta = check_meta(meta)
     with ctx.sessions.begin() as session:
         if not insert_new(session, Dossier, code=code, agency=parsed.agency, received_on=parsed.received_on, **meta):
             raise DossierExists(f"Hồ sơ {code} đã có.", f"Dossier {code} exists already.", field="code")
@@ -113,13 +113,13 @@ def create_dossier(ctx: Context, code: str, meta: dict[str, Any], *, actor: str)
 
 def update_dossier(ctx: Context, code: str, meta: dict[str, Any], *, actor: str) -> DossierView:
     parse_code(code, ctx.settings.dossier_code_pattern)
-    meta = _check_meta(meta)
+    meta = check_meta(meta)
     with ctx.sessions.begin() as session:
         dossier = session.get(Dossier, code)
         if dossier is None:
             raise _no_dossier(code)
         lifecycle.check_open(session, code, "sửa thông tin", "changing its details")
-        changes = {k: {"old": _text(getattr(dossier, k)), "new": _text(v)} for k, v in meta.items()}
+        changes = {k: {"old": text_of(getattr(dossier, k)), "new": text_of(v)} for k, v in meta.items()}
         for key, value in meta.items():
             setattr(dossier, key, value)
         session.flush()
@@ -189,11 +189,13 @@ def _summary(dossier: Dossier) -> dict[str, Any]:
         "agency": dossier.agency,
         "title": dossier.title,
         "procedure": dossier.procedure,
+        "procedure_code": dossier.procedure_code,
         "applicant": dossier.applicant,
         "retention": dossier.retention,
         "status": dossier.status,
         "received_on": iso(dossier.received_on),
         "due_on": iso(dossier.due_on),
+        "returned_on": iso(dossier.returned_on),
         "next": sorted(lifecycle.NEXT[dossier.status]),
     }
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from service import scratch
 from service.context import Context
-from storage import Dossier, Job, lifecycle
+from storage import Document, Dossier, Job, lifecycle, outbox
 from storage.catalog import JobStatus, changed, now
 
 log = logging.getLogger("sohoa.jobs")
@@ -145,18 +145,24 @@ def finish(session: Session, run: Run, result: dict[str, Any], pages: int) -> No
     )
     if not done:
         raise JobLost(run.job_id)
+    summaries = result.get("documents", [result])
+    made = [{"dossier": d.get("dossier", run.code), "document": d["document_id"]} for d in summaries]
+    outbox.record(session, outbox.JOB_DONE, run.code, job=run.job_id, kind=run.kind, pages=pages, documents=made)
 
 
 def fail(session: Session, run: Run, error: dict[str, Any]) -> bool:
     """Mark the job failed with ``error``, if this run still holds it (False: another does)."""
-    return bool(
-        changed(
-            session,
-            update(Job)
-            .where(Job.id == run.job_id, Job.attempts == run.attempt, Job.status == JobStatus.RUNNING)
-            .values(status=JobStatus.FAILED, finished_at=now(), error=error),
-        )
+    failed = changed(
+        session,
+        update(Job)
+        .where(Job.id == run.job_id, Job.attempts == run.attempt, Job.status == JobStatus.RUNNING)
+        .values(status=JobStatus.FAILED, finished_at=now(), error=error),
     )
+    if failed:
+        document = session.get(Document, run.document_id) if run.document_id else None
+        number = document.number if document else None
+        outbox.record(session, outbox.JOB_FAILED, run.code, job=run.job_id, kind=run.kind, document=number, error=error)
+    return bool(failed)
 
 
 def release(ctx: Context, run: Run) -> bool:

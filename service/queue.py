@@ -20,28 +20,32 @@ from huey import Huey, RedisHuey, SqliteHuey, crontab
 from huey.api import TaskWrapper
 from huey.consumer import Consumer
 from huey.storage import SqliteStorage
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
 
 from errors import SohoaError
-from service import lanes, lease, renewal
+from service import lanes, lease, renewal, webhooks
 from service.audit import start_anchorer
 from service.context import context
 from service.run import run_job
 from service.settings import Settings, get_settings
-from storage import Job
+from storage import Job, outbox
 
 log = logging.getLogger("sohoa.jobs")
 
 
 @dataclass(frozen=True)
 class Queue:
-    """Two lanes: small jobs, and large ones (service.lanes), each with its own consumer; the
-    small lane also runs the daily renewal of time stamps (``renew``, None when switched off)."""
+    """Three lanes, each with its own consumer: small jobs, large ones (service.lanes), and
+    webhook deliveries, which never wait behind a digitization. The small lane also runs the
+    daily renewal of time stamps (``renew``, None when switched off)."""
 
     huey: Huey
     digitize: TaskWrapper
     large: Huey
     digitize_large: TaskWrapper
+    hooks: Huey
+    deliver: TaskWrapper
     renew: TaskWrapper | None = None
 
 
@@ -86,6 +90,7 @@ def make_huey(url: str, name: str = "sohoa") -> Huey:
 def queue(settings: Settings | None = None) -> Queue:
     settings = settings or get_settings()
     huey, large = make_huey(settings.queue), make_huey(settings.queue, "sohoa-large")
+    hooks = make_huey(settings.queue, "sohoa-webhooks")
 
     def digitize(job_id: str) -> None:
         yield_cpu()
@@ -93,13 +98,52 @@ def queue(settings: Settings | None = None) -> Queue:
             with context(settings).sessions() as session:
                 enqueue(job_id, session.scalar(select(Job.pages_total).where(Job.id == job_id)), settings=settings)
 
+    def deliver(delivery_id: int) -> None:
+        webhooks.deliver(context(settings), delivery_id, partial(send_later, settings=settings))
+
     def renew() -> None:
         yield_cpu()
         renewal.renew(context(settings))
 
     schedule = renewal_schedule(settings)
     renewer = huey.periodic_task(schedule, name="renew")(renew) if schedule is not None else None
-    return Queue(huey, huey.task(name="digitize")(digitize), large, large.task(name="digitize")(digitize), renewer)
+    return Queue(
+        huey,
+        huey.task(name="digitize")(digitize),
+        large,
+        large.task(name="digitize")(digitize),
+        hooks,
+        hooks.task(name="deliver")(deliver),
+        renewer,
+    )
+
+
+def send_later(delivery_id: int, delay: float, *, settings: Settings | None = None) -> None:
+    """Queue a webhook delivery to be sent in ``delay`` seconds (Huey keeps the schedule: its file
+    or Redis)."""
+    task = queue(settings or get_settings()).deliver
+    if delay > 0:
+        task.schedule(args=(delivery_id,), delay=delay)
+    else:
+        task(delivery_id)
+
+
+@event.listens_for(Session, "after_commit")
+def _send_new(session: Session) -> None:
+    """Queue the webhook deliveries a transaction recorded, once it has committed. Only for the
+    process's own catalog (its settings name the queue); one left out, or lost by a crash before
+    this, is found by the worker's sweep."""
+    new = outbox.take_new(session)
+    if not new:
+        return
+    try:
+        settings = get_settings()
+        if session.get_bind() is not context(settings).sessions.kw["bind"]:
+            return
+        for delivery_id in new:
+            send_later(delivery_id, 0, settings=settings)
+    except Exception:  # the change is committed; the sweep sends it
+        log.exception("webhook deliveries %s not queued now", new)
 
 
 def enqueue(job_id: str, pages: int | None = None, *, settings: Settings | None = None) -> None:
@@ -115,6 +159,7 @@ def recover(settings: Settings) -> int:
     return lease.recover(context(settings), partial(enqueue, settings=settings))
 
 
+WEBHOOK_THREADS = 2  # deliveries at once: a subscriber slow to answer does not hold up the others
 STOP_SECONDS = 10  # how long a stopping worker waits for its jobs to put themselves back
 
 
@@ -146,7 +191,7 @@ class Workers:
             lanes.STOPPING.clear()  # this process may start workers again (tests do)
 
 
-def _consumers(settings: Settings) -> tuple[Consumer, Consumer]:
+def _consumers(settings: Settings) -> tuple[Consumer, Consumer, Consumer]:
     lanes_of = queue(settings)
     options = {"worker_type": "thread", "max_delay": 1.0, "shutdown_timeout": STOP_SECONDS}
     periodic = lanes_of.renew is not None  # the small lane's scheduler queues the daily renewal
@@ -154,14 +199,19 @@ def _consumers(settings: Settings) -> tuple[Consumer, Consumer]:
         lanes_of.huey, workers=settings.worker_threads, initial_delay=0.1, periodic=periodic, **options
     )
     large = LaneConsumer(lanes_of.large, workers=1, initial_delay=0.1, periodic=False, **options)
-    return small, large
+    hooks = LaneConsumer(lanes_of.hooks, workers=WEBHOOK_THREADS, initial_delay=0.1, periodic=False, **options)
+    return small, large, hooks
 
 
 def _start_loops(settings: Settings) -> tuple[threading.Event, ...]:
-    """What every worker runs beside its jobs: the reaper of dead workers' jobs and the audit
-    log's anchorer."""
+    """What every worker runs beside its jobs: the reaper of dead workers' jobs, the audit log's
+    anchorer and the sweep of webhook deliveries nobody queued."""
     ctx = context(settings)
-    return lease.start_reaper(ctx, partial(enqueue, settings=settings)), start_anchorer(ctx)
+    return (
+        lease.start_reaper(ctx, partial(enqueue, settings=settings)),
+        start_anchorer(ctx),
+        webhooks.start_sweeper(ctx, partial(send_later, settings=settings)),
+    )
 
 
 JOB_NICE = 10  # a job's threads give way to the API's (an upload's 202 waits on the CPU)

@@ -27,7 +27,7 @@ from service import dossiers, failures, fields, lanes, lease, limits, logs, orig
 from service.context import Context, audit
 from service.dossiers import write_manifest
 from service.options import job_digitize_options
-from service.signatures import noted
+from service.signatures import noted, signed_event
 from storage import Document, Dossier, Page, Signature, dossier_prefix, lifecycle, parse_code
 from storage.catalog import document_for, insert_new
 from storage.objects import ObjectInfo
@@ -175,6 +175,7 @@ def record(session: Session, document: Document, made: Made, run: lease.Run | No
                 object_key=made.signed.key,
             )
         )
+        signed_event(session, made.code, document.number, signing_rules.AGENCY, made.signature, made.signed.sha256)
     lease.digitized(session, made.code, run)
 
 

@@ -185,6 +185,14 @@ class Settings(BaseSettings):
     )
     login_lockout_seconds: float = Field(900, gt=0, description="How long a web account stays locked.")
     session_hours: float = Field(12, gt=0, description="How long a web session lasts after logging in.")
+    webhook_retry_seconds: Annotated[tuple[float, ...], NoDecode] = Field(
+        default=(10, 30, 60, 120, 300, 600, 1200, 1800, 3600),
+        description="Comma-separated waits before each new attempt at a webhook delivery the subscriber "
+        "did not take (exponential back-off); the last one repeats.",
+    )
+    webhook_give_up_hours: float = Field(
+        72, gt=0, description="A webhook delivery still refused this long after its event is marked failed."
+    )
     host: str = Field("127.0.0.1", description="Address `sohoa serve` binds to.")
     port: int = Field(8000, description="Port `sohoa serve` listens on.")
 
@@ -207,6 +215,20 @@ class Settings(BaseSettings):
         if unknown:
             raise ValueError(f"unknown role {', '.join(unknown)} (roles: {', '.join(ROLES)})")
         return roles
+
+    @field_validator("webhook_retry_seconds", mode="before")
+    @classmethod
+    def _split_seconds(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(float(p) for p in value.split(",") if p.strip())
+        return value
+
+    @field_validator("webhook_retry_seconds")
+    @classmethod
+    def _some_seconds(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if not value or any(v < 0 for v in value):
+            raise ValueError("one or more waits in seconds, none negative (e.g. 10,30,60)")
+        return value
 
     @field_validator("trust_roots", mode="before")
     @classmethod

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 import storage.manifest
 from checksums import sha256_file
@@ -22,7 +23,7 @@ from service.context import Context, audit, audit_read
 from service.dossiers import write_manifest
 from service.options import uses_demo_pki
 from service.views import DocumentSigned, PreparedSignature, StoredVerification, Verification
-from storage import Document, Signature, dossier_prefix, lifecycle, parse_code
+from storage import Document, Signature, dossier_prefix, lifecycle, outbox, parse_code
 from storage.catalog import StoredObject, changed, find_document, iso
 from storage.errors import NotFound
 
@@ -120,6 +121,7 @@ def _store_signed_version(
         )
         detail = {"document": document_id, "number": target.number, "kind": target.kind, "signer": info["signer"]}
         audit(session, actor, "signature.added", code, **detail)
+        signed_event(session, code, target.number, target.kind, info, stored.sha256)
     write_manifest(ctx, code)
     return DocumentSigned(
         **info,
@@ -217,6 +219,12 @@ def sign_personal(
             heading = _vouched(target.pages)
             info = sign_pdf(src, out, signer, **kwargs, heading=heading, reason=reason or "Xác nhận bản số hóa")
         return _store_signed_version(ctx, target, out, noted(info, profile.note), by.actor)
+
+
+def signed_event(session: Session, code: str, number: int, kind: str, info: dict[str, str], sha256: str) -> None:
+    """A signature just recorded, for the webhook subscribers (in the transaction that records it)."""
+    made = {"document": number, "kind": kind, "signer": info["signer"], "time": info["time"], "level": info["level"]}
+    outbox.record(session, outbox.DOCUMENT_SIGNED, code, **made, sha256=sha256)
 
 
 def noted(info: dict[str, str], note: str) -> dict[str, str]:

@@ -153,11 +153,13 @@ class DossierSummary(BaseModel):
     agency: str
     title: str
     procedure: str
+    procedure_code: str = Field("", description="Mã thủ tục hành chính / the procedure's code")
     applicant: str
     retention: str
     status: DossierStatus
     received_on: str | None
     due_on: str | None
+    returned_on: str | None = Field(None, description="Ngày trả kết quả / the day the result was handed back")
     next: list[DossierStatus] = Field(description="Trạng thái có thể chuyển tới / statuses it may move to")
 
 
@@ -371,3 +373,61 @@ class StoredVerification(Verification):
     version: str = Field(description="Khóa của phiên bản đã kiểm / the key of the version checked")
     sha256: str
     stored_intact: bool = Field(description="false: kho giữ byte khác với lúc lưu / the store holds other bytes")
+
+
+class Subscriber(BaseModel):
+    id: int
+    url: str
+    events: list[str] = Field(description="job.done, job.failed, document.signed, dossier.status")
+    created_at: str
+    removed_at: str | None
+    secret: str | None = Field(
+        None, description="Khóa HMAC, chỉ hiện khi tạo / the HMAC key, shown once when it is added"
+    )
+
+
+class Delivery(BaseModel):
+    id: int
+    event_id: str
+    event: str
+    dossier: str | None
+    subscriber: int
+    url: str
+    status: Literal["pending", "sending", "delivered", "failed", "dropped"]
+    attempts: int
+    last_status_code: int | None = Field(description="Mã HTTP lần gửi cuối / the last answer's HTTP status")
+    last_error: str | None
+    created_at: str
+    next_attempt_at: str | None
+    delivered_at: str | None
+
+
+class DeliveryPage(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    deliveries: list[Delivery]
+
+
+class StatisticsRow(BaseModel):
+    period: str = Field(description="Kỳ tiếp nhận: 2025-05-27, 2025-W22, 2025-05, 2025 / period of receipt")
+    agency: str = Field(description="Mã cơ quan / agency code")
+    rollup: bool = Field(description="Cộng cả các cơ quan cấp dưới / with the agencies under it")
+    procedure_code: str
+    procedure: str
+    received: int = Field(description="Hồ sơ tiếp nhận / dossiers received")
+    digitized: int = Field(description="Mọi thành phần đã số hóa / every component digitized")
+    signed: int = Field(description="Mọi thành phần đã số hóa và đóng dấu / every component digitized and sealed")
+    returned_on_time: int = Field(description="Trả đúng hạn / returned on or before the due date")
+    returned_late: int = Field(description="Trả quá hạn / returned after the due date")
+    digitization_rate: float | None = Field(description="signed / received")
+    on_time_rate: float | None = Field(description="returned_on_time / (returned_on_time + returned_late)")
+
+
+class StatisticsView(BaseModel):
+    period: str
+    by: list[str]
+    received_from: str | None
+    received_to: str | None
+    rows: list[StatisticsRow]
+    total: StatisticsRow = Field(description="Mọi hồ sơ được đếm / every dossier counted")

@@ -95,15 +95,17 @@ class Dossier(Base):
     __tablename__ = "dossiers"
     code: Mapped[str] = mapped_column(String(64), primary_key=True)
     agency: Mapped[str] = mapped_column(String(32), index=True)
-    received_on: Mapped[dt.date | None] = mapped_column(Date)
+    received_on: Mapped[dt.date | None] = mapped_column(Date, index=True)
     title: Mapped[str] = mapped_column(String(500), default="")
     procedure: Mapped[str] = mapped_column(String(200), default="", index=True)  # thủ tục hành chính
+    procedure_code: Mapped[str] = mapped_column(String(64), default="", server_default="", index=True)
     applicant: Mapped[str] = mapped_column(String(200), default="")
     retention: Mapped[str] = mapped_column(String(8), default="")  # 01 = permanent, else years: 70 50 30 20 10
     due_on: Mapped[dt.date | None] = mapped_column(Date)
     # The other fields of circular 05/2025/TT-BNV (records.DOSSIER_FIELDS), by key.
     record: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(32), default="RECEIVED", index=True)
+    returned_on: Mapped[dt.date | None] = mapped_column(Date)  # the office's day it moved to RETURNED
     created_at: Mapped[dt.datetime] = mapped_column(default=now)
     updated_at: Mapped[dt.datetime] = mapped_column(default=now, onupdate=now)
     documents: Mapped[list[Document]] = relationship(back_populates="dossier", order_by="Document.id")
@@ -114,6 +116,8 @@ class Document(Base):
     __table_args__ = (
         UniqueConstraint("dossier_code", "original_sha256", "part"),
         Index("uq_documents_dossier_number", "dossier_code", "number", unique=True),
+        # What the statistics read of each component, without the table's rows.
+        Index("ix_documents_components", "dossier_code", "kind", "removed_at", "pdfa_sha256"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)  # the catalog's own; people and URLs use ``number``
     dossier_code: Mapped[str] = mapped_column(ForeignKey("dossiers.code"), index=True)
@@ -229,6 +233,7 @@ class Job(Base):
 
 class Signature(Base):
     __tablename__ = "signatures"
+    __table_args__ = (Index("ix_signatures_seals", "document_id", "kind", "version"),)  # is a version sealed
     id: Mapped[int] = mapped_column(primary_key=True)
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), index=True)
     # officer: the one-stop officer vouches the copy matches the paper; signer: the person who
@@ -325,6 +330,49 @@ class UploadSession(Base):
     job_id: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[dt.datetime] = mapped_column(default=now)
     updated_at: Mapped[dt.datetime] = mapped_column(default=now, index=True)
+
+
+class WebhookSubscriber(Base):
+    """A system told of events (the one-stop software): where, which events, the shared secret."""
+
+    __tablename__ = "webhook_subscribers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(String(500))
+    events: Mapped[list[str]] = mapped_column(JSON)
+    secret: Mapped[str] = mapped_column(String(200))  # the HMAC key: the subscriber must know it too
+    created_at: Mapped[dt.datetime] = mapped_column(default=now)
+    removed_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class WebhookEvent(Base):
+    """The outbox: an event written in the transaction of the change it tells of."""
+
+    __tablename__ = "webhook_events"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    event: Mapped[str] = mapped_column(String(32))
+    dossier_code: Mapped[str | None] = mapped_column(String(64), index=True)
+    at: Mapped[dt.datetime] = mapped_column(default=now)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class WebhookDelivery(Base):
+    """One event to one subscriber: pending → sending (a worker's lease) → delivered, or back to
+    pending with the next attempt's time; failed once the retries are spent."""
+
+    __tablename__ = "webhook_deliveries"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[str] = mapped_column(ForeignKey("webhook_events.id"), index=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("webhook_subscribers.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(default=now)
+    lease_until: Mapped[dt.datetime | None] = mapped_column()
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[dt.datetime] = mapped_column(default=now)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column()
+    event: Mapped[WebhookEvent] = relationship(lazy="joined")
+    subscriber: Mapped[WebhookSubscriber] = relationship(lazy="joined")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

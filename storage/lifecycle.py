@@ -11,8 +11,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from errors import SohoaError
+from storage import outbox
 from storage.auditlog import append
-from storage.catalog import AuditEvent, Document, Dossier, Job, JobStatus, changed, iso, now
+from storage.catalog import OFFICE_ZONE, AuditEvent, Document, Dossier, Job, JobStatus, changed, iso, now
 from storage.errors import NotFound
 
 
@@ -106,8 +107,12 @@ def move(
     actor: str,
     reason: str = "",
     due_on: dt.date | None = None,
+    returned_on: dt.date | None = None,
+    **note: Any,
 ) -> Dossier:
-    """Move a dossier to ``to`` if its lifecycle allows it; a concurrent move makes this one fail."""
+    """Move a dossier to ``to`` if its lifecycle allows it; a concurrent move makes this one fail.
+    ``returned_on``: the day a dossier moved to RETURNED was handed back (default today, office
+    time); ``note``: more for the history (who reported the move)."""
     dossier = session.get(Dossier, code)
     if dossier is None:
         raise NotFound(f"Không có hồ sơ {code}.", f"No dossier {code}.", field="code")
@@ -125,6 +130,8 @@ def move(
     if to in NEEDS_REASON and not reason:
         raise SohoaError(f"Chuyển sang {to} cần ghi lý do.", f"Moving to {to} needs a reason.", field="reason")
     values: dict[str, Any] = {"status": to, "updated_at": now()}
+    if to == "RETURNED":
+        values["returned_on"] = returned_on or now().astimezone(OFFICE_ZONE[0]).date()
     if to == "EXTENDED":
         if due_on is None or (dossier.due_on is not None and due_on <= dossier.due_on):
             raise SohoaError(
@@ -140,10 +147,12 @@ def move(
             f"Dossier {code} was just moved by someone else; reload and try again.",
             field="to",
         )
-    detail: dict[str, Any] = {"from": current, "to": to, "reason": reason}
-    if "due_on" in values:
-        detail["due_on"] = due_on.isoformat()  # type: ignore[union-attr]
+    detail: dict[str, Any] = {"from": current, "to": to, "reason": reason, **note}
+    for key in ("due_on", "returned_on"):
+        if key in values:
+            detail[key] = values[key].isoformat()
     append(session, actor, "dossier.transition", code, **detail)
+    outbox.record(session, outbox.DOSSIER_STATUS, code, actor=actor, **detail)
     session.refresh(dossier)
     return dossier
 
@@ -156,8 +165,9 @@ def move_automatically(session: Session, dossier: Dossier, to: str, *, actor: st
         return
     dossier.status = to
     session.flush()  # the dossier's row before the log's lock, the order every writer takes them in (PostgreSQL)
-    append(session, actor, "dossier.transition", dossier.code, **{"from": before, "to": to}, reason=reason,
-           automatic=True, **detail)  # fmt: skip
+    moved = {"from": before, "to": to, "reason": reason, "automatic": True, **detail}
+    append(session, actor, "dossier.transition", dossier.code, **moved)
+    outbox.record(session, outbox.DOSSIER_STATUS, dossier.code, actor=actor, **moved)
 
 
 PENDING = (JobStatus.QUEUED, JobStatus.RUNNING)

@@ -42,11 +42,13 @@ def build(session: Session, code: str) -> dict[str, Any]:
             "agency": dossier.agency,
             "title": dossier.title,
             "procedure": dossier.procedure,
+            "procedure_code": dossier.procedure_code,
             "applicant": dossier.applicant,
             "status": dossier.status,
             "retention": dossier.retention,
             "received_on": iso(dossier.received_on),
             "due_on": iso(dossier.due_on),
+            "returned_on": iso(dossier.returned_on),
             "fields": dossier.record or {},  # the circular's other fields (records.DOSSIER_FIELDS)
         },
         "documents": [

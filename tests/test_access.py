@@ -21,8 +21,9 @@ from storage.catalog import AuditEvent
 
 CODE = "000.00.12.H12-250527-0001"
 SOHOA = str(Path(sys.executable).parent / "sohoa")
-ALL = {"scanner", "clerk", "leader", "seal_keeper", "archivist", "admin"}
+ALL = {"scanner", "clerk", "leader", "seal_keeper", "archivist", "admin", "onestop"}
 READ = {"clerk", "leader", "seal_keeper", "archivist", "admin"}
+FETCH = READ | {"onestop"}  # the one-stop system takes a dossier's results back by its code
 SIGN = {"clerk", "leader", "seal_keeper", "admin"}  # and per kind of signature: see test_signing_workflow
 # Written out here, not read from the app, so a route that loosens or tightens its check fails.
 EXPECTED: dict[tuple[str, str], set[str] | None] = {
@@ -36,7 +37,9 @@ EXPECTED: dict[tuple[str, str], set[str] | None] = {
     ("POST", "/api/v1/jobs/{job_id}/cancel"): {"scanner", "clerk", "admin"},  # a scanner: its own jobs
     ("POST", "/api/v1/dossiers"): {"clerk", "admin"},
     ("GET", "/api/v1/dossiers"): READ,
-    ("GET", "/api/v1/dossiers/{code}"): READ,
+    ("GET", "/api/v1/dossiers/{code}"): FETCH,
+    ("PUT", "/api/v1/dossiers/{code}"): {"onestop", "admin"},
+    ("PUT", "/api/v1/dossiers"): {"onestop", "admin"},
     ("PATCH", "/api/v1/dossiers/{code}"): {"clerk", "admin"},
     ("PATCH", "/api/v1/dossiers/{code}/fields"): {"clerk", "admin"},
     ("PATCH", "/api/v1/dossiers/{code}/documents/{document_id}/fields"): {"clerk", "admin"},
@@ -46,9 +49,9 @@ EXPECTED: dict[tuple[str, str], set[str] | None] = {
     ("POST", "/api/v1/dossiers/{code}/legal-hold"): {"archivist", "admin"},
     ("GET", "/api/v1/dossiers/{code}/package"): {"archivist", "admin"},
     ("GET", "/api/v1/retention"): {"archivist", "admin"},
-    ("GET", "/api/v1/dossiers/{code}/documents/{document_id}/{kind}"): READ,
-    ("HEAD", "/api/v1/dossiers/{code}/documents/{document_id}/{kind}"): READ,
-    ("GET", "/api/v1/dossiers/{code}/documents/{document_id}/verification"): READ,
+    ("GET", "/api/v1/dossiers/{code}/documents/{document_id}/{kind}"): FETCH,
+    ("HEAD", "/api/v1/dossiers/{code}/documents/{document_id}/{kind}"): FETCH,
+    ("GET", "/api/v1/dossiers/{code}/documents/{document_id}/verification"): FETCH,
     ("POST", "/api/v1/dossiers/{code}/documents/{document_id}/remote-signatures"): SIGN,
     ("POST", "/api/v1/remote-signatures/{pending_id}"): SIGN,
     ("POST", "/api/v1/dossiers/{code}/documents/{document_id}/signatures"): SIGN,
@@ -60,6 +63,11 @@ EXPECTED: dict[tuple[str, str], set[str] | None] = {
     ("GET", "/api/v1/uploads/{upload_id}"): {"scanner", "clerk", "admin"},
     ("PATCH", "/api/v1/uploads/{upload_id}"): {"scanner", "clerk", "admin"},
     ("POST", "/api/v1/uploads/{upload_id}/complete"): {"scanner", "clerk", "admin"},
+    ("GET", "/api/v1/statistics"): FETCH,
+    ("POST", "/api/v1/webhooks"): {"admin"},
+    ("GET", "/api/v1/webhooks"): {"admin"},
+    ("DELETE", "/api/v1/webhooks/{subscriber_id}"): {"admin"},
+    ("GET", "/api/v1/webhook-deliveries"): {"admin"},
 }
 PARAMS = {
     "code": CODE,
@@ -68,6 +76,7 @@ PARAMS = {
     "kind": "signed",
     "pending_id": "khong-co",
     "upload_id": "khong-co",
+    "subscriber_id": "1",
 }
 
 
