@@ -20,6 +20,7 @@ from stream_zip import ZIP_64, stream_zip
 
 from checksums import sha256_bytes
 from errors import SohoaError
+from service import fields
 from service.context import Context, audit, audit_read
 from service.dossiers import write_manifest
 from storage import Dossier, eark, lifecycle, parse_code
@@ -183,11 +184,16 @@ def _catalog(session: Session, dossier: Dossier, documents: list[Document], path
     return json.dumps(body, ensure_ascii=False, indent=1).encode()
 
 
-def descriptive_fields(dossier: Dossier, documents: list[Document]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The fields the package describes: the dossier's and each document's catalog fields (keys and
-    hashes left out: they are in METS and PREMIS)."""
-    hidden = {"original_key", "pdfa_key", "signed_key", "alto_key", "notices", "removed_at", "id", "dossier_code"}
-    return row(dossier), [{k: v for k, v in row(d).items() if k not in hidden} for d in documents]
+def descriptive_fields(
+    session: Session, dossier: Dossier, documents: list[Document]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The fields the package describes: the dossier's and each document's catalog fields and the
+    circular's (05/2025/TT-BNV, records.py: type, number, issuer, access mode…), keys and hashes
+    left out (they are in METS and PREMIS)."""
+    hidden = {"original_key", "pdfa_key", "signed_key", "alto_key", "notices", "removed_at", "id", "record"}
+    described = {**{k: v for k, v in row(dossier).items() if k != "record"}, **fields.dossier_fields(session, dossier)}
+    items = [{**{k: v for k, v in row(d).items() if k not in hidden}, **fields.document_fields(d)} for d in documents]
+    return described, items
 
 
 def plan_package(ctx: Context, code: str) -> tuple[str, list[Member]]:
@@ -209,7 +215,7 @@ def plan_package(ctx: Context, code: str) -> tuple[str, list[Member]]:
         plan = _place(session, documents)
         events = _events(session, code, documents, plan.paths)
         catalog = _catalog(session, dossier, documents, plan.paths)
-        fields = descriptive_fields(dossier, documents)
+        described = descriptive_fields(session, dossier, documents)
     members: list[Member] = []
     reps: list[tuple[str, eark.PackageFile]] = []
     for name, rep in plan.reps.items():
@@ -227,7 +233,7 @@ def plan_package(ctx: Context, code: str) -> tuple[str, list[Member]]:
         reps.append((name, rep_mets))
     files = [f for rep in plan.reps.values() for f in rep.files] + [f for fs in plan.rep_metadata.values() for f in fs]
     agents = [e.agent for e in events] + [eark.SOFTWARE]
-    desc, member_desc = _made("metadata/descriptive/ead.xml", eark.descriptive(*fields), created)
+    desc, member_desc = _made("metadata/descriptive/ead.xml", eark.descriptive(*described), created)
     pres, member_pres = _made("metadata/preservation/premis.xml", eark.premis(files, events, agents), created)
     other, member_other = _made(CATALOG, catalog, created)
     readme, member_readme = _made("documentation/README.txt", README.encode(), created)

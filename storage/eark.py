@@ -89,7 +89,9 @@ def _odd(parent: etree._Element, fields: Mapping[str, Any]) -> None:
     odd = _sub(parent, f"{{{EAD}}}odd")
     items = _sub(odd, f"{{{EAD}}}list", type="deflist")
     for name, value in fields.items():
-        if value in (None, "") or isinstance(value, list | dict):
+        if isinstance(value, list):
+            value = "; ".join(str(v) for v in value)  # keywords, the circular's lists
+        if value in (None, "") or isinstance(value, dict):
             continue
         item = _sub(items, f"{{{EAD}}}defitem")
         _sub(item, f"{{{EAD}}}label", name)

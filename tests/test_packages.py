@@ -19,7 +19,7 @@ from lxml import etree
 
 import api
 from conftest import SOHOA, _clear_caches
-from service import access, dossiers, packages
+from service import access, dossiers, fields, packages
 from service import search as searching
 from service.context import context
 from service.restore import PackageRefused, import_package
@@ -51,6 +51,9 @@ def dossier(data_dir: Path, monkeypatch: pytest.MonkeyPatch, page_png: Path) -> 
     dossiers.create_dossier(ctx, CODE, {"title": "Đăng ký khai sinh", "retention": "20"}, actor="Văn thư Hà")
     job, _ = accept_scan(ctx, CODE, page_png, page_png.name)
     run_job(ctx, job.id)
+    fields.update_dossier(ctx, CODE, {"access_mode": "restricted", "keywords": ["khai sinh", "hộ tịch"]}, actor="Hà")
+    with ctx.sessions.begin() as session:
+        fields.update_document(session, CODE, 1, {"number": "125/QĐ-UBND", "type": "Quyết định"}, actor="Hà")
     dossiers.transition(ctx, CODE, "IN_PROCESSING", actor="Văn thư Hà", reason="Đủ giấy tờ")
     yield CODE
 
@@ -91,6 +94,8 @@ def test_export_is_a_valid_e_ark_package_with_fixity_and_events(dossier: str, tm
     types = premis.xpath("//p:eventType/text()", namespaces=ns)
     assert {"digitization", "digital signature generation", "dossier transition"} <= set(types)
     assert "Đăng ký khai sinh" in ead and "retention 20" in ead
+    # the circular's fields (records.py), the dossier's and the document's
+    assert "125/QĐ-UBND" in ead and "Quyết định" in ead and "khai sinh; hộ tịch" in ead and "restricted" in ead
 
 
 def test_the_api_streams_the_same_package(dossier: str, tmp_path: Path) -> None:
