@@ -751,8 +751,7 @@ def _first_admin(settings: Settings) -> None:
             f"Tài khoản quản trị đầu tiên / first administrator: {url} — tên / name: {people.FIRST_ADMIN}, "
             f"mật khẩu / password: {password} (cũng ở / also in {where}; đổi sau khi đăng nhập / change it "
             "after logging in)",
-            err=True,
-        )
+        )  # on stdout, for the person who started it: stderr carries only the JSON log lines
 
 
 @app.command()
