@@ -27,7 +27,7 @@ from service.audit import integrity
 from service.context import context
 from service.settings import DOSSIER_CODE_PATTERN
 from storage.catalog import ApiToken, AuditEvent
-from web import admin, archive, desk, pages
+from web import admin, archive, desk, pages, stats
 from web.i18n import catalogue
 
 CODE = "000.00.12.H12-250527-0001"
@@ -62,6 +62,7 @@ WEB: dict[tuple[str, str], set[str] | None] = {
     ("GET", "/dossiers/{code}/documents/{number}"): READ,
     ("GET", "/dossiers/{code}/documents/{number}/pages/{page}.png"): READ,
     ("GET", "/queue"): READ,
+    ("GET", "/statistics"): READ,
     ("GET", "/admin"): {"admin"},
     ("POST", "/admin/users"): {"admin"},
     ("POST", "/admin/users/{token_id}/revoke"): {"admin"},
@@ -96,7 +97,7 @@ def login(client: TestClient, name: str, password: str = PASSWORD) -> str:
 
 
 def test_every_web_page_is_in_the_table_and_checks_its_roles(client: TestClient) -> None:
-    routes = [r for module in (admin, archive, desk, pages) for r in module.router.routes]
+    routes = [r for module in (admin, archive, desk, pages, stats) for r in module.router.routes]
     assert {(m, r.path) for r in routes if isinstance(r, APIRoute) for m in r.methods} == set(WEB)
     assert not any(r.include_in_schema for r in routes if isinstance(r, APIRoute))  # not in the API's schema
     dossiers.create_dossier(context(), CODE, {}, actor="test")
@@ -294,3 +295,30 @@ def test_the_queue_puts_the_earliest_due_first_and_settings_hide_passwords(data_
 
     values = dict(shown(Settings(database_url="postgresql+psycopg://sohoa:bi-mat@db/sohoa")))
     assert values["SOHOA_DATABASE_URL"] == "postgresql+psycopg://sohoa:***@db/sohoa"
+
+
+def test_the_statistics_page_shows_the_catalog_s_figures_as_a_table_a_chart_and_csv(client: TestClient) -> None:
+    """Issue 18, page 5: the figures of service.statistics (exact, tested there against a hand
+    count) by period and agency with its roll-up, a bar chart drawn on the server, the CSV."""
+    ctx = context()
+    communes = (("000.05.12.H12", "250527"), ("000.05.12.H12", "250528"), ("000.06.12.H12", "250602"))
+    for n, (agency, day) in enumerate(communes, start=1):
+        dossiers.create_dossier(ctx, f"{agency}-{day}-000{n}", {}, actor="test")
+    _person("archivist", "Lưu trữ Lan")
+    login(client, "Lưu trữ Lan")
+    page = client.get("/statistics", params={"period": "month", "by": "agency"})
+    assert page.status_code == 200
+    rows = re.findall(r"<tr><td>(2025-0[56])</td><td>([0-9.H]+)( \([^)]*\))?</td><td>(\d+)</td>", page.text)
+    got = {(period, agency, bool(rollup)): int(received) for period, agency, rollup, received in rows}
+    assert got[("2025-05", "000.05.12.H12", False)] == 2 and got[("2025-06", "000.06.12.H12", False)] == 1
+    assert got[("2025-05", "000.00.12.H12", True)] == 2  # the district rolls its communes up
+    bars = re.findall(r'<rect [^>]*height="([0-9.]+)"[^>]*><title>Tiếp nhận: (\d+)</title>', page.text)
+    assert [int(v) for _, v in bars] == [2, 1] and float(bars[0][0]) == 2 * float(bars[1][0])
+    assert "Tổng</th><td>3</td>" in page.text
+    csv_url = re.search(r'href="(/api/v1/statistics\?[^"]+)" download', page.text)
+    assert csv_url is not None
+    answer = client.get(csv_url.group(1).replace("&amp;", "&"))  # the API, with the session cookie
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv")
+    assert "000.05.12.H12" in answer.text
+    english = client.get("/statistics", params={"period": "year", "by": "none", "lang": "en"})
+    assert "Digitization and results" in english.text and "<td>2025</td><td>3</td>" in english.text

@@ -239,6 +239,10 @@ def test_admin_and_docs_pages(browser: Any, site: dict[str, Any]) -> None:
     page.goto("/admin")
     assert "database" in page.text_content("main") and "SOHOA_DATA_DIR" in page.text_content("main")
     _check(page, "quan-tri", shots)
+    page.goto("/statistics?period=year&by=agency")
+    assert page.locator("svg.chart").count() == 1 and "Thống kê" in page.text_content("h1")
+    _check(page, "thong-ke", shots)
+    page.goto("/admin")
     page.click("text=English")
     assert "Administration" in page.text_content("h1")
     elsewhere: list[str] = []  # nothing may come from anywhere but the server: /docs works offline

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from errors import SohoaError
-from web import admin, archive, desk, pages
+from web import admin, archive, desk, pages, stats
 from web.render import error_page
 from web.session import LoginNeeded
 
@@ -31,5 +31,5 @@ def error_response(request: Request, error: SohoaError) -> Response:
 
 def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in (pages, desk, archive, admin):
+    for module in (pages, desk, archive, stats, admin):
         app.include_router(module.router)

@@ -53,6 +53,7 @@ NAVIGATION = (
     ("/reception", "nav_reception", access.UPLOAD),
     ("/queue", "nav_queue", access.READ),
     ("/archive", "nav_archive", access.READ),
+    ("/statistics", "nav_statistics", access.READ),
     ("/admin", "nav_admin", ()),
 )
 
