@@ -51,7 +51,8 @@ class FilesystemStore:
             raise ObjectExists(
                 f"Đối tượng {key} đã có và không được ghi đè.", f"Object {key} exists and is write-once.", field="key"
             )
-        if target.exists() and _retained(target):  # no older version to fall back on, so never replaced
+        # (A write-once put never replaces: its link below fails when a racing writer got there first.)
+        if not write_once and target.exists() and _retained(target):  # no older version: never replaced
             raise ObjectExists(
                 f"Đối tượng {key} đang được lưu giữ và không được ghi đè.",
                 f"Object {key} is retained and cannot be replaced.",
