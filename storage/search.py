@@ -417,8 +417,11 @@ class _Plan:
             else:
                 joins, where = f" JOIN ({pages}) ON pages.id = page_search.page_id", f"{where} AND {filters}"
         statement = text(outer.format(f"SELECT {select_list} FROM {source}{joins} WHERE {where}{tail}"))
-        dates = [bindparam(n, type_=Date()) for n in _DATES if n in self.params]
-        return statement.bindparams(*dates), {**self.params, **params}
+        return self._typed(statement), {**self.params, **params}
+
+    def _typed(self, statement: Any) -> Any:
+        """The statement with its date filters bound as dates (text() would send strings)."""
+        return statement.bindparams(*(bindparam(n, type_=Date()) for n in _DATES if n in self.params))
 
     def count(self, session: Session, tier: str) -> int:
         return session.execute(*self._statement("count(*)", tier)).scalar_one()
@@ -448,8 +451,7 @@ class _Plan:
             passing = text(
                 f"SELECT pages.id FROM {_FILTERED} WHERE pages.id = ANY(:ids) AND {' AND '.join(self.filters)}"
             )
-            dates = [bindparam(n, type_=Date()) for n in _DATES if n in self.params]
-            kept = set(session.execute(passing.bindparams(*dates), {**self.params, "ids": checked}).scalars())
+            kept = set(session.execute(self._typed(passing), {**self.params, "ids": checked}).scalars())
             matched = {i: exact for i, exact in matched.items() if i in kept}
         found, exact = len(matched) * scale, sum(matched.values()) * scale
         self.shares = {
