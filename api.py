@@ -28,6 +28,7 @@ import web.app
 from errors import SohoaError
 from service import (
     access,
+    agencies,
     dossiers,
     gate,
     jobs,
@@ -310,11 +311,12 @@ async def post_batch(
     ctx = context()
     creates = dossiers.may_create(ctx.settings, who.role)
     if code:  # the dossier of the pages before the first separator, refused before the body is read
+        who.require_dossier(code)
         await run_in_threadpool(partial(scans.check_dossier, ctx, code, create_dossier=creates))
     async with uploads.received(request, ctx.tmp, ctx.settings.max_upload_bytes, max_files=1) as items:
         [item] = items
         submit = partial(scans.submit_batch, ctx, item.path, item.name, default_code=code or "", actor=who.actor)
-        job = await run_in_threadpool(submit, create_dossier=creates)
+        job = await run_in_threadpool(submit, create_dossier=creates, agencies=who.agencies)
     answer = AcceptedBatch(**job.model_dump(), job_url=_job_url(job.id))
     return JSONResponse(answer.model_dump(mode="json"), status_code=202)
 
@@ -416,7 +418,7 @@ def list_jobs(
     mình. / Jobs, newest first, by status, dossier and time; a scanner station sees only its own."""
     found = jobs.list_jobs(
         context(),
-        posted_by=jobs.own_only(who),
+        who=who,
         status=status,
         dossier=dossier,
         since=since,
@@ -438,7 +440,7 @@ def cancel_job(who: Uploader, job_id: str) -> views.JobView:
 def get_job(who: Anyone, job_id: str) -> views.JobView:
     """Trạng thái, tiến độ và lỗi của một công việc (trạm quét: chỉ của mình). / A job's status, progress and
     errors (a scanner station: its own only)."""
-    return scans.get_job(context(), job_id, posted_by=jobs.own_only(who))
+    return scans.get_job(context(), job_id, who=who)
 
 
 class DossierFields(BaseModel):
@@ -496,6 +498,7 @@ def _with_links(view: views.DossierView) -> Dossier:
 @app.post("/api/v1/dossiers", status_code=201, tags=["hồ sơ"])
 def create_dossier(who: Clerk, body: DossierCreate) -> Dossier:
     """Tạo hồ sơ với thông tin tiếp nhận. / Create a dossier with its receipt details."""
+    who.require_dossier(body.code)
     meta = body.model_dump(exclude={"code"})
     return _with_links(dossiers.create_dossier(context(), body.code, meta, actor=who.actor))
 
@@ -514,6 +517,7 @@ def list_dossiers(
     """Danh sách hồ sơ, lọc theo cơ quan, thủ tục, trạng thái, ngày. / Dossiers, filtered."""
     return dossiers.list_dossiers(
         context(),
+        scope=who.agencies,
         agency=agency,
         procedure=procedure,
         status=status,
@@ -644,7 +648,7 @@ def retention_due(
     due_within: Annotated[str, Query(max_length=16, description="Khoảng: 90d, 12w, 1y / the window")] = "90d",
 ) -> views.RetentionReport:
     """Hồ sơ sắp hết (hoặc đã hết) thời hạn bảo quản. / Dossiers whose retention ends within the window."""
-    return retention.due(context(), retention.parse_window(due_within))
+    return retention.due(context(), retention.parse_window(due_within), scope=who.agencies)
 
 
 @app.get("/api/v1/audit-events", tags=["lưu trữ"])
@@ -655,7 +659,7 @@ def audit_events(
     offset: Offset = 0,
 ) -> views.AuditEvents:
     """Nhật ký kiểm tra (chuỗi băm). / The hash-chained audit log."""
-    return audit_log.audit_events(context(), dossier=dossier, limit=limit, offset=offset)
+    return audit_log.audit_events(context(), dossier=dossier, limit=limit, offset=offset, scope=who.agencies)
 
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
@@ -958,7 +962,7 @@ def put_dossiers(who: OneStop, body: OneStopDay) -> OneStopResults:
     """Các hồ sơ trong ngày từ hệ thống một cửa, trả lời từng hồ sơ; hồ sơ lỗi không cản hồ sơ khác.
     / A day's dossiers from the one-stop system, answered one by one; one refused does not stop the others."""
     items = [(d.code, d.model_dump(exclude_none=True, exclude={"code"})) for d in body.dossiers]
-    done = onestop.put_many(context(), items, actor=who.actor)
+    done = onestop.put_many(context(), items, by=who)
     results = [
         OneStopItem(
             code=r.code,
@@ -986,12 +990,40 @@ class Subscribers(BaseModel):
     subscribers: list[views.Subscriber]
 
 
+class AgencyCreate(agencies.AgencyFields):
+    code: str = Field(max_length=32, description="Mã cơ quan (phần đầu của mã hồ sơ), ví dụ 000.00.12.H12")
+
+
+@app.get("/api/v1/agencies", tags=["cơ quan"])
+def list_agencies(who: Anyone) -> list[agencies.AgencyView]:
+    """Các cơ quan đã đăng ký (người dùng của một số cơ quan: các cơ quan đó và cấp dưới).
+    / The registered agencies (a user of some agencies: those and the agencies under them)."""
+    return agencies.list_agencies(context(), who.agencies)
+
+
+@app.post("/api/v1/agencies", status_code=201, tags=["cơ quan"])
+def add_agency(who: Admin, body: AgencyCreate) -> agencies.AgencyView:
+    """Đăng ký một cơ quan: tên trên con dấu, cấp trên, khóa ký, TSA, OCSP, bảng thời hạn bảo quản.
+    / Register an agency: its stamp's name, parent, signing key, TSA, OCSP and retention table."""
+    who.require_everywhere()
+    return agencies.add(context(), body.code, body, actor=who.actor)
+
+
+@app.patch("/api/v1/agencies/{agency}", tags=["cơ quan"])
+def update_agency(
+    who: Admin, agency: Annotated[str, ApiPath(max_length=32)], body: agencies.AgencyFields
+) -> agencies.AgencyView:
+    """Sửa thông tin một cơ quan (chỉ các trường gửi lên). / Change an agency's details (the fields sent)."""
+    who.require_everywhere()
+    return agencies.update(context(), agency, body, actor=who.actor)
+
+
 @app.post("/api/v1/webhooks", status_code=201, tags=["một cửa"])
 def add_webhook(who: Admin, body: SubscriberCreate) -> views.Subscriber:
     """Thêm nơi nhận webhook; khóa bí mật chỉ hiện trong câu trả lời này.
     / Add a webhook subscriber; its secret is shown in this answer only."""
     events = [str(e) for e in body.events] if body.events else None
-    return webhooks.add_subscriber(context(), body.url, events, body.secret, actor=who.actor)
+    return webhooks.add_subscriber(context(), body.url, events, body.secret, actor=who.actor, agencies=who.agencies)
 
 
 @app.get("/api/v1/webhooks", tags=["một cửa"])

@@ -489,16 +489,24 @@ def users_add(
         bool, typer.Option("--password", help="Hỏi mật khẩu đăng nhập trang web (gõ hai lần, không hiện)")
     ] = False,
     password_file: Annotated[Path | None, typer.Option(help="Tệp chứa mật khẩu đăng nhập trang web")] = None,
+    agency: Annotated[
+        list[str] | None,
+        typer.Option("--agency", help="Mã cơ quan của người dùng (lặp lại được; không có: mọi cơ quan)"),
+    ] = None,
 ) -> None:
     """Cấp mã truy cập (và mật khẩu trang web); mã chỉ hiện một lần. / Issue a token (and a web password)."""
-    from service import access, people
+    from service import access, agencies, people
     from service.context import context
 
     secret = _password(password, password_file)
+    for code in agency or ():  # an unknown agency is refused before the token is made
+        _run(agencies.get, context(), code)
     if secret is None:
         row, token = _run(access.issue, context().sessions, name, role, actor=operator())
     else:
         row, token = _run(people.add_person, context(), name, role, secret, actor=operator())
+    if agency:
+        _run(agencies.assign, context(), row.id, agency, actor=operator())
     if not quiet:
         typer.echo(f"Đã cấp mã số {row.id} cho {row.name} ({row.role}); lưu lại, mã không hiện lại.", err=True)
         typer.echo(f"Issued token {row.id} to {row.name} ({row.role}); keep it, it is not shown again.", err=True)
@@ -534,15 +542,31 @@ def users_password(
 @users.command("list")
 def users_list() -> None:
     """Liệt kê mã truy cập (không in mã). / List tokens (never the tokens themselves)."""
-    from service import access
+    from service import access, agencies
     from service.context import context
 
+    belongs = agencies.memberships(context())
     for row in access.tokens(context().sessions):
         state = f"thu hồi / revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "hiệu lực / active"
         bound = f"\tchứng thư / certificate {row.certificate_sha256[:16]}…" if row.certificate_sha256 else ""
         held = "\tkhóa trên máy chủ / server-held key" if row.signing_key else ""
         web = "\tđăng nhập web / web login" if row.password_hash else ""
-        typer.echo(f"{row.id}\t{row.role}\t{row.name}\t{state}{bound}{held}{web}")
+        where = ", ".join(belongs.get(row.id, [])) or "mọi cơ quan / every agency"
+        typer.echo(f"{row.id}\t{row.role}\t{row.name}\t{state}{bound}{held}{web}\tcơ quan / agencies: {where}")
+
+
+@users.command("agencies")
+def users_agencies(
+    token_id: Annotated[int, typer.Argument(help="Số của người dùng (xem `sohoa users list`)")],
+    agency: Annotated[list[str] | None, typer.Argument(help="Mã cơ quan (không có: mọi cơ quan)")] = None,
+) -> None:
+    """Đặt các cơ quan của một người dùng hay trạm quét. / Set the agencies a user or station belongs to."""
+    from service import agencies
+    from service.context import context
+
+    chosen = _run(agencies.assign, context(), token_id, agency or [], actor=operator())
+    shown = ", ".join(chosen) or "mọi cơ quan / every agency"
+    typer.echo(f"Mã {token_id}: {shown}. / User {token_id}: {shown}.")
 
 
 @users.command("certificate")
@@ -624,6 +648,97 @@ def users_revoke(token_id: Annotated[int, typer.Argument(help="Số của mã tr
 
     row = _run(access.revoke, context().sessions, token_id, actor=operator())
     typer.echo(f"Đã thu hồi mã {row.id} của {row.name}. / Revoked token {row.id} of {row.name}.")
+
+
+registry = typer.Typer(help="Các cơ quan của hệ thống (tỉnh, huyện, xã). / The deployment's agencies.")
+app.add_typer(registry, name="agencies")
+Text = Annotated[str | None, typer.Option()]
+
+
+def _agency_fields(values: dict[str, Any]) -> Any:
+    from service.agencies import AgencyFields
+
+    table = values.pop("retention", None)
+    if table is not None:
+        pairs = [item.split("=", 1) for item in table]
+        if any(len(p) != 2 for p in pairs):
+            fail(
+                SohoaError(
+                    "--retention: MÃ_THỦ_TỤC=MÃ_THỜI_HẠN, ví dụ 1.001234=20 hoặc *=10.",
+                    "--retention: PROCEDURE_CODE=RETENTION_CODE, e.g. 1.001234=20 or *=10.",
+                    field="retention",
+                )
+            )
+        values["retention"] = dict(pairs)
+    for key in ("pkcs12", "pkcs12_password_file", "pkcs11_module", "pkcs11_pin_file", "seal_image"):
+        if values.get(key) is not None:
+            values[key] = str(values[key])
+    return AgencyFields(**values)
+
+
+@registry.command("add")
+def agencies_add(
+    code: Annotated[str, typer.Argument(help="Mã cơ quan (phần đầu của mã hồ sơ), ví dụ 000.00.12.H12")],
+    name: Annotated[str, typer.Option(help="Tên cơ quan như trên con dấu")],
+    name_en: Text = None,
+    parent: Text = None,
+    pkcs12: Annotated[Path | None, typer.Option(help="Tệp PKCS#12 của cơ quan (không có: khóa chung / DEMO)")] = None,
+    pkcs12_password_file: Annotated[Path | None, typer.Option()] = None,
+    pkcs11_module: Annotated[Path | None, typer.Option(help="Thư viện PKCS#11 (token/HSM)")] = None,
+    pkcs11_token: Text = None,
+    pkcs11_key: Text = None,
+    pkcs11_pin_file: Annotated[Path | None, typer.Option()] = None,
+    seal_image: Annotated[Path | None, typer.Option(help="Ảnh con dấu (PNG nền trong suốt)")] = None,
+    tsa_url: Text = None,
+    ocsp_url: Text = None,
+    retention: Annotated[list[str] | None, typer.Option(help="MÃ_THỦ_TỤC=MÃ_THỜI_HẠN (lặp lại; * : còn lại)")] = None,
+) -> None:
+    """Đăng ký một cơ quan. / Register an agency."""
+    from service import agencies
+    from service.context import context
+
+    values = dict(locals())
+    values.pop("code")
+    row = _run(agencies.add, context(), code, _agency_fields(values), actor=operator())
+    typer.echo(f"Đã đăng ký {row.code}: {row.name} ({row.signing}). / Registered {row.code}: {row.name}.")
+
+
+@registry.command("update")
+def agencies_update(
+    code: Annotated[str, typer.Argument(help="Mã cơ quan")],
+    name: Text = None,
+    name_en: Text = None,
+    parent: Text = None,
+    pkcs12: Annotated[Path | None, typer.Option()] = None,
+    pkcs12_password_file: Annotated[Path | None, typer.Option()] = None,
+    pkcs11_module: Annotated[Path | None, typer.Option()] = None,
+    pkcs11_token: Text = None,
+    pkcs11_key: Text = None,
+    pkcs11_pin_file: Annotated[Path | None, typer.Option()] = None,
+    seal_image: Annotated[Path | None, typer.Option()] = None,
+    tsa_url: Text = None,
+    ocsp_url: Text = None,
+    retention: Annotated[list[str] | None, typer.Option(help="MÃ_THỦ_TỤC=MÃ_THỜI_HẠN (thay cả bảng)")] = None,
+) -> None:
+    """Sửa thông tin một cơ quan (chỉ các tùy chọn đưa vào). / Change an agency's details (the options given)."""
+    from service import agencies
+    from service.context import context
+
+    values = dict(locals())
+    values.pop("code")
+    row = _run(agencies.update, context(), code, _agency_fields(values), actor=operator())
+    typer.echo(f"Đã sửa {row.code}: {row.name} ({row.signing}). / Updated {row.code}.")
+
+
+@registry.command("list")
+def agencies_list() -> None:
+    """Liệt kê các cơ quan. / List the agencies."""
+    from service import agencies
+    from service.context import context
+
+    for row in agencies.list_agencies(context()):
+        table = " ".join(f"{k}={v}" for k, v in sorted(row.retention.items()))
+        typer.echo(f"{row.code}\t{row.parent or '-'}\t{row.name}\t{row.signing}\t{table}")
 
 
 hooks = typer.Typer(help="Nơi nhận webhook (hệ thống một cửa). / Webhook subscribers (the one-stop system).")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -16,7 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from errors import SohoaError
 from storage.auditlog import append
-from storage.catalog import ApiToken, now
+from storage.catalog import Agency, ApiToken, TokenAgency, now
+from storage.codes import agency_of
+from storage.errors import no_dossier
 
 ROLES = {
     "scanner": ("trạm quét", "scanner station"),
@@ -37,6 +40,7 @@ ONESTOP = ("onestop",)  # the one-stop software: feeds dossiers in, takes result
 FETCH = (*READ, *ONESTOP)  # a dossier, its downloads and their verification, by its code
 ANYONE = tuple(ROLES)
 PREFIX = "sohoa_"
+Scope = frozenset[str] | None  # the agency codes a caller sees; None: every agency
 
 
 class Unauthorized(SohoaError):
@@ -58,6 +62,25 @@ class Principal:
     id: int
     name: str
     role: str
+    agencies: Scope = None  # the agencies whose dossiers it sees (service.agencies); None: all
+
+    def sees(self, code: str) -> bool:
+        """Whether the dossier ``code`` is of an agency this caller sees."""
+        return self.agencies is None or agency_of(code) in self.agencies
+
+    def require_dossier(self, code: str) -> None:
+        """Another agency's dossier is answered as one that is not there: its existence is not told."""
+        if not self.sees(code):
+            raise no_dossier(code)
+
+    def require_everywhere(self) -> None:
+        """Users, stations and agencies are managed by an administrator of the whole deployment."""
+        if self.agencies is not None:
+            raise Forbidden(
+                "Chỉ quản trị của toàn hệ thống (không gắn với cơ quan nào) mới làm được việc này.",
+                "Only an administrator of the whole deployment (of no single agency) may do this.",
+                field="agency",
+            )
 
     @property
     def actor(self) -> str:
@@ -173,10 +196,40 @@ def authenticate(sessions: sessionmaker[Session], token: str | None) -> Principa
         )
     with sessions() as session:
         row = session.scalars(select(ApiToken).where(ApiToken.token_sha256 == _digest(token))).first()
-    if row is None or row.revoked_at is not None:
-        raise Unauthorized(
-            "Mã truy cập không đúng hoặc đã bị thu hồi.",
-            "The token is wrong or has been revoked.",
-            field="Authorization",
-        )
-    return Principal(row.id, row.name, row.role)
+        if row is None or row.revoked_at is not None:
+            raise Unauthorized(
+                "Mã truy cập không đúng hoặc đã bị thu hồi.",
+                "The token is wrong or has been revoked.",
+                field="Authorization",
+            )
+        return principal_of(session, row)
+
+
+def principal_of(session: Session, row: ApiToken) -> Principal:
+    """The caller a user row names, with the agencies it sees."""
+    return Principal(row.id, row.name, row.role, scope_of(session, row.id))
+
+
+def _tree(session: Session) -> dict[str, list[str]]:
+    children: dict[str, list[str]] = {}
+    for code, parent in session.execute(select(Agency.code, Agency.parent)):
+        if parent:
+            children.setdefault(parent, []).append(code)
+    return children
+
+
+def expand(session: Session, agencies: Iterable[str]) -> frozenset[str]:
+    """The agencies and every agency under them in the registry."""
+    children, found, todo = _tree(session), set(), list(agencies)
+    while todo:
+        code = todo.pop()
+        if code not in found:
+            found.add(code)
+            todo.extend(children.get(code, ()))
+    return frozenset(found)
+
+
+def scope_of(session: Session, token_id: int) -> Scope:
+    """The agencies a user or station sees: theirs with those under them; None if they belong to none."""
+    own = session.scalars(select(TokenAgency.agency).where(TokenAgency.token_id == token_id)).all()
+    return expand(session, own) if own else None

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
+from service.agencies import Scope, codes_within
 from service.context import Context
 from service.views import AuditEvents, AuditEventView
 from storage import AuditEvent, anchors
@@ -22,9 +23,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("sohoa.audit")
 
 
-def audit_events(ctx: Context, *, dossier: str | None = None, limit: int = 100, offset: int = 0) -> AuditEvents:
-    """Audit log entries, oldest first, each with the hashes that chain it to the one before."""
-    query = select(AuditEvent)
+def audit_events(
+    ctx: Context, *, dossier: str | None = None, limit: int = 100, offset: int = 0, scope: Scope = None
+) -> AuditEvents:
+    """Audit log entries, oldest first, each with the hashes that chain it to the one before (a user
+    of some agencies: the entries of their dossiers only)."""
+    query = select(AuditEvent).where(codes_within(AuditEvent.dossier_code, scope))
     if dossier:
         query = query.where(AuditEvent.dossier_code == dossier)
     with ctx.sessions() as session:

@@ -19,6 +19,7 @@ import storage.search
 from errors import SohoaError
 from records import DOCUMENT_FIELDS, DOSSIER_FIELDS, Field
 from service import fields, retention, signing_rules
+from service.agencies import Scope, no_dossier, retention_for, within
 from service.context import Context, audit, audit_read
 from service.documents import change, clear_versions, document_views, locked, versions
 from service.settings import Settings
@@ -67,10 +68,6 @@ def text_of(value: Any) -> str | None:
     return None if value is None else value.isoformat() if isinstance(value, dt.date) else str(value)
 
 
-def _no_dossier(code: str) -> NotFound:
-    return NotFound(f"Không có hồ sơ {code}.", f"No dossier {code}.", field="code")
-
-
 class DossierExists(SohoaError):
     status = 409
     code = "dossier-exists"
@@ -104,6 +101,8 @@ def create_dossier(ctx: Context, code: str, meta: dict[str, Any], *, actor: str)
     parsed = parse_code(code, ctx.settings.dossier_code_pattern)
     meta = check_meta(meta)
     with ctx.sessions.begin() as session:
+        if not meta.get("retention"):  # the agency's retention table, by the procedure
+            meta["retention"] = retention_for(session, parsed.agency, meta.get("procedure_code") or "")
         if not insert_new(session, Dossier, code=code, agency=parsed.agency, received_on=parsed.received_on, **meta):
             raise DossierExists(f"Hồ sơ {code} đã có.", f"Dossier {code} exists already.", field="code")
         audit(session, actor, "dossier.created", code, **{k: str(v) for k, v in meta.items()})
@@ -117,7 +116,7 @@ def update_dossier(ctx: Context, code: str, meta: dict[str, Any], *, actor: str)
     with ctx.sessions.begin() as session:
         dossier = session.get(Dossier, code)
         if dossier is None:
-            raise _no_dossier(code)
+            raise no_dossier(code)
         lifecycle.check_open(session, code, "sửa thông tin", "changing its details")
         changes = {k: {"old": text_of(getattr(dossier, k)), "new": text_of(v)} for k, v in meta.items()}
         for key, value in meta.items():
@@ -207,7 +206,7 @@ def dossier_view(ctx: Context, code: str) -> DossierView:
     with ctx.sessions() as session:
         dossier = session.get(Dossier, code)
         if dossier is None:
-            raise _no_dossier(code)
+            raise no_dossier(code)
         documents, notices = document_views(session, dossier)
         history = [HistoryEntry.model_validate(h) for h in lifecycle.history(session, code)]
         values = fields.dossier_fields(session, dossier)
@@ -231,8 +230,9 @@ def list_dossiers(
     received_to: dt.date | None = None,
     limit: int = 20,
     offset: int = 0,
+    scope: Scope = None,
 ) -> DossierPage:
-    query = select(Dossier)
+    query = select(Dossier).where(within(Dossier.agency, scope))
     for column, value in ((Dossier.agency, agency), (Dossier.procedure, procedure), (Dossier.status, status)):
         if value:
             query = query.where(column == value)
@@ -253,11 +253,13 @@ def list_dossiers(
 WAITING = tuple(s for s in lifecycle.STATUSES if s not in ("RETURNED", "REJECTED", "WITHDRAWN", "ARCHIVED"))
 
 
-def work_queue(ctx: Context, *, status: str | None = None, limit: int = 50, offset: int = 0) -> DossierPage:
+def work_queue(
+    ctx: Context, *, status: str | None = None, limit: int = 50, offset: int = 0, scope: Scope = None
+) -> DossierPage:
     """Dossiers waiting for the office (in ``status``, or in any status before their return), the
     earliest due first (overdue ones at the top), then those without a due date, oldest first."""
     wanted = [status] if status else list(WAITING)
-    query = select(Dossier).where(Dossier.status.in_(wanted))
+    query = select(Dossier).where(Dossier.status.in_(wanted), within(Dossier.agency, scope))
     with ctx.sessions() as session:
         total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
         order = (Dossier.due_on.is_(None), Dossier.due_on, Dossier.received_on, Dossier.code)
@@ -326,7 +328,7 @@ def legal_hold(ctx: Context, code: str, on: bool, *, actor: str, reason: str = "
     parse_code(code, ctx.settings.dossier_code_pattern)
     with ctx.sessions() as session:
         if session.get(Dossier, code) is None:
-            raise _no_dossier(code)
+            raise no_dossier(code)
         keys = list(session.scalars(select(StoredObject.key).where(StoredObject.dossier_code == code)))
     for key in keys:
         ctx.store.legal_hold(key, on)

@@ -73,7 +73,16 @@ class Caller:
         principal = request.scope.get(_PRINCIPAL)
         if isinstance(principal, Principal):
             return principal
-        return await run_in_threadpool(admit, request.headers, self.roles, request.method)
+        admitted = await run_in_threadpool(admit, request.headers, self.roles, request.method)
+        return in_scope(admitted, request)
+
+
+def in_scope(principal: Principal, request: Request) -> Principal:
+    """A route under a dossier's code answers another agency's dossier as one that is not there."""
+    code = request.path_params.get("code")
+    if isinstance(code, str):
+        principal.require_dossier(code)
+    return principal
 
 
 def _roles(dependant: Dependant) -> tuple[str, ...] | None:
@@ -121,7 +130,8 @@ class GuardedRoute(APIRoute):
 
         async def guarded(request: Request) -> Response:
             if roles is not None:  # the health checks are open
-                request.scope[_PRINCIPAL] = await run_in_threadpool(admit, request.headers, roles, request.method)
+                principal = await run_in_threadpool(admit, request.headers, roles, request.method)
+                request.scope[_PRINCIPAL] = in_scope(principal, request)
             limit = context().settings.max_upload_bytes if takes_files else JSON_LIMIT
             declared = request.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > limit:

@@ -1,24 +1,19 @@
 """The jobs a caller may see, listed: a station that lost a job id finds it again by dossier,
-status or time. A scanner station sees only the jobs it posted; the desk sees all."""
+status or time. A scanner station sees only the jobs it posted; the desk, those of its agencies."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
 
 from errors import SohoaError
 from service.access import Principal
 from service.context import Context
-from service.scans import job_view
+from service.scans import job_view, seen_by
 from service.views import JobPage
 from storage import Job
 from storage.catalog import OFFICE_ZONE
-
-
-def own_only(who: Principal) -> str | None:
-    """Whose jobs ``who`` is limited to: a scanner station, its own (its actor); else None, all."""
-    return who.actor if who.role == "scanner" else None
 
 
 def _utc(moment: dt.datetime) -> dt.datetime:
@@ -36,17 +31,17 @@ def _utc(moment: dt.datetime) -> dt.datetime:
 def list_jobs(
     ctx: Context,
     *,
-    posted_by: str | None = None,
+    who: Principal | None = None,
     status: str | None = None,
     dossier: str | None = None,
     since: dt.datetime | None = None,
     limit: int = 20,
     offset: int = 0,
 ) -> JobPage:
-    """Jobs newest first, filtered by who posted them, status, dossier and creation time (a
+    """Jobs newest first, those ``who`` sees (``scans.seen_by``), filtered by status, dossier and creation time (a
     time without its offset is the office's)."""
-    query = select(Job)
-    for column, value in ((Job.posted_by, posted_by), (Job.status, status), (Job.dossier_code, dossier)):
+    query = select(Job).where(true() if who is None else seen_by(who))
+    for column, value in ((Job.status, status), (Job.dossier_code, dossier)):
         if value is not None:
             query = query.where(column == value)
     if since is not None:  # stored in UTC (SQLite keeps no offset: compared as written)

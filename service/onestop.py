@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session
 import storage.search
 from errors import SohoaError
 from service import signing_rules
+from service.access import Principal
+from service.agencies import retention_for
 from service.context import Context, audit
 from service.dossiers import check_meta, dossier_view, text_of, write_manifest
 from service.views import DossierView
@@ -107,8 +109,13 @@ def put_dossier(ctx: Context, code: str, body: dict[str, Any], *, actor: str) ->
         before = session.get(Dossier, code, with_for_update=True)
         if status == "EXTENDED" and (before is None or before.status != "EXTENDED"):
             meta.pop("due_on", None)  # the extension sets the new due date, later than the old one
+        kept = meta.get("retention") or retention_for(session, parsed.agency, meta.get("procedure_code") or "")
         created = insert_new(
-            session, Dossier, code=code, agency=parsed.agency, **{"received_on": parsed.received_on, **meta}
+            session,
+            Dossier,
+            code=code,
+            agency=parsed.agency,
+            **{"received_on": parsed.received_on, **meta, "retention": kept},
         )
         if created:
             audit(session, actor, "dossier.created", code, source=SOURCE, **{k: text_of(v) for k, v in meta.items()})
@@ -138,12 +145,13 @@ class ItemResult:
     error: SohoaError | None
 
 
-def put_many(ctx: Context, items: list[tuple[str, dict[str, Any]]], *, actor: str) -> list[ItemResult]:
+def put_many(ctx: Context, items: list[tuple[str, dict[str, Any]]], *, by: Principal) -> list[ItemResult]:
     """A day's dossiers, each in its own transaction: one refused leaves the others done."""
     results = []
     for code, body in items:
         try:
-            made = put_dossier(ctx, code, body, actor=actor)
+            by.require_dossier(code)
+            made = put_dossier(ctx, code, body, actor=by.actor)
         except SohoaError as e:
             results.append(ItemResult(code, e.status, None, e))
         else:

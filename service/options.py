@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from digitize.pipeline import BlankPolicy, SpreadPolicy
 from service.settings import Settings
-from signing.demo_pki import demo_crl, demo_pki_at, demo_tsa, ensure_demo_pki
+from signing.demo_pki import demo_agency, demo_crl, demo_pki_at, demo_tsa, ensure_demo_pki
 
 if TYPE_CHECKING:
     from pyhanko.sign.timestamps.api import TimeStamper
@@ -75,6 +75,24 @@ def job_digitize_options(settings: Settings, choices: dict[str, Any]) -> Digitiz
 
 
 @dataclass(frozen=True)
+class AgencyProfile:
+    """How a registered agency signs (service.agencies): hashable, its loaded key is cached by it."""
+
+    code: str
+    name: str
+    pkcs12: Path | None = None
+    pkcs12_password_file: Path | None = None
+    pkcs11: tuple[str, str, str, str] | None = None  # module, token, key, PIN file ('' for none)
+    seal_image: Path | None = None
+    tsa_url: str = ""
+    ocsp_url: str = ""
+
+    @property
+    def own_key(self) -> bool:
+        return self.pkcs12 is not None or self.pkcs11 is not None
+
+
+@dataclass(frozen=True)
 class SigningProfile:
     """How the agency signs: the name on its stamp, the PAdES level, the time-stamping
     authority, and the roots a B-LT signature's chain is validated against."""
@@ -133,10 +151,14 @@ def signing_profile(
     tsa_url: str | None = None,
     trust_roots: list[Path] | None = None,
     demo: bool = True,
+    agency: AgencyProfile | None = None,
 ) -> SigningProfile:
     """The settings' signing profile with a command's choices over it. ``level`` ``auto`` is
     B-LT with a time-stamping authority (the configured one, or the demo PKI's while the demo
     PKI signs and no TSA is configured; ``demo`` false: another key signs), B-B without."""
+    if agency is not None:  # a registered agency: its name, its TSA and OCSP over the deployment's
+        agency_name, tsa_url = agency_name or agency.name, tsa_url or agency.tsa_url or None
+        demo = demo and not agency.own_key
     tsa = settings.tsa_url if tsa_url is None else tsa_url
     roots = tuple(trust_roots or default_trust_roots(settings))  # makes the demo PKI if it signs
     demo_pki = None
@@ -149,7 +171,7 @@ def signing_profile(
         tsa_url=tsa,
         trust_roots=roots,
         demo_pki=demo_pki,
-        ocsp_url=settings.ocsp_url,
+        ocsp_url=(agency.ocsp_url if agency else "") or settings.ocsp_url,
     )
 
 
@@ -170,13 +192,23 @@ def uses_demo_pki(settings: Settings) -> bool:
     return settings.signing_pkcs12 is None and settings.signing_pkcs11_module is None
 
 
-@lru_cache(maxsize=4)
-def agency_signer(settings: Settings) -> AgencySigner:
-    """The agency's key as the settings name it: a PKCS#11 token or HSM, else a PKCS#12 file,
-    else the demo PKI."""
-    from signing.signers import Pkcs11Config
+@lru_cache(maxsize=256)
+def agency_signer(settings: Settings, agency: AgencyProfile | None = None) -> AgencySigner:
+    """The agency's key: a registered agency's own (token or PKCS#12 file; with the demo PKI, a
+    DEMO certificate of its own), else the deployment's as the settings name it: a PKCS#11 token
+    or HSM, else a PKCS#12 file, else the demo PKI."""
+    from signing.signers import Pkcs11Config, load_pkcs12
     from signing.signers import agency_signer as load  # pyHanko loads when first needed
 
+    if agency is not None and agency.pkcs11 is not None:
+        module, label, key, pin = agency.pkcs11
+        config = Pkcs11Config(Path(module), label, key, Path(pin) if pin else None)
+        return load(None, None, pki_dir=settings.pki_dir, agency_name=agency.name, pkcs11=config)
+    if agency is not None and agency.pkcs12 is not None:
+        return load(agency.pkcs12, agency.pkcs12_password_file, pki_dir=settings.pki_dir, agency_name=agency.name)
+    if agency is not None and uses_demo_pki(settings):
+        p12, password = demo_agency(ensure_demo_pki(settings.pki_dir, settings.demo_agency), agency.code, agency.name)
+        return load_pkcs12(p12, password.read_bytes().strip(), demo=True)
     token = None
     if settings.signing_pkcs11_module is not None:
         token = Pkcs11Config(

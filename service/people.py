@@ -141,7 +141,7 @@ def login(ctx: Context, name: str, password: str) -> Login:
             expires = now() + dt.timedelta(hours=ctx.settings.session_hours)
             session.add(WebSession(id=_digest(cookie), token_id=row.id, csrf=csrf, expires_at=expires))
             audit(session, access_actor(row), "user.login", None, token=row.id)
-            return Login(Principal(row.id, row.name, row.role), cookie, csrf)
+            return Login(access.principal_of(session, row), cookie, csrf)
     raise failed  # after the commit: the attempt counts and is in the log
 
 
@@ -181,12 +181,12 @@ def session_of(ctx: Context, cookie: str | None) -> tuple[Principal, str] | None
             .join(ApiToken, ApiToken.id == WebSession.token_id)
             .where(WebSession.id == _digest(cookie))
         ).first()
-    if found is None:
-        return None
-    web, row = found
-    if web.expires_at <= now() or row.revoked_at is not None or row.password_hash is None:
-        return None
-    return Principal(row.id, row.name, row.role), web.csrf
+        if found is None:
+            return None
+        web, row = found
+        if web.expires_at <= now() or row.revoked_at is not None or row.password_hash is None:
+            return None
+        return access.principal_of(session, row), web.csrf
 
 
 def logout(ctx: Context, cookie: str, *, actor: str) -> None:

@@ -121,6 +121,7 @@ def open_session(
 ) -> UploadView:  # fmt: skip
     """A new session for a file of ``size`` bytes, after what can be told before any byte: the
     dossier (well formed, open, received unless the caller may create it) and the size limit."""
+    who.require_dossier(code)
     creates = dossiers.may_create(ctx.settings, who.role)
     scans.check_dossier(ctx, code, create_dossier=creates)
     name, limit = clean_filename(name), ctx.settings.max_upload_bytes
@@ -344,7 +345,13 @@ def complete(ctx: Context, upload_id: str, who: Principal, digest: str | None = 
     try:
         if row.kind == "batch":
             view = scans.submit_batch(
-                ctx, own, row.name, default_code=row.dossier_code, actor=who.actor, create_dossier=row.creates_dossier
+                ctx,
+                own,
+                row.name,
+                default_code=row.dossier_code,
+                actor=who.actor,
+                create_dossier=row.creates_dossier,
+                agencies=who.agencies,
             )
             accepted = AcceptedJob(**view.model_dump(), created=True)
         else:

@@ -11,6 +11,8 @@ import re
 from sqlalchemy import select
 
 from errors import SohoaError
+from service import agencies
+from service.agencies import Scope
 from service.context import Context
 from service.views import RetentionDue, RetentionReport
 from storage import Dossier
@@ -93,7 +95,7 @@ def parse_window(text: str) -> dt.timedelta:
     return dt.timedelta(days=int(match.group(1)) * _UNIT_DAYS[match.group(2)])
 
 
-def due(ctx: Context, within: dt.timedelta, *, today: dt.date | None = None) -> RetentionReport:
+def due(ctx: Context, within: dt.timedelta, *, today: dt.date | None = None, scope: Scope = None) -> RetentionReport:
     """Dossiers whose retention ends within ``within`` from today, or has ended, soonest first:
     what the archive reviews (keep, transfer, or destroy under the rules). Permanent dossiers and
     dossiers without a code are never due."""
@@ -101,7 +103,8 @@ def due(ctx: Context, within: dt.timedelta, *, today: dt.date | None = None) -> 
     limit = today + within
     found = []
     with ctx.sessions() as session:
-        for dossier in session.scalars(select(Dossier).where(Dossier.retention.in_(list(YEARS)))):
+        kept = select(Dossier).where(Dossier.retention.in_(list(YEARS)), agencies.within(Dossier.agency, scope))
+        for dossier in session.scalars(kept):
             end = ends_on(dossier)
             if end is not None and end <= limit:
                 found.append(

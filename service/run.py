@@ -23,7 +23,8 @@ from digitize.export import to_alto
 from digitize.ingest import signed_pdf
 from digitize.pipeline import PageResult
 from errors import SohoaError
-from service import dossiers, failures, fields, lanes, lease, limits, logs, originals, signing_rules
+from service import agencies, dossiers, failures, fields, lanes, lease, limits, logs, originals, signing_rules
+from service.agencies import agency_of, no_dossier, retention_for
 from service.context import Context, audit
 from service.dossiers import write_manifest
 from service.options import job_digitize_options
@@ -125,11 +126,9 @@ def store(ctx: Context, work: Path, code: str, prefix: str, result: Result, *, s
         from signing.sign import sign_pdf  # pyHanko loads when a job first signs
 
         signed_path = work / f"{result.output.stem}-signed.pdf"
-        profile = ctx.signing()
+        profile, signer = agencies.signing(ctx, code), agencies.signer(ctx, code)
         # No TSA, or the demo PKI's, is said after what signing said (a stamp that had to cover text).
-        made.signature = noted(
-            sign_pdf(result.output, signed_path, ctx.signer(), **profile.sign_kwargs()), profile.note
-        )
+        made.signature = noted(sign_pdf(result.output, signed_path, signer, **profile.sign_kwargs()), profile.note)
         # Signed results are kept under COMPLIANCE retention on S3 (read-only files on disk).
         key = f"{prefix}/signed-{sha256_file(signed_path)[:16]}.pdf"
         made.signed = put(key, signed_path, write_once=True, retain=True)
@@ -258,6 +257,7 @@ def _run_batch(ctx: Context, run: lease.Run, work: Path) -> None:
             "The batch has pages before its first separator sheet and no dossier code; send a default (?code=…).",
             field="code",
         )
+    _check_agencies(segments, options.get("agencies"))
     sha, auto = options["sha256"], ctx.settings.auto_agency_signature
     made = [
         store(ctx, work, s.code, f"{dossier_prefix(s.code)}/batches/{sha[:16]}-{n}", s.result, sign=auto)
@@ -286,12 +286,21 @@ def _run_batch(ctx: Context, run: lease.Run, work: Path) -> None:
         write_manifest(ctx, code)
 
 
+def _check_agencies(segments: list[Any], agencies: list[str] | None) -> None:
+    """A station of some agencies files pages only into their dossiers (a separator sheet of
+    another agency's dossier fails the batch, nothing recorded)."""
+    for segment in segments:
+        if agencies is not None and agency_of(segment.code) not in agencies:
+            raise no_dossier(segment.code)
+
+
 def _new_dossier(ctx: Context, session: Session, code: str, may_create: bool) -> bool:
     if not may_create:
         dossiers.require_received(session, code)
         return False
     parsed = parse_code(code, ctx.settings.dossier_code_pattern)
-    return insert_new(session, Dossier, code=code, agency=parsed.agency, received_on=parsed.received_on)
+    kept = retention_for(session, parsed.agency, "")
+    return insert_new(session, Dossier, code=code, agency=parsed.agency, received_on=parsed.received_on, retention=kept)
 
 
 def _batch_document(session: Session, code: str, n: int, options: dict[str, Any]) -> Document:

@@ -7,7 +7,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -17,6 +17,7 @@ from digitize.ingest import check_type, count_pages
 from errors import SohoaError
 from service import access, documents, dossiers, failures, lease, limits, queue
 from service.access import Principal
+from service.agencies import Scope, codes_within
 from service.context import Context, audit
 from service.uploads import clean_filename
 from service.views import AcceptedJob, JobView
@@ -209,6 +210,7 @@ def submit_batch(
     default_code: str = "",
     actor: str = "anonymous",
     create_dossier: bool = True,
+    agencies: Scope = None,
 ) -> JobView:
     """Store a batch scan as uploaded and queue its split into documents and dossiers (dossiers
     not received yet are made only with ``create_dossier``; else the job fails naming one)."""
@@ -227,6 +229,7 @@ def submit_batch(
         "default_code": default_code,
         "posted_by": actor,
         "creates_dossiers": create_dossier,
+        "agencies": None if agencies is None else sorted(agencies),  # its dossiers must be of these
     }
     with ctx.sessions.begin() as session:
         job = Job(
@@ -265,12 +268,25 @@ def job_view(job: Job) -> JobView:
     )
 
 
-def get_job(ctx: Context, job_id: str, *, posted_by: str | None = None) -> JobView:
-    """A job; with ``posted_by``, only one that station posted (another's is not found)."""
+def seen_by(who: Principal) -> ColumnElement[bool]:
+    """The jobs ``who`` sees: a station, those it posted; a user of some agencies, those of their
+    dossiers and those they posted; anyone else, all."""
+    own = Job.posted_by == who.actor
+    if who.role == "scanner":
+        return own
+    return true() if who.agencies is None else or_(own, codes_within(Job.dossier_code, who.agencies))
+
+
+def _no_job(job_id: str) -> NotFound:
+    return NotFound(f"Không có công việc {job_id[:40]}.", f"No job {job_id[:40]}.", field="job_id")
+
+
+def get_job(ctx: Context, job_id: str, *, who: Principal | None = None) -> JobView:
+    """A job; with ``who``, only one they may see (another's is not found)."""
     with ctx.sessions() as session:
-        job = session.get(Job, job_id)
-        if job is None or (posted_by is not None and job.posted_by != posted_by):
-            raise NotFound(f"Không có công việc {job_id[:40]}.", f"No job {job_id[:40]}.", field="job_id")
+        job = session.scalars(select(Job).where(Job.id == job_id, true() if who is None else seen_by(who))).first()
+        if job is None:
+            raise _no_job(job_id)
         return job_view(job)
 
 
@@ -283,9 +299,9 @@ def cancel_job(ctx: Context, job_id: str, by: Principal) -> JobView:
     """Cancel a queued or running job (a running one stops at its next page; nothing of it is
     recorded). A scanner station may cancel only the jobs of the scans it posted."""
     with ctx.sessions.begin() as session:
-        job = session.get(Job, job_id)
+        job = session.scalars(select(Job).where(Job.id == job_id, seen_by(by))).first()
         if job is None:
-            raise NotFound(f"Không có công việc {job_id[:40]}.", f"No job {job_id[:40]}.", field="job_id")
+            raise _no_job(job_id)
         if by.role == "scanner" and job.posted_by != by.actor:
             raise access.Forbidden(
                 "Trạm quét chỉ hủy được công việc của bản quét do chính trạm gửi.",

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 import storage.manifest
 from checksums import sha256_file
 from errors import SohoaError
-from service import access, keys, signing_rules
+from service import access, agencies, keys, signing_rules
 from service.access import Principal
 from service.context import Context, audit, audit_read
 from service.dossiers import write_manifest
@@ -143,15 +143,15 @@ def seal(ctx: Context, code: str, document_id: int, *, by: Principal, reason: st
     with tempfile.TemporaryDirectory(dir=ctx.tmp) as tmp:
         src, out = Path(tmp) / "current.pdf", Path(tmp) / "signed.pdf"
         ctx.store.get_file(target.key, src)
-        profile = ctx.signing()  # read once: it opens the demo PKI's files
-        kwargs = profile.sign_kwargs()
+        profile = agencies.signing(ctx, code)  # read once: it opens the demo PKI's files
+        kwargs, signer = profile.sign_kwargs(), agencies.signer(ctx, code)  # the dossier's agency's key
         if target.document_kind == signing_rules.RESULT:
-            organization = kwargs["agency_name"] or ctx.signer().name
+            organization = kwargs["agency_name"] or signer.name
             field = _signer_field(ctx, target)
-            stamp, page = results.seal_stamp(src, field, organization, seal_image(ctx))
-            info = sign_pdf(src, out, ctx.signer(), **kwargs, stamp=stamp, page=page, reason=reason or "Đóng dấu")
+            stamp, page = results.seal_stamp(src, field, organization, seal_image(ctx, code))
+            info = sign_pdf(src, out, signer, **kwargs, stamp=stamp, page=page, reason=reason or "Đóng dấu")
         else:
-            info = sign_pdf(src, out, ctx.signer(), **kwargs, reason=reason or "Xác nhận của cơ quan")
+            info = sign_pdf(src, out, signer, **kwargs, reason=reason or "Xác nhận của cơ quan")
         return _store_signed_version(ctx, target, out, noted(info, profile.note), by.actor)
 
 
@@ -171,10 +171,20 @@ def _signer_field(ctx: Context, target: Target) -> str:
     return field
 
 
-def seal_image(ctx: Context) -> Path:
-    """The agency's seal image: the configured one, else the demo PKI's (marked DEMO)."""
+def seal_image(ctx: Context, code: str) -> Path:
+    """The seal image of dossier ``code``'s agency: its own (registry), else the deployment's, else
+    the demo PKI's (marked DEMO). An agency with a key of its own has a seal of its own too."""
     from signing.demo_pki import demo_pki_at, demo_seal
 
+    agency = agencies.profile(ctx, agencies.agency_of(code))
+    if agency is not None and agency.seal_image is not None:
+        return agency.seal_image
+    if agency is not None and agency.own_key:
+        raise SohoaError(
+            f"Chưa có ảnh con dấu của cơ quan {agency.code} (sohoa agencies update --seal-image): chưa đóng dấu được.",
+            f"Agency {agency.code} has no seal image (sohoa agencies update --seal-image): results cannot be sealed.",
+            field="seal_image",
+        )
     if ctx.settings.seal_image is not None:
         return ctx.settings.seal_image
     if not uses_demo_pki(ctx.settings):  # a real agency's result never shows a DEMO seal
@@ -207,7 +217,7 @@ def sign_personal(
     with keys.personal_signer(ctx, by, pin) as signer, tempfile.TemporaryDirectory(dir=ctx.tmp) as tmp:
         src, out = Path(tmp) / "current.pdf", Path(tmp) / "signed.pdf"
         ctx.store.get_file(target.key, src)
-        profile = ctx.signing()  # read once: it opens the demo PKI's files
+        profile = agencies.signing(ctx, code)  # read once: it opens the demo PKI's files
         kwargs = {**profile.sign_kwargs(), "agency_name": None}  # the name in their certificate
         if target.kind == signing_rules.SIGNER:
             image = keys.signature_image(ctx, by, Path(tmp))
@@ -293,9 +303,11 @@ def complete_remote(ctx: Context, pending_id: str, signature: bytes, *, by: Prin
             field="id",
         )
     target = Target(**{k: v for k, v in context.items() if k != "actor"})  # type: ignore[arg-type]
+    by.require_dossier(target.code)  # their agencies may have changed since they prepared it
     with tempfile.TemporaryDirectory(dir=ctx.tmp) as tmp:
         out = Path(tmp) / "signed.pdf"
-        info = remote.complete(ctx.pending, pending_id, signature, out, timestamper=ctx.signing().timestamper())
+        timestamper = agencies.signing(ctx, target.code).timestamper()
+        info = remote.complete(ctx.pending, pending_id, signature, out, timestamper=timestamper)
         return _store_signed_version(ctx, target, out, info, by.actor)
 
 

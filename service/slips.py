@@ -15,6 +15,7 @@ import numpy as np
 import zxingcpp
 from PIL import Image, ImageDraw, ImageFont
 
+from service import agencies
 from service.context import Context, audit_read
 from service.dossiers import dossier_view
 from storage import parse_code
@@ -65,7 +66,7 @@ def receipt(ctx: Context, code: str, *, actor: str, receiver: str) -> bytes:
     view = dossier_view(ctx, code)
     page = Image.new("L", A4, 255)
     draw = ImageDraw.Draw(page)
-    y = _header(draw, ctx.settings.demo_agency)
+    y = _header(draw, agencies.name_of(ctx, code) or ctx.settings.demo_agency)
     y = _centered(draw, y, "GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ", _font(15, bold=True), A4[0] / 2)
     y = _centered(draw, y, f"Mã hồ sơ: {code}", _font(13, bold=True), A4[0] / 2) + 4 * MM
     qr = _code_image(code, zxingcpp.BarcodeFormat.QRCode, 8)

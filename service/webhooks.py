@@ -24,6 +24,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from errors import SohoaError
+from service.agencies import Scope
 from service.context import Context, audit
 from service.views import Delivery, DeliveryPage, Subscriber
 from storage import outbox
@@ -77,14 +78,18 @@ def _view(row: WebhookSubscriber, secret: str | None = None) -> Subscriber:
     )
 
 
-def add_subscriber(ctx: Context, url: str, events: list[str] | None, secret: str = "", *, actor: str) -> Subscriber:
-    """A new subscriber; its secret (made here unless given) is shown in this answer only."""
+def add_subscriber(
+    ctx: Context, url: str, events: list[str] | None, secret: str = "", *, actor: str, agencies: Scope = None
+) -> Subscriber:
+    """A new subscriber; its secret (made here unless given) is shown in this answer only. It gets
+    the events of ``agencies``' dossiers (its creator's; None: every agency)."""
     url = unicodedata.normalize("NFC", url.strip())
     chosen = list(dict.fromkeys(events or outbox.EVENTS))
     secret = secret or secrets.token_urlsafe(32)
     _check_subscriber(url, chosen, secret)
     with ctx.sessions.begin() as session:
-        row = WebhookSubscriber(url=url, events=chosen, secret=secret)
+        scope = None if agencies is None else sorted(agencies)
+        row = WebhookSubscriber(url=url, events=chosen, secret=secret, agencies=scope)
         session.add(row)
         session.flush()
         audit(session, actor, "webhook.added", None, subscriber=row.id, url=url, events=chosen)

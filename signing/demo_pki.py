@@ -203,23 +203,52 @@ def demo_crl(pki: DemoPki) -> crl.CertificateList | None:
     return crl.CertificateList.load(path.read_bytes())
 
 
-def demo_person(pki: DemoPki, name: str, password: str) -> bytes:
-    """A person's DEMO signing certificate from the demo root, as PKCS#12 under ``password``:
-    what a fresh install's officers and leaders sign with before they have real ones."""
+def _signing_p12(pki: DemoPki, name: str, password: str, label: bytes) -> bytes:
+    """A DEMO signing certificate for ``name`` from the demo root, as PKCS#12 under ``password``."""
     root = _root(pki)
     if root is None:
         raise FileNotFoundError(pki.root_cert.parent / ROOT_KEY)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     cert = _leaf(
         root,
-        f"{name} (DEMO)",
+        f"{name[: 64 - len(' (DEMO)')]} (DEMO)",  # a common name holds 64 characters; agencies' names run long
         key,
         x509.BasicConstraints(ca=False, path_length=None),
         x509.KeyUsage(True, True, False, False, False, False, False, False, False),
     )
     return pkcs12.serialize_key_and_certificates(
-        b"demo-person", key, cert, [root[0]], serialization.BestAvailableEncryption(password.encode())
+        label, key, cert, [root[0]], serialization.BestAvailableEncryption(password.encode())
     )
+
+
+def demo_person(pki: DemoPki, name: str, password: str) -> bytes:
+    """A person's DEMO signing certificate, as PKCS#12 under ``password``: what a fresh install's
+    officers and leaders sign with before they have real ones."""
+    return _signing_p12(pki, name, password, b"demo-person")
+
+
+def demo_agency(pki: DemoPki, code: str, name: str) -> tuple[Path, Path]:
+    """A registered agency's own DEMO certificate from the demo root (PKCS#12 and its password
+    file in ``agencies/<code>/``), made once: each agency of a demo deployment signs as itself."""
+    folder = pki.root_cert.parent / "agencies" / code
+    p12, password_file = folder / "agency.p12", folder / "agency.password"
+    if p12.exists() and password_file.exists():
+        return p12, password_file
+    password = secrets.token_urlsafe(18)
+    made = _signing_p12(pki, name, password, b"demo-agency")
+    # Made in a folder of its own, then renamed into place: two processes making it at once keep
+    # one pair (the loser's rename fails and it takes the winner's).
+    tmp = folder.with_name(f".{code}.{os.getpid()}.{secrets.token_hex(4)}")
+    tmp.mkdir(parents=True)
+    _write_private(tmp / password_file.name, password.encode())
+    _write_private(tmp / p12.name, made)
+    try:
+        tmp.rename(folder)
+    except OSError:
+        for f in tmp.iterdir():
+            f.unlink()
+        tmp.rmdir()
+    return p12, password_file
 
 
 def demo_seal(pki: DemoPki) -> Path:

@@ -332,6 +332,35 @@ class UploadSession(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=now, index=True)
 
 
+class Agency(Base):
+    """An agency of the deployment (service.agencies): its code is the first part of the codes of
+    the dossiers it receives; its key signs them and its name is on their stamps."""
+
+    __tablename__ = "agencies"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))  # Vietnamese, as on its stamp
+    name_en: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    parent: Mapped[str | None] = mapped_column(String(32), index=True)
+    # {"pkcs12": path, "password_file": path} or {"pkcs11": {"module", "token", "key", "pin_file"}};
+    # None: the deployment's key (SOHOA_SIGNING_*), or a demo certificate of its own under the demo PKI.
+    signing_key: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    seal_image: Mapped[str | None] = mapped_column(String(500))
+    tsa_url: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    ocsp_url: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    # Retention code by procedure code ("*": any other), given to its dossiers that have none.
+    retention: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(default=now)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=now, onupdate=now)
+
+
+class TokenAgency(Base):
+    """An agency a user or station belongs to (with those under it); none: every agency."""
+
+    __tablename__ = "token_agencies"
+    token_id: Mapped[int] = mapped_column(ForeignKey("api_tokens.id"), primary_key=True)
+    agency: Mapped[str] = mapped_column(ForeignKey("agencies.code"), primary_key=True)
+
+
 class WebhookSubscriber(Base):
     """A system told of events (the one-stop software): where, which events, the shared secret."""
 
@@ -340,6 +369,8 @@ class WebhookSubscriber(Base):
     url: Mapped[str] = mapped_column(String(500))
     events: Mapped[list[str]] = mapped_column(JSON)
     secret: Mapped[str] = mapped_column(String(200))  # the HMAC key: the subscriber must know it too
+    # The agencies whose events it gets (its creator's, with those under them); None: every agency.
+    agencies: Mapped[list[str] | None] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(default=now)
     removed_at: Mapped[dt.datetime | None] = mapped_column()
 

@@ -40,3 +40,9 @@ def parse_code(code: str, pattern: str) -> DossierCode:
                 field="code",
             ) from e
     return DossierCode(code, agency, received_on, sequence)
+
+
+def agency_of(code: str) -> str:
+    """The agency part of a dossier code: what is left of ``<agency>-<YYMMDD>-<NNNN>``."""
+    parts = code.split("-")
+    return "-".join(parts[:-2]) if len(parts) > 2 else code

@@ -32,3 +32,8 @@ class NotSupported(StorageError):
 class StorageUnavailable(StorageError):
     status = 503
     code = "storage-unavailable"
+
+
+def no_dossier(code: str) -> NotFound:
+    """The answer for a dossier that is not there, or that the caller may not know is there."""
+    return NotFound(f"Không có hồ sơ {code}.", f"No dossier {code}.", field="code")

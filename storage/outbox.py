@@ -11,6 +11,7 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from storage.catalog import WebhookDelivery, WebhookEvent, WebhookSubscriber, iso, now
+from storage.codes import agency_of
 
 JOB_DONE, JOB_FAILED, DOCUMENT_SIGNED, DOSSIER_STATUS = "job.done", "job.failed", "document.signed", "dossier.status"
 EVENTS = {
@@ -26,10 +27,11 @@ def record(session: Session, event: str, code: str | None, **data: Any) -> None:
     """Record ``event`` (about dossier ``code``) for every subscriber that wants it; nothing is
     written when none does."""
     assert event in EVENTS, event
+    agency = agency_of(code) if code else None
     subscribers = [
         s.id
         for s in session.scalars(select(WebhookSubscriber).where(WebhookSubscriber.removed_at.is_(None)))
-        if event in s.events
+        if event in s.events and (s.agencies is None or agency in s.agencies)  # of its agencies only
     ]
     if not subscribers:
         return

@@ -64,6 +64,9 @@ EXPECTED: dict[tuple[str, str], set[str] | None] = {
     ("PATCH", "/api/v1/uploads/{upload_id}"): {"scanner", "clerk", "admin"},
     ("POST", "/api/v1/uploads/{upload_id}/complete"): {"scanner", "clerk", "admin"},
     ("GET", "/api/v1/statistics"): FETCH,
+    ("GET", "/api/v1/agencies"): ALL,  # those the caller belongs to
+    ("POST", "/api/v1/agencies"): {"admin"},  # an administrator of every agency
+    ("PATCH", "/api/v1/agencies/{agency}"): {"admin"},
     ("POST", "/api/v1/webhooks"): {"admin"},
     ("GET", "/api/v1/webhooks"): {"admin"},
     ("DELETE", "/api/v1/webhooks/{subscriber_id}"): {"admin"},
@@ -71,6 +74,7 @@ EXPECTED: dict[tuple[str, str], set[str] | None] = {
 }
 PARAMS = {
     "code": CODE,
+    "agency": "000.00.12.H12",
     "job_id": "khong-co",
     "document_id": "1",
     "kind": "signed",

@@ -1,5 +1,5 @@
-"""Administration: people and scanner stations with their roles and tokens, the service's health,
-its queue and failed jobs, and the settings, read-only."""
+"""Administration: people and scanner stations with their roles, agencies and tokens, the
+agencies, the service's health, its queue and failed jobs, and the settings, read-only."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from starlette.responses import Response
 
 from errors import SohoaError
-from service import access, jobs, people
+from service import access, agencies, jobs, people
 from service.context import context
 from service.metrics import readiness
 from service.settings import shown
@@ -23,8 +23,11 @@ Admin = Annotated[WebUser, Depends(Need(()))]
 @router.get("/admin")
 def admin(request: Request, user: Admin) -> Response:
     ctx = context()
+    user.principal.require_everywhere()
     values: dict[str, Any] = {
         "users": access.tokens(ctx.sessions),
+        "memberships": agencies.memberships(ctx),
+        "agencies": agencies.list_agencies(ctx),
         "roles": tuple(access.ROLES),
         "health": readiness(),
         "recent": jobs.list_jobs(ctx, limit=10).jobs,
@@ -41,13 +44,20 @@ def add_user(
     name: Annotated[str, Form(max_length=100)],
     role: Annotated[str, Form(max_length=16)],
     password: Annotated[str, Form(max_length=1000)] = "",
+    agency: Annotated[str, Form(max_length=1000)] = "",
 ) -> Response:
     ctx, actor = context(), user.principal.actor
+    chosen = agency.replace(",", " ").split()  # codes, by commas or spaces; none: every agency
     try:
+        user.principal.require_everywhere()
+        for code in chosen:  # an unknown agency is refused before the user is made
+            agencies.get(ctx, code)
         if password:
             row, token = people.add_person(ctx, name, role, password, actor=actor)
         else:
             row, token = access.issue(ctx.sessions, name, role, actor=actor)
+        if chosen:
+            agencies.assign(ctx, row.id, chosen, actor=actor)
     except SohoaError as e:
         return failed(request, "/admin", e)
     return redirect(request, "/admin", "admin_token_once", name=row.name, token=token)
@@ -56,6 +66,7 @@ def add_user(
 @router.post("/admin/users/{token_id}/revoke")
 def revoke_user(request: Request, user: Admin, token_id: int) -> Response:
     try:
+        user.principal.require_everywhere()
         access.revoke(context().sessions, token_id, actor=user.principal.actor)
     except SohoaError as e:
         return failed(request, "/admin", e)

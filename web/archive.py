@@ -84,6 +84,7 @@ async def page_image(user: Reader, code: str, number: int, page: int, w: int = 2
 
 @router.get("/queue")
 def work_queue(request: Request, user: Reader, status: Text = "") -> Response:
-    found = dossiers.work_queue(context(), status=status if status in lifecycle.STATUSES else None)
+    chosen = status if status in lifecycle.STATUSES else None
+    found = dossiers.work_queue(context(), status=chosen, scope=user.principal.agencies)
     today = dt.datetime.now(ZoneInfo(context().settings.timezone)).date().isoformat()  # the office's day
     return render(request, "queue.html", user, found=found, status=status, today=today, statuses=dossiers.WAITING)

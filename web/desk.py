@@ -35,7 +35,7 @@ def _pdf(body: bytes, name: str) -> Response:
 
 @router.get("/reception")
 def reception(request: Request, user: Desk) -> Response:
-    recent = dossiers.list_dossiers(context(), limit=10)
+    recent = dossiers.list_dossiers(context(), limit=10, scope=user.principal.agencies)
     pattern = context().settings.dossier_code_pattern
     return render(request, "reception.html", user, recent=recent.dossiers, pattern=pattern)
 
@@ -61,6 +61,7 @@ def create_dossier(
     try:
         if due_on:
             meta["due_on"] = _day(due_on, "due_on")
+        user.principal.require_dossier(code)  # another agency's code: as the API answers it
         dossiers.create_dossier(context(), code, meta, actor=user.principal.actor)
     except SohoaError as e:
         return failed(request, "/reception", e)

@@ -15,7 +15,7 @@ from errors import SohoaError
 from service import people
 from service.access import Forbidden, Principal
 from service.context import context
-from service.gate import CSRF_HEADER, SAFE, SESSION_COOKIE
+from service.gate import CSRF_HEADER, SAFE, SESSION_COOKIE, in_scope
 from web.i18n import Translator, language
 
 LOGIN_CSRF = "sohoa_login_csrf"  # double-submit token of the login form (no session yet)
@@ -85,4 +85,5 @@ class Need:
                 field="csrf",
             )
         principal.require(self.roles)
+        in_scope(principal, request)
         return user
