@@ -984,6 +984,9 @@ class SubscriberCreate(BaseModel):
         None, description="Sự kiện muốn nhận (mặc định: tất cả) / events wanted (default: all)"
     )
     secret: str = Field("", max_length=200, description="Khóa HMAC (để trống: dịch vụ tạo) / HMAC key (empty: made)")
+    agencies: list[Annotated[str, Field(max_length=32)]] | None = Field(
+        None, max_length=1000, description="Chỉ sự kiện của các cơ quan này và cấp dưới (mặc định: mọi cơ quan)"
+    )
 
 
 class Subscribers(BaseModel):
@@ -1022,13 +1025,15 @@ def update_agency(
 def add_webhook(who: Admin, body: SubscriberCreate) -> views.Subscriber:
     """Thêm nơi nhận webhook; khóa bí mật chỉ hiện trong câu trả lời này.
     / Add a webhook subscriber; its secret is shown in this answer only."""
+    who.require_everywhere()
     events = [str(e) for e in body.events] if body.events else None
-    return webhooks.add_subscriber(context(), body.url, events, body.secret, actor=who.actor, agencies=who.agencies)
+    return webhooks.add_subscriber(context(), body.url, events, body.secret, actor=who.actor, agencies=body.agencies)
 
 
 @app.get("/api/v1/webhooks", tags=["một cửa"])
 def list_webhooks(who: Admin) -> Subscribers:
     """Các nơi nhận webhook (không kèm khóa). / Webhook subscribers (without their secrets)."""
+    who.require_everywhere()
     return Subscribers(subscribers=webhooks.subscribers(context()))
 
 
@@ -1036,6 +1041,7 @@ def list_webhooks(who: Admin) -> Subscribers:
 def remove_webhook(who: Admin, subscriber_id: Annotated[int, ApiPath(ge=1, le=2**31 - 1)]) -> views.Subscriber:
     """Ngừng gửi tới một nơi nhận; việc gửi còn chờ bị bỏ (vẫn trong nhật ký).
     / Stop sending to a subscriber; what still waited for it is dropped (kept in the log)."""
+    who.require_everywhere()
     return webhooks.remove_subscriber(context(), subscriber_id, actor=who.actor)
 
 
@@ -1050,6 +1056,7 @@ def webhook_deliveries(
     offset: Offset = 0,
 ) -> views.DeliveryPage:
     """Nhật ký gửi webhook, mới nhất trước. / The webhook delivery log, newest first."""
+    who.require_everywhere()  # it names every agency's dossiers
     return webhooks.deliveries(context(), status=status, subscriber=subscriber, limit=limit, offset=offset)
 
 

@@ -753,13 +753,16 @@ def webhooks_add(
         typer.Option("--event", help="job.done, job.failed, document.signed, dossier.status (mặc định: tất cả)"),
     ] = None,
     secret_file: Annotated[Path | None, typer.Option(help="Tệp chứa khóa HMAC (mặc định: dịch vụ tạo)")] = None,
+    agency: Annotated[
+        list[str] | None, typer.Option("--agency", help="Chỉ sự kiện của cơ quan này và cấp dưới (lặp lại được)")
+    ] = None,
 ) -> None:
     """Thêm nơi nhận; in khóa bí mật một lần. / Add a subscriber; its secret is printed once."""
     from service import webhooks
     from service.context import context
 
     secret = secret_file.read_text().strip() if secret_file else ""
-    row = _run(webhooks.add_subscriber, context(), url, event, secret, actor=operator())
+    row = _run(webhooks.add_subscriber, context(), url, event, secret, actor=operator(), agencies=agency or None)
     typer.echo(f"Đã thêm nơi nhận số {row.id} ({', '.join(row.events)}); khóa không hiện lại.", err=True)
     typer.echo(f"Added subscriber {row.id} ({', '.join(row.events)}); the secret is not shown again.", err=True)
     typer.echo(row.secret)

@@ -91,7 +91,7 @@ def _unknown(code: str, field: str = "agency") -> NotFound:
     return NotFound(f"Không có cơ quan mã {code}.", f"No agency with code {code}.", field=field)
 
 
-def _row(session: Session, code: str, field: str = "agency") -> Agency:
+def existing(session: Session, code: str, field: str = "agency") -> Agency:
     row = session.get(Agency, code)
     if row is None:
         raise _unknown(code, field)
@@ -165,7 +165,7 @@ def _signing_key(row: Agency, fields: AgencyFields) -> dict[str, Any] | None:
 
 
 def _check_parent(session: Session, code: str, parent: str) -> None:
-    _row(session, parent, "parent")
+    existing(session, parent, "parent")
     if parent in expand(session, [code]):
         raise SohoaError(
             f"Cơ quan {parent} nằm dưới {code}: không làm cấp trên của nó được.",
@@ -222,7 +222,7 @@ def add(ctx: Context, code: str, fields: AgencyFields, *, actor: str) -> AgencyV
 
 def update(ctx: Context, code: str, fields: AgencyFields, *, actor: str) -> AgencyView:
     with ctx.sessions.begin() as session:
-        row = _row(session, code, "code")
+        row = existing(session, code, "code")
         _apply(session, row, fields)
         _check_key(ctx, row)
         audit(session, actor, "agency.updated", None, agency=code, **_shown(fields))
@@ -242,7 +242,7 @@ def list_agencies(ctx: Context, scope: Scope = None) -> list[AgencyView]:
 
 def get(ctx: Context, code: str) -> AgencyView:
     with ctx.sessions() as session:
-        return view(_row(session, code, "code"))
+        return view(existing(session, code, "code"))
 
 
 def profile(ctx: Context, code: str) -> AgencyProfile | None:
@@ -287,7 +287,7 @@ def assign(ctx: Context, token_id: int, agencies: list[str], *, actor: str) -> l
         if token is None:
             raise SohoaError(f"Không có mã truy cập số {token_id}.", f"No token number {token_id}.", field="id")
         for code in agencies:
-            _row(session, code)
+            existing(session, code)
         session.execute(delete(TokenAgency).where(TokenAgency.token_id == token_id))
         session.add_all(TokenAgency(token_id=token_id, agency=code) for code in sorted(set(agencies)))
         audit(session, actor, "token.agencies", None, token=token_id, name=token.name, agencies=sorted(set(agencies)))

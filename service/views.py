@@ -379,6 +379,7 @@ class Subscriber(BaseModel):
     id: int
     url: str
     events: list[str] = Field(description="job.done, job.failed, document.signed, dossier.status")
+    agencies: list[str] | None = Field(None, description="Cơ quan có sự kiện gửi tới (không có: mọi cơ quan)")
     created_at: str
     removed_at: str | None
     secret: str | None = Field(

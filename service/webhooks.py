@@ -24,7 +24,8 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from errors import SohoaError
-from service.agencies import Scope
+from service import agencies as registry
+from service.access import expand
 from service.context import Context, audit
 from service.views import Delivery, DeliveryPage, Subscriber
 from storage import outbox
@@ -72,6 +73,7 @@ def _view(row: WebhookSubscriber, secret: str | None = None) -> Subscriber:
         id=row.id,
         url=row.url,
         events=row.events,
+        agencies=row.agencies,
         created_at=iso(row.created_at) or "",
         removed_at=iso(row.removed_at),
         secret=secret,
@@ -79,20 +81,28 @@ def _view(row: WebhookSubscriber, secret: str | None = None) -> Subscriber:
 
 
 def add_subscriber(
-    ctx: Context, url: str, events: list[str] | None, secret: str = "", *, actor: str, agencies: Scope = None
+    ctx: Context,
+    url: str,
+    events: list[str] | None,
+    secret: str = "",
+    *,
+    actor: str,
+    agencies: list[str] | None = None,
 ) -> Subscriber:
     """A new subscriber; its secret (made here unless given) is shown in this answer only. It gets
-    the events of ``agencies``' dossiers (its creator's; None: every agency)."""
+    the events of the dossiers of ``agencies`` and the agencies under them (None: every agency)."""
     url = unicodedata.normalize("NFC", url.strip())
     chosen = list(dict.fromkeys(events or outbox.EVENTS))
     secret = secret or secrets.token_urlsafe(32)
     _check_subscriber(url, chosen, secret)
     with ctx.sessions.begin() as session:
-        scope = None if agencies is None else sorted(agencies)
+        for code in agencies or ():
+            registry.existing(session, code)  # an unknown agency is refused
+        scope = None if agencies is None else sorted(expand(session, agencies))
         row = WebhookSubscriber(url=url, events=chosen, secret=secret, agencies=scope)
         session.add(row)
         session.flush()
-        audit(session, actor, "webhook.added", None, subscriber=row.id, url=url, events=chosen)
+        audit(session, actor, "webhook.added", None, subscriber=row.id, url=url, events=chosen, agencies=scope)
         return _view(row, secret)
 
 

@@ -220,16 +220,22 @@ def test_the_agency_s_retention_table_fills_a_dossier_s_retention(deployment: De
     assert kept[OWN[COMMUNE].replace(COMMUNE, DISTRICT)] == "20"  # created by the fixture with 1.001612
 
 
-def test_webhooks_of_a_commune_tell_of_its_dossiers_only(deployment: Deployment) -> None:
+def test_webhooks_of_a_district_tell_of_its_dossiers_and_its_communes_only(deployment: Deployment) -> None:
     ctx = context()
-    mine = webhooks.add_subscriber(ctx, "http://127.0.0.1:9/xa", None, actor="t", agencies=frozenset({COMMUNE}))
+    mine = webhooks.add_subscriber(ctx, "http://127.0.0.1:9/huyen", None, actor="t", agencies=[DISTRICT])
+    assert mine.agencies == [DISTRICT, COMMUNE]  # the district's system hears of its communes too
     every = webhooks.add_subscriber(ctx, "http://127.0.0.1:9/tinh", None, actor="t")
-    for code in (OWN[COMMUNE], OWN[DISTRICT]):
+    for code in OWN.values():
         onestop.put_dossier(ctx, code, {"status": "IN_PROCESSING"}, actor="một cửa")
     with ctx.sessions() as s:
         told = s.scalars(select(WebhookDelivery)).all()
         by = {s: sorted(d.event.dossier_code or "" for d in told if d.subscriber_id == s) for s in (mine.id, every.id)}
-    assert by[mine.id] == [OWN[COMMUNE]] and by[every.id] == sorted([OWN[COMMUNE], OWN[DISTRICT]])
+    assert by[mine.id] == sorted([OWN[COMMUNE], OWN[DISTRICT]]) and by[every.id] == sorted(OWN.values())
+    client = deployment.client  # only an administrator of every agency manages subscribers
+    scoped = client.get("/api/v1/webhook-deliveries", headers=deployment.as_("commune admin"))
+    assert scoped.status_code == 403 and scoped.json()["field"] == "agency"
+    body = {"url": "http://127.0.0.1:9/x", "agencies": ["000.99.99.H99"]}
+    assert client.post("/api/v1/webhooks", json=body, headers=deployment.as_("province admin")).status_code == 404
 
 
 def test_the_command_line_registers_agencies_and_their_users(data_dir: Path) -> None:
