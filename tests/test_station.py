@@ -5,11 +5,9 @@ a large file, every file arriving exactly once and moving to done/ only after it
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -27,6 +25,7 @@ from PIL import Image
 from checksums import sha256_file
 from conftest import ROOT, cli_token, serve
 from digitize.separators import DOSSIER_CODE_PATTERN
+from proxy import Proxy
 from station import codes
 from station.watch import Watcher, walk
 
@@ -111,62 +110,6 @@ def test_the_station_installs_without_the_server_libraries() -> None:
     # and the command runs with those libraries out of reach
     shown = subprocess.run([sys.executable, str(STATION_ONLY), "station", "watch", "--help"], capture_output=True)
     assert shown.returncode == 0 and b"--token-file" in shown.stdout, shown.stderr
-
-
-class Proxy:
-    """A TCP proxy in front of the server: it follows the server to whatever port it restarts
-    on, refuses connections while it is down, and cuts a connection in the middle of a body."""
-
-    def __init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
-        self.backend: int | None = None
-        self.cut_at: int | None = None  # cut the connection carrying the upstream byte past this count
-        self.upstream = self.cuts = 0
-        self.lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
-
-    def _serve(self, client: socket.socket) -> None:
-        try:
-            server = socket.create_connection(("127.0.0.1", self.backend or 1), timeout=5)
-        except OSError:
-            client.close()  # the server is down: refused
-            return
-        server.settimeout(None)
-        threading.Thread(target=self._pipe, args=(server, client, False), daemon=True).start()
-        self._pipe(client, server, True)
-
-    def _pipe(self, source: socket.socket, sink: socket.socket, up: bool) -> None:
-        try:
-            while data := source.recv(1 << 16):
-                if up:
-                    with self.lock:
-                        self.upstream += len(data)
-                        cut = self.cut_at is not None and self.upstream >= self.cut_at
-                        if cut:
-                            self.cut_at, self.cuts = None, self.cuts + 1
-                    if cut:
-                        sink.sendall(data[: len(data) // 2])  # half a chunk, then the line drops
-                        return
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (source, sink):
-                with contextlib.suppress(OSError):
-                    s.shutdown(socket.SHUT_RDWR)
-                s.close()
-
-    def follow(self, base: str) -> None:
-        self.backend = int(base.rsplit(":", 1)[1])
 
 
 def _wait(predicate: Callable[[], object], seconds: float, what: str) -> None:

@@ -14,15 +14,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import test_fields
 import zxingcpp
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import select, update
+from test_search import add
 
 import api
 from digitize import largeformat, separators
-from service import access, dossiers, pageviews, people
+from service import access, dossiers, pageviews, people, run
 from service.audit import integrity
 from service.context import context
 from service.settings import DOSSIER_CODE_PATTERN
@@ -322,3 +324,41 @@ def test_the_statistics_page_shows_the_catalog_s_figures_as_a_table_a_chart_and_
     assert "000.05.12.H12" in answer.text
     english = client.get("/statistics", params={"period": "year", "by": "none", "lang": "en"})
     assert "Digitization and results" in english.text and "<td>2025</td><td>3</td>" in english.text
+
+
+def test_the_archive_filters_on_a_document_s_fields_and_pages_through_its_hits(client: TestClient) -> None:
+    """The archive page's filters beyond the dossier's: the document's type, number, issuer and
+    date of issue (the API's search, tests/test_fields.py); 20 hits a page, then the next."""
+    with context().sessions.begin() as s:
+        run.record(
+            s, add(s, CODE, []), test_fields._digitized(test_fields.READ)
+        )  # a decision: 125/QĐ-UBND of SỞ Y TẾ, 2025-02-05
+        for n in range(1, 26):
+            add(s, f"000.00.13.H13-250601-{n:04d}", [f"Quyết định số {n} khác"])
+    _person("archivist", "Lưu trữ Lan")
+    login(client, "Lưu trữ Lan")
+
+    def found(**filters: str) -> tuple[int, str]:
+        page = client.get("/archive", params={"q": "quyết định", **filters})
+        assert page.status_code == 200
+        total = re.search(r"(\d+) trang khớp", page.text)
+        return (int(total.group(1)) if total else -1), page.text
+
+    everything, first = found()
+    assert everything == 26 and first.count('<p class="snippet">') == 20
+    following = re.search(r'href="([^"]+)" rel="next"', first)
+    assert following is not None and 'rel="prev"' not in first
+    second = client.get(following.group(1).replace("&amp;", "&")).text
+    assert second.count('<p class="snippet">') == 6 and 'rel="prev"' in second and 'rel="next"' not in second
+    for filters, total in (
+        ({"type": "Quyết định"}, 1),
+        ({"number": "125/qd-ubnd"}, 1),  # typed without its marks
+        ({"issuer": "so y te"}, 1),
+        ({"issued_from": "2025-02-05", "issued_to": "2025-02-05"}, 1),
+        ({"issued_from": "2025-02-06"}, 0),
+    ):
+        assert found(**filters)[0] == total, filters
+    _, text = found(type="Quyết định")
+    assert '<option value="Quyết định" selected>' in text  # the filter shown as chosen
+    _, backwards = found(issued_from="2025-03-01", issued_to="2025-02-01")
+    assert 'class="flash error"' in backwards  # the service's reason, not a crash

@@ -10,11 +10,14 @@ copies them there too, as docs/screenshots/ was made)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,7 @@ from playwright import sync_api as playwright_api
 
 from conftest import ROOT, serve
 from pages import TEXT, render_page
+from proxy import Proxy
 
 pytestmark = pytest.mark.slow
 
@@ -84,9 +88,9 @@ def browser(site: dict[str, Any]) -> Iterator[Any]:
         launched.close()
 
 
-def _page(browser: Any, site: dict[str, Any], role: str) -> Any:
+def _page(browser: Any, site: dict[str, Any], role: str, base: str = "") -> Any:
     context = browser.new_context(
-        viewport={"width": 1366, "height": 768}, base_url=site["base"], accept_downloads=True, locale="vi-VN"
+        viewport={"width": 1366, "height": 768}, base_url=base or site["base"], accept_downloads=True, locale="vi-VN"
     )
     page = context.new_page()
     page.goto("/login")
@@ -127,6 +131,13 @@ def _scan(folder: Path) -> Path:
     return path
 
 
+def _wait(predicate: Callable[[], object], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
 def test_the_reception_page_works_from_the_keyboard(browser: Any, site: dict[str, Any], tmp_path: Path) -> None:
     page = _page(browser, site, "clerk")
     page.goto("/password")  # a page without autofocus: the first Tab stop is the skip link
@@ -149,20 +160,38 @@ def test_the_reception_page_works_from_the_keyboard(browser: Any, site: dict[str
     page.keyboard.press("Enter")
     page.wait_for_url("**/dossiers/000.00.12.H12-250528-0009")
     assert "Đã tạo hồ sơ 000.00.12.H12-250528-0009" in page.text_content("main")
+    for _ in range(30):  # on to the file picker, which Space opens
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "files":
+            break
+    scan, note = tmp_path / "giay-hen.png", tmp_path / "ghi-chu.txt"
+    render_page(["GIẤY HẸN TRẢ KẾT QUẢ", "Nguyễn Văn An"], dpi=100, mode="L").save(scan, dpi=(100, 100))
+    note.write_text("không phải bản quét", encoding="utf-8")
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Space")
+    chooser.value.set_files([str(scan), str(note)])
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Tải lên"
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#upload-list li:has-text('ghi-chu.txt'):has-text('không gửi được')")
+    sent = page.text_content("#upload-list li:has-text('giay-hen.png')")
+    assert "đã gửi, đang chờ số hóa" in sent, sent
+    refused = page.text_content("#upload-list li:has-text('ghi-chu.txt')")
+    assert "không phải PDF, TIFF, JPEG, JPEG 2000 hay PNG" in refused, refused  # the server's reason, in Vietnamese
 
 
 def test_a_dossier_from_reception_to_signed_copy(browser: Any, site: dict[str, Any], tmp_path: Path) -> None:
     shots = site["folder"] / "screenshots"
-    clerk = _page(browser, site, "clerk")
+    proxy = Proxy()  # the clerk's line to the server, which drops in the middle of the upload
+    proxy.follow(site["base"])
+    clerk = _page(browser, site, "clerk", base=proxy.url)
     _check(clerk, "tiep-nhan", shots)
     clerk.fill("#code", CODE)
     clerk.fill("#title", "Đăng ký khai sinh cho cháu Nguyễn Văn An")
     clerk.fill("#applicant", "Nguyễn Thị Hương")
     clerk.click("text=Tạo hồ sơ")
     clerk.wait_for_url(f"**/dossiers/{CODE}")
-    clerk.set_input_files("#files", [str(_scan(tmp_path))])
-    clerk.click("#upload button[type=submit]")
-    clerk.wait_for_selector("#upload-list li:has-text('đã gửi')")
+    _upload_through_a_drop(clerk, proxy, site, _scan(tmp_path))
     clerk.wait_for_selector("article.document[data-status=done]", timeout=240_000)  # live: no reload
     thumbs = clerk.locator("ol.thumbs img")
     assert thumbs.count() == 2
@@ -204,6 +233,39 @@ def test_a_dossier_from_reception_to_signed_copy(browser: Any, site: dict[str, A
     download.value.save_as(signed)
     verified = subprocess.run([SOHOA, "verify", str(signed)], env=site["env"], capture_output=True, text=True)
     assert verified.returncode == 0, verified.stdout + verified.stderr
+    leader.goto("/statistics?period=day&by=none&received_from=2025-05-27&received_to=2025-05-27")
+    row = leader.locator("table.stats tbody tr").first.locator("td").all_inner_texts()
+    assert row[:4] == ["2025-05-27", "1", "1", "1"], row  # received, digitized, digitized and signed
+
+
+def _upload_through_a_drop(clerk: Any, proxy: Proxy, site: dict[str, Any], scan: Path) -> None:
+    """The scan in 32 KiB pieces, hashed without crypto.subtle (as on a plain-HTTP office address);
+    the line cut in the middle of a piece, then the server out of reach for 2 s: the page waits,
+    asks the server its offset and goes on. One document, one session, the file's very bytes."""
+    clerk.context.add_init_script("Object.defineProperty(Crypto.prototype, 'subtle', { get: () => undefined })")
+    clerk.reload()
+    assert clerk.evaluate("window.crypto.subtle === undefined")
+    clerk.evaluate("document.getElementById('upload').dataset.piece = String(32 * 1024)")
+    data = scan.read_bytes()
+    assert len(data) > 4 * 32 * 1024, len(data)  # several pieces
+    with proxy.lock:
+        proxy.cut_at, proxy.down_on_cut = proxy.upstream + len(data) // 2, True
+    clerk.set_input_files("#files", [str(scan)])
+    clerk.click("#upload button[type=submit]")
+    _wait(lambda: proxy.cuts == 1, 30, "the cut")
+    clerk.wait_for_selector("#upload-list li:has-text('mất kết nối, thử lại sau')")
+    time.sleep(2)
+    proxy.follow(site["base"])
+    clerk.wait_for_selector("#upload-list li:has-text('đã gửi, đang chờ số hóa')", timeout=60_000)
+    sha = hashlib.sha256(data).hexdigest()
+    with sqlite3.connect(site["folder"] / "var" / "sohoa.db") as catalog:
+        assert catalog.execute("SELECT count(*) FROM documents WHERE original_sha256 = ?", (sha,)).fetchone() == (1,)
+        sessions = catalog.execute("SELECT id, state, received FROM upload_sessions WHERE sha256 = ?", (sha,))
+        [(upload_id, state, received)] = sessions.fetchall()
+    assert (state, received) == ("done", len(data))
+    assert not (site["folder"] / "var" / "uploads" / upload_id).exists()  # its bytes handed to the store
+    original = clerk.request.get(f"/api/v1/dossiers/{CODE}/documents/1/original")
+    assert hashlib.sha256(original.body()).hexdigest() == sha
 
 
 def test_a_scanner_station_sends_scans_to_a_dossier_received(

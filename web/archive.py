@@ -5,23 +5,27 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, Response
 
+import records
 from errors import SohoaError
 from service import access, dossiers, pageviews
 from service import search as searching
 from service.context import context
 from storage import lifecycle
+from storage.search import DocumentFilter
 from web.render import render
 from web.session import Need, WebUser
 
 router = APIRouter(include_in_schema=False)
 Reader = Annotated[WebUser, Depends(Need(access.READ))]
 Text = Annotated[str, Query(max_length=500)]
+PER_PAGE = 20
 
 
 def _date(value: str) -> dt.date | None:
@@ -40,21 +44,30 @@ def archive(
     procedure: Text = "",
     received_from: Text = "",
     received_to: Text = "",
+    type: Text = "",
+    number: Text = "",
+    issuer: Text = "",
+    issued_from: Text = "",
+    issued_to: Text = "",
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> Response:
     filters = {"status": status, "procedure": procedure, "received_from": received_from, "received_to": received_to}
+    filters |= {"type": type, "number": number, "issuer": issuer, "issued_from": issued_from, "issued_to": issued_to}
+    # The document's own fields (circular 05/2025/TT-BNV), as the API's search filters on them.
+    documents = DocumentFilter(type or None, number or None, issuer or None, _date(issued_from), _date(issued_to))
     results, error = None, None
     if q.strip():
         try:
             results = searching.search(
                 context(),
                 q,
-                limit=20,
+                limit=PER_PAGE,
                 offset=offset,
                 procedure=procedure or None,
                 status=status or None,
                 received_from=_date(received_from),
                 received_to=_date(received_to),
+                documents=documents,
                 actor=user.principal.actor,
             )
         except SohoaError as e:
@@ -65,8 +78,16 @@ def archive(
         "results": results,
         "error": error,
         "statuses": lifecycle.STATUSES,
+        "types": records.DOCUMENT_TYPES,
+        "previous": _at(request, offset - PER_PAGE) if results and offset > 0 else None,
+        "next": _at(request, offset + PER_PAGE) if results and results.total > offset + PER_PAGE else None,
     }
     return render(request, "archive.html", user, **values)
+
+
+def _at(request: Request, offset: int) -> str:
+    """This search again from hit ``offset``."""
+    return "/archive?" + urlencode({**request.query_params, "offset": max(0, offset)})
 
 
 @router.get("/dossiers/{code}/documents/{number}")

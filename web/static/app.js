@@ -27,43 +27,126 @@
     });
   });
 
-  // One XHR per file: a progress bar each (fetch reports no upload progress); ``done`` gets the
-  // API's answer (its jobs) once the file is in.
-  function send(url, file, list, done) {
-    const item = document.createElement("li");
-    const bar = document.createElement("progress");
-    const label = document.createElement("span");
-    bar.max = file.size || 1; bar.value = 0;
-    bar.setAttribute("aria-label", file.name);
-    label.textContent = file.name;
-    const state = document.createElement("span");
-    item.append(label, bar, state);
-    list.append(item);
-    const form = new FormData();
-    form.append("file", file, file.name);
-    const xhr = new XMLHttpRequest();
-    xhr.open("POST", url);
-    xhr.setRequestHeader("X-CSRF-Token", csrf);
-    xhr.upload.onprogress = (e) => { if (e.lengthComputable) { bar.max = e.total; bar.value = e.loaded; } };
-    xhr.onload = () => {
-      const upload = { dataset: upload_texts(list) };
-      let body = {};
-      try { body = JSON.parse(xhr.responseText); } catch (e) { /* not JSON */ }
-      if (xhr.status === 202 || xhr.status === 200) {
-        bar.value = bar.max;
-        state.textContent = xhr.status === 200 ? upload.dataset.again : upload.dataset.sent;
-      } else {
-        state.textContent = upload.dataset.failed + ": " + (body.detail || xhr.status);
-        state.className = "flash error";
-      }
-      done(body, item);
-    };
-    xhr.onerror = () => { state.textContent = upload_texts(list).failed; done({}, item); };
-    xhr.send(form);
+  // Uploads in pieces through the API's upload sessions (service/resumable.py), one file after
+  // another, a progress bar each. The file's SHA-256 comes first, read a piece at a time with
+  // hash-wasm (web/static/vendor): crypto.subtle hashes only a whole buffer, a 500 MB scan at once,
+  // and is missing on a plain-HTTP office address. Then pieces from the offset the server holds; a
+  // dropped line or a server restart waits (1, 2, 4 … 30 s), asks the server its offset, goes on.
+  const MiB = 1 << 20;
+  const lang = document.documentElement.lang === "en" ? "en" : "vi";
+  const fill = (text, fields) => text.replace(/\{(\w+)\}/g, (all, key) => (key in fields ? fields[key] : all));
+  const pause = (seconds) => new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+
+  class Answer extends Error {  // an answer other than 2xx; ``again``: asking again may succeed
+    constructor(status, body, xhr) {
+      super(body["detail_" + lang] || body.detail || String(status || ""));
+      this.status = status; this.body = body; this.code = (body.type || "").split(":").pop();
+      this.wait = Number(xhr.getResponseHeader("Retry-After")) || 0;
+      this.again = status === 0 || status === 408 || status === 429 || status >= 500 || this.code === "upload-completing";
+    }
   }
 
-  function upload_texts(list) {
-    return (list.closest("form") || document.getElementById("upload") || document.getElementById("station-upload")).dataset;
+  // One request with the session's CSRF token (an XHR: fetch reports no upload progress).
+  function call(method, url, body, headers, progress) {
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open(method, url);
+      xhr.setRequestHeader("X-CSRF-Token", csrf);
+      Object.entries(headers || {}).forEach(([name, value]) => xhr.setRequestHeader(name, value));
+      if (progress) xhr.upload.onprogress = (e) => progress(e.loaded);
+      xhr.onload = () => {
+        let answer = {};
+        try { answer = JSON.parse(xhr.responseText); } catch (e) { /* not JSON */ }
+        if (xhr.status >= 200 && xhr.status < 300) resolve(answer); else reject(new Answer(xhr.status, answer, xhr));
+      };
+      xhr.onerror = () => reject(new Answer(0, {}, xhr));
+      xhr.send(body === undefined ? null : body);
+    });
+  }
+
+  async function sha256(file, piece, shown) {
+    const hasher = (await hashwasm.createSHA256()).init();
+    for (let at = 0; at < file.size; at += piece) {
+      hasher.update(new Uint8Array(await file.slice(at, at + piece).arrayBuffer()));
+      shown(Math.min(file.size, at + piece));
+    }
+    return hasher.digest("hex");
+  }
+
+  // A file's line in the list: its name, a progress bar (bytes hashed, then bytes the server holds), its state.
+  function line(list, file, texts) {
+    const item = document.createElement("li");
+    const label = document.createElement("span");
+    const bar = document.createElement("progress");
+    const state = document.createElement("span");
+    label.textContent = file.name;
+    bar.max = file.size || 1; bar.value = 0;
+    bar.setAttribute("aria-label", file.name);
+    item.append(label, bar, state);
+    list.append(item);
+    return {
+      item,
+      bar: (bytes) => { bar.value = bytes; },
+      say: (key, fields, detail) => {
+        state.textContent = fill(texts[key], fields || {}) + (detail ? ": " + detail : "");
+        state.className = key === "failed" ? "flash error" : "";
+      },
+    };
+  }
+
+  // Send ``file`` into dossier ``code``; the API's answer (its jobs) once it is in.
+  async function resumable(file, code, shown, piece) {
+    shown.say("hashing");
+    const body = JSON.stringify({ code, name: file.name, size: file.size, sha256: await sha256(file, piece, shown.bar) });
+    let upload = null, lost = false, tries = 0, fresh = 0;
+    for (;;) {
+      try {
+        if (!upload) upload = await call("POST", "/api/v1/uploads", body, { "Content-Type": "application/json" });
+        else if (lost) upload = await call("GET", upload.upload_url);  // what the server holds: go on from there
+        lost = false;
+        while (upload.state === "open" && upload.offset < file.size) {
+          const from = upload.offset;
+          shown.say("sending"); shown.bar(from);
+          const headers = { "Upload-Offset": String(from), "Content-Type": "application/offset+octet-stream" };
+          upload = await call("PATCH", upload.upload_url, file.slice(from, from + piece), headers, (n) => shown.bar(from + n));
+          tries = 0;
+        }
+        shown.say("completing");
+        return await call("POST", upload.upload_url + "/complete");
+      } catch (error) {
+        if (!(error instanceof Answer)) throw error;
+        const gone = upload && error.body.field === "upload_id" && (error.status === 404 || error.status === 410);
+        if (gone && ++fresh <= 3) { upload = null; continue; }  // swept, or its bytes lost: a new session
+        if (error.code === "upload-offset") { lost = true; continue; }  // another offset than ours: ask it
+        if (!error.again) throw error;
+        lost = upload !== null;
+        const seconds = error.wait || Math.min(30, 2 ** tries++);
+        shown.say("retry", { s: seconds, mb: ((upload ? upload.offset : 0) / MiB).toFixed(1) });
+        await pause(seconds);
+      }
+    }
+  }
+
+  function upload_texts(form) {
+    const d = form.dataset;
+    return { hashing: d.hashing, sending: d.sending, retry: d.retry, completing: d.completing, sent: d.sent, again: d.again, failed: d.failed };
+  }
+
+  // The files one after another; ``done`` gets each one's answer (its jobs) and its line.
+  async function send_all(form, code, files, list, done) {
+    const piece = Number(form.dataset.piece) || 4 * MiB;
+    const texts = upload_texts(form);
+    const lines = Array.from(files).map((file) => [file, line(list, file, texts)]);
+    for (const [file, shown] of lines) {
+      try {
+        const answer = await resumable(file, code, shown, piece);
+        shown.bar(file.size);
+        shown.say((answer.jobs || []).some((j) => j.created) ? "sent" : "again");
+        done(answer, shown.item);
+      } catch (error) {
+        shown.say("failed", {}, error.message);
+      }
+    }
   }
 
   // A scanner station: the dossier code typed or scanned, its files sent, each job followed to its end.
@@ -78,7 +161,7 @@
       const tick = () => fetch("/api/v1/jobs/" + job.id, { credentials: "same-origin" }).then((r) => r.json()).then((now) => {
         bar.max = now.progress.pages_total || 1; bar.value = now.progress.pages_done;
         if (now.status === "done") { state.textContent = station.dataset.done; bar.value = bar.max; return; }
-        if (now.status === "failed") { state.textContent = station.dataset.error + ": " + (now.error ? now.error[document.documentElement.lang === "en" ? "en" : "vi"] : ""); return; }
+        if (now.status === "failed") { state.textContent = station.dataset.error + ": " + (now.error ? now.error[lang] : ""); return; }
         setTimeout(tick, 1500);
       });
       tick();
@@ -87,8 +170,7 @@
       e.preventDefault();
       const code = document.getElementById("station-code").value.trim();
       const files = document.getElementById("station-files");
-      const url = "/api/v1/dossiers/" + encodeURIComponent(code) + "/scans";
-      Array.from(files.files).forEach((f) => send(url, f, list, (body, item) => (body.jobs || []).forEach((j) => follow(j, item))));
+      send_all(station, code, files.files, list, (answer, item) => (answer.jobs || []).forEach((j) => follow(j, item)));
       files.value = "";
     });
   }
@@ -98,23 +180,27 @@
     const input = document.getElementById("files");
     const list = document.getElementById("upload-list");
     const drop = document.getElementById("drop");
-    const sendAll = (files) => {
-      let left = files.length;
-      Array.from(files).forEach((f) => send(upload.dataset.url, f, list, () => { if (--left === 0) refresh(); }));
-    };
+    const sendAll = (files) => send_all(upload, upload.dataset.code, files, list, refresh);
     upload.addEventListener("submit", (e) => { e.preventDefault(); if (input.files.length) sendAll(input.files); input.value = ""; });
     ["dragenter", "dragover"].forEach((n) => drop.addEventListener(n, (e) => { e.preventDefault(); drop.classList.add("over"); }));
     ["dragleave", "drop"].forEach((n) => drop.addEventListener(n, (e) => { e.preventDefault(); drop.classList.remove("over"); }));
     drop.addEventListener("drop", (e) => sendAll(e.dataTransfer.files));
   }
 
-  // A failed document scanned again (the same number).
+  // A failed document scanned again (the same number): one request, its progress shown.
   document.addEventListener("submit", (e) => {
     const form = e.target;
     if (!form.classList.contains("replace")) return;
     e.preventDefault();
     const file = form.querySelector("input[type=file]").files[0];
-    if (file) send(form.dataset.url, file, document.getElementById("upload-list") || form, refresh);
+    if (!file) return;
+    const shown = line(document.getElementById("upload-list") || form, file, upload_texts(upload || form));
+    const body = new FormData();
+    body.append("file", file, file.name);
+    shown.say("sending");
+    call("POST", form.dataset.url, body, {}, shown.bar)
+      .then(() => { shown.bar(file.size); shown.say("sent"); refresh(); })
+      .catch((error) => shown.say("failed", {}, error.message));
   });
 
   // Live job progress: poll the jobs still queued or running; reload the documents when one ends.
