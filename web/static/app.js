@@ -133,10 +133,13 @@
   }
 
   // The files one after another; ``done`` gets each one's answer (its jobs) and its line.
+  let sending = 0;  // files not yet in: leaving the page would stop them, so the browser asks first
+  window.addEventListener("beforeunload", (e) => { if (sending) { e.preventDefault(); e.returnValue = ""; } });
   async function send_all(form, code, files, list, done) {
     const piece = Number(form.dataset.piece) || 4 * MiB;
     const texts = upload_texts(form);
     const lines = Array.from(files).map((file) => [file, line(list, file, texts)]);
+    sending += lines.length;
     for (const [file, shown] of lines) {
       try {
         const answer = await resumable(file, code, shown, piece);
@@ -145,6 +148,8 @@
         done(answer, shown.item);
       } catch (error) {
         shown.say("failed", {}, error.message);
+      } finally {
+        sending--;
       }
     }
   }
