@@ -24,7 +24,7 @@ from test_search import add
 
 import api
 from digitize import largeformat, separators
-from service import access, dossiers, pageviews, people, run
+from service import access, dossiers, keys, pageviews, people, run
 from service.audit import integrity
 from service.context import context
 from service.settings import DOSSIER_CODE_PATTERN
@@ -68,6 +68,7 @@ WEB: dict[tuple[str, str], set[str] | None] = {
     ("GET", "/admin"): {"admin"},
     ("POST", "/admin/users"): {"admin"},
     ("POST", "/admin/users/{token_id}/revoke"): {"admin"},
+    ("POST", "/admin/users/{token_id}/demo-key"): {"admin"},
 }
 PARAMS = {"code": CODE, "number": "1", "page": "1", "token_id": "999", "lang": "en"}
 
@@ -362,3 +363,26 @@ def test_the_archive_filters_on_a_document_s_fields_and_pages_through_its_hits(c
     assert '<option value="Quyết định" selected>' in text  # the filter shown as chosen
     _, backwards = found(issued_from="2025-03-01", issued_to="2025-02-01")
     assert 'class="flash error"' in backwards  # the service's reason, not a crash
+
+
+def test_an_administrator_makes_a_demo_signing_key_from_the_admin_page(client: TestClient) -> None:
+    """On a fresh install (the demo PKI) a clerk can vouch from the pages without the command line:
+    the administrator makes their DEMO key, whose PIN is shown once and unlocks it."""
+    clerk_id, clerk = _person("clerk", "Phạm Thu Trang")
+    _person("admin", "Quản trị Hải")
+    csrf = login(client, "Quản trị Hải")
+    page = client.get("/admin").text
+    assert f'action="/admin/users/{clerk_id}/demo-key"' in page
+    made = client.post(f"/admin/users/{clerk_id}/demo-key", data={"csrf": csrf})
+    pin = re.search(r"chỉ hiện một lần, đưa cho người đó\): (\S+)</p>", made.text)
+    assert made.status_code == 200 and pin is not None, made.text[-800:]
+    assert f'action="/admin/users/{clerk_id}/demo-key"' not in made.text  # one key: the button is gone
+    who = people.login(context(), clerk, PASSWORD).principal
+    with keys.personal_signer(context(), who, pin.group(1)) as signer:
+        assert signer.signer.signing_cert is not None
+        assert "DEMO" in signer.signer.signing_cert.subject.human_friendly
+    with context().sessions() as s:
+        bound = s.scalars(select(AuditEvent).where(AuditEvent.action == "token.key_bound")).one()
+    assert bound.actor.startswith("Quản trị Hải")
+    again = client.post(f"/admin/users/{clerk_id}/demo-key", data={"csrf": "sai"}, follow_redirects=False)
+    assert again.status_code == 403  # a form without the session's CSRF token

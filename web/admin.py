@@ -9,9 +9,10 @@ from fastapi import APIRouter, Depends, Form, Request
 from starlette.responses import Response
 
 from errors import SohoaError
-from service import access, agencies, jobs, people
+from service import access, agencies, jobs, keys, people
 from service.context import context
 from service.metrics import readiness
+from service.options import uses_demo_pki
 from service.settings import shown
 from web.render import failed, redirect, render
 from web.session import Need, WebUser
@@ -33,6 +34,7 @@ def admin(request: Request, user: Admin) -> Response:
         "recent": jobs.list_jobs(ctx, limit=10).jobs,
         "failures": jobs.list_jobs(ctx, status="failed", limit=10).jobs,
         "settings": shown(ctx.settings),
+        "demo_pki": uses_demo_pki(ctx.settings),
     }
     return render(request, "admin.html", user, **values)
 
@@ -71,3 +73,15 @@ def revoke_user(request: Request, user: Admin, token_id: int) -> Response:
     except SohoaError as e:
         return failed(request, "/admin", e)
     return redirect(request, "/admin")
+
+
+@router.post("/admin/users/{token_id}/demo-key")
+def demo_key(request: Request, user: Admin, token_id: int) -> Response:
+    """A DEMO personal key for a clerk or leader (demo PKI only), so that a fresh install vouches
+    and signs from the pages; its PIN is shown once. A real one is bound with `sohoa users key`."""
+    try:
+        user.principal.require_everywhere()  # people are managed by an administrator of no agency
+        name, pin = keys.make_demo_key(context(), token_id, actor=user.principal.actor)
+    except SohoaError as e:
+        return failed(request, "/admin", e)
+    return redirect(request, "/admin", "admin_demo_key_once", name=name, pin=pin)
