@@ -160,16 +160,22 @@ def test_the_reception_page_works_from_the_keyboard(browser: Any, site: dict[str
     page.keyboard.press("Enter")
     page.wait_for_url("**/dossiers/000.00.12.H12-250528-0009")
     assert "Đã tạo hồ sơ 000.00.12.H12-250528-0009" in page.text_content("main")
+    page.wait_for_load_state()
     for _ in range(30):  # on to the file picker, which Space opens
         page.keyboard.press("Tab")
         if page.evaluate("document.activeElement.id") == "files":
             break
+    assert page.evaluate("document.activeElement.id") == "files", page.evaluate("document.activeElement.outerHTML")
     scan, note = tmp_path / "giay-hen.png", tmp_path / "ghi-chu.txt"
     render_page(["GIẤY HẸN TRẢ KẾT QUẢ", "Nguyễn Văn An"], dpi=100, mode="L").save(scan, dpi=(100, 100))
     note.write_text("không phải bản quét", encoding="utf-8")
     with page.expect_file_chooser() as chooser:
         page.keyboard.press("Space")
     chooser.value.set_files([str(scan), str(note)])
+    page.keyboard.press("Tab")  # the kind of document: the issued result, chosen with the arrow key
+    assert page.evaluate("document.activeElement.id") == "kind"
+    page.keyboard.press("ArrowDown")
+    assert page.evaluate("document.activeElement.value") == "result"
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.textContent") == "Tải lên"
     page.keyboard.press("Enter")
@@ -178,6 +184,9 @@ def test_the_reception_page_works_from_the_keyboard(browser: Any, site: dict[str
     assert "đã gửi, đang chờ số hóa" in sent, sent
     refused = page.text_content("#upload-list li:has-text('ghi-chu.txt')")
     assert "không phải PDF, TIFF, JPEG, JPEG 2000 hay PNG" in refused, refused  # the server's reason, in Vietnamese
+    with sqlite3.connect(site["folder"] / "var" / "sohoa.db") as catalog:
+        kinds = catalog.execute("SELECT kind FROM documents WHERE dossier_code = '000.00.12.H12-250528-0009'")
+        assert kinds.fetchall() == [("result",)]
 
 
 def test_a_dossier_from_reception_to_signed_copy(browser: Any, site: dict[str, Any], tmp_path: Path) -> None:

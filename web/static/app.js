@@ -95,9 +95,9 @@
   }
 
   // Send ``file`` into dossier ``code``; the API's answer (its jobs) once it is in.
-  async function resumable(file, code, shown, piece) {
+  async function resumable(file, code, kind, shown, piece) {
     shown.say("hashing");
-    const body = JSON.stringify({ code, name: file.name, size: file.size, sha256: await sha256(file, piece, shown.bar) });
+    const body = JSON.stringify({ code, kind, name: file.name, size: file.size, sha256: await sha256(file, piece, shown.bar) });
     let upload = null, lost = false, tries = 0, fresh = 0;
     for (;;) {
       try {
@@ -137,12 +137,13 @@
   window.addEventListener("beforeunload", (e) => { if (sending) { e.preventDefault(); e.returnValue = ""; } });
   async function send_all(form, code, files, list, done) {
     const piece = Number(form.dataset.piece) || 4 * MiB;
+    const kind = form.elements.kind ? form.elements.kind.value : "component";  // a component, or the issued result
     const texts = upload_texts(form);
     const lines = Array.from(files).map((file) => [file, line(list, file, texts)]);
     sending += lines.length;
     for (const [file, shown] of lines) {
       try {
-        const answer = await resumable(file, code, shown, piece);
+        const answer = await resumable(file, code, kind, shown, piece);
         shown.bar(file.size);
         shown.say((answer.jobs || []).some((j) => j.created) ? "sent" : "again");
         done(answer, shown.item);
