@@ -201,7 +201,7 @@ def _run_scan(ctx: Context, run: lease.Run, work: Path) -> None:
         document = session.get(Document, doc_id)
         assert document is not None
         original_key, original_name, kind = document.original_key, document.original_name, document.kind
-        kept_fields = fields.record_values(document)  # a clerk's fields, for the new copy's XMP
+        kept_fields = fields.record_values(session, document)  # for the new copy's XMP
         room = limits.room(session, code, limit, besides=doc_id)
     limits.check(run.pages or 0, room, limit, original_name)  # counted at upload: refused before any OCR
     original = work / ("original" + Path(original_key).suffix)

@@ -40,12 +40,15 @@ from pyhanko_certvalidator.errors import (
 )
 from pyhanko_certvalidator.fetchers.requests_fetchers import RequestsFetcherBackend
 
+from digitize.xmp import register_prefix
 from signing import placement
 from signing.appearance import VIETNAM, Stamp, digitized_copy_lines, empty_appearance, text_stamp, vietnam_time
 from signing.errors import CertificateUnusable, NotAPdf, SigningError, require_pdf
 from signing.revocation import fetch_ocsp
 from signing.signers import AgencySigner
 from signing.verify import load_roots
+
+register_prefix()  # pyHanko writes a PDF/A-2 file's XMP again when it signs: keep sohoa's prefix
 
 _PDFA_1 = re.compile(rb"pdfaid:part(?:>\s*|=[\"'])1\b")
 
