@@ -5,6 +5,7 @@ transaction with the job's end."""
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import tempfile
 import time
@@ -105,6 +106,7 @@ class Made:
     alto: ObjectInfo
     signed: ObjectInfo | None = None
     signature: dict[str, str] | None = None
+    stamp_expires: dt.datetime | None = None  # of the signed copy's time stamp (the renewal selects by it)
 
     @property
     def kept(self) -> list[PageResult]:
@@ -122,7 +124,8 @@ def store(ctx: Context, work: Path, code: str, prefix: str, result: Result, *, s
     alto = put(f"{prefix}/alto-{sha256_file(alto_path)[:16]}.xml", alto_path, write_once=True)
     made = Made(code, result, pdfa, alto)
     if sign:
-        from signing.sign import sign_pdf  # pyHanko loads when a job first signs
+        from signing.renew import last_timestamp_expiry  # pyHanko loads when a job first signs
+        from signing.sign import sign_pdf
 
         signed_path = work / f"{result.output.stem}-signed.pdf"
         profile = ctx.signing()
@@ -133,6 +136,7 @@ def store(ctx: Context, work: Path, code: str, prefix: str, result: Result, *, s
         # Signed results are kept under COMPLIANCE retention on S3 (read-only files on disk).
         key = f"{prefix}/signed-{sha256_file(signed_path)[:16]}.pdf"
         made.signed = put(key, signed_path, write_once=True, retain=True)
+        made.stamp_expires = last_timestamp_expiry(signed_path)
     return made
 
 
@@ -142,6 +146,7 @@ def record(session: Session, document: Document, made: Made, run: lease.Run | No
     document.pdfa_key, document.pdfa_sha256 = made.pdfa.key, made.pdfa.sha256
     document.signed_key = made.signed.key if made.signed else None
     document.signed_sha256 = made.signed.sha256 if made.signed else None
+    document.stamp_expires, document.stamp_sha256 = made.stamp_expires, document.signed_sha256
     document.alto_key = made.alto.key
     document.page_count = len(made.kept)
     document.notices = made.result.notices  # shown on the document and its dossier
