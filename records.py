@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 # Decree 30/2020/NĐ-CP, appendix III: the type names and their abbreviations in a document's
@@ -126,6 +126,28 @@ DOCUMENT_FIELDS: tuple[Field, ...] = (
     Field("notes", "Ghi chú", "Notes", max_length=2000),
 )
 READ_FROM_PAGE = ("number", "issued_on", "type", "subject", "issuer", "signer", "signer_title", "authority")
+
+# The PDF/A's XMP (digitize/xmp.py): the document's fields that have a Dublin Core element are
+# written as Dublin Core (``Field.dc``), but for dc:identifier, which holds the dossier code, and
+# dc:relation; every other one as a property of sohoa's own namespace under its key
+# (sohoa:identifier, sohoa:number, sohoa:signer…), with the
+# dossier's fields that place the document in its record (its title, retention, information
+# symbol and paper dossier code) as sohoa:dossier_<key>. The namespace is declared in the file
+# with a PDF/A extension schema; its URI names this version of the table and never changes
+# meaning: a field added keeps it, a field whose meaning changes takes a new name.
+XMP_NAMESPACE = "https://sohoa.vn/ns/1.0/"
+XMP_PREFIX = "sohoa"
+NOT_AS_DC = ("", "identifier", "relation")
+DOSSIER_IN_DOCUMENT = ("title", "retention", "information_symbol", "paper_code")
+
+
+def xmp_fields() -> tuple[Field, ...]:
+    """The sohoa properties, in the order the extension schema declares them."""
+    dossier = {f.key: f for f in DOSSIER_FIELDS}
+    return tuple(f for f in DOCUMENT_FIELDS if f.dc in NOT_AS_DC) + tuple(
+        replace(dossier[key], key=f"dossier_{key}", vi=f"Hồ sơ: {dossier[key].vi}", en=f"Dossier: {dossier[key].en}")
+        for key in DOSSIER_IN_DOCUMENT
+    )
 
 
 class InvalidField(ValueError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import resource
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -14,12 +15,12 @@ import pikepdf
 import pikepdf.pdfa
 from PIL import Image, TiffImagePlugin
 
-from digitize import rows, textlayer
+from digitize import rows, textlayer, xmp
 from digitize.deskew import unskew
 from digitize.errors import DigitizeError
 from digitize.ingest import Page
 from digitize.reading import Reading
-from digitize.validate import validated
+from digitize.validate import check_pdfa
 
 _COLORSPACE = {"1": "/DeviceGray", "L": "/DeviceGray", "RGB": "/DeviceRGB"}
 
@@ -30,32 +31,39 @@ class Metadata:
     identifier: str = ""  # the dossier code
     language: str = "vi"
     creator_tool: str = "sohoa"
-    record: dict[str, Any] = field(default_factory=dict)  # the document's fields (records.DOCUMENT_FIELDS)
+    record: dict[str, Any] = field(default_factory=dict)  # the fields for its XMP (records.xmp_fields, DC)
 
 
-# The document's fields carried into the XMP, as Dublin Core (records.DOCUMENT_FIELDS names
-# the element of each). Only Dublin Core: pikepdf's PDF/A validator, which every file passes
-# before it is kept, admits no extension schema, so the circular's other fields stay in the
-# catalog and its packages.
-_DC_LISTS = {"creator", "date", "type", "subject"}  # ordered or unordered arrays in XMP
+# The document's fields carried into the XMP as Dublin Core (records.DOCUMENT_FIELDS names the
+# element of each); the others go into sohoa's namespace (digitize.xmp).
+_DC_LISTS = {"creator", "date", "type", "subject", "language"}  # ordered or unordered arrays in XMP
 
 
 def from_page(read: dict[str, Any]) -> dict[str, Any]:
-    """The values digitize.metadata read (its ``Found`` objects), as a record's fields."""
-    return {key: found.value for key, found in read.items() if found is not None and found.value}
+    """The values digitize.metadata read (its ``Found`` objects), as a record's fields (the
+    symbol is the number's part after its slash, as service.fields fills it)."""
+    values = {key: found.value for key, found in read.items() if found is not None and found.value}
+    if "/" in values.get("number", ""):
+        values["symbol"] = values["number"].partition("/")[2]
+    return values
 
 
-def _dublin_core(xmp: Any, record: dict[str, Any]) -> None:
-    from records import DOCUMENT_FIELDS
+def _dublin_core(metadata: Any, record: dict[str, Any]) -> None:
+    from records import DOCUMENT_FIELDS, NOT_AS_DC, InvalidField, clean
 
     for f in DOCUMENT_FIELDS:
-        value = record.get(f.key)
-        if not value or not f.dc or f.dc in ("identifier", "language", "relation"):
-            continue  # the dossier code and language are written already
+        if f.dc in NOT_AS_DC:
+            continue  # dc:identifier holds the dossier code
+        try:
+            value = clean(f, record.get(f.key))
+        except InvalidField:
+            continue  # a reading the field does not take (a date that is no date) is left for a clerk
+        if value is None:
+            continue
         if f.dc in _DC_LISTS:
-            xmp[f"dc:{f.dc}"] = list(value) if isinstance(value, list) else [str(value)]
+            metadata[f"dc:{f.dc}"] = list(value) if isinstance(value, list) else [str(value)]
         else:
-            xmp[f"dc:{f.dc}"] = str(value)
+            metadata[f"dc:{f.dc}"] = str(value)
 
 
 def _png_idat(path: Path) -> tuple[bytes, int, int, int]:
@@ -242,19 +250,35 @@ def assemble(page_pdfs: Sequence[Path], output: Path, meta: Metadata, flavour: s
             for page in src.pages:  # objects the pages share (a spread's image) are copied once
                 out.pages.append(page)
                 out.pages[-1].obj.Resources.Font.OCR = font
-        with out.open_metadata(set_pikepdf_as_editor=False) as xmp:
-            xmp["dc:title"] = meta.title
+        with out.open_metadata(set_pikepdf_as_editor=False) as metadata:
+            metadata["dc:title"] = meta.title
             if meta.identifier:
-                xmp["dc:identifier"] = meta.identifier
-            xmp["dc:language"] = [meta.language]
-            _dublin_core(xmp, meta.record)
-            xmp["xmp:CreatorTool"] = meta.creator_tool
-            xmp["pdf:Producer"] = f"sohoa, pikepdf {pikepdf.__version__}"
-        try:
-            validated(lambda: pikepdf.pdfa.save(out, output, flavour))
-        except pikepdf.pdfa.PdfaError as e:
-            findings = "; ".join(f"{f.rule}: {f.message}" for f in e.report.findings[:5])
+                metadata["dc:identifier"] = meta.identifier
+            metadata["dc:language"] = [meta.language]
+            _dublin_core(metadata, meta.record)
+            metadata["xmp:CreatorTool"] = meta.creator_tool
+            metadata["pdf:Producer"] = f"sohoa, pikepdf {pikepdf.__version__}"
+        # The dossier code and page count as the file has them, whatever the record says.
+        coded = {"dossier_code": meta.identifier} if meta.identifier else {}
+        _save(out, output, flavour, {**meta.record, **coded, "page_count": len(out.pages)})
+
+
+def _save(pdf: pikepdf.Pdf, output: Path, flavour: str, record: dict[str, Any]) -> None:
+    """Prepared for PDF/A by pikepdf (its XMP written anew), the record's sohoa properties added
+    to that XMP, written beside ``output`` and moved there only once it passed validation (as
+    pikepdf.pdfa.save does, but with the extension schema its validator would refuse)."""
+    pikepdf.pdfa.prepare(pdf, flavour)
+    pdf.Root.Metadata.write(xmp.with_fields(pdf.Root.Metadata.read_bytes(), record))
+    written = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+    try:
+        pdf.save(written, **pikepdf.pdfa.resolve_save_kwargs(flavour))
+        status = check_pdfa(written, flavour)
+        if not status.passed:
+            findings = "; ".join(status.findings[:5])
             raise DigitizeError(
                 f"Tệp PDF/A-{flavour} tạo ra không đạt kiểm tra: {findings}",
                 f"The PDF/A-{flavour} output failed validation: {findings}",
-            ) from e
+            )
+        os.replace(written, output)
+    finally:
+        written.unlink(missing_ok=True)

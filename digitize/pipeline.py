@@ -478,7 +478,7 @@ def digitize(
     a pool of their own, so a page waiting for its tiles never holds up the tiles. With
     ``idle_cpu`` (a server's jobs) the page and tile threads use only CPU nothing else wants.
     The document's fields (number, date, type… read from its pages, and ``record``'s, which win)
-    go into the XMP as Dublin Core where they fit."""
+    go into the XMP: Dublin Core where they fit, the others in sohoa's namespace (digitize.xmp)."""
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="sohoa-", dir=workdir) as tmp:
         opts = Options(

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from digitize.metadata import Found, as_json
 from errors import SohoaError
-from records import DOCUMENT_FIELDS, DOSSIER_FIELDS, READ_FROM_PAGE, InvalidField, clean, clean_all
+from records import DOCUMENT_FIELDS, DOSSIER_FIELDS, DOSSIER_IN_DOCUMENT, READ_FROM_PAGE, InvalidField, clean, clean_all
 from service.context import Context, audit
 from storage import Document, Dossier, lifecycle
 from storage.catalog import find_document, iso
@@ -91,9 +91,24 @@ def prefill(document: Document, read: dict[str, Found | None]) -> None:
     document.read = as_json(read)
 
 
-def record_values(document: Document) -> dict[str, Any]:
-    """The fields set on a document, for its PDF/A's XMP when it is digitized again."""
-    return {k: v for k, v in document_fields(document).items() if v not in (None, "", []) and k not in DERIVED}
+def record_values(session: Session, document: Document) -> dict[str, Any]:
+    """What the document's new PDF/A's XMP takes from the catalog when it is digitized (again):
+    the fields a clerk set (those still as the last reading left them follow the new reading, as
+    ``prefill`` does), its order and dossier code, and the dossier's fields that place it in its
+    record (records.DOSSIER_IN_DOCUMENT, as dossier_<key>)."""
+    read = {k: v["value"] for k, v in (document.read or {}).items() if v}
+    if "/" in read.get("number", ""):
+        read["symbol"] = read["number"].partition("/")[2]
+    values = {
+        k: v
+        for k, v in document_fields(document).items()
+        if v not in (None, "", []) and k != "page_count" and read.get(k) != v
+    }
+    dossier = session.get(Dossier, document.dossier_code)
+    if dossier is not None:
+        of_dossier = dossier_fields(session, dossier)
+        values.update({f"dossier_{k}": of_dossier[k] for k in DOSSIER_IN_DOCUMENT if of_dossier[k] not in (None, "")})
+    return values
 
 
 def update_document(session: Session, code: str, number: int, values: dict[str, Any], *, actor: str) -> None:

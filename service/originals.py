@@ -32,17 +32,20 @@ def keep(ctx: Context, run: lease.Run, original: Path, name: str, work: Path) ->
     """Record the signed PDF as its document's signed version, its pages' text indexed; the
     job's result: the verification of its signatures and a notice saying it was kept."""
     from signing import verify_pdf  # pyHanko loads in the worker only
+    from signing.renew import last_timestamp_expiry
 
     code, doc_id = run.code, run.document_id
     assert code is not None and doc_id is not None
     report = verify_pdf(original, ctx.trust_roots())
     texts = programs.pdf_text(original, work / "text.txt", label=name)
+    expires = last_timestamp_expiry(original)  # the renewal selects by it
     with ctx.sessions.begin() as session:
         lifecycle.check_open(session, code, "ghi bản điện tử", "recording an electronic original")
         document = session.get(Document, doc_id)
         assert document is not None
         storage.search.forget_pages(session, document)
         document.signed_key, document.signed_sha256 = document.original_key, document.original_sha256
+        document.stamp_expires, document.stamp_sha256 = expires, document.original_sha256
         document.page_count = len(texts)
         document.notices = [KEPT]  # shown on the document and its dossier
         for number, text in enumerate(texts, start=1):

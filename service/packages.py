@@ -184,15 +184,20 @@ def _catalog(session: Session, dossier: Dossier, documents: list[Document], path
     return json.dumps(body, ensure_ascii=False, indent=1).encode()
 
 
+# Catalog columns the description leaves out: keys and hashes (in METS and PREMIS), internals.
+_HIDDEN = frozenset(
+    {"original_key", "pdfa_key", "signed_key", "alto_key", "stamp_sha256", "notices", "removed_at", "record", "id"}
+)
+
+
 def descriptive_fields(
     session: Session, dossier: Dossier, documents: list[Document]
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The fields the package describes: the dossier's and each document's catalog fields and the
     circular's (05/2025/TT-BNV, records.py: type, number, issuer, access mode…), keys and hashes
     left out (they are in METS and PREMIS)."""
-    hidden = {"original_key", "pdfa_key", "signed_key", "alto_key", "notices", "removed_at", "id", "record"}
     described = {**{k: v for k, v in row(dossier).items() if k != "record"}, **fields.dossier_fields(session, dossier)}
-    items = [{**{k: v for k, v in row(d).items() if k not in hidden}, **fields.document_fields(d)} for d in documents]
+    items = [{**{k: v for k, v in row(d).items() if k not in _HIDDEN}, **fields.document_fields(d)} for d in documents]
     return described, items
 
 

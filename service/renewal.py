@@ -12,7 +12,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 
 import storage.manifest
 from checksums import sha256_file
@@ -38,31 +38,57 @@ class _Due:
     expires: dt.datetime
 
 
-def _signed(ctx: Context) -> list[tuple[str, int, int, str]]:
-    query = select(Document.dossier_code, Document.id, Document.number, Document.signed_key).where(
-        Document.signed_key.is_not(None), Document.removed_at.is_(None)
-    )
+def _candidates(ctx: Context, limit: dt.datetime) -> tuple[list[_Due], list[int]]:
+    """One query: the signed versions whose last time stamp expires before ``limit``, and the
+    documents whose signed version's expiry is not known yet (signed before it was kept)."""
+    unknown = Document.stamp_sha256.is_distinct_from(Document.signed_sha256)
+    query = select(Document.id, Document.dossier_code, Document.number, Document.signed_key,
+                   Document.stamp_expires, unknown.label("unknown")).where(
+        Document.signed_key.is_not(None), Document.removed_at.is_(None), or_(unknown, Document.stamp_expires <= limit)
+    )  # fmt: skip
+    known, unread = [], []
     with ctx.sessions() as session:
-        return [(c, i, n, k) for c, i, n, k in session.execute(query.order_by(Document.id)) if k]
+        for document, code, number, key, expires, not_read in session.execute(query.order_by(Document.id)):
+            if not_read:
+                unread.append(document)
+            elif expires is not None:
+                known.append(_Due(code, document, number, key or "", expires))
+    return known, unread
+
+
+def _read(ctx: Context, document: int, work: Path) -> _Due | None:
+    """A signed version's last time stamp expiry, read from its file once and kept (unless the
+    version changed meanwhile)."""
+    from signing.renew import last_timestamp_expiry
+
+    with ctx.sessions() as session:
+        row = session.get(Document, document)
+        if row is None or not row.signed_key:
+            return None
+        code, number, key, sha = row.dossier_code, row.number, row.signed_key, row.signed_sha256
+    local = work / "current.pdf"
+    ctx.store.get_file(key, local)
+    expires = last_timestamp_expiry(local)
+    with ctx.sessions.begin() as session:
+        session.execute(
+            update(Document)
+            .where(Document.id == document, Document.signed_sha256 == sha)
+            .values(stamp_expires=expires, stamp_sha256=sha)
+        )
+    return None if expires is None else _Due(code, document, number, key, expires)
 
 
 def due(ctx: Context, window: dt.timedelta, work: Path) -> list[_Due]:
     """Signed files whose last time stamp's certificate expires before now + ``window`` (files
-    without a time stamp, B-B, have nothing to renew)."""
-    from signing.renew import last_timestamp_expiry
-
+    without a time stamp, B-B, have nothing to renew), from the catalog: a file is read only
+    when its version's expiry is not known yet."""
     limit = dt.datetime.now(dt.UTC) + window
-    found = []
-    for code, document, number, key in _signed(ctx):
-        local = work / "current.pdf"
-        ctx.store.get_file(key, local)
-        expires = last_timestamp_expiry(local)
-        if expires is not None and expires <= limit:
-            found.append(_Due(code, document, number, key, expires))
-    return found
+    known, unread = _candidates(ctx, limit)
+    found = known + [item for document in unread if (item := _read(ctx, document, work)) is not None]
+    return sorted((item for item in found if item.expires <= limit), key=lambda item: item.document)
 
 
-def _keep(ctx: Context, item: _Due, renewed: Path) -> str:
+def _keep(ctx: Context, item: _Due, renewed: Path, expires: dt.datetime | None) -> str:
     """Store the renewed file as the document's new signed version, unless the document changed
     meanwhile (signed again, replaced): then the renewal is dropped, the next run looks again."""
     sha = sha256_file(renewed)
@@ -73,7 +99,9 @@ def _keep(ctx: Context, item: _Due, renewed: Path) -> str:
             session,
             update(Document)
             .where(Document.id == item.document, func.coalesce(Document.signed_key, "") == item.key)
-            .values(signed_key=stored.key, signed_sha256=stored.sha256),
+            .values(
+                signed_key=stored.key, signed_sha256=stored.sha256, stamp_expires=expires, stamp_sha256=stored.sha256
+            ),
         )
         if not moved:
             raise SohoaError(
@@ -110,7 +138,7 @@ def _renew_one(ctx: Context, item: _Due, work: Path, window: dt.timedelta) -> st
             "another one (SOHOA_TSA_URL).",
             field="SOHOA_TSA_URL",
         )
-    return _keep(ctx, item, renewed)
+    return _keep(ctx, item, renewed, new_expiry)
 
 
 def renew(ctx: Context, *, dry_run: bool = False, window_days: int | None = None) -> RenewalReport:

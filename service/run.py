@@ -5,6 +5,7 @@ transaction with the job's end."""
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import tempfile
 import time
@@ -106,6 +107,7 @@ class Made:
     alto: ObjectInfo
     signed: ObjectInfo | None = None
     signature: dict[str, str] | None = None
+    stamp_expires: dt.datetime | None = None  # of the signed copy's time stamp (the renewal selects by it)
 
     @property
     def kept(self) -> list[PageResult]:
@@ -123,7 +125,8 @@ def store(ctx: Context, work: Path, code: str, prefix: str, result: Result, *, s
     alto = put(f"{prefix}/alto-{sha256_file(alto_path)[:16]}.xml", alto_path, write_once=True)
     made = Made(code, result, pdfa, alto)
     if sign:
-        from signing.sign import sign_pdf  # pyHanko loads when a job first signs
+        from signing.renew import last_timestamp_expiry  # pyHanko loads when a job first signs
+        from signing.sign import sign_pdf
 
         signed_path = work / f"{result.output.stem}-signed.pdf"
         profile, signer = agencies.signing(ctx, code), agencies.signer(ctx, code)
@@ -132,6 +135,7 @@ def store(ctx: Context, work: Path, code: str, prefix: str, result: Result, *, s
         # Signed results are kept under COMPLIANCE retention on S3 (read-only files on disk).
         key = f"{prefix}/signed-{sha256_file(signed_path)[:16]}.pdf"
         made.signed = put(key, signed_path, write_once=True, retain=True)
+        made.stamp_expires = last_timestamp_expiry(signed_path)
     return made
 
 
@@ -141,6 +145,7 @@ def record(session: Session, document: Document, made: Made, run: lease.Run | No
     document.pdfa_key, document.pdfa_sha256 = made.pdfa.key, made.pdfa.sha256
     document.signed_key = made.signed.key if made.signed else None
     document.signed_sha256 = made.signed.sha256 if made.signed else None
+    document.stamp_expires, document.stamp_sha256 = made.stamp_expires, document.signed_sha256
     document.alto_key = made.alto.key
     document.page_count = len(made.kept)
     document.notices = made.result.notices  # shown on the document and its dossier
@@ -200,7 +205,7 @@ def _run_scan(ctx: Context, run: lease.Run, work: Path) -> None:
         document = session.get(Document, doc_id)
         assert document is not None
         original_key, original_name, kind = document.original_key, document.original_name, document.kind
-        kept_fields = fields.record_values(document)  # a clerk's fields, for the new copy's XMP
+        kept_fields = fields.record_values(session, document)  # for the new copy's XMP
         room = limits.room(session, code, limit, besides=doc_id)
     limits.check(run.pages or 0, room, limit, original_name)  # counted at upload: refused before any OCR
     original = work / ("original" + Path(original_key).suffix)

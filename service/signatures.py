@@ -86,8 +86,10 @@ def _store_signed_version(
 ) -> DocumentSigned:
     """Keep a newly signed version (retained) and make it the document's latest, unless another
     signature was added to the same base version meanwhile: then this one would drop it."""
+    from signing.renew import last_timestamp_expiry  # pyHanko loads when first needed
+
     code, document_id = target.code, target.document_id
-    sha = sha256_file(signed)
+    sha, expires = sha256_file(signed), last_timestamp_expiry(signed)  # the renewal selects by the expiry
     stored = ctx.store.put_file(
         f"{dossier_prefix(code)}/documents/{document_id}/signed-{sha[:16]}.pdf", signed, write_once=True, retain=True
     )
@@ -97,7 +99,9 @@ def _store_signed_version(
             session,
             update(Document)
             .where(Document.id == document_id, func.coalesce(Document.signed_key, Document.pdfa_key) == target.key)
-            .values(signed_key=stored.key, signed_sha256=stored.sha256),
+            .values(
+                signed_key=stored.key, signed_sha256=stored.sha256, stamp_expires=expires, stamp_sha256=stored.sha256
+            ),
         )
         if not moved:
             raise lifecycle.TransitionRefused(

@@ -4,6 +4,7 @@ stamp over everything (PAdES B-LTA, ETSI EN 319 142-1 5.5)."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,13 +15,15 @@ from pyhanko.pdf_utils.misc import PdfReadError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import signers
 from pyhanko.sign.general import extract_certificate_info
+from pyhanko.sign.signers.pdf_signer import TimestampDSSContentSettings
 from pyhanko.sign.timestamps.api import TimeStamper
 from pyhanko.sign.validation import add_validation_info
+from pyhanko.sign.validation.dss import DocumentSecurityStore, collect_validation_info
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.fetchers.requests_fetchers import RequestsFetcherBackend
 
 from signing.errors import NotAPdf
-from signing.sign import atomic_write
+from signing.sign import add_timestamp_field, atomic_write, is_pdfa1, open_writer
 from signing.verify import load_roots
 
 
@@ -53,6 +56,27 @@ def last_timestamp_expiry(path: Path) -> dt.datetime | None:
     return None
 
 
+def _renew_pdfa1(src: Path, dst: Path, timestamper: TimeStamper, context: ValidationContext) -> None:
+    """The same for a PDF/A-1 file, in one revision written by the writer that keeps it PDF/A-1
+    (pyHanko's own would make it PDF 1.7 with Info and XMP out of step): the last time stamp's
+    (or signature's) fresh revocation data, a field for the new time stamp with an appearance,
+    then the time stamp with its own chain's data, as sign.py's B-LTA seal on PDF/A-1 does."""
+    with src.open("rb") as f, atomic_write(dst) as out:
+        writer = open_writer(f)
+        reader = writer.prev
+        last = (reader.embedded_timestamp_signatures or reader.embedded_regular_signatures)[-1]
+        paths = asyncio.run(collect_validation_info(last, context))
+        DocumentSecurityStore.supply_dss_in_writer(writer, None, paths=paths, validation_context=context)
+        field = add_timestamp_field(writer)
+        signers.PdfTimeStamper(timestamper, field_name=field).timestamp_pdf(
+            writer,
+            "sha256",
+            validation_context=context,
+            output=out,
+            dss_settings=TimestampDSSContentSettings(include_vri=False, update_before_ts=True),
+        )
+
+
 def renew_timestamp(
     src: Path,
     dst: Path,
@@ -72,6 +96,9 @@ def renew_timestamp(
         revocation_mode="soft-fail",
         fetcher_backend=RequestsFetcherBackend(per_request_timeout=15),
     )
+    with src.open("rb") as f:
+        if is_pdfa1(PdfFileReader(f, strict=False)):
+            return _renew_pdfa1(src, dst, timestamper, context)
     refreshed = dst.with_name(f"{dst.name}.dss")
     try:
         with src.open("rb") as f:

@@ -40,12 +40,15 @@ from pyhanko_certvalidator.errors import (
 )
 from pyhanko_certvalidator.fetchers.requests_fetchers import RequestsFetcherBackend
 
+from digitize.xmp import register_prefix
 from signing import placement
 from signing.appearance import VIETNAM, Stamp, digitized_copy_lines, empty_appearance, text_stamp, vietnam_time
 from signing.errors import CertificateUnusable, NotAPdf, SigningError, require_pdf
 from signing.revocation import fetch_ocsp
 from signing.signers import AgencySigner
 from signing.verify import load_roots
+
+register_prefix()  # pyHanko writes a PDF/A-2 file's XMP again when it signs: keep sohoa's prefix
 
 _PDFA_1 = re.compile(rb"pdfaid:part(?:>\s*|=[\"'])1\b")
 
@@ -65,14 +68,19 @@ class _PdfA1Writer(IncrementalPdfFileWriter):
         pass
 
 
-def open_writer(f: BinaryIO) -> IncrementalPdfFileWriter:
-    """An incremental writer for a file to sign, one that keeps PDF/A-1 for a PDF/A-1 file."""
-    reader = PdfFileReader(f, strict=False)
+def is_pdfa1(reader: PdfFileReader) -> bool:
+    """Whether the file's XMP declares PDF/A-1."""
     try:
         xmp = reader.root["/Metadata"].get_object().data
     except (KeyError, AttributeError):
         xmp = b""
-    return (_PdfA1Writer if _PDFA_1.search(xmp) else IncrementalPdfFileWriter).from_reader(reader)
+    return _PDFA_1.search(xmp) is not None
+
+
+def open_writer(f: BinaryIO) -> IncrementalPdfFileWriter:
+    """An incremental writer for a file to sign, one that keeps PDF/A-1 for a PDF/A-1 file."""
+    reader = PdfFileReader(f, strict=False)
+    return (_PdfA1Writer if is_pdfa1(reader) else IncrementalPdfFileWriter).from_reader(reader)
 
 
 def _dss_settings(writer: IncrementalPdfFileWriter) -> DSSContentSettings:
@@ -84,7 +92,7 @@ def _dss_settings(writer: IncrementalPdfFileWriter) -> DSSContentSettings:
     return DSSContentSettings()
 
 
-def _add_timestamp_field(writer: IncrementalPdfFileWriter) -> str:
+def add_timestamp_field(writer: IncrementalPdfFileWriter) -> str:
     """The field for B-LTA's document time stamp on a PDF/A-1 file, made in the signature's
     revision: an invisible widget (zero size, Print flag: PDF/A-1 forbids Hidden) with an
     empty appearance, since PDF/A-1 wants one for every widget (PDFBox Preflight 5.3.1).
@@ -305,7 +313,7 @@ def sign_pdf(
         stamp = stamp(moment) if callable(stamp) else stamp
         # PDF/A-1 at B-LTA: signed at B-LT, then sealed by a writer that keeps it PDF/A-1.
         seal_separately = level == "B-LTA" and isinstance(writer, _PdfA1Writer)
-        seal_field = _add_timestamp_field(writer) if seal_separately else ""
+        seal_field = add_timestamp_field(writer) if seal_separately else ""
         meta = signers.PdfSignatureMetadata(
             field_name=name,
             md_algorithm="sha256",

@@ -134,6 +134,11 @@ class Document(Base):
     pdfa_sha256: Mapped[str | None] = mapped_column(String(64))
     signed_key: Mapped[str | None] = mapped_column(String(300))
     signed_sha256: Mapped[str | None] = mapped_column(String(64))
+    # When the certificate of the last time stamp in the signed version expires (None: it has
+    # none, B-B), as read from the version whose SHA-256 is ``stamp_sha256``: the daily renewal
+    # selects by it and reads only a file whose version it has not read (service.renewal).
+    stamp_expires: Mapped[dt.datetime | None] = mapped_column(index=True)
+    stamp_sha256: Mapped[str | None] = mapped_column(String(64))
     alto_key: Mapped[str | None] = mapped_column(String(300))  # words with boxes (ALTO v4)
     page_count: Mapped[int] = mapped_column(Integer, default=0)
     # What a person should know about its pages (low resolution, a drawing under 300 dpi…), from

@@ -18,7 +18,7 @@ import records
 import storage.manifest
 from cli import app
 from digitize.metadata import Found
-from service import access, run
+from service import access, fields, run
 from service.context import context
 from storage import AuditEvent, Document
 
@@ -40,6 +40,7 @@ def test_values_are_checked_by_their_field() -> None:
     assert records.clean(by_key["subject"], " Ve\u0301 vie\u0323\u0302c ") == "Vé việc"  # NFC, trimmed
     assert records.clean(by_key["type"], None) is None
     for key, bad in (("issued_on", "05/02/2025"), ("type", "Quyet dinh"), ("access_mode", "open"),
+                     ("reliability", "copy"), ("physical_condition", "torn"), ("urgency", "urgent"),
                      ("page_count", -1), ("keywords", "a, b"), ("number", "125 QĐ UBND"),
                      ("subject", "a\x00b"), ("keywords", ["a\x07"])):  # fmt: skip
         with pytest.raises(records.InvalidField) as e:
@@ -72,7 +73,7 @@ def test_fields_read_edited_audited_and_searched(
     monkeypatch.setenv("SOHOA_DATABASE_URL", catalog_url)
     ctx = context()
     with ctx.sessions.begin() as s:
-        document = add(s, CODE, [])
+        document = add(s, CODE, [], title="Hồ sơ thử")
         run.record(s, document, _digitized(READ))
         add(s, "000.00.13.H13-250601-0002", ["Quyết định khác"])
     clerk = _client("clerk")
@@ -98,12 +99,17 @@ def test_fields_read_edited_audited_and_searched(
         assert r.status_code == 422 and r.json()["field"] == field, r.text
     assert _client("scanner").patch(url, json={"number": "1/QĐ-UBND"}).status_code == 403
 
-    # Read again (a new scan): the clerk's number stays, what no one changed follows the page.
+    # Read again (a new scan): the clerk's number stays, what no one changed follows the page; the
+    # new copy's XMP takes the clerk's fields from the catalog and the rest from its new reading.
     with ctx.sessions.begin() as s:
         document = s.scalars(select(Document).where(Document.dossier_code == CODE)).one()
+        assert fields.record_values(s, document) == {
+            "number": "126/QĐ-UBND", "access_mode": "public", "keywords": ["đất đai"], "dossier_code": CODE,
+            "order": 1, "dossier_title": "Hồ sơ thử",
+        }  # fmt: skip
         run.record(s, document, _digitized({**READ, "issuer": Found("SỞ Y TẾ TỈNH BẮC NINH", 0.9)}))
-    fields = _document(clerk)["fields"]
-    assert fields["number"] == "126/QĐ-UBND" and fields["issuer"] == "SỞ Y TẾ TỈNH BẮC NINH"
+    shown = _document(clerk)["fields"]
+    assert shown["number"] == "126/QĐ-UBND" and shown["issuer"] == "SỞ Y TẾ TỈNH BẮC NINH"
 
     archivist = _client("archivist")
     for params, total in (

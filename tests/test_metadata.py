@@ -15,6 +15,7 @@ from digitize import Source, digitize, metadata
 from digitize.ocr import Line, Word
 from digitize.validate import check_pdfa
 from preflight import preflight
+from records import XMP_NAMESPACE
 
 W, H = 2480, 3508  # A4 at 300 dpi
 ROOT = Path(__file__).resolve().parent.parent
@@ -218,6 +219,9 @@ def test_the_cli_writes_the_fields_and_the_xmp_carries_them(tmp_path: Path) -> N
     with pikepdf.open(out) as pdf, pdf.open_metadata() as xmp:
         assert xmp["dc:type"] == {doc.truth["type"]} and xmp["dc:date"] == [doc.truth["issued_on"]]
         assert xmp["dc:creator"] == [doc.truth["issuer"]] and xmp["dc:description"] == doc.truth["subject"]
+        # the rest in sohoa's namespace, declared by the packet's extension schema (tests/test_xmp.py)
+        own = {key: xmp.get(f"{{{XMP_NAMESPACE}}}{key}") for key in ("number", "signer", "signer_title", "page_count")}
+        assert own == {**{k: doc.truth[k] for k in ("number", "signer", "signer_title")}, "page_count": "1"}
     assert check_pdfa(out).passed
     assert preflight(out).passed
 
@@ -226,7 +230,7 @@ def test_the_cli_writes_the_fields_and_the_xmp_carries_them(tmp_path: Path) -> N
 def test_a_job_fills_the_documents_fields(data_dir: Path, tmp_path: Path) -> None:
     """A scan through the service's job (submit and run, as `sohoa process` does): the catalog has
     the fields read from its page, and the PDF/A stored carries them."""
-    from service import dossiers, scans
+    from service import dossiers, fields, scans
     from service.context import context
     from service.run import run_job
 
@@ -235,8 +239,20 @@ def test_a_job_fills_the_documents_fields(data_dir: Path, tmp_path: Path) -> Non
     render(doc, dpi=200, colour=True, seal=True, skew=1.5, seed=11).save(scan, dpi=(200, 200), quality=88)
     ctx, code = context(), "000.00.12.H12-250527-0001"
     accepted = scans.submit_scan(ctx, code, scan, scan.name, actor="test")
+    fields.update_dossier(ctx, code, {"paper_code": "HS-GIẤY-0125"}, actor="test")  # the dossier's, in the XMP too
+    with ctx.sessions.begin() as session:
+        fields.update_document(session, code, 1, {"handwriting": "Bút phê ở lề"}, actor="test")  # a clerk's, before
     run_job(ctx, accepted.id)
     [document] = dossiers.dossier_view(ctx, code).documents
     assert document.read is not None
     assert {k: document.fields[k] or "" for k in doc.truth} == doc.truth
     assert {k: v.value if v else "" for k, v in document.read.items()} == doc.truth
+    stored = tmp_path / "stored.pdf"
+    ctx.store.get_file(dossiers.document_version(ctx, code, 1, "pdfa", actor=None).key, stored)
+    with pikepdf.open(stored) as pdf, pdf.open_metadata() as xmp:
+        assert xmp["dc:type"] == {doc.truth["type"]} and xmp["dc:identifier"] == code
+        own = {key: xmp.get(f"{{{XMP_NAMESPACE}}}{key}") for key in ("number", "signer", "order", "handwriting")}
+        assert own == {"number": doc.truth["number"], "signer": doc.truth["signer"], "order": "1",
+                       "handwriting": "Bút phê ở lề"}  # fmt: skip
+        assert xmp.get(f"{{{XMP_NAMESPACE}}}dossier_paper_code") == "HS-GIẤY-0125"
+    assert check_pdfa(stored).passed

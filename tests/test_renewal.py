@@ -5,6 +5,7 @@ run lists without writing; a second run renews nothing; the worker schedules it 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 import subprocess
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SOHOA, _clear_caches
+from digitize.validate import check_pdfa
 from pki_server import SHORT_TSA_DAYS
 from service import audit as audit_log
 from service import dossiers, renewal
@@ -20,6 +22,7 @@ from service.queue import queue, renewal_schedule
 from service.run import run_job
 from service.scans import accept_scan
 from service.settings import Settings
+from storage.catalog import iso
 
 CODE = "000.00.12.H12-250527-0001"
 PASSWORD = b"mat-khau"
@@ -85,6 +88,8 @@ def test_a_time_stamp_near_its_end_is_renewed_once_as_a_new_version(  # type: ig
     report = verify_pdf(renewed, [pki.root_pem])
     assert report.ok and len(report.timestamps) == 1 and report.timestamps[0].ok, report.to_dict()
     assert all(s.intact and s.valid for s in report.signatures)
+    status = check_pdfa(renewed)  # still PDF/A, its XMP (with sohoa's fields) as pyHanko wrote it again
+    assert status.passed, status.findings
     new_expiry = last_timestamp_expiry(renewed)
     assert new_expiry is not None and new_expiry.year == 2050
 
@@ -93,6 +98,77 @@ def test_a_time_stamp_near_its_end_is_renewed_once_as_a_new_version(  # type: ig
     assert [(e.actor, (e.detail or {})["previous"], (e.detail or {})["key"]) for e in events] == [
         ("renewal", old_key, item.renewed)
     ]
+
+
+def test_the_daily_job_selects_from_the_catalog_and_opens_no_file_outside_the_window(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each signed version's last time stamp expiry is kept in the catalog when it is signed (here
+    a signed PDF kept as the electronic original, signed with the demo PKI's time stamp): the
+    job finds what is due with one query and reads no file to do so. A version signed before the
+    expiry was kept is read once, on the first run, and its expiry kept."""
+    import pikepdf
+    from sqlalchemy import update
+
+    from signing import sign_pdf
+    from signing.renew import last_timestamp_expiry
+    from storage import Document
+
+    ctx = context()
+    blank, signed = tmp_path / "blank.pdf", tmp_path / "ket-qua.pdf"
+    with pikepdf.new() as pdf:
+        pdf.add_blank_page()
+        pdf.save(blank)
+    sign_pdf(blank, signed, ctx.signer(), **ctx.signing().sign_kwargs())
+    job, _ = accept_scan(ctx, CODE, signed, signed.name)
+    run_job(ctx, job.id)
+    expires = last_timestamp_expiry(signed)
+    assert expires is not None
+    days = (expires - dt.datetime.now(dt.UTC)).days
+    reads: list[str] = []
+    get_file = ctx.store.get_file
+    monkeypatch.setattr(ctx.store, "get_file", lambda key, dest: (reads.append(key), get_file(key, dest))[-1])
+
+    assert renewal.renew(ctx, dry_run=True, window_days=days - 1).documents == [] and reads == []
+    [item] = renewal.renew(ctx, dry_run=True, window_days=days + 1).documents
+    assert (item.dossier, item.document_id, item.expires) == (CODE, 1, iso(expires)) and reads == []
+
+    with ctx.sessions.begin() as session:  # as a row signed before this revision
+        session.execute(update(Document).values(stamp_expires=None, stamp_sha256=None))
+    assert renewal.renew(ctx, dry_run=True, window_days=days - 1).documents == [] and len(reads) == 1
+    assert renewal.renew(ctx, dry_run=True, window_days=days - 1).documents == [] and len(reads) == 1
+    assert [d.expires for d in renewal.renew(ctx, dry_run=True, window_days=days + 1).documents] == [iso(expires)]
+    assert len(reads) == 1
+
+
+def test_a_pdfa_1b_file_stays_pdfa_1b_when_renewed(data_dir: Path, tmp_path: Path) -> None:
+    """pyHanko's own writer made a renewed PDF/A-1 file PDF 1.7, its Info and XMP out of step, the
+    new time stamp's widget without appearance (pikepdf 6.7.3-7, Preflight 5.3.1): a PDF/A-1
+    file is renewed by the writer that keeps it PDF/A-1, its XMP (sohoa's fields) untouched, once
+    from its signature's time stamp, then from its first document time stamp."""
+    import pikepdf
+    from test_xmp import _made
+
+    from preflight import preflight
+    from signing import sign_pdf, verify_pdf
+    from signing.renew import renew_timestamp
+
+    ctx = context()
+    profile = ctx.signing()  # the demo PKI: B-LT, its time stamp from the TSA in process
+    paths = [tmp_path / f"{n}.pdf" for n in ("signed", "renewed", "again")]
+    sign_pdf(_made(tmp_path, "1b"), paths[0], ctx.signer(), **profile.sign_kwargs())
+    for src, dst in itertools.pairwise(paths):
+        renew_timestamp(src, dst, profile.timestamper(), profile.trust_roots, profile.sign_kwargs()["crls"])
+        assert dst.read_bytes().startswith(src.read_bytes())  # an incremental update
+    status = check_pdfa(paths[-1])
+    assert status.passed and status.flavour == "1b", status.findings
+    report = verify_pdf(paths[-1], ctx.trust_roots())
+    assert report.ok and [t.ok for t in report.timestamps] == [True, True], report.to_dict()
+    with pikepdf.open(paths[0]) as signed, pikepdf.open(paths[-1]) as renewed:
+        assert renewed.Root.Metadata.read_bytes() == signed.Root.Metadata.read_bytes()
+        assert renewed.pdf_version == "1.4"
+    preflight_report = preflight(paths[-1])
+    assert preflight_report.passed, [str(e) for e in preflight_report.errors]
 
 
 def test_the_worker_renews_daily_at_the_hour_set() -> None:

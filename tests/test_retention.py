@@ -1,7 +1,7 @@
-"""Retention that binds: a dossier's retention code locks its originals, PDF/As, signed files and
-ALTO (S3 object lock, COMPLIANCE; permanent: legal hold too), a changed code only extends the locks,
-the filesystem store keeps objects read-only and the audit reports one that is not, and the
-retention report lists the dossiers whose period ends within a window."""
+"""Retention that binds: a dossier's retention code locks its originals, PDF/As, signed files,
+ALTO and the packages kept (S3 object lock, COMPLIANCE; permanent: legal hold too), a changed
+code only extends the locks, the filesystem store keeps objects read-only and the audit reports
+one that is not, and the retention report lists the dossiers whose period ends within a window."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from minio.error import S3Error
 
 import api
 from conftest import SOHOA, _clear_caches
-from service import access, dossiers, retention
+from service import access, dossiers, packages, retention
 from service.context import context
 from service.run import run_job
 from service.scans import accept_scan
@@ -26,7 +26,7 @@ from storage.audit import audit
 from storage.s3 import S3Store
 
 CODE = "000.00.12.H12-250527-0001"  # received 27 May 2025
-KINDS = ("original", "pdfa", "signed", "alto")
+KINDS = ("original", "pdfa", "signed", "alto", "package")
 
 
 def _scan_and_digitize(page_png: Path, code: str = CODE, retention_code: str = "10") -> None:
@@ -52,8 +52,13 @@ def on_s3(data_dir: Path, s3_url: str, monkeypatch: pytest.MonkeyPatch) -> S3Sto
 
 
 @pytest.mark.slow  # OCR and SeaweedFS
-def test_the_retention_code_locks_every_object_and_a_change_only_extends(on_s3: S3Store, page_png: Path) -> None:
+def test_the_retention_code_locks_every_object_and_a_change_only_extends(
+    on_s3: S3Store, page_png: Path, tmp_path: Path
+) -> None:
     _scan_and_digitize(page_png, retention_code="10")
+    package = tmp_path / "goi.zip"
+    package.write_bytes(b"".join(packages.export(context(), CODE, actor="Lưu trữ Lan")))
+    packages.keep(context(), CODE, package, actor="Lưu trữ Lan")  # `sohoa export --keep`: locked like the rest
     keys = _keys()
     assert set(KINDS) <= set(keys)
     ten_years = dt.datetime(2035, 5, 27, tzinfo=dt.UTC)

@@ -93,7 +93,7 @@ def test_catalog_uses_wal_and_migrations(tmp_path: Path) -> None:
     sessions = open_catalog(f"sqlite:///{tmp_path / 'w.db'}")
     with sessions() as s:
         assert s.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
-        assert s.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0011"
+        assert s.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0012"
 
 
 def test_migration_numbers_documents_within_their_dossier(catalog_url: str) -> None:
