@@ -17,6 +17,7 @@ from sqlalchemy import func, or_, select, update
 import storage.manifest
 from checksums import sha256_file
 from errors import SohoaError
+from service import agencies
 from service.context import Context, audit
 from service.dossiers import write_manifest
 from service.packages import RENEWED
@@ -119,7 +120,7 @@ def _keep(ctx: Context, item: _Due, renewed: Path, expires: dt.datetime | None) 
 def _renew_one(ctx: Context, item: _Due, work: Path, window: dt.timedelta) -> str:
     from signing.renew import last_timestamp_expiry, renew_timestamp
 
-    profile = ctx.signing()
+    profile = agencies.signing(ctx, item.code)  # the TSA of the dossier's agency, else the deployment's
     timestamper = profile.timestamper()
     if timestamper is None:
         raise SohoaError(
