@@ -997,11 +997,15 @@ class AgencyCreate(agencies.AgencyFields):
     code: str = Field(max_length=32, description="Mã cơ quan (phần đầu của mã hồ sơ), ví dụ 000.00.12.H12")
 
 
+class Agencies(BaseModel):
+    agencies: list[agencies.AgencyView]
+
+
 @app.get("/api/v1/agencies", tags=["cơ quan"])
-def list_agencies(who: Anyone) -> list[agencies.AgencyView]:
+def list_agencies(who: Anyone) -> Agencies:
     """Các cơ quan đã đăng ký (người dùng của một số cơ quan: các cơ quan đó và cấp dưới).
     / The registered agencies (a user of some agencies: those and the agencies under them)."""
-    return agencies.list_agencies(context(), who.agencies)
+    return Agencies(agencies=agencies.list_agencies(context(), who.agencies))
 
 
 @app.post("/api/v1/agencies", status_code=201, tags=["cơ quan"])

@@ -271,10 +271,14 @@ def job_view(job: Job) -> JobView:
 def seen_by(who: Principal) -> ColumnElement[bool]:
     """The jobs ``who`` sees: a station, those it posted; a user of some agencies, those of their
     dossiers and those they posted; anyone else, all."""
-    own = Job.posted_by == who.actor
-    if who.role == "scanner":
-        return own
-    return true() if who.agencies is None else or_(own, codes_within(Job.dossier_code, who.agencies))
+    return Job.posted_by == who.actor if who.role == "scanner" else _of_agencies(who)
+
+
+def _of_agencies(who: Principal) -> ColumnElement[bool]:
+    """The jobs of the dossiers of ``who``'s agencies and those they posted (every job: no agencies)."""
+    if who.agencies is None:
+        return true()
+    return or_(Job.posted_by == who.actor, codes_within(Job.dossier_code, who.agencies))
 
 
 def _no_job(job_id: str) -> NotFound:
@@ -299,7 +303,7 @@ def cancel_job(ctx: Context, job_id: str, by: Principal) -> JobView:
     """Cancel a queued or running job (a running one stops at its next page; nothing of it is
     recorded). A scanner station may cancel only the jobs of the scans it posted."""
     with ctx.sessions.begin() as session:
-        job = session.scalars(select(Job).where(Job.id == job_id, seen_by(by))).first()
+        job = session.scalars(select(Job).where(Job.id == job_id, _of_agencies(by))).first()
         if job is None:
             raise _no_job(job_id)
         if by.role == "scanner" and job.posted_by != by.actor:

@@ -157,7 +157,7 @@ def test_lists_hold_only_the_agencies_a_user_belongs_to(deployment: Deployment) 
     retention = client.get("/api/v1/retention?due_within=100y", headers=deployment.as_("commune archivist")).json()
     assert {d["code"] for d in retention["dossiers"]} <= {OWN[COMMUNE]}
     listed = client.get("/api/v1/agencies", headers=deployment.as_("district clerk")).json()
-    assert [a["code"] for a in listed] == [DISTRICT, COMMUNE]
+    assert [a["code"] for a in listed["agencies"]] == [DISTRICT, COMMUNE]
 
     # A clerk may not create another agency's dossier, nor open an upload to one.
     other = f"{DISTRICT}-250528-0002"
