@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from storage import Document, Dossier, Page, open_catalog  # noqa: E402
-from storage.search import fold, index_entries, metadata_text, search  # noqa: E402
+from storage.search import DocumentFilter, fold, index_entries, metadata_text, search  # noqa: E402
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -85,6 +85,11 @@ FILTERED = [  # (query, filters): the filters join the catalog tables
     ('"giấy chứng nhận"', {"procedure": "Cấp giấy chứng nhận quyền sử dụng đất", "status": "DIGITIZED"}),
     ("kết hôn vợ", {"procedure": "Đăng ký kết hôn"}),
     ("thuế", {"agency": "000.00.20.H20", "received_from": dt.date(2024, 1, 1), "received_to": dt.date(2024, 6, 30)}),
+    # The document's own fields (circular 05/2025/TT-BNV): type, number, issuer, date of issue.
+    ("đất", {"documents": DocumentFilter(type="Quyết định")}),
+    ("hộ tịch", {"documents": DocumentFilter(issuer="ubnd xa")}),
+    ("giấy", {"documents": DocumentFilter(issued_from=dt.date(2025, 3, 1), issued_to=dt.date(2025, 3, 31))}),
+    ("bản", {"documents": DocumentFilter(number="1234/QĐ-UBND")}),
 ]
 
 
@@ -108,6 +113,11 @@ PROCEDURES = [
     "Đăng ký khai tử",
 ]
 STATUSES = ["RECEIVED", "DIGITIZED", "SIGNED", "RETURNED"]
+# A document's fields (type and number symbol, issuer), drawn apart so the pages stay those of before.
+DOC_TYPES = [("Quyết định", "QĐ"), ("Tờ trình", "TTr"), ("Giấy chứng nhận", "GCN"), ("Thông báo", "TB"),
+             ("Biên bản", "BB"), ("Công văn", "CV"), ("Đơn", "Đ"), ("Giấy khai sinh", "KS")]  # fmt: skip
+ISSUERS = ["UBND xã An Bình", "UBND xã Phú Lộc", "UBND huyện Châu Thành", "Sở Tài nguyên và Môi trường",
+           "Sở Tư pháp", "Văn phòng đăng ký đất đai", "Công an huyện", "Chi cục Thuế"]  # fmt: skip
 
 # Queries per class, as typed with diacritics; the "without" classes fold them.
 ONE_WORD = ["đất", "giấy", "bản", "khai", "hôn", "thửa", "chứng", "thuế", "liệt", "đăng", "kiểm", "hổ", "dở", "nuôi"]
@@ -171,8 +181,18 @@ class Corpus:
     pages: list[dict[str, object]] = field(default_factory=list)
 
 
+def fields(rng: np.random.Generator, received: dt.date) -> dict[str, object]:
+    """A document's type, number, issuer and date of issue, with the keys search filters on."""
+    (doc_type, symbol), issuer = DOC_TYPES[int(rng.integers(0, len(DOC_TYPES)))], str(rng.choice(ISSUERS))
+    number = f"{int(rng.integers(1, 5000))}/{symbol}-UBND"
+    issued = received - dt.timedelta(days=int(rng.integers(0, 60)))
+    return {"doc_type": doc_type, "doc_number": number, "number_key": fold(number), "issuer": issuer,
+            "issuer_key": fold(issuer), "issued_on": issued}  # fmt: skip
+
+
 def make_corpus(n_pages: int, seed: int) -> Corpus:
     rng = np.random.default_rng(seed)
+    documents_rng = np.random.default_rng(seed + 1)
     words, probs = vocabulary(rng)
     texts = pages_text(rng, words, probs, n_pages)
     corpus = Corpus()
@@ -208,6 +228,7 @@ def make_corpus(n_pages: int, seed: int) -> Corpus:
                 "original_sha256": f"{document_id:064x}",
                 "original_size": 1,
                 "page_count": 0,
+                **fields(documents_rng, day),
             }
         )
         count = min(int(rng.integers(1, 17)), n_pages - page_id)
@@ -288,12 +309,19 @@ Query = tuple[str, dict[str, object]]
 
 
 def classes() -> dict[str, list[Query]]:
+    """Each class across all agencies, then scoped to one (a clerk's view: ``agencies``, each
+    query its own agency, or the one it filters on)."""
     with_marks = {"one word": ONE_WORD, "three words": THREE_WORDS, "phrase": PHRASES}
     out: dict[str, list[Query]] = {}
     for name, queries in with_marks.items():
         out[f"{name}, dấu"] = [(q, {}) for q in queries]
         out[f"{name}, no marks"] = [(fold(q), {}) for q in queries]
     out["filtered, dấu (extra)"] = FILTERED
+    for name, queries in list(out.items()):
+        out[f"{name}, one agency"] = [
+            (q, {**f, "agencies": (f.get("agency") or AGENCIES[k % len(AGENCIES)],)})
+            for k, (q, f) in enumerate(queries)
+        ]
     return out
 
 

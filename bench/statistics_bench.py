@@ -5,14 +5,19 @@ digitized in a year) received over twelve months by 20 districts and their 10 co
 under 50 procedures, each with 1 to 4 components (digitized 90 %, sealed 85 % of those), 70 %
 returned (one in ten late). Loads the same rows into a SQLite file and a fresh PostgreSQL schema
 (dropped afterwards), then times the statistics as the API asks for them, beside a plain
-``SELECT count(*)`` of the dossiers (the floor: one pass over the table).
+``SELECT count(*)`` of the dossiers (the floor: one pass over the table), and checks that the
+component counts the triggers kept on every dossier row are those counted from its documents.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
+import platform
 import random
+import shlex
+import sqlite3
 import statistics as stats
 import sys
 import tempfile
@@ -23,6 +28,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
+import sqlalchemy
 from sqlalchemy import create_engine, func, insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -35,6 +41,7 @@ from storage import Document, Dossier, Signature, open_catalog  # noqa: E402
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 CHUNK = 5000
+DISTRICT = tuple(f"000.{commune:02d}.07.H12" for commune in range(11))  # district 07 and its 10 communes
 
 
 def rows(n: int, seed: int = 7) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
@@ -120,10 +127,19 @@ def bench(label: str, sessions: sessionmaker[Session], runs: int) -> None:
         ("day, whole province", lambda: statistics.statistics(ctx, period="day", by=[])),
         ("one district, month × procedure", lambda: statistics.statistics(
             ctx, period="month", by=["procedure"], agency="000.00.07.H12")),
+        ("scope: a commune, month × procedure", lambda: statistics.statistics(
+            ctx, period="month", by=["procedure"], agencies=("000.03.07.H12",))),
+        ("scope: a district's 11, year × agency", lambda: statistics.statistics(
+            ctx, period="year", by=["agency"], agencies=DISTRICT)),
     ]  # fmt: skip
     for name, fn in cases:
         median, worst = timed(fn, runs)
-        print(f"{label:10s} {name:34s} median {median:8.1f} ms   max {worst:8.1f} ms")
+        print(f"{label:10s} {name:38s} median {median:8.1f} ms   max {worst:8.1f} ms", flush=True)
+    with sessions() as s:
+        kept, recounted = statistics.kept(s), statistics.recounted(s)
+    print(
+        f"{label:10s} counts kept on the {len(kept):,} dossier rows = recounted: {'yes' if kept == recounted else 'NO'}"
+    )
 
 
 def main() -> None:
@@ -132,6 +148,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--no-postgresql", action="store_true")
     args = parser.parse_args()
+    print("command:", shlex.join([sys.executable, *sys.argv]))
+    print("date:   ", dt.datetime.now().astimezone().isoformat(timespec="seconds"), "| CPUs:", os.cpu_count())
+    print(f"python {platform.python_version()}, SQLAlchemy {sqlalchemy.__version__}, SQLite {sqlite3.sqlite_version}")
     with tempfile.TemporaryDirectory() as tmp:
         sqlite = open_catalog(f"sqlite:///{tmp}/catalog.db")
         t = time.perf_counter()

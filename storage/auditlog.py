@@ -49,6 +49,9 @@ def _hash_of(event: AuditEvent, prev_hash: str) -> str:
 def append(session: Session, actor: str, action: str, code: str | None = None, **detail: Any) -> AuditEvent:
     """Add one entry to the log, chained to the entry before it (committed with the session)."""
     if session.get_bind().dialect.name == "postgresql":
+        # The transaction's pending rows first: their triggers may wait for a dossier's row (its
+        # counts), which must never happen while this lock, which everyone waits for, is held.
+        session.flush()
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
     event = AuditEvent(at=now(), actor=actor, action=action, dossier_code=code, detail=detail or None)
     session.add(event)

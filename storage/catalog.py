@@ -106,6 +106,12 @@ class Dossier(Base):
     record: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(32), default="RECEIVED", index=True)
     returned_on: Mapped[dt.date | None] = mapped_column(Date)  # the office's day it moved to RETURNED
+    # Its live components, how many are digitized, how many of those sealed on their current
+    # version: recounted by database triggers when a document or signature of it is written
+    # (migration 0013), so the statistics read the dossiers alone.
+    components: Mapped[int] = mapped_column(Integer, server_default="0")
+    components_digitized: Mapped[int] = mapped_column(Integer, server_default="0")
+    components_sealed: Mapped[int] = mapped_column(Integer, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(default=now)
     updated_at: Mapped[dt.datetime] = mapped_column(default=now, onupdate=now)
     documents: Mapped[list[Document]] = relationship(back_populates="dossier", order_by="Document.id")
@@ -116,8 +122,6 @@ class Document(Base):
     __table_args__ = (
         UniqueConstraint("dossier_code", "original_sha256", "part"),
         Index("uq_documents_dossier_number", "dossier_code", "number", unique=True),
-        # What the statistics read of each component, without the table's rows.
-        Index("ix_documents_components", "dossier_code", "kind", "removed_at", "pdfa_sha256"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)  # the catalog's own; people and URLs use ``number``
     dossier_code: Mapped[str] = mapped_column(ForeignKey("dossiers.code"), index=True)
@@ -238,7 +242,8 @@ class Job(Base):
 
 class Signature(Base):
     __tablename__ = "signatures"
-    __table_args__ = (Index("ix_signatures_seals", "document_id", "kind", "version"),)  # is a version sealed
+    # Whether a version is sealed, as the triggers counting each dossier's components look it up.
+    __table_args__ = (Index("ix_signatures_seals", "document_id", "kind", "version"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), index=True)
     # officer: the one-stop officer vouches the copy matches the paper; signer: the person who

@@ -19,8 +19,8 @@ each of its documents, after a gap so that no phrase runs from page text into me
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
-import math
 import re
 import unicodedata
 from collections import Counter
@@ -30,7 +30,7 @@ from functools import lru_cache
 from itertools import islice
 from typing import Any, NamedTuple
 
-from sqlalchemy import Date, bindparam, select, text
+from sqlalchemy import Date, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from storage.catalog import Document, Dossier, Page
@@ -52,10 +52,11 @@ _BATCH = 1000
 # than the page of hits (a common word at 2,000,000 pages matches 500,000), so the total is
 # estimated from a sample of about SAMPLE_PAGES pages and shown as "about".
 EXACT_UP_TO = 10_000
+GATHER_UP_TO = 10_000  # fewer matches (by the sample) are fetched all at once: their total and page of hits
 SAMPLE_PAGES = 10_000
-FILTER_CHECKS = 1_000  # matches of the sample whose dossier is looked up, at most
 ORDERED_SCAN_ROWS = 30_000  # pages walked newest first, each tested: about 2 µs a page when cached
 _PAGES = "SELECT reltuples FROM pg_class WHERE oid = 'page_search'::regclass"
+_QUICK = "SELECT set_config('jit', 'off', true), set_config('max_parallel_workers_per_gather', '0', true)"
 _FILTERED = (
     "pages JOIN documents ON documents.id = pages.document_id JOIN dossiers ON dossiers.code = documents.dossier_code"
 )
@@ -158,6 +159,25 @@ def _batches(items: Iterable[Any], size: int = _BATCH) -> Iterable[list[Any]]:
         yield batch
 
 
+# PostgreSQL: a page's row carries its dossier's and document's filter values (migration 0013's
+# search_tags, kept by triggers when they change), so a filter is one more key of the index scan.
+_UPSERT = (
+    "INSERT INTO page_search (page_id, exact, folded, tags, issuer_key) "
+    "SELECT pages.id, CAST(:exact AS tsvector), CAST(:folded AS tsvector), search_tags(dossiers.agency, "
+    "dossiers.procedure, dossiers.status, dossiers.received_on, documents.doc_type, documents.number_key, "
+    f"documents.issued_on), documents.issuer_key FROM {_FILTERED} WHERE pages.id = :id "
+    "ON CONFLICT (page_id) DO UPDATE SET exact = EXCLUDED.exact, folded = EXCLUDED.folded, tags = EXCLUDED.tags, "
+    "issuer_key = EXCLUDED.issuer_key"
+)
+# Writers of index rows lock their dossiers first, in one order: a dossier's change then waits for
+# them (its trigger then sees their rows) or they for it (they then read its new values), and
+# every writer takes the dossier before the index rows, as that trigger does.
+_LOCK = (
+    f"SELECT 1 FROM dossiers WHERE code IN (SELECT documents.dossier_code FROM {_FILTERED} "
+    "WHERE pages.id = ANY(:ids)) ORDER BY code FOR NO KEY UPDATE"
+)
+
+
 def index_entries(session: Session, entries: Iterable[tuple[int, str, str]], *, replace: bool = True) -> int:
     """Index ``(page id, page text, metadata)`` entries in batches (executemany); returns how many.
 
@@ -177,23 +197,20 @@ def index_entries(session: Session, entries: Iterable[tuple[int, str, str]], *, 
                 session.execute(text("DELETE FROM page_search WHERE rowid = :id"), [{"id": r["id"]} for r in rows])
             session.execute(text("INSERT INTO page_search (rowid, exact, folded) VALUES (:id, :exact, :folded)"), rows)
         else:
-            session.execute(
-                text(
-                    "INSERT INTO page_search (page_id, exact, folded) "
-                    "VALUES (:id, CAST(:exact AS tsvector), CAST(:folded AS tsvector)) "
-                    "ON CONFLICT (page_id) DO UPDATE SET exact = EXCLUDED.exact, folded = EXCLUDED.folded"
-                ),
-                rows,
-            )
+            session.execute(text(_LOCK), {"ids": [r["id"] for r in rows]})
+            session.execute(text(_UPSERT), rows)
         count += len(rows)
     return count
 
 
 def unindex_pages(session: Session, page_ids: Iterable[int]) -> None:
     """Forget pages about to be deleted (FTS5 rows have no foreign key to cascade from)."""
-    column = "rowid" if _dialect(session) == "sqlite" else "page_id"
+    dialect = _dialect(session)
+    column = "rowid" if dialect == "sqlite" else "page_id"
     statement = text(f"DELETE FROM page_search WHERE {column} IN :ids").bindparams(bindparam("ids", expanding=True))
     for batch in _batches(page_ids):
+        if dialect == "postgresql":
+            session.execute(text(_LOCK), {"ids": batch})
         session.execute(statement, {"ids": batch})
 
 
@@ -334,20 +351,101 @@ class DocumentFilter:
     issued_from: dt.date | None = None
     issued_to: dt.date | None = None
 
-    def clauses(self) -> list[tuple[str, Any, str]]:
-        issuer = f"%{_escaped(fold(self.issuer))}%" if self.issuer else None
-        return [
-            ("doc_type", self.type, "documents.doc_type = :doc_type"),
-            ("number_key", fold(self.number).replace(" ", "") if self.number else None,
-             "documents.number_key = :number_key"),
-            ("issuer_key", issuer, "documents.issuer_key LIKE :issuer_key ESCAPE '\\'"),
-            ("issued_from", self.issued_from, "documents.issued_on >= :issued_from"),
-            ("issued_to", self.issued_to, "documents.issued_on <= :issued_to"),
-        ]  # fmt: skip
+    @property
+    def number_key(self) -> str | None:
+        return fold(self.number).replace(" ", "") if self.number else None
+
+    @property
+    def issuer_pattern(self) -> str | None:
+        return f"%{_escaped(fold(self.issuer))}%" if self.issuer else None
 
 
 def _escaped(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+@dataclass(frozen=True)
+class _Filters:
+    """What the pages' dossiers and documents must be, as search() was given it (NFC)."""
+
+    agency: str | None
+    agencies: tuple[str, ...] | None
+    procedure: str | None
+    status: str | None
+    received_from: dt.date | None
+    received_to: dt.date | None
+    documents: DocumentFilter
+
+    def joined(self) -> tuple[list[str], dict[str, Any]]:
+        """SQLite: conditions on the joined catalog rows (dossiers, documents) and their parameters."""
+        d = self.documents
+        clauses = [
+            ("agency", self.agency, "dossiers.agency = :agency"),
+            ("agencies", self.agencies, "dossiers.agency IN :agencies"),
+            ("procedure", self.procedure, "dossiers.procedure = :procedure"),
+            ("status", self.status, "dossiers.status = :status"),
+            ("received_from", self.received_from, "dossiers.received_on >= :received_from"),
+            ("received_to", self.received_to, "dossiers.received_on <= :received_to"),
+            ("doc_type", d.type, "documents.doc_type = :doc_type"),
+            ("number_key", d.number_key, "documents.number_key = :number_key"),
+            ("issuer_key", d.issuer_pattern, "documents.issuer_key LIKE :issuer_key ESCAPE '\\'"),
+            ("issued_from", d.issued_from, "documents.issued_on >= :issued_from"),
+            ("issued_to", d.issued_to, "documents.issued_on <= :issued_to"),
+        ]
+        used = [(name, value, sql) for name, value, sql in clauses if value]
+        return [sql for _, _, sql in used], {name: value for name, value, _ in used}
+
+    def tagged(self, session: Session) -> tuple[list[str], dict[str, Any]] | None:
+        """PostgreSQL: conditions on the index rows' own filter values (their tags, every one of
+        the groups below, and the issuer); None when no page can pass."""
+        d = self.documents
+        groups = [[f"{prefix}{value}"] for prefix, value in (
+            ("a:", self.agency), ("p:", self.procedure), ("s:", self.status), ("t:", d.type), ("n:", d.number_key)
+        ) if value]  # fmt: skip
+        if self.agencies:
+            groups.append([f"a:{a}" for a in self.agencies])
+        for prefix, start, end, column in (
+            ("r:", self.received_from, self.received_to, Dossier.received_on),
+            ("i:", d.issued_from, d.issued_to, Document.issued_on),
+        ):
+            if start or end:
+                # Open ends and the ends beyond every stored date end at the stored dates (few tags).
+                low, high = session.execute(select(func.min(column), func.max(column))).one()
+                days = _days(prefix, max(start or low, low), min(end or high, high)) if low and high else []
+                if not days:
+                    return None
+                groups.append(days)
+        conditions, params = [], {}
+        if groups:
+            conditions.append("page_search.tags @@ CAST(:tags AS tsquery)")
+            params["tags"] = " & ".join("(" + " | ".join(_quote(t) for t in group) + ")" for group in groups)
+        if d.issuer_pattern:
+            conditions.append("page_search.issuer_key LIKE :issuer_key ESCAPE '\\'")
+            params["issuer_key"] = d.issuer_pattern
+        return conditions, params
+
+
+def _days(prefix: str, start: dt.date, end: dt.date) -> list[str]:
+    """The tags (search_tags') naming every day from ``start`` to ``end``: whole years, whole
+    months, then single days."""
+    found: list[str] = []
+    day = start
+    while day <= end:
+        year_end = dt.date(day.year, 12, 31)
+        month_end = day.replace(day=calendar.monthrange(day.year, day.month)[1])
+        if day.month == day.day == 1 and year_end <= end:
+            found.append(prefix + day.isoformat()[:4])
+            last = year_end
+        elif day.day == 1 and month_end <= end:
+            found.append(prefix + day.isoformat()[:7])
+            last = month_end
+        else:
+            found.append(prefix + day.isoformat())
+            last = day
+        if last == dt.date.max:
+            break
+        day = last + dt.timedelta(days=1)
+    return found
 
 
 @dataclass
@@ -404,24 +502,24 @@ class _Plan:
     def _statement(
         self, select_list: str, tier: str, tail: str = "", *, source: str = "page_search", outer: str = "{}"
     ) -> tuple[Any, dict[str, Any]]:
-        """``SELECT select_list FROM source … WHERE match and filters tail``, inside ``outer``."""
+        """``SELECT select_list FROM source WHERE match and filters tail``, inside ``outer``."""
         where, params = self.match(tier)
-        joins = ""
-        if self.filters:  # only then: the common case reads the index alone
-            pages = _FILTERED
-            filters = " AND ".join(self.filters)
-            if self.dialect == "sqlite":
-                # The pages passing the filters, as a list probed for each match; the unary +
-                # keeps FTS5 from being handed the rowid list (it would run the MATCH per row).
-                where += f" AND +page_search.rowid IN (SELECT pages.id FROM {pages} WHERE {filters})"
-            else:
-                joins, where = f" JOIN ({pages}) ON pages.id = page_search.page_id", f"{where} AND {filters}"
-        statement = text(outer.format(f"SELECT {select_list} FROM {source}{joins} WHERE {where}{tail}"))
+        if self.filters and self.dialect == "sqlite":
+            # The pages passing the filters, as a list probed for each match; the unary + keeps
+            # FTS5 from being handed the rowid list (it would run the MATCH once per row).
+            where += f" AND +page_search.rowid IN (SELECT pages.id FROM {_FILTERED} WHERE {' AND '.join(self.filters)})"
+        elif self.filters:  # PostgreSQL: the index row's own filter values, no join, tested first (small)
+            where = " AND ".join([*self.filters, where])
+        statement = text(outer.format(f"SELECT {select_list} FROM {source} WHERE {where}{tail}"))
         return self._typed(statement), {**self.params, **params}
 
     def _typed(self, statement: Any) -> Any:
-        """The statement with its date filters bound as dates (text() would send strings)."""
-        return statement.bindparams(*(bindparam(n, type_=Date()) for n in _DATES if n in self.params))
+        """The statement with its date filters bound as dates (text() would send strings), the
+        agency list as a list."""
+        typed = [bindparam(n, type_=Date()) for n in _DATES if n in self.params]
+        if "agencies" in self.params:
+            typed.append(bindparam("agencies", expanding=True))
+        return statement.bindparams(*typed)
 
     def count(self, session: Session, tier: str) -> int:
         return session.execute(*self._statement("count(*)", tier)).scalar_one()
@@ -429,36 +527,23 @@ class _Plan:
     def sample(self, session: Session) -> None:
         """PostgreSQL: the share of pages each tier matches (filters included), from a fixed block
         sample of the index, the same on every page of hits. It sets the total above EXACT_UP_TO
-        and the way hits are fetched (see ids). Left unset while the index is small."""
+        and the way hits are fetched (see every and ids). Left unset while the index is small."""
         if self.dialect == "sqlite":
             return
         pages = float(session.execute(text(_PAGES)).scalar() or 0)  # as of the last ANALYZE
         if pages <= 2 * SAMPLE_PAGES:
             return
-        (all_sql, params), (exact_sql, exact_params) = self.match("all"), self.match("exact" if self.ranked else "all")
+        (found, params), (exact, exact_params) = self.match("all"), self.match("exact") if self.ranked else ("", {})
+        found = " AND ".join([*self.filters, found])  # each page's text tested once, and only if its filters pass
+        tier = f"CASE WHEN {exact} THEN 2 ELSE 1 END" if exact else "2"
         statement = text(
-            f"SELECT page_search.page_id, {exact_sql} FROM page_search"
-            f" TABLESAMPLE SYSTEM ({100.0 * SAMPLE_PAGES / pages:.4f}) REPEATABLE (1) WHERE {all_sql}"
+            "SELECT count(*), count(*) FILTER (WHERE tier > 0), count(*) FILTER (WHERE tier = 2) FROM ("
+            f"SELECT CASE WHEN {found} THEN {tier} ELSE 0 END AS tier FROM page_search"
+            f" TABLESAMPLE SYSTEM ({100.0 * SAMPLE_PAGES / pages:.4f}) REPEATABLE (1)) AS sampled"
         )
-        matched: dict[int, bool] = dict(session.execute(statement, {**params, **exact_params}).all())
-        scale = 1.0
-        if self.filters and matched:
-            # Whether the matches' dossiers pass the filters, looked up page by page for an even
-            # subset of at most FILTER_CHECKS of them (all 11,000 took 270 ms).
-            step = math.ceil(len(matched) / FILTER_CHECKS)
-            checked = sorted(matched)[::step]
-            scale = len(matched) / len(checked)
-            passing = text(
-                f"SELECT pages.id FROM {_FILTERED} WHERE pages.id = ANY(:ids) AND {' AND '.join(self.filters)}"
-            )
-            kept = set(session.execute(self._typed(passing), {**self.params, "ids": checked}).scalars())
-            matched = {i: exact for i, exact in matched.items() if i in kept}
-        found, exact = len(matched) * scale, sum(matched.values()) * scale
-        self.shares = {
-            "all": found / SAMPLE_PAGES,
-            "exact": exact / SAMPLE_PAGES,
-            "rest": (found - exact) / SAMPLE_PAGES,
-        }
+        sampled, matched, exactly = session.execute(statement, {**self.params, **params, **exact_params}).one()
+        sampled = max(sampled, 1)
+        self.shares = {"all": matched / sampled, "exact": exactly / sampled, "rest": (matched - exactly) / sampled}
         self.pages = pages
 
     def total(self, session: Session) -> tuple[int, bool]:
@@ -467,6 +552,20 @@ class _Plan:
         if self.shares and (estimate := self.shares["all"] * self.pages) >= EXACT_UP_TO:
             return int(float(f"{estimate:.2g}")), True
         return self.count(session, "all"), False
+
+    def every(self, session: Session) -> list[tuple[int, bool]] | None:
+        """PostgreSQL, where the sample puts the matches under GATHER_UP_TO (and under EXACT_UP_TO:
+        counted exactly): every one, newest first, with whether it matches exactly. The total and
+        the page of hits come from this one pass over them (counting them, then fetching the page,
+        read the same rows twice). None otherwise, or if they are many more than the sample said."""
+        if not self.shares or self.shares["all"] * self.pages >= min(GATHER_UP_TO, EXACT_UP_TO):
+            return None
+        exact, params = self.match("exact") if self.ranked else ("false", {})
+        most = 4 * GATHER_UP_TO
+        gathered = "WITH found AS MATERIALIZED ({}) SELECT * FROM found ORDER BY page_id DESC LIMIT :most"
+        statement, found = self._statement(f"page_search.page_id, {exact}", "all", outer=gathered)
+        rows = session.execute(statement, {**found, **params, "most": most + 1}).all()
+        return [(i, bool(e)) for i, e in rows] if len(rows) <= most else None
 
     def ids(self, session: Session, tier: str, limit: int, offset: int) -> list[int]:
         """Newest first. FTS5 walks its doclists backwards for ORDER BY rowid DESC and stops at
@@ -501,6 +600,7 @@ def search(
     limit: int = 20,
     offset: int = 0,
     agency: str | None = None,
+    agencies: tuple[str, ...] | None = None,
     procedure: str | None = None,
     status: str | None = None,
     received_from: dt.date | None = None,
@@ -508,7 +608,9 @@ def search(
     documents: DocumentFilter | None = None,
 ) -> Found:
     """Pages matching every word and phrase of ``query``, in dossiers passing the filters (and in
-    documents passing ``documents``'s: type, number, issuer, date of issue).
+    documents passing ``documents``'s: type, number, issuer, date of issue). ``agencies`` is the
+    person's scope: None for every agency, else only dossiers of those agency codes (none for an
+    empty tuple); ``agency`` is a filter they chose within it.
 
     Returns the number of matching pages (estimated above EXACT_UP_TO on PostgreSQL) and one
     page of hits (``limit`` at most 100): exact matches first, then the others, newest page
@@ -527,39 +629,52 @@ def search(
         )  # fmt: skip
     limit, offset = max(0, min(limit, MAX_LIMIT)), max(0, offset)
     terms = parse_query(query)
-    if not terms or any(len(t) > MAX_TOKEN for term in terms for t in term.tokens):
-        return Found(0, [])  # nothing to look for, or a word longer than any indexed one
-    if any("\x00" in v for v in (agency, procedure, status, documents.type, documents.number, documents.issuer) if v):
+    if not terms or any(len(t) > MAX_TOKEN for term in terms for t in term.tokens) or agencies == ():
+        return Found(0, [])  # nothing to look for, a word longer than any indexed one, or no agency in scope
+    texts = (agency, procedure, status, documents.type, documents.number, documents.issuer, *(agencies or ()))
+    if any("\x00" in v for v in texts if v):
         return Found(0, [])  # no stored value holds NUL, and PostgreSQL refuses it in a parameter
-    filters: list[str] = []
-    params: dict[str, Any] = {}
-    for name, value, sql in (
-        ("agency", agency, "dossiers.agency = :agency"),
-        ("procedure", procedure, "dossiers.procedure = :procedure"),
-        ("status", status, "dossiers.status = :status"),
-        ("received_from", received_from, "dossiers.received_on >= :received_from"),
-        ("received_to", received_to, "dossiers.received_on <= :received_to"),
-        *documents.clauses(),
-    ):
-        if value:
-            filters.append(sql)
-            params[name] = nfc(value) if isinstance(value, str) else value
-    plan = _Plan(_dialect(session), terms, filters, params)
+
+    def clean(value: str | None) -> str | None:
+        return nfc(value) if value else None  # an empty filter filters nothing
+
+    chosen = _Filters(
+        clean(agency), tuple(nfc(a) for a in agencies) if agencies is not None else None, clean(procedure),
+        clean(status), received_from, received_to,
+        DocumentFilter(clean(documents.type), clean(documents.number), clean(documents.issuer), documents.issued_from,
+                       documents.issued_to),
+    )  # fmt: skip
+    dialect = _dialect(session)
+    if dialect == "postgresql":
+        # Each statement reads a few thousand rows at most: starting parallel workers (60-70 ms on
+        # the 2-core machine) or compiling (JIT, 10-100 ms) cost more than that.
+        session.execute(text(_QUICK))
+    filtered = chosen.joined() if dialect == "sqlite" else chosen.tagged(session)
+    if filtered is None:
+        return Found(0, [])  # a date range outside every dossier's or document's dates
+    plan = _Plan(dialect, terms, *filtered)
     plan.sample(session)
+    total, estimated, found = _found(session, plan, limit, offset)
+    return Found(total, _hits(session, found, terms), estimated)
+
+
+def _found(session: Session, plan: _Plan, limit: int, offset: int) -> tuple[int, bool, list[tuple[int, bool]]]:
+    """The total, whether it is estimated, and the page's hits: (page id, exact match) each."""
+    if (every := plan.every(session)) is not None:
+        ordered = [m for m in every if m[1]] + [m for m in every if not m[1]]
+        return len(every), False, ordered[offset : offset + limit]
     total, estimated = plan.total(session)
     if total == 0 or offset >= total:
-        return Found(total, [], estimated)
+        return total, estimated, []
     if not plan.ranked:
-        found = [(i, False) for i in plan.ids(session, "all", limit, offset)]
-    else:
-        # Two tiers, each a cheap LIMIT/OFFSET walk: exact hits, then folded-only hits.
-        exact = plan.ids(session, "exact", limit, offset)
-        skip = 0
-        if not exact and offset > 0:  # the page starts past the exact tier: how far past?
-            skip = offset - plan.count(session, "exact")
-        rest = plan.ids(session, "rest", limit - len(exact), skip) if len(exact) < limit else []
-        found = [(i, True) for i in exact] + [(i, False) for i in rest]
-    return Found(total, _hits(session, found, terms), estimated)
+        return total, estimated, [(i, False) for i in plan.ids(session, "all", limit, offset)]
+    # Two tiers, each a cheap LIMIT/OFFSET walk: exact hits, then folded-only hits.
+    exact = plan.ids(session, "exact", limit, offset)
+    skip = 0
+    if not exact and offset > 0:  # the page starts past the exact tier: how far past?
+        skip = offset - plan.count(session, "exact")
+    rest = plan.ids(session, "rest", limit - len(exact), skip) if len(exact) < limit else []
+    return total, estimated, [(i, True) for i in exact] + [(i, False) for i in rest]
 
 
 def _hits(session: Session, found: list[tuple[int, bool]], terms: list[Term]) -> list[Hit]:

@@ -19,8 +19,8 @@ from test_failures import BROKEN_TIFF, no_internals
 import api
 from conftest import _clear_caches
 from pages import save_page
-from service import access, scans
-from service.context import context
+from service import access, scans, statistics
+from service.context import Context, context
 from service.run import run_job
 
 CODE = "000.00.12.H12-250527-0001"
@@ -170,6 +170,15 @@ def test_a_cancelled_document_is_shown_and_can_be_removed(desk: dict[str, TestCl
     assert removed.status_code == 200 and removed.json()["status"] == "RECEIVED"
 
 
+def counts(ctx: Context) -> tuple[int, int, int]:
+    """The dossier's components, digitized and sealed, as its row keeps them for the statistics
+    (once checked against a count of its documents and seals)."""
+    with ctx.sessions() as s:
+        kept = statistics.kept(s)
+        assert kept == statistics.recounted(s)
+    return kept[CODE]
+
+
 @pytest.mark.slow  # OCR
 def test_a_dossier_is_digitized_once_every_document_is(
     desk: dict[str, TestClient], page_png: Path, tmp_path: Path, data_dir: Path
@@ -199,7 +208,9 @@ def test_a_dossier_is_digitized_once_every_document_is(
     assert all(n["document"] == 2 for n in dossier["notices"] if n["code"] == "low-dpi")
 
     # Once vouched for, a document is neither removed nor replaced.
+    assert counts(ctx) == (2, 2, 0)
     vouch_and_seal(desk["admin"], CODE, 1, pages=1)
+    assert counts(ctx) == (2, 2, 1)
     refused = clerk.delete(f"/api/v1/dossiers/{CODE}/documents/1")
     assert refused.status_code == 409 and refused.json()["type"] == "urn:sohoa:error:document-signed", refused.text
     r = clerk.post(f"/api/v1/dossiers/{CODE}/documents/1/scans", files={"file": ("x.png", png(5))})
@@ -207,6 +218,7 @@ def test_a_dossier_is_digitized_once_every_document_is(
     # Removing the other one leaves a dossier whose every document is digitized.
     assert clerk.delete(f"/api/v1/dossiers/{CODE}/documents/2").status_code == 200
     assert clerk.get(f"/api/v1/dossiers/{CODE}").json()["status"] == "DIGITIZED"
+    assert counts(ctx) == (1, 1, 1)
     assert scans.get_job(ctx, good["id"]).document_id == 1
 
 

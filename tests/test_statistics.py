@@ -6,9 +6,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 import api
@@ -188,3 +190,118 @@ def test_parent_agencies() -> None:
         pattern = str(statistics.within(agency).right.value)  # type: ignore[attr-defined]
         matched = {c for c in codes if re.fullmatch(pattern.replace(".", r"\.").replace("_", "."), c)}
         assert matched == {c for c in codes if statistics._under(c, agency)}, agency
+
+
+def test_a_scope_of_agencies_counts_their_dossiers_and_rolls_up_only_within_it(figures: None) -> None:
+    """What the agency registry passes for a person who sees some agencies only (issue 20, item 1)."""
+    scoped = statistics.statistics(context(), period="all", by=["agency"], agencies=(COMMUNE, DISTRICT))
+    assert _table(scoped) == {
+        ("", COMMUNE, False, ""): (3, 2, 1, 1, 1),
+        ("", DISTRICT, False, ""): (2, 1, 1, 1, 0),
+        ("", DISTRICT, True, ""): (5, 3, 2, 2, 1),  # the province above is not in the scope: no roll-up
+    }
+    commune = statistics.statistics(context(), period="all", by=["agency"], agencies=(COMMUNE,), agency=DISTRICT)
+    assert _table(commune) == {("", COMMUNE, False, ""): (3, 2, 1, 1, 1)}
+    nothing = statistics.statistics(context(), period="month", agencies=())
+    assert nothing.rows == [] and nothing.total.received == 0
+
+
+def _kept_matches_a_recount(sessions: sessionmaker[Session], code: str, expected: tuple[int, int, int]) -> None:
+    with sessions() as s:
+        kept, recounted = statistics.kept(s), statistics.recounted(s)
+    assert kept == recounted and kept[code] == expected
+
+
+def test_the_counts_kept_on_each_dossier_follow_its_documents_and_seals(catalog_url: str) -> None:
+    """Digitized, sealed, digitized again (the seal is then on an older version), a seal recorded
+    without its version, removed, replaced, a result beside the components, a seal and a document
+    deleted: after each, the counts on the dossier row are those counted from the documents."""
+    from sqlalchemy import delete, update
+
+    from service import documents
+    from storage import open_catalog
+
+    sessions = open_catalog(catalog_url)
+    code = f"{COMMUNE}-250527-0001"
+    with sessions.begin() as s:
+        s.add(_dossier(code, BIRTH, None, None))
+        s.add(_dossier(f"{DISTRICT}-250527-0002", LAND, None, None))  # another dossier, left as it is
+        s.flush()
+        s.add_all([_component(code, n, digitized=False)[0] for n in (1, 2)])
+    _kept_matches_a_recount(sessions, code, (2, 0, 0))
+
+    def write(statement: Any) -> None:
+        with sessions.begin() as s:
+            s.execute(statement)
+
+    def seal(number: int, version: str | None) -> None:
+        with sessions.begin() as s:
+            document_id = s.scalar(select(Document.id).where(Document.dossier_code == code, Document.number == number))
+            s.add(Signature(document_id=document_id, kind="agency", version=version, field="Seal", signer="UBND",
+                            signed_at="", level="B-B", object_key=f"s/{number}/{version}"))  # fmt: skip
+
+    one, two = (and_(Document.dossier_code == code, Document.number == n) for n in (1, 2))
+    write(update(Document).where(one).values(pdfa_key="p/1", pdfa_sha256="a" * 64))
+    _kept_matches_a_recount(sessions, code, (2, 1, 0))
+    seal(1, "a" * 64)
+    seal(1, "officer")  # not the agency's seal: a personal signature is no seal
+    with sessions.begin() as s:
+        s.execute(update(Signature).where(Signature.version == "officer").values(kind="officer"))
+    _kept_matches_a_recount(sessions, code, (2, 1, 1))
+    write(update(Document).where(one).values(pdfa_sha256="b" * 64))  # digitized again: its seal is older
+    _kept_matches_a_recount(sessions, code, (2, 1, 0))
+    seal(1, None)  # recorded before versions were: counts
+    write(update(Document).where(two).values(pdfa_key="p/2", pdfa_sha256="c" * 64))
+    _kept_matches_a_recount(sessions, code, (2, 2, 1))
+    with sessions.begin() as s:  # removed at the desk, as service.documents does it
+        document = s.scalars(select(Document).where(two)).one()
+        documents.change(s, document, ("gỡ", "removed"), removed_at=dt.datetime.now(dt.UTC))
+        documents.clear_versions(s, document)
+    _kept_matches_a_recount(sessions, code, (1, 1, 1))
+    with sessions.begin() as s:  # a new original: the versions made from the old one are gone
+        s.add(_component(code, 3, digitized=True)[0])
+        s.add(_component(code, 4, digitized=True, kind="result")[0])
+    _kept_matches_a_recount(sessions, code, (2, 2, 1))
+    with sessions.begin() as s:
+        document = s.scalars(select(Document).where(Document.dossier_code == code, Document.number == 3)).one()
+        documents.change(s, document, ("thay", "replaced"), original_key="k/new", original_sha256="d" * 64)
+        documents.clear_versions(s, document)
+    _kept_matches_a_recount(sessions, code, (2, 1, 1))
+    write(delete(Signature).where(Signature.version.is_(None)))
+    _kept_matches_a_recount(sessions, code, (2, 1, 0))
+    with sessions.begin() as s:
+        s.execute(delete(Signature).where(Signature.document_id.in_(select(Document.id).where(one))))
+        s.execute(delete(Document).where(one))
+    _kept_matches_a_recount(sessions, code, (1, 0, 0))
+    sessions.kw["bind"].dispose()
+
+
+def test_two_writers_of_one_dossier_count_one_after_the_other_on_postgresql(pg_url: str) -> None:
+    """Two transactions each add a component to one dossier: the second waits for the first's
+    lock on the dossier row, then counts with what the first committed (not 1, its own alone)."""
+    import threading
+
+    from storage import open_catalog
+
+    sessions = open_catalog(pg_url)
+    code = f"{COMMUNE}-250527-0001"
+    with sessions.begin() as s:
+        s.add(_dossier(code, BIRTH, None, None))
+    first = sessions()
+    first.begin()
+    first.add(_component(code, 1, digitized=True)[0])
+    first.flush()  # its trigger holds the dossier row
+
+    def second() -> None:
+        with sessions.begin() as s:
+            s.add(_component(code, 2, digitized=False)[0])
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    thread.join(0.5)
+    assert thread.is_alive()  # waiting for the first
+    first.commit()
+    first.close()
+    thread.join(10)
+    _kept_matches_a_recount(sessions, code, (2, 1, 0))
+    sessions.kw["bind"].dispose()

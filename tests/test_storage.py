@@ -93,7 +93,7 @@ def test_catalog_uses_wal_and_migrations(tmp_path: Path) -> None:
     sessions = open_catalog(f"sqlite:///{tmp_path / 'w.db'}")
     with sessions() as s:
         assert s.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
-        assert s.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0012"
+        assert s.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0013"
 
 
 def test_migration_numbers_documents_within_their_dossier(catalog_url: str) -> None:
@@ -157,4 +157,64 @@ def test_migration_numbers_documents_within_their_dossier(catalog_url: str) -> N
         results = dict(c.execute(select(jobs.c.id, jobs.c.result)).all())
         assert results["j1"]["document_id"] == 3 and [d["document_id"] for d in results["j2"]["documents"]] == [1, 2]
         assert c.execute(select(jobs.c.posted_by).where(jobs.c.id == "j3")).scalar_one() == "Trạm j3"
+    engine.dispose()
+
+
+def test_migration_counts_components_and_puts_filters_beside_the_index(catalog_url: str) -> None:
+    """0013 counts each dossier's components onto its row and, on PostgreSQL, writes the index
+    rows again with their dossier's and document's filter values, which searches then use."""
+    import datetime as dt
+
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import MetaData, insert
+    from sqlalchemy.orm import sessionmaker
+
+    from service import statistics
+    from storage.catalog import MIGRATIONS, make_engine, migrate
+    from storage.search import DocumentFilter, _tsvector, index_columns, search
+
+    engine = make_engine(catalog_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    at = dt.datetime(2025, 5, 27, tzinfo=dt.UTC)
+    with engine.begin() as c:
+        config.attributes["connection"] = c
+        command.upgrade(config, "0010")
+        tables = MetaData()
+        tables.reflect(c, only=["dossiers", "documents", "pages", "signatures"])
+        dossiers, documents, pages, signatures = (
+            tables.tables[n] for n in ("dossiers", "documents", "pages", "signatures")
+        )
+        meta = {"title": "", "procedure": "", "applicant": "", "retention": "", "created_at": at, "updated_at": at}
+        for code, agency, status in (("A", "000.00.12.H12", "RETURNED"), ("B", "000.00.13.H13", "RECEIVED")):
+            c.execute(insert(dossiers).values(code=code, agency=agency, status=status, **meta))
+        scanned = {"part": "", "original_key": "k", "original_size": 1, "page_count": 1, "created_at": at}
+        for i, code, number, pdfa, doc_type in ((1, "A", 1, "a", "Quyết định"), (2, "A", 2, None, None),
+                                                (3, "B", 1, "b", None)):  # fmt: skip
+            row = {"id": i, "dossier_code": code, "number": number, "pdfa_sha256": pdfa, "doc_type": doc_type}
+            c.execute(insert(documents).values(**row, original_name=str(i), original_sha256=str(i), **scanned))
+        seal = {"kind": "agency", "field": "Seal", "signer": "UBND", "signed_at": "", "level": "B-B", "object_key": "s"}
+        c.execute(insert(signatures).values(document_id=1, version="a", **seal))
+        read = {"number": 1, "words": 3, "confidence": 90.0, "dpi": 300.0}
+        for page_id, document_id, body in ((1, 1, "Hồ sơ đất"), (2, 3, "Hồ sơ nhà")):
+            c.execute(insert(pages).values(id=page_id, document_id=document_id, text=body, **read))
+        for page_id, body in ((1, "Hồ sơ đất"), (2, "Hồ sơ nhà")):  # as 0010's index rows were written
+            exact, folded = index_columns(body)
+            if c.dialect.name == "sqlite":
+                row = {"id": page_id, "exact": " ".join(exact), "folded": " ".join(folded)}
+                c.execute(text("INSERT INTO page_search (rowid, exact, folded) VALUES (:id, :exact, :folded)"), row)
+            else:
+                row = {"id": page_id, "exact": _tsvector(exact), "folded": _tsvector(folded)}
+                c.execute(
+                    text("INSERT INTO page_search VALUES (:id, CAST(:exact AS tsvector), CAST(:folded AS tsvector))"),
+                    row,
+                )
+    migrate(engine)
+    with sessionmaker(engine)() as s:
+        assert statistics.kept(s) == statistics.recounted(s) == {"A": (2, 1, 1), "B": (1, 1, 0)}
+        assert [h.dossier_code for h in search(s, "ho so").hits] == ["B", "A"]
+        assert [h.dossier_code for h in search(s, "ho so", status="RETURNED").hits] == ["A"]
+        assert [h.dossier_code for h in search(s, "ho so", agencies=("000.00.13.H13",)).hits] == ["B"]
+        assert search(s, "ho so", documents=DocumentFilter(type="Quyết định")).total == 1
     engine.dispose()
