@@ -884,6 +884,7 @@ def search(
         received_from=received_from,
         received_to=received_to,
         documents=DocumentFilter(type, number, issuer, issued_from, issued_to),
+        scope=who.agencies,
         actor=who.actor,
     )
 
@@ -1096,6 +1097,7 @@ def get_statistics(
         received_to=received_to,
         agency=agency,
         procedure=procedure,
+        agencies=None if who.agencies is None else tuple(sorted(who.agencies)),
     )
     if format == "csv" or (format is None and "text/csv" in request.headers.get("accept", "")):
         name = f"thong-ke-{period}.csv"

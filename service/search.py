@@ -6,6 +6,7 @@ import datetime as dt
 import unicodedata
 
 import storage.search
+from service.access import Scope
 from service.context import Context, audit_read
 from service.views import SearchHit, SearchResults
 
@@ -22,6 +23,7 @@ def search(
     received_from: dt.date | None = None,
     received_to: dt.date | None = None,
     documents: storage.search.DocumentFilter | None = None,
+    scope: Scope = None,
     actor: str,
 ) -> SearchResults:
     """Pages matching ``query`` (OCR text and dossier metadata), exact matches first, then newest first."""
@@ -33,6 +35,7 @@ def search(
             limit=limit,
             offset=offset,
             agency=agency or None,
+            agencies=None if scope is None else tuple(sorted(scope)),  # the caller's agencies only
             procedure=procedure or None,
             status=status or None,
             received_from=received_from,

@@ -4,6 +4,7 @@ own name, its retention table, its webhooks."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import subprocess
 from collections.abc import Iterator
@@ -26,7 +27,8 @@ from service.run import run_job
 from service.scans import accept_scan
 from signing import verify_pdf
 from signing.demo_pki import demo_person, ensure_demo_pki
-from storage.catalog import Dossier, WebhookDelivery
+from storage.catalog import Dossier, Page, WebhookDelivery, document_for
+from storage.search import index_document
 from web import admin, archive, desk, pages, stats
 
 DEPARTMENT, DISTRICT, COMMUNE = "000.00.00.H12", "000.00.12.H12", "000.27.12.H12"
@@ -176,6 +178,43 @@ def test_lists_hold_only_the_agencies_a_user_belongs_to(deployment: Deployment) 
     queue = client.get("/queue").text
     assert OWN[COMMUNE] in queue and OWN[DISTRICT] not in queue
     assert client.get("/admin").status_code == 403  # users are managed by the province's administrator
+
+
+def test_search_and_statistics_hold_only_the_agencies_a_user_belongs_to(deployment: Deployment) -> None:
+    """A page in every agency's dossier says "Tờ khai đăng ký khai sinh": one search, answered by agency."""
+    client = deployment.client
+    with context().sessions.begin() as session:
+        for code in OWN.values():
+            sha256 = hashlib.sha256(code.encode()).hexdigest()
+            names = {"original_name": "a.pdf", "original_key": f"k/{sha256}", "original_size": 1}
+            document = document_for(session, code, sha256, **names)
+            session.add(Page(document_id=document.id, number=1, text="Tờ khai đăng ký khai sinh"))
+            session.flush()
+            index_document(session, document)
+
+    def found(label: str) -> set[str]:
+        answer = client.get("/api/v1/search", params={"q": "to khai khai sinh"}, headers=deployment.as_(label))
+        assert answer.status_code == 200, answer.text
+        return {hit["dossier_code"] for hit in answer.json()["hits"]}
+
+    def received(label: str) -> dict[str, int]:
+        params = {"period": "all", "by": "agency"}
+        answer = client.get("/api/v1/statistics", params=params, headers=deployment.as_(label)).json()
+        return {row["agency"]: row["received"] for row in answer["rows"] if not row["rollup"]}
+
+    assert found("province admin") == set(OWN.values())
+    assert found("district clerk") == {OWN[DISTRICT], OWN[COMMUNE]}
+    assert found("commune clerk") == {OWN[COMMUNE]}
+    assert received("province admin") == {DEPARTMENT: 1, DISTRICT: 1, COMMUNE: 1}
+    assert received("district clerk") == {DISTRICT: 1, COMMUNE: 1}
+    assert received("commune clerk") == {COMMUNE: 1}
+    # The web pages: the archive's search and the statistics page, for the commune's administrator.
+    login = people.login(context(), "Quản trị xã", PASSWORD)
+    client.cookies.update({"sohoa_session": login.cookie})
+    archive = client.get("/archive", params={"q": "to khai khai sinh"}).text
+    assert OWN[COMMUNE] in archive and OWN[DISTRICT] not in archive and OWN[DEPARTMENT] not in archive
+    page = client.get("/statistics", params={"period": "year", "by": "agency"}).text
+    assert COMMUNE in page and DISTRICT not in page and DEPARTMENT not in page
 
 
 def test_the_registry_refuses_what_would_not_work(data_dir: Path) -> None:

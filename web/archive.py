@@ -68,6 +68,7 @@ def archive(
                 received_from=_date(received_from),
                 received_to=_date(received_to),
                 documents=documents,
+                scope=user.principal.agencies,
                 actor=user.principal.actor,
             )
         except SohoaError as e:

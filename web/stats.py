@@ -100,7 +100,15 @@ def statistics_page(
 ) -> Response:
     ctx, start, end = context(), _day(received_from), _day(received_to)
     dims = [] if by == "none" else [by]
-    table = statistics.statistics(ctx, period=period, by=dims, received_from=start, received_to=end)
+    scope = user.principal.agencies
+    table = statistics.statistics(
+        ctx,
+        period=period,
+        by=dims,
+        received_from=start,
+        received_to=end,
+        agencies=None if scope is None else tuple(sorted(scope)),
+    )
     query = {"period": period, "by": ",".join(dims) or "agency", "format": "csv"}
     query |= {k: v.isoformat() for k, v in (("received_from", start), ("received_to", end)) if v}
     return render(
