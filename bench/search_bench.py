@@ -23,6 +23,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -97,7 +98,15 @@ def split(value: str, sep: str | None = None) -> list[str]:
     return [w.strip() for w in value.split(sep) if w.strip()]
 
 
-AGENCIES = [f"000.00.{a:02d}.H{a:02d}" for a in range(10, 22)]
+AGENCIES = [f"000.00.{a:02d}.H{a:02d}" for a in range(10, 22)]  # the agencies the filtered queries name
+
+
+def agency_codes(n: int) -> list[str]:
+    """AGENCIES, then communes under them (000.CC.DD.HDD), up to ``n`` codes: a province's hundreds."""
+    communes = (f"000.{c:02d}.{d:02d}.H{d:02d}" for c in range(1, 100) for d in range(10, 22))
+    return [*AGENCIES, *islice(communes, max(0, n - len(AGENCIES)))]
+
+
 PROCEDURES = [
     "Đăng ký khai sinh",
     "Đăng ký kết hôn",
@@ -190,9 +199,12 @@ def fields(rng: np.random.Generator, received: dt.date) -> dict[str, object]:
             "issuer_key": fold(issuer), "issued_on": issued}  # fmt: skip
 
 
-def make_corpus(n_pages: int, seed: int) -> Corpus:
+def make_corpus(n_pages: int, seed: int, agencies: int = len(AGENCIES)) -> Corpus:
+    """``n_pages`` pages; dossiers of ``agencies`` agency codes (drawn apart from the rest when not
+    the 12 of AGENCIES, so the pages stay the same)."""
     rng = np.random.default_rng(seed)
-    documents_rng = np.random.default_rng(seed + 1)
+    documents_rng, agency_rng = np.random.default_rng(seed + 1), np.random.default_rng(seed + 2)
+    codes = agency_codes(agencies)
     words, probs = vocabulary(rng)
     texts = pages_text(rng, words, probs, n_pages)
     corpus = Corpus()
@@ -202,6 +214,8 @@ def make_corpus(n_pages: int, seed: int) -> Corpus:
     while page_id < n_pages:
         day = first_day + dt.timedelta(days=int(rng.integers(0, 730)))
         agency = AGENCIES[int(rng.integers(0, len(AGENCIES)))]
+        if len(codes) != len(AGENCIES):
+            agency = codes[int(agency_rng.integers(0, len(codes)))]
         key = f"{agency}-{day:%y%m%d}"
         per_day[key] = per_day.get(key, 0) + 1
         code = f"{key}-{per_day[key]:04d}"
@@ -411,6 +425,9 @@ def main() -> None:
     ap.add_argument("--pages", type=int, default=200_000, help="synthetic pages (default 200000)")
     ap.add_argument("--runs", type=int, default=50, help="timed searches per query class and engine (default 50)")
     ap.add_argument("--seed", type=int, default=20250527)
+    ap.add_argument(
+        "--agencies", type=int, default=len(AGENCIES), help="agency codes (default 12; a province has hundreds)"
+    )
     ap.add_argument("--engines", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
     ap.add_argument(
         "--schema",
@@ -423,7 +440,7 @@ def main() -> None:
     print(f"python {platform.python_version()}, SQLAlchemy {sqlalchemy.__version__}, SQLite {sqlite3.sqlite_version}")
 
     started = time.perf_counter()
-    corpus = make_corpus(args.pages, args.seed)
+    corpus = make_corpus(args.pages, args.seed, args.agencies)
     print(f"corpus generated in {time.perf_counter() - started:.1f} s")
 
     engines: list[Engine] = []
