@@ -21,9 +21,7 @@ from service.context import Context, audit
 from service.options import AgencyProfile, SigningProfile, agency_signer, signing_profile
 from storage.catalog import Agency, ApiToken, Dossier, TokenAgency
 from storage.codes import agency_of
-from storage.errors import NotFound, no_dossier
-
-__all__ = ["Scope", "agency_of", "no_dossier"]  # for the callers of this module
+from storage.errors import NotFound
 
 if TYPE_CHECKING:
     from signing.signers import AgencySigner
@@ -230,7 +228,7 @@ def update(ctx: Context, code: str, fields: AgencyFields, *, actor: str) -> Agen
 
 
 def _shown(fields: AgencyFields) -> dict[str, Any]:
-    return {k: v for k, v in fields.model_dump(exclude_none=True).items()}
+    return fields.model_dump(exclude_none=True)
 
 
 def list_agencies(ctx: Context, scope: Scope = None) -> list[AgencyView]:

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
-from service.agencies import Scope, codes_within
+from service.access import Scope
+from service.agencies import codes_within
 from service.context import Context
 from service.views import AuditEvents, AuditEventView
 from storage import AuditEvent, anchors

@@ -19,7 +19,8 @@ import storage.search
 from errors import SohoaError
 from records import DOCUMENT_FIELDS, DOSSIER_FIELDS, Field
 from service import fields, retention, signing_rules
-from service.agencies import Scope, no_dossier, retention_for, within
+from service.access import Scope
+from service.agencies import retention_for, within
 from service.context import Context, audit, audit_read
 from service.documents import change, clear_versions, document_views, locked, versions
 from service.settings import Settings
@@ -35,7 +36,7 @@ from service.views import (
 )
 from storage import Dossier, lifecycle, parse_code
 from storage.catalog import StoredObject, find_document, insert_new, iso, now
-from storage.errors import NotFound, StorageError
+from storage.errors import NotFound, StorageError, no_dossier
 
 log = logging.getLogger("sohoa")
 RETENTION_CODES = ("", retention.PERMANENT, *retention.YEARS)  # 01 = permanent, else years

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from errors import SohoaError
 from service import agencies
-from service.agencies import Scope
+from service.access import Scope
 from service.context import Context
 from service.views import RetentionDue, RetentionReport
 from storage import Dossier

@@ -25,13 +25,15 @@ from digitize.ingest import signed_pdf
 from digitize.pipeline import PageResult
 from errors import SohoaError
 from service import agencies, dossiers, failures, fields, lanes, lease, limits, logs, originals, signing_rules
-from service.agencies import agency_of, no_dossier, retention_for
+from service.agencies import retention_for
 from service.context import Context, audit
 from service.dossiers import write_manifest
 from service.options import job_digitize_options
 from service.signatures import noted, signed_event
 from storage import Document, Dossier, Page, Signature, dossier_prefix, lifecycle, parse_code
 from storage.catalog import document_for, insert_new
+from storage.codes import agency_of
+from storage.errors import no_dossier
 from storage.objects import ObjectInfo
 
 log = logging.getLogger("sohoa")

@@ -16,8 +16,8 @@ from checksums import sha256_file
 from digitize.ingest import check_type, count_pages
 from errors import SohoaError
 from service import access, documents, dossiers, failures, lease, limits, queue
-from service.access import Principal
-from service.agencies import Scope, codes_within
+from service.access import Principal, Scope
+from service.agencies import codes_within
 from service.context import Context, audit
 from service.uploads import clean_filename
 from service.views import AcceptedJob, JobView

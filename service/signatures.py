@@ -25,6 +25,7 @@ from service.options import uses_demo_pki
 from service.views import DocumentSigned, PreparedSignature, StoredVerification, Verification
 from storage import Document, Signature, dossier_prefix, lifecycle, outbox, parse_code
 from storage.catalog import StoredObject, changed, find_document, iso
+from storage.codes import agency_of
 from storage.errors import NotFound
 
 
@@ -180,7 +181,7 @@ def seal_image(ctx: Context, code: str) -> Path:
     the demo PKI's (marked DEMO). An agency with a key of its own has a seal of its own too."""
     from signing.demo_pki import demo_pki_at, demo_seal
 
-    agency = agencies.profile(ctx, agencies.agency_of(code))
+    agency = agencies.profile(ctx, agency_of(code))
     if agency is not None and agency.seal_image is not None:
         return agency.seal_image
     if agency is not None and agency.own_key:
