@@ -7,6 +7,7 @@ import fcntl
 import os
 import re
 import threading
+import weakref
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -41,6 +42,7 @@ from sqlalchemy.sql import Executable
 from sqlalchemy.types import TypeDecorator
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+MIGRATION_LOCK = 0x50484F41  # PostgreSQL advisory lock key held while migrating ("SOHA")
 
 
 def changed(session: Session, statement: Executable) -> int:
@@ -452,9 +454,12 @@ class _WriterLock:
         self.threads.release()
 
 
+_WRITERS: weakref.WeakKeyDictionary[Engine, _WriterLock] = weakref.WeakKeyDictionary()
+
+
 def _one_writer_at_a_time(engine: Engine, lock_file: Path | None) -> None:
     """Take the writer lock before a transaction's first write and give it back at its end."""
-    lock = _WriterLock(lock_file)
+    lock = _WRITERS[engine] = _WriterLock(lock_file)
 
     def take(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         if not conn.info.get("sohoa_writer") and _WRITE.match(statement):
@@ -491,12 +496,24 @@ def make_engine(url: str) -> Engine:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision."""
+    """Bring the schema to the newest Alembic revision, one process at a time: two processes
+    starting on a fresh catalog would both see no tables and the second's CREATE TABLE fail. The
+    writer lock (SQLite) or a transaction's advisory lock (PostgreSQL) holds the second back until
+    the first is done; it then finds the schema at head."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    lock = _WRITERS.get(engine)
+    if lock is not None:
+        lock.acquire()
+    try:
+        with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 @lru_cache(maxsize=8)

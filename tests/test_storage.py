@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -94,6 +95,27 @@ def test_catalog_uses_wal_and_migrations(tmp_path: Path) -> None:
     with sessions() as s:
         assert s.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
         assert s.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0013"
+
+
+def _migrating(url: str, start: Any, out: Any) -> None:
+    start.wait()
+    sessions = open_catalog(url)
+    with sessions() as s:
+        out.put(s.execute(text("SELECT version_num FROM alembic_version")).scalar_one())
+
+
+def test_processes_starting_at_once_migrate_a_fresh_catalog_one_after_the_other(catalog_url: str) -> None:
+    """Server processes and workers started together on an empty catalog: each finds it at head,
+    none fails creating a table another has just created."""
+    start, out = multiprocessing.Event(), multiprocessing.Queue()
+    procs = [multiprocessing.Process(target=_migrating, args=(catalog_url, start, out)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    start.set()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+    assert sorted(out.get(timeout=5) for _ in procs) == ["0013"] * 4
 
 
 def test_migration_numbers_documents_within_their_dossier(catalog_url: str) -> None:
