@@ -8,10 +8,12 @@ current version carries the agency's seal as well), returned on or before their 
 returned after it. A dossier with no due date returned counts as on time. The digitization rate
 is signed over received; the on-time rate is on time over returned.
 
-Agency codes (mã định danh, decision 20/2020/QĐ-TTg) read from the most specific group on the
-left to the broadest on the right (``000.00.12.H12``: level 4, 3, 2, then the province or ministry
-``H12``); an agency's parent is its code with the leftmost group that is not zeros set to zeros
-(``000.05.12.H12`` → ``000.00.12.H12`` → ``000.00.00.H12``). A code of another shape has no parent."""
+An agency's parent is the one the registry names (service.agencies); an agency the registry
+gives none is placed by its code. Agency codes (mã định danh, decision 20/2020/QĐ-TTg) read from
+the most specific group on the left to the broadest on the right (``000.00.12.H12``: level 4, 3,
+2, then the province or ministry ``H12``); the parent by the code is the code with the leftmost
+group that is not zeros set to zeros (``000.05.12.H12`` → ``000.00.12.H12`` → ``000.00.00.H12``).
+A code of another shape has no parent by its code."""
 
 from __future__ import annotations
 
@@ -20,8 +22,7 @@ import datetime as dt
 import io
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from functools import lru_cache
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, cast
 
 from sqlalchemy import Select, and_, case, exists, func, literal, or_, select
@@ -31,7 +32,7 @@ from sqlalchemy.sql import ColumnElement
 from errors import SohoaError
 from service.context import Context
 from service.views import StatisticsRow, StatisticsView
-from storage.catalog import Document, Dossier, Signature
+from storage.catalog import Agency, Document, Dossier, Signature
 
 Period = Literal["day", "week", "month", "year", "all"]
 PERIODS = ("day", "week", "month", "year", "all")
@@ -53,28 +54,29 @@ def parent(agency: str) -> str | None:
     return None
 
 
-@lru_cache(maxsize=4096)
-def ancestors(agency: str) -> tuple[str, ...]:
-    found, code = [], parent(agency)
-    while code is not None:
+Links = Mapping[str, str]  # a registered agency's code → the code of the parent the registry names
+
+
+def links(session: Session) -> dict[str, str]:
+    """The registry's parent links."""
+    rows = session.execute(select(Agency.code, Agency.parent).where(Agency.parent.is_not(None))).tuples()
+    return {code: above for code, above in rows if above}
+
+
+def ancestors(agency: str, linked: Links | None = None) -> tuple[str, ...]:
+    """The agencies above ``agency``, nearest first: each one's parent in the registry, or by its
+    code where the registry names none (a loop that the two together could make stops)."""
+    found, code = [agency], (linked or {}).get(agency) or parent(agency)
+    while code is not None and code not in found:
         found.append(code)
-        code = parent(code)
-    return tuple(found)
+        code = (linked or {}).get(code) or parent(code)
+    return tuple(found[1:])
 
 
-def within(agency: str) -> ColumnElement[bool]:
-    """Dossiers of ``agency`` and of the agencies under it: its leading zero groups (those
-    ``parent`` zeroed) match any characters, the rest as they are."""
-    groups = agency.split(".")
-    if len(groups) < 2 or not all(_GROUP.fullmatch(g) for g in groups):  # no structure: that agency alone
-        return Dossier.agency == agency
-    leading = next((i for i, g in enumerate(groups[:-1]) if g.strip("0")), len(groups) - 1)
-    return Dossier.agency.like(".".join(["_" * len(g) for g in groups[:leading]] + groups[leading:]))
-
-
-def _under(code: str, agency: str) -> bool:
-    """Whether ``code`` is ``agency`` or one of the agencies under it."""
-    return code == agency or agency in ancestors(code)
+def _within(session: Session, agency: str, linked: Links) -> ColumnElement[bool]:
+    """Dossiers of ``agency`` and of the agencies under it, among the agency codes the catalog has."""
+    codes = session.scalars(select(Dossier.agency).distinct()).all()
+    return Dossier.agency.in_(sorted(c for c in codes if c == agency or agency in ancestors(c, linked)))
 
 
 def _period(dialect: str, period: Period) -> ColumnElement[Any]:
@@ -208,24 +210,25 @@ def statistics(
         filters.append(Dossier.received_on >= received_from)
     if received_to:
         filters.append(Dossier.received_on <= received_to)
-    if agency:
-        filters.append(within(agency))
     if procedure:
         filters.append(Dossier.procedure_code == procedure)
     if agencies is not None:
         filters.append(Dossier.agency.in_(agencies))
     with ctx.sessions() as session:
-        dialect = session.get_bind().dialect.name
+        dialect, linked = session.get_bind().dialect.name, links(session)
+        if agency:
+            filters.append(_within(session, agency, linked))
         found = session.execute(_query(dialect, chosen, dims, filters)).all()
+    chains = {code: ancestors(code, linked) for code in {row[1] or "" for row in found}}
     # An agency with agencies under it in the figures gets a roll-up row: its dossiers and theirs.
     shown = set(agencies) if agencies is not None else None
     above = {
         a
-        for row in found
-        for a in ancestors(row[1] or "")
-        if (not agency or _under(a, agency)) and (shown is None or a in shown)
+        for chain in chains.values()
+        for a in chain
+        if (not agency or agency in (a, *ancestors(a, linked))) and (shown is None or a in shown)
     }
-    rows, everything = _summed(dialect, chosen, found, above)
+    rows, everything = _summed(dialect, chosen, found, above, chains)
     return StatisticsView(
         period=chosen,
         by=list(dims),
@@ -237,7 +240,7 @@ def statistics(
 
 
 def _summed(
-    dialect: str, period: Period, found: Sequence[tuple[Any, ...]], above: set[str]
+    dialect: str, period: Period, found: Sequence[tuple[Any, ...]], above: set[str], chains: dict[str, tuple[str, ...]]
 ) -> tuple[list[StatisticsRow], StatisticsRow]:
     """The rows of the figures, each agency's roll-ups (into the agencies of ``above``) added, in
     order; and the total."""
@@ -249,7 +252,7 @@ def _summed(
         label, named = _label(dialect, period, when), (procedure_code or "", procedure_name or "")
         counts = [int(c) for c in row[4:]]
         if code not in targets:  # the row itself, and the roll-ups it goes into (its own, if it has one)
-            targets[code] = [(code, False), *((a, True) for a in (code, *ancestors(code or "")) if a in above)]
+            targets[code] = [(code, False), *((a, True) for a in (code, *chains[code or ""]) if a in above)]
         for target, rolled in targets[code]:
             total = sums[(label, target, rolled, named)]
             for i, count in enumerate(counts):

@@ -4,7 +4,6 @@ commune, its district and a province department, over two months and two ISO wee
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -184,12 +183,32 @@ def test_parent_agencies() -> None:
     assert statistics.ancestors(COMMUNE) == (DISTRICT, PROVINCE)
     assert statistics.ancestors("123.05.12.H12") == ("000.05.12.H12", DISTRICT, PROVINCE)
     assert statistics.parent(PROVINCE) is None and statistics.parent("UBND-XA") is None
-    # what an agency filter takes in: exactly the agencies whose ancestors include it
-    codes = ["000.05.12.H12", "123.05.12.H12", "000.05.07.H12", "000.00.12.H12", "000.05.00.H12", "001.05.00.H12"]
-    for agency in (DISTRICT, "000.05.00.H12", PROVINCE, COMMUNE):
-        pattern = str(statistics.within(agency).right.value)  # type: ignore[attr-defined]
-        matched = {c for c in codes if re.fullmatch(pattern.replace(".", r"\.").replace("_", "."), c)}
-        assert matched == {c for c in codes if statistics._under(c, agency)}, agency
+    # the registry's parent wins over the code's; above it, each one's own (registry, else code)
+    linked = {"000.20.01.H12": PROVINCE, "UBND-XA": COMMUNE}
+    assert statistics.ancestors("000.20.01.H12", linked) == (PROVINCE,)
+    assert statistics.ancestors("UBND-XA", linked) == (COMMUNE, DISTRICT, PROVINCE)
+    assert statistics.ancestors(DISTRICT, {PROVINCE: COMMUNE}) == (PROVINCE, COMMUNE)  # a loop stops
+
+
+def test_rollups_follow_the_registry(figures: None) -> None:
+    """A province's one-stop centre registered under the province: its code alone would put it
+    under department 01 (000.00.01.H12)."""
+    from service import agencies
+    from service.agencies import AgencyFields
+
+    ctx, centre = context(), "000.20.01.H12"
+    agencies.add(ctx, PROVINCE, AgencyFields(name="UBND tỉnh"), actor="t")
+    agencies.add(ctx, centre, AgencyFields(name="Trung tâm Phục vụ hành chính công", parent=PROVINCE), actor="t")
+    with ctx.sessions.begin() as s:
+        s.add(_dossier(f"{centre}-250601-0001", LAND, "2025-06-10", "2025-06-09"))
+    table = _table(statistics.statistics(ctx, period="all", by=["agency"]))
+    assert table[("", centre, False, "")] == (1, 0, 0, 1, 0)
+    assert table[("", PROVINCE, True, "")] == (7, 4, 2, 4, 1)  # the six dossiers and the centre's
+    assert ("", DEPARTMENT, True, "") not in table  # by its code it would roll up into the department
+    under_province = statistics.statistics(ctx, period="all", by=["agency"], agency=PROVINCE)
+    assert under_province.total.received == 7
+    department = statistics.statistics(ctx, period="all", by=["agency"], agency=DEPARTMENT)
+    assert department.total.received == 1 and {r.agency for r in department.rows} == {DEPARTMENT}
 
 
 def test_a_scope_of_agencies_counts_their_dossiers_and_rolls_up_only_within_it(figures: None) -> None:
