@@ -215,6 +215,7 @@ def test_search_and_statistics_hold_only_the_agencies_a_user_belongs_to(deployme
     assert OWN[COMMUNE] in archive and OWN[DISTRICT] not in archive and OWN[DEPARTMENT] not in archive
     page = client.get("/statistics", params={"period": "year", "by": "agency"}).text
     assert COMMUNE in page and DISTRICT not in page and DEPARTMENT not in page
+    assert NAMES[COMMUNE] in page and NAMES[DISTRICT] not in page  # the registered name beside the code
 
 
 def test_the_registry_refuses_what_would_not_work(data_dir: Path) -> None:

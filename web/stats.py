@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
-from service import access, statistics
+from service import access, agencies, statistics
 from service.context import context
 from service.views import StatisticsRow
 from web.render import render
@@ -122,4 +122,5 @@ def statistics_page(
         received_from=start.isoformat() if start else "",
         received_to=end.isoformat() if end else "",
         csv_url=f"/api/v1/statistics?{urlencode(query)}",
+        agencies={a.code: a for a in agencies.list_agencies(ctx, scope)},  # names beside the codes
     )
