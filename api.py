@@ -330,6 +330,15 @@ class UploadRequest(BaseModel):
         "component", description="component, result, hoặc batch: lô tách theo tờ phân cách / a batch scan"
     )
     options: ScanOptions | None = None
+    replaces: int | None = Field(
+        None,
+        ge=1,
+        le=2**31 - 1,
+        description="Số tài liệu cần quét lại (như `POST …/documents/{n}/scans`, chưa ai ký): kiểm tra ngay khi mở "
+        "phiên, hoàn tất thì tài liệu giữ số, được số hóa lại / the number of a document to scan again (as `POST "
+        "…/documents/{n}/scans`, before anyone signs it): checked when the session opens; completing it replaces "
+        "the document's scan, which keeps its number and is digitized again",
+    )
 
 
 class Upload(views.UploadView):
@@ -342,12 +351,15 @@ def _upload(view: views.UploadView) -> Upload:
 
 @app.post("/api/v1/uploads", status_code=201, tags=["tải lên từng phần"])
 def open_upload(who: Uploader, body: UploadRequest) -> Upload:
-    """Mở phiên tải lên từng phần (tiếp tục được khi mất mạng): mã hồ sơ, tên, cỡ và SHA-256 của tệp.
-    / Open an upload in pieces that resumes after a dropped connection."""
+    """Mở phiên tải lên từng phần (tiếp tục được khi mất mạng): mã hồ sơ, tên, cỡ và SHA-256 của tệp; với
+    `replaces`: bản quét mới cho tài liệu số đó của hồ sơ (hồ sơ của cơ quan khác: 404, như mọi nơi).
+    / Open an upload in pieces that resumes after a dropped connection; with `replaces`, a new scan for that
+    document of the dossier (another agency's dossier: 404, as everywhere)."""
     options = body.options.chosen() if body.options else None
     view = resumable.open_session(
-        context(), who, body.code, body.name, body.size, body.sha256, kind=body.kind, options=options
-    )
+        context(), who, body.code, body.name, body.size, body.sha256, kind=body.kind, options=options,
+        replaces=body.replaces,
+    )  # fmt: skip
     return _upload(view)
 
 
@@ -388,8 +400,10 @@ async def patch_upload(
     responses={200: {"model": AcceptedScans, "description": "Đã nhận trước đó / accepted before"}},
 )
 def complete_upload(who: Uploader, request: Request, upload_id: str) -> JSONResponse:
-    """Hoàn tất: kiểm SHA-256 của cả tệp rồi nhận như một bản quét (202 kèm công việc; gọi lại trả đúng công việc
-    đó). / Complete: check the file's SHA-256, then accept it as a scan (202 with its job; again: the same job)."""
+    """Hoàn tất: kiểm SHA-256 của cả tệp rồi nhận như một bản quét, hoặc (phiên có `replaces`) thay bản quét của
+    tài liệu như `POST …/documents/{n}/scans` (202 kèm công việc; gọi lại trả đúng công việc đó). / Complete: check
+    the file's SHA-256, then accept it as a scan, or (a session with `replaces`) as the document's new scan, as
+    `POST …/documents/{n}/scans` does (202 with its job; again: the same job)."""
     job = resumable.complete(context(), upload_id, who, request.headers.get("content-digest"))
     answer = AcceptedScans(dossier=job.dossier or "", jobs=[AcceptedJob(**job.model_dump(), job_url=_job_url(job.id))])
     return JSONResponse(answer.model_dump(mode="json"), status_code=202 if job.created else 200)
@@ -589,8 +603,9 @@ async def replace_scan(
     who: Uploader, request: Request, code: str, document_id: DocumentId, choices: Choices
 ) -> AcceptedScans:
     """Quét lại một tài liệu (lỗi hoặc kém chất lượng) khi chưa ai ký: tài liệu giữ số thứ tự, được số hóa lại từ
-    bản quét mới. / A new scan for a document (failed or poor) before anyone signs it: it keeps its number and
-    is digitized again from the new scan."""
+    bản quét mới. Tệp lớn: gửi từng phần qua `POST /api/v1/uploads` với `replaces`. / A new scan for a document
+    (failed or poor) before anyone signs it: it keeps its number and is digitized again from the new scan. A large
+    file: in pieces through `POST /api/v1/uploads` with `replaces`."""
     ctx = context()
     await run_in_threadpool(scans.check_document, ctx, code, document_id)  # before the body is read
     async with uploads.received(request, ctx.tmp, ctx.settings.max_upload_bytes, max_files=1) as items:

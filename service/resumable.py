@@ -4,7 +4,9 @@ as pieces at the offset the server holds (``Upload-Offset``: the caller's token,
 owner, the offset and the size are checked on every piece before its body is read); once all
 are in, completing it checks the SHA-256 and hands the file to ``scans`` like any upload: the
 same de-duplication by content, the same job, 202 with its id. Completing again answers the
-same job.
+same job. A session may instead carry a new scan for a document of the dossier (``replaces``,
+kept in its options): checked when opened as the one-request replace route checks it, and
+completed by that route's ``scans.replace_scan``.
 
 State lives where every server process sees it: the row in the catalog (how many bytes are in,
 whose session it is), the bytes in ``<data_dir>/uploads/<id>`` (a folder the server processes
@@ -42,6 +44,7 @@ from storage.errors import NotFound
 
 KINDS = ("component", "result", "batch")  # batch: split at its separator sheets (scans.submit_batch)
 OPEN_PER_CALLER = 100  # sessions a caller may have open at once: each may hold up to SOHOA_MAX_UPLOAD_BYTES
+REPLACES = "replaces"  # the options' key naming the document a session's file replaces (no column of its own)
 STALE_COMPLETION = dt.timedelta(minutes=10)  # a completion on another host, silent this long, is taken over
 # How the OpenAPI schema shows a piece's body.
 OPENAPI_PIECE: dict[str, Any] = {
@@ -100,7 +103,15 @@ def _view(ctx: Context, row: UploadSession) -> UploadView:
     return UploadView(
         id=row.id, dossier=row.dossier_code, name=row.name, size=row.size, sha256=row.sha256, offset=row.received,
         kind=row.kind, state=row.state, job_id=row.job_id, expires_at=iso(expires) or "",
+        replaces=_split(row.options)[1],
     )  # fmt: skip
+
+
+def _split(options: dict[str, Any] | None) -> tuple[dict[str, str] | None, int | None]:
+    """A session's options: the scan's choices, and the document it replaces (if any)."""
+    choices = dict(options or {})
+    replaces = choices.pop(REPLACES, None)
+    return choices or None, replaces
 
 
 def _own(session: Session, upload_id: str, who: Principal) -> UploadSession:
@@ -117,13 +128,27 @@ def _own(session: Session, upload_id: str, who: Principal) -> UploadSession:
 
 def open_session(
     ctx: Context, who: Principal, code: str, name: str, size: int, sha256: str, *, kind: str = "component",
-    options: dict[str, str] | None = None,
+    options: dict[str, str] | None = None, replaces: int | None = None,
 ) -> UploadView:  # fmt: skip
     """A new session for a file of ``size`` bytes, after what can be told before any byte: the
-    dossier (well formed, open, received unless the caller may create it) and the size limit."""
-    who.require_dossier(code)
-    creates = dossiers.may_create(ctx.settings, who.role)
-    scans.check_dossier(ctx, code, create_dossier=creates)
+    dossier (well formed, open, received unless the caller may create it) or, for a new scan of
+    document ``replaces``, that document (what the one-request replace route checks first), and
+    the size limit."""
+    who.require_dossier(code)  # another agency's dossier: not found
+    stored: dict[str, Any] | None = dict(options) if options else None
+    if replaces is None:
+        creates = dossiers.may_create(ctx.settings, who.role)
+        scans.check_dossier(ctx, code, create_dossier=creates)
+    else:
+        if kind != "component":
+            raise SohoaError(
+                "Quét lại một tài liệu không kèm loại tài liệu (tài liệu giữ loại của nó) và không là lô.",
+                "A new scan of a document takes no kind (the document keeps its own) and is no batch.",
+                field="kind",
+            )
+        creates = False
+        scans.check_document(ctx, code, replaces)
+        stored = {**(options or {}), REPLACES: replaces}
     name, limit = clean_filename(name), ctx.settings.max_upload_bytes
     if size > limit:
         raise TooLarge(
@@ -133,7 +158,7 @@ def open_session(
     _room_for_one_more(ctx, who)
     row = UploadSession(
         id=uuid.uuid4().hex, actor=who.actor, dossier_code=code, name=name, size=size, sha256=sha256.lower(),
-        received=0, kind=kind, options=options, creates_dossier=creates, state="open",
+        received=0, kind=kind, options=stored, creates_dossier=creates, state="open",
     )  # fmt: skip
     (folder(ctx) / row.id).touch(exist_ok=False)
     with ctx.sessions.begin() as session:
@@ -343,22 +368,7 @@ def complete(ctx: Context, upload_id: str, who: Principal, digest: str | None = 
     except OSError:  # a file system without hard links
         shutil.copyfile(path, own)
     try:
-        if row.kind == "batch":
-            view = scans.submit_batch(
-                ctx,
-                own,
-                row.name,
-                default_code=row.dossier_code,
-                actor=who.actor,
-                create_dossier=row.creates_dossier,
-                agencies=who.agencies,
-            )
-            accepted = AcceptedJob(**view.model_dump(), created=True)
-        else:
-            accepted = scans.submit_scan(
-                ctx, row.dossier_code, own, row.name, actor=who.actor, options=row.options, sha256=row.sha256,
-                take=True, document_kind=row.kind, create_dossier=row.creates_dossier,
-            )  # fmt: skip
+        accepted = _hand_over(ctx, row, own, who)
     except SohoaError:
         with ctx.sessions.begin() as session:  # refused as a scan: the bytes stay, the caller is told why
             session.execute(update(UploadSession).where(UploadSession.id == row.id).values(state="open"))
@@ -370,6 +380,27 @@ def complete(ctx: Context, upload_id: str, who: Principal, digest: str | None = 
         session.execute(update(UploadSession).where(UploadSession.id == row.id).values(**done))
     path.unlink(missing_ok=True)
     return accepted
+
+
+def _hand_over(ctx: Context, row: UploadSession, own: Path, who: Principal) -> AcceptedJob:
+    """The whole file, taken by the path a one-request upload of it takes: a batch, a new scan
+    for a document, or a scan."""
+    choices, replaces = _split(row.options)
+    if row.kind == "batch":
+        view = scans.submit_batch(
+            ctx, own, row.name, default_code=row.dossier_code, actor=who.actor, create_dossier=row.creates_dossier,
+            agencies=who.agencies,
+        )  # fmt: skip
+        return AcceptedJob(**view.model_dump(), created=True)
+    if replaces is not None:
+        return scans.replace_scan(
+            ctx, row.dossier_code, replaces, own, row.name, actor=who.actor, options=choices, sha256=row.sha256,
+            take=True,
+        )  # fmt: skip
+    return scans.submit_scan(
+        ctx, row.dossier_code, own, row.name, actor=who.actor, options=choices, sha256=row.sha256, take=True,
+        document_kind=row.kind, create_dossier=row.creates_dossier,
+    )  # fmt: skip
 
 
 def _drop(ctx: Context, upload_id: str) -> None:

@@ -139,6 +139,9 @@ class UploadView(BaseModel):
     state: Literal["open", "completing", "done"]
     job_id: str | None = Field(description="Công việc số hóa khi đã hoàn tất / the job, once completed")
     expires_at: str = Field(description="Bỏ dở đến lúc này thì bị xóa / swept if untouched until then")
+    replaces: int | None = Field(
+        None, description="Số tài liệu mà tệp này quét lại (thay bản quét) / the document this file is a new scan of"
+    )
 
 
 class JobPage(BaseModel):

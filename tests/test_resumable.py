@@ -16,12 +16,15 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from starlette.requests import ClientDisconnect
+from test_failures import BROKEN_TIFF
 
 import api
-from service import access, dossiers, resumable, scratch
+from service import access, agencies, dossiers, resumable, scratch
 from service import settings as settings_module
+from service.agencies import AgencyFields
 from service.context import context
-from storage.catalog import Document, Job, UploadSession
+from service.run import run_job
+from storage.catalog import AuditEvent, Document, Job, UploadSession
 
 CODE = "000.00.12.H12-250527-0001"
 
@@ -216,3 +219,104 @@ def test_a_caller_holds_a_bounded_number_of_open_sessions(
     _piece(client, auth, first, 0, data)
     assert client.post(f"/api/v1/uploads/{first}/complete", headers=auth).status_code == 202
     assert client.post("/api/v1/uploads", json=body, headers=auth).status_code == 201  # a completed one is not held
+
+
+# A new scan for a document, in pieces (``replaces``): what the one-request replace route does.
+OTHER = "000.00.12.H12-250527-0002"
+
+
+def _failed_document(client: TestClient, auth: dict[str, str], code: str, data: bytes) -> None:
+    """Document 1 of ``code``, whose job failed (a scan that cannot be read)."""
+    r = client.post(f"/api/v1/dossiers/{code}/scans", files={"file": ("hong.tif", data)}, headers=auth)
+    assert r.status_code == 202, r.text
+    run_job(context(), r.json()["jobs"][0]["id"])
+    assert client.get(f"/api/v1/dossiers/{code}", headers=auth).json()["documents"][0]["status"] == "failed"
+
+
+def _replace_in_pieces(client: TestClient, auth: dict[str, str], code: str, data: bytes, name: str):  # type: ignore[no-untyped-def]
+    body = {"code": code, "name": name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "replaces": 1}
+    opened = client.post("/api/v1/uploads", json=body, headers=auth)
+    assert opened.status_code == 201 and opened.json()["replaces"] == 1, opened.text
+    upload_id, half = opened.json()["id"], len(data) // 2
+    assert _piece(client, auth, upload_id, 0, data[:half]).status_code == 200
+    assert client.get(f"/api/v1/uploads/{upload_id}", headers=auth).json()["replaces"] == 1  # after a reload too
+    assert _piece(client, auth, upload_id, half, data[half:]).json()["offset"] == len(data)
+    return upload_id, client.post(f"/api/v1/uploads/{upload_id}/complete", headers=auth)
+
+
+def test_a_document_is_scanned_again_in_pieces_as_in_one_request(client: TestClient, page_png: Path) -> None:
+    clerk = _auth("clerk", "Cán bộ một cửa")
+    dossiers.create_dossier(context(), OTHER, {}, actor="Cán bộ tiếp nhận")
+    for code in (CODE, OTHER):
+        _failed_document(client, clerk, code, BROKEN_TIFF)
+    data = page_png.read_bytes()
+
+    upload_id, done = _replace_in_pieces(client, clerk, CODE, data, "don-quet-lai.png")
+    one = client.post(f"/api/v1/dossiers/{OTHER}/documents/1/scans", files={"file": ("don-quet-lai.png", data)},
+                      headers=clerk)  # fmt: skip
+    assert done.status_code == one.status_code == 202, done.text
+    [in_pieces], [at_once] = done.json()["jobs"], one.json()["jobs"]
+    different = {"id", "dossier", "created_at", "job_url"}
+    assert {k: v for k, v in in_pieces.items() if k not in different} == {
+        k: v for k, v in at_once.items() if k not in different
+    }
+    assert (in_pieces["document_id"], in_pieces["status"], in_pieces["created"]) == (1, "queued", True)
+    again = client.post(f"/api/v1/uploads/{upload_id}/complete", headers=clerk)  # the answer was lost: the same job
+    assert again.status_code == 200 and again.json()["jobs"][0]["id"] == in_pieces["id"], again.text
+
+    def kept(code: str) -> tuple[object, ...]:
+        with context().sessions() as s:
+            [document] = s.scalars(select(Document).where(Document.dossier_code == code)).all()
+            [job] = s.scalars(select(Job).where(Job.document_id == document.id, Job.status == "queued")).all()
+            [event] = s.scalars(
+                select(AuditEvent).where(AuditEvent.action == "document.replaced", AuditEvent.dossier_code == code)
+            ).all()
+            detail = {k: v for k, v in (event.detail or {}).items() if k != "document"}  # the catalog's row id
+            return document.number, document.original_name, document.original_sha256, job.options, event.actor, detail
+
+    assert kept(CODE) == kept(OTHER)
+    clerk_id = access.tokens(context().sessions)[0].id
+    assert kept(CODE)[4] == f"Cán bộ một cửa #{clerk_id}" and kept(CODE)[2] == hashlib.sha256(data).hexdigest()
+    assert list(resumable.folder(context()).iterdir()) == []
+
+
+def test_a_new_scan_in_pieces_is_checked_when_its_session_opens(client: TestClient, page_png: Path) -> None:
+    clerk, data = _auth("clerk", "Cán bộ một cửa"), page_png.read_bytes()
+    dossiers.create_dossier(context(), OTHER, {}, actor="Cán bộ tiếp nhận")
+    _failed_document(client, clerk, CODE, BROKEN_TIFF)
+    _failed_document(client, clerk, OTHER, BROKEN_TIFF + b"2")
+    client.post(f"/api/v1/dossiers/{OTHER}/scans", files={"file": ("hai.png", data)}, headers=clerk)  # OTHER's 2
+    agencies.add(context(), "000.00.34.H12", AgencyFields(name="UBND huyện khác"), actor="t")
+    elsewhere = _auth("clerk", "Cán bộ huyện khác")
+    agencies.assign(context(), access.tokens(context().sessions)[-1].id, ["000.00.34.H12"], actor="t")
+
+    def both(auth: dict[str, str], code: str, number: int, **extra: object) -> tuple[dict, dict]:  # type: ignore[type-arg]
+        body = {"code": code, "name": "x.png", "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+        opened = client.post("/api/v1/uploads", json={**body, "replaces": number, **extra}, headers=auth)
+        url = f"/api/v1/dossiers/{code}/documents/{number}/scans"
+        at_once = client.post(url, files={"file": ("x.png", data)}, headers=auth)
+        assert opened.status_code == at_once.status_code, (opened.text, at_once.text)
+        return opened.json(), at_once.json()
+
+    for who, code, number in ((clerk, CODE, 9), (clerk, CODE, 2), (elsewhere, CODE, 1)):  # none, OTHER's, not seen
+        opened, at_once = both(who, code, number)
+        assert opened["status"] == 404 and opened["field"] == at_once["field"], (opened, at_once)
+        assert opened["detail_vi"] == at_once["detail_vi"] and code in opened["detail_vi"]
+    opened, at_once = both(_auth("archivist", "Lưu trữ"), CODE, 1)  # a role that may not upload
+    assert opened["status"] == 403
+    batch = {"code": CODE, "name": "lo.pdf", "size": 10, "sha256": "a" * 64, "replaces": 1, "kind": "batch"}
+    refused = client.post("/api/v1/uploads", json=batch, headers=clerk)
+    assert refused.status_code == 400 and refused.json()["field"] == "kind", refused.text
+
+    # Bytes that are another document of the dossier already (its 2): refused at completion, as at once.
+    body = {"code": OTHER, "name": "trung.png", "size": len(data), "replaces": 1}
+    upload_id = client.post(
+        "/api/v1/uploads", json={**body, "sha256": hashlib.sha256(data).hexdigest()}, headers=clerk
+    ).json()["id"]
+    _piece(client, clerk, upload_id, 0, data)
+    refused = client.post(f"/api/v1/uploads/{upload_id}/complete", headers=clerk)
+    at_once = client.post(f"/api/v1/dossiers/{OTHER}/documents/1/scans", files={"file": ("trung.png", data)},
+                          headers=clerk)  # fmt: skip
+    assert refused.status_code == at_once.status_code == 409, refused.text
+    assert refused.json()["type"] == at_once.json()["type"] == "urn:sohoa:error:duplicate-scan"
+    assert client.get(f"/api/v1/uploads/{upload_id}", headers=clerk).json()["state"] == "open"  # its bytes stay

@@ -3,14 +3,17 @@
 A clerk receives a dossier and uploads a two-page scan, watches it finish and sees the
 thumbnails; an archivist finds it typed without diacritics and opens the hit with the words boxed
 on the page; the clerk vouches for the copy with their key, a leader seals it, the verification
-says valid, and the signed PDF downloaded from the page passes `sohoa verify`. The reception page
-works from the keyboard alone, and axe-core (the repository's copy) finds no serious or critical
-violation on any page. Screenshots at 1366×768 go to the test's folder (SOHOA_SCREENSHOTS=dir
+says valid, and the signed PDF downloaded from the page passes `sohoa verify`. A failed document
+is scanned again through the page in pieces across a dropped line, and an upload cut short goes
+on from the server's offset after the page is reloaded (never in another person's session). The
+reception page works from the keyboard alone, and axe-core (the repository's copy) finds no
+serious or critical violation on any page. Screenshots at 1366×768 go to the test's folder (SOHOA_SCREENSHOTS=dir
 copies them there too, as docs/screenshots/ was made)."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import sqlite3
@@ -25,6 +28,7 @@ import pytest
 from PIL import Image
 from playwright import sync_api as playwright_api
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from test_failures import BROKEN_TIFF
 
 from conftest import ROOT, serve
 from pages import TEXT, render_page
@@ -264,14 +268,7 @@ def _upload_through_a_drop(clerk: Any, proxy: Proxy, site: dict[str, Any], scan:
     clerk.context.add_init_script("Object.defineProperty(Crypto.prototype, 'subtle', { get: () => undefined })")
     clerk.reload()
     assert clerk.evaluate("window.crypto.subtle === undefined")
-    clerk.evaluate("document.getElementById('upload').dataset.piece = String(32 * 1024)")
-    data = scan.read_bytes()
-    assert len(data) > 4 * 32 * 1024, len(data)  # several pieces
-    with proxy.lock:
-        proxy.cut_at, proxy.down_on_cut = proxy.upstream + len(data) // 2, True
-    clerk.set_input_files("#files", [str(scan)])
-    clerk.click("#upload button[type=submit]")
-    _wait(lambda: proxy.cuts == 1, 30, "the cut")
+    data = _send_cut_halfway(clerk, proxy, "#upload", scan, 32 * 1024)
     clerk.wait_for_selector("#upload-list li:has-text('mất kết nối, thử lại sau')")
     time.sleep(2)
     proxy.follow(site["base"])
@@ -285,6 +282,20 @@ def _upload_through_a_drop(clerk: Any, proxy: Proxy, site: dict[str, Any], scan:
     assert not (site["folder"] / "var" / "uploads" / upload_id).exists()  # its bytes handed to the store
     original = clerk.request.get(f"/api/v1/dossiers/{CODE}/documents/1/original")
     assert hashlib.sha256(original.body()).hexdigest() == sha
+
+
+def _send_cut_halfway(page: Any, proxy: Proxy, form: str, scan: Path, piece: int) -> bytes:
+    """``scan`` sent from ``form`` in pieces of ``piece`` bytes, the line cut in the middle of a
+    piece halfway through and the server then out of reach (until ``proxy.follow``); its bytes."""
+    data = scan.read_bytes()
+    assert len(data) > 4 * piece, len(data)  # several pieces
+    page.evaluate("([form, piece]) => { document.querySelector(form).dataset.piece = String(piece); }", [form, piece])
+    with proxy.lock:
+        proxy.cut_at, proxy.down_on_cut = proxy.upstream + len(data) // 2, True
+    page.set_input_files(f"{form} input[type=file]", [str(scan)])
+    page.click(f"{form} button[type=submit]")
+    _wait(lambda: proxy.cuts == 1, 60, "the cut")
+    return data
 
 
 def test_a_scanner_station_sends_scans_to_a_dossier_received(
@@ -339,3 +350,115 @@ def test_admin_and_docs_pages(browser: Any, site: dict[str, Any]) -> None:
     page.wait_for_selector(".swagger-ui .info", timeout=30_000)
     assert elsewhere == []
     assert Image.open(shots / "quan-tri.png").size == (1366, 768)
+
+
+def _at_new_dossier(browser: Any, site: dict[str, Any], code: str) -> tuple[Any, Proxy]:
+    """The clerk, on a line through a proxy that can drop it, on the page of a dossier just received."""
+    proxy = Proxy()
+    proxy.follow(site["base"])
+    page = _page(browser, site, "clerk", base=proxy.url)
+    page.fill("#code", code)
+    page.click("text=Tạo hồ sơ")
+    page.wait_for_url(f"**/dossiers/{code}")
+    return page, proxy
+
+
+def _catalog(site: dict[str, Any], query: str, *args: object) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(site["folder"] / "var" / "sohoa.db") as catalog:
+        return catalog.execute(query, args).fetchall()
+
+
+def test_a_failed_document_is_scanned_again_in_pieces(browser: Any, site: dict[str, Any], tmp_path: Path) -> None:
+    """The replace form sends the new scan through an upload session: its progress shown, the line
+    cut in the middle of a piece, taken up from the server's offset; the same document replaced,
+    its job queued anew, the audit naming the clerk."""
+    code = "000.00.12.H12-250530-0004"
+    clerk, proxy = _at_new_dossier(browser, site, code)
+    broken = tmp_path / "hong.tif"
+    broken.write_bytes(BROKEN_TIFF)
+    clerk.set_input_files("#files", [str(broken)])
+    clerk.click("#upload button[type=submit]")
+    clerk.wait_for_selector("article.document[data-status=failed]", timeout=120_000)
+
+    scan = tmp_path / "quet-lai.png"
+    render_page(dpi=150, mode="L").save(scan, dpi=(150, 150))
+    clerk.click("article.document summary")
+    data = _send_cut_halfway(clerk, proxy, "form.replace", scan, 8 * 1024)
+    shown = "#upload-list li:has-text('quet-lai.png')"
+    clerk.wait_for_selector(f"{shown}:has-text('mất kết nối, thử lại sau')")
+    held = clerk.locator(f"{shown} progress").evaluate("bar => bar.value")
+    assert 0 < held < len(data), held  # the bytes the server holds, on the bar
+    proxy.follow(site["base"])
+    clerk.wait_for_selector(f"{shown}:has-text('đã gửi, đang chờ số hóa')", timeout=60_000)
+
+    sha = hashlib.sha256(data).hexdigest()
+    [(number, name, original)] = _catalog(
+        site, "SELECT number, original_name, original_sha256 FROM documents WHERE dossier_code = ?", code
+    )
+    assert (number, name, original) == (1, "quet-lai.png", sha)
+    jobs = _catalog(site, "SELECT status, posted_by FROM jobs WHERE dossier_code = ? ORDER BY created_at", code)
+    assert len(jobs) == 2 and jobs[0][0] == "failed" and jobs[1][0] != "failed", jobs
+    [(state, received, options)] = _catalog(
+        site, "SELECT state, received, options FROM upload_sessions WHERE sha256 = ?", sha
+    )  # one session, taken up after the cut
+    assert (state, received, options) == ("done", len(data), '{"replaces": 1}')
+    [(actor, detail)] = _catalog(
+        site, "SELECT actor, detail FROM audit_events WHERE action = 'document.replaced' AND dossier_code = ?", code
+    )
+    assert actor.startswith(PEOPLE["clerk"] + " #") and jobs[1][1] == actor and "quet-lai.png" in detail
+    assert clerk.evaluate("Object.keys(localStorage).filter((k) => k.startsWith('sohoa.upload:'))") == []
+
+
+def test_an_upload_is_taken_up_again_after_the_page_is_reloaded(
+    browser: Any, site: dict[str, Any], tmp_path: Path
+) -> None:
+    """A scan half sent when the line drops; the page reloaded, the same file picked again: the
+    page asks the server its offset and sends only the rest, in the same session."""
+    code = "000.00.12.H12-250530-0005"
+    clerk, proxy = _at_new_dossier(browser, site, code)
+    scan = tmp_path / "ho-so-lon.tif"
+    render_page(dpi=200, mode="L").save(scan, dpi=(200, 200))  # uncompressed: some 3.8 MB
+    data = _send_cut_halfway(clerk, proxy, "#upload", scan, 256 * 1024)
+    clerk.wait_for_selector("#upload-list li:has-text('thử lại sau 4 giây')")  # the page waits 4 s: reload now
+    sha = hashlib.sha256(data).hexdigest()
+    [(upload_id, held)] = _catalog(site, "SELECT id, received FROM upload_sessions WHERE sha256 = ?", sha)
+    assert 0 < held < len(data), held
+
+    proxy.follow(site["base"])
+    clerk.on("dialog", lambda dialog: dialog.accept())  # leave the page while a file is on its way
+    clerk.reload()
+    kept = clerk.evaluate("Object.keys(localStorage).filter((k) => k.startsWith('sohoa.upload:'))")
+    assert len(kept) == 1 and code in kept[0], kept
+    before = proxy.upstream
+    clerk.evaluate("document.getElementById('upload').dataset.piece = String(256 * 1024)")
+    clerk.set_input_files("#files", [str(scan)])
+    clerk.click("#upload button[type=submit]")
+    done = "#upload-list li:has-text('đã gửi, đang chờ số hóa')"
+    clerk.wait_for_selector(done, timeout=60_000)
+    said = clerk.text_content(done)
+    assert f"máy chủ đã có {held / (1 << 20):.1f}/{len(data) / (1 << 20):.1f} MB" in said, said
+    sent = proxy.upstream - before
+    assert sent < len(data) - held + 64 * 1024, (sent, len(data), held)  # the rest, and a few headers
+    [(same, state, received)] = _catalog(site, "SELECT id, state, received FROM upload_sessions WHERE sha256 = ?", sha)
+    assert (same, state, received) == (upload_id, "done", len(data))
+    [(original,)] = _catalog(site, "SELECT original_sha256 FROM documents WHERE dossier_code = ?", code)
+    assert original == sha
+    assert clerk.evaluate("Object.keys(localStorage).filter((k) => k.startsWith('sohoa.upload:'))") == []
+
+    # Another person's session for the same file, found under this one's entry (as another login on
+    # the same PC could leave): the server does not give it, and the page opens a session of its own.
+    station = _page(browser, site, "scanner")
+    csrf = station.get_attribute("meta[name=csrf-token]", "content")
+    body = {"code": code, "name": scan.name, "size": len(data), "sha256": sha}
+    headers = {"X-CSRF-Token": csrf, "Content-Type": "application/json"}
+    foreign = station.request.post("/api/v1/uploads", data=json.dumps(body), headers=headers).json()
+    entry = {"url": foreign["upload_url"], "sha256": sha, "expires_at": foreign["expires_at"]}
+    clerk.evaluate("([key, entry]) => localStorage.setItem(key, JSON.stringify(entry))", [kept[0], entry])
+    clerk.set_input_files("#files", [str(scan)])
+    clerk.click("#upload button[type=submit]")
+    clerk.wait_for_selector("#upload-list li:nth-child(2):has-text('tệp này đã nhận trước đó')", timeout=60_000)
+    assert "tiếp tục" not in clerk.text_content("#upload-list li:nth-child(2)")
+    rows = _catalog(site, "SELECT id, state, received FROM upload_sessions WHERE sha256 = ?", sha)
+    sessions = {row[0]: row[1:] for row in rows}
+    assert len(sessions) == 3 and sessions.pop(foreign["id"]) == ("open", 0), rows  # not taken up
+    assert upload_id in sessions and set(sessions.values()) == {("done", len(data))}, rows  # a new one instead

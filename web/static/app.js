@@ -32,6 +32,7 @@
   // hash-wasm (web/static/vendor): crypto.subtle hashes only a whole buffer, a 500 MB scan at once,
   // and is missing on a plain-HTTP office address. Then pieces from the offset the server holds; a
   // dropped line or a server restart waits (1, 2, 4 … 30 s), asks the server its offset, goes on.
+  // A new scan of a failed document (its form's data-replaces) goes the same way.
   const MiB = 1 << 20;
   const lang = document.documentElement.lang === "en" ? "en" : "vi";
   const fill = (text, fields) => text.replace(/\{(\w+)\}/g, (all, key) => (key in fields ? fields[key] : all));
@@ -73,20 +74,46 @@
     return hasher.digest("hex");
   }
 
+  // The sessions not completed yet, kept in localStorage so that a reload or a crashed browser
+  // loses nothing: the same file picked again (the same person, dossier, document replaced, name,
+  // size and time) goes on from the offset the server holds, not hashed again (completing checks
+  // the SHA-256 anyway). An entry goes once its file is in, or when the server no longer has it;
+  // another person's session is not theirs to go on with (the server answers 404: a new one).
+  const KEPT = "sohoa.upload:";
+  const kept = {
+    key: (target, file) => KEPT + JSON.stringify([target.who, target.code, target.replaces || 0, file.name, file.size, file.lastModified]),
+    get(key) {
+      try {
+        const entry = JSON.parse(localStorage.getItem(key) || "null");
+        return entry && Date.parse(entry.expires_at) > Date.now() ? entry : null;
+      } catch (e) { return null; }  // storage turned off: uploads still work, without this
+    },
+    put(key, upload) {
+      const entry = { url: upload.upload_url, sha256: upload.sha256, expires_at: upload.expires_at };
+      try { localStorage.setItem(key, JSON.stringify(entry)); } catch (e) { /* full or turned off */ }
+    },
+    drop(key) { try { localStorage.removeItem(key); } catch (e) { /* turned off */ } },
+  };
+  try {  // the expired ones: the server has swept them
+    Object.keys(localStorage).filter((k) => k.startsWith(KEPT) && !kept.get(k)).forEach((k) => kept.drop(k));
+  } catch (e) { /* turned off */ }
+
   // A file's line in the list: its name, a progress bar (bytes hashed, then bytes the server holds), its state.
   function line(list, file, texts) {
     const item = document.createElement("li");
     const label = document.createElement("span");
     const bar = document.createElement("progress");
+    const note = document.createElement("span");  // what stays said (an upload taken up again)
     const state = document.createElement("span");
     label.textContent = file.name;
     bar.max = file.size || 1; bar.value = 0;
     bar.setAttribute("aria-label", file.name);
-    item.append(label, bar, state);
+    item.append(label, bar, note, state);
     list.append(item);
     return {
       item,
       bar: (bytes) => { bar.value = bytes; },
+      note: (key, fields) => { note.textContent = fill(texts[key], fields || {}) + " — "; note.className = "note"; },
       say: (key, fields, detail) => {
         state.textContent = fill(texts[key], fields || {}) + (detail ? ": " + detail : "");
         state.className = key === "failed" ? "flash error" : "";
@@ -94,34 +121,48 @@
     };
   }
 
-  // Send ``file`` into dossier ``code``; the API's answer (its jobs) once it is in.
-  async function resumable(file, code, kind, shown, piece) {
-    shown.say("hashing");
-    const body = JSON.stringify({ code, kind, name: file.name, size: file.size, sha256: await sha256(file, piece, shown.bar) });
-    let upload = null, lost = false, tries = 0, fresh = 0;
+  // Send ``file`` to ``target`` (its dossier, kind, the document it replaces); the API's answer (its jobs) once in.
+  async function resumable(file, target, shown, piece) {
+    const key = kept.key(target, file), found = kept.get(key);
+    let upload = found ? { upload_url: found.url, sha256: found.sha256 } : null;
+    let lost = upload !== null, resumed = lost, said = false, tries = 0, fresh = 0, hashed = null;
+    const opening = async () => {  // read once, whatever number of sessions it takes
+      if (!hashed) { shown.say("hashing"); hashed = await sha256(file, piece, shown.bar); }
+      const { code, kind, replaces } = target;
+      return JSON.stringify({ code, kind, replaces, name: file.name, size: file.size, sha256: hashed });
+    };
     for (;;) {
       try {
-        if (!upload) upload = await call("POST", "/api/v1/uploads", body, { "Content-Type": "application/json" });
+        if (!upload) upload = await call("POST", "/api/v1/uploads", await opening(), { "Content-Type": "application/json" });
         else if (lost) upload = await call("GET", upload.upload_url);  // what the server holds: go on from there
+        if (resumed && !said) {  // taken up again after a reload: said once, with what the server holds
+          shown.note("resumed", { mb: (upload.offset / MiB).toFixed(1), total: (file.size / MiB).toFixed(1) });
+          said = true;
+        }
         lost = false;
+        kept.put(key, upload);
         while (upload.state === "open" && upload.offset < file.size) {
           const from = upload.offset;
           shown.say("sending"); shown.bar(from);
           const headers = { "Upload-Offset": String(from), "Content-Type": "application/offset+octet-stream" };
           upload = await call("PATCH", upload.upload_url, file.slice(from, from + piece), headers, (n) => shown.bar(from + n));
+          kept.put(key, upload);  // its time to expire moves on
           tries = 0;
         }
         shown.say("completing");
-        return await call("POST", upload.upload_url + "/complete");
+        const answer = await call("POST", upload.upload_url + "/complete");
+        kept.drop(key);
+        return answer;
       } catch (error) {
         if (!(error instanceof Answer)) throw error;
         const gone = upload && error.body.field === "upload_id" && (error.status === 404 || error.status === 410);
-        if (gone && ++fresh <= 3) { upload = null; continue; }  // swept, or its bytes lost: a new session
+        const changed = resumed && error.code === "checksum-mismatch";  // the file kept its name, not its bytes
+        if ((gone || changed) && ++fresh <= 3) { kept.drop(key); upload = null; resumed = false; continue; }  // a new session
         if (error.code === "upload-offset") { lost = true; continue; }  // another offset than ours: ask it
         if (!error.again) throw error;
         lost = upload !== null;
         const seconds = error.wait || Math.min(30, 2 ** tries++);
-        shown.say("retry", { s: seconds, mb: ((upload ? upload.offset : 0) / MiB).toFixed(1) });
+        shown.say("retry", { s: seconds, mb: ((upload && upload.offset ? upload.offset : 0) / MiB).toFixed(1) });
         await pause(seconds);
       }
     }
@@ -129,7 +170,8 @@
 
   function upload_texts(form) {
     const d = form.dataset;
-    return { hashing: d.hashing, sending: d.sending, retry: d.retry, completing: d.completing, sent: d.sent, again: d.again, failed: d.failed };
+    return { hashing: d.hashing, sending: d.sending, retry: d.retry, completing: d.completing, sent: d.sent, again: d.again,
+             failed: d.failed, resumed: d.resumed };
   }
 
   // The files one after another; ``done`` gets each one's answer (its jobs) and its line.
@@ -138,12 +180,14 @@
   async function send_all(form, code, files, list, done) {
     const piece = Number(form.dataset.piece) || 4 * MiB;
     const kind = form.elements.kind ? form.elements.kind.value : "component";  // a component, or the issued result
+    const replaces = Number(form.dataset.replaces) || undefined;  // a new scan of this document
+    const target = { who: form.dataset.who || "", code, kind, replaces };
     const texts = upload_texts(form);
     const lines = Array.from(files).map((file) => [file, line(list, file, texts)]);
     sending += lines.length;
     for (const [file, shown] of lines) {
       try {
-        const answer = await resumable(file, code, kind, shown, piece);
+        const answer = await resumable(file, target, shown, piece);
         shown.bar(file.size);
         shown.say((answer.jobs || []).some((j) => j.created) ? "sent" : "again");
         done(answer, shown.item);
@@ -193,20 +237,15 @@
     drop.addEventListener("drop", (e) => sendAll(e.dataTransfer.files));
   }
 
-  // A failed document scanned again (the same number): one request, its progress shown.
+  // A failed document scanned again (the same number): in pieces like any upload, its line in the page's list.
   document.addEventListener("submit", (e) => {
     const form = e.target;
     if (!form.classList.contains("replace")) return;
     e.preventDefault();
-    const file = form.querySelector("input[type=file]").files[0];
-    if (!file) return;
-    const shown = line(document.getElementById("upload-list") || form, file, upload_texts(upload || form));
-    const body = new FormData();
-    body.append("file", file, file.name);
-    shown.say("sending");
-    call("POST", form.dataset.url, body, {}, shown.bar)
-      .then(() => { shown.bar(file.size); shown.say("sent"); refresh(); })
-      .catch((error) => shown.say("failed", {}, error.message));
+    const input = form.querySelector("input[type=file]");
+    if (!input.files.length) return;
+    send_all(form, form.dataset.code, [input.files[0]], document.getElementById("upload-list") || form, refresh);
+    input.value = "";
   });
 
   // Live job progress: poll the jobs still queued or running; reload the documents when one ends.
