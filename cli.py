@@ -44,8 +44,8 @@ def _every_command(
     """Say which data folder a command made, once it has made it (SOHOA_DATA_DIR, else the
     checkout's var/): a command run from another folder uses the same one."""
     _actor[:] = [actor] if actor else []
-    if ctx.invoked_subcommand == "station":
-        return  # a desk PC's agent: no data folder, no server settings
+    if ctx.invoked_subcommand in ("station", "sign-agent"):
+        return  # a desk PC's agents: no data folder, no server settings
     folder = get_settings().data_dir.resolve()
     existed = folder.exists()
 
@@ -259,13 +259,16 @@ def sign(
 
 @app.command("sign-agent")
 def sign_agent(
-    document_url: Annotated[
-        str, typer.Argument(help="Địa chỉ tài liệu, vd. http://127.0.0.1:8000/api/v1/dossiers/<mã>/documents/1")
-    ],
     module: Annotated[Path, typer.Option(help="Thư viện PKCS#11 của USB token")],
     token: Annotated[str, typer.Option(help="Nhãn của token")],
     key: Annotated[str, typer.Option(help="Nhãn khóa và chứng thư trên token")],
-    pin_file: Annotated[Path | None, typer.Option(help="Tệp chứa mã PIN")] = None,
+    document_url: Annotated[
+        str | None,
+        typer.Argument(help="Địa chỉ tài liệu, vd. http://127.0.0.1:8000/api/v1/dossiers/<mã>/documents/1"),
+    ] = None,
+    pin_file: Annotated[
+        Path | None, typer.Option(help="Tệp chứa mã PIN (không có: --serve hỏi mã PIN một lần khi chạy)")
+    ] = None,
     page_count: Annotated[
         int | None,
         typer.Option(help="Xác nhận bản số hóa: số trang của bản giấy; đưa số này là xác nhận mọi trang đều đọc được"),
@@ -273,15 +276,43 @@ def sign_agent(
     api_token: Annotated[
         str, typer.Option(envvar="SOHOA_API_TOKEN", help="Mã truy cập dịch vụ của cán bộ (`sohoa users add`)")
     ] = "",
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve",
+            help="Chạy chương trình ký tại chỗ cho trang Ký số (nút «Ký bằng USB token trên máy này»), "
+            "thay cho một tài liệu với --api-token",
+        ),
+    ] = False,
+    origin: Annotated[
+        list[str] | None,
+        typer.Option(help="Với --serve: địa chỉ dịch vụ sohoa có trang được ký, vd. http://may-chu:8000 (lặp được)"),
+    ] = None,
+    port: Annotated[int, typer.Option(help="Với --serve: cổng trên 127.0.0.1")] = 8787,
 ) -> None:
-    """Ký bằng USB token của cán bộ (hai bước, khóa không rời token). / Sign with a clerk's token, in two steps."""
-    import json
+    """Ký bằng USB token của cán bộ (hai bước, khóa không rời token): một tài liệu với mã truy cập,
+    hoặc --serve để trang Ký số trên máy này gọi.
+    / Sign with a clerk's token, in two steps: one document with an API token, or --serve for the
+    sign page in this PC's browser."""
+    from signing import agent
+    from signing.signers import Pkcs11Config
+
+    config = Pkcs11Config(module, token, key, pin_file)
+    if serve:
+        _serve_sign_agent(config, origin or [], port)
+        return
+    if not document_url:
+        fail(SohoaError("Cần địa chỉ tài liệu, hoặc --serve.", "A document URL is needed, or --serve.", field="url"))
+    path = "/" + document_url.split("://", 1)[-1].split("/", 1)[-1]
+    result = _run(agent.run, _poster(document_url, api_token), path, config, page_count=page_count)
+    typer.echo(f"Đã ký {result['dossier']} tài liệu {result['document_id']} bởi {result['signer']}, {result['level']}")
+
+
+def _poster(document_url: str, api_token: str) -> Any:
+    """POST a JSON body to the service with the clerk's API token; an error answer ends the command."""
     import urllib.error
     import urllib.request
     from urllib.parse import urljoin
-
-    from signing import agent
-    from signing.signers import Pkcs11Config
 
     def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
         request = urllib.request.Request(
@@ -303,9 +334,49 @@ def sign_agent(
         except OSError as e:
             fail(SohoaError(f"Không kết nối được dịch vụ: {e}", f"Cannot reach the service: {e}", field="document_url"))
 
-    path = "/" + document_url.split("://", 1)[-1].split("/", 1)[-1]
-    result = _run(agent.run, post, path, Pkcs11Config(module, token, key, pin_file), page_count=page_count)
-    typer.echo(f"Đã ký {result['dossier']} tài liệu {result['document_id']} bởi {result['signer']}, {result['level']}")
+    return post
+
+
+def _serve_sign_agent(config: Any, origins: list[str], port: int) -> None:
+    """The local agent the sign page calls (signing/local_agent.py says whom it answers, and why)."""
+    import contextlib
+    import dataclasses
+    import re
+
+    from signing import agent, local_agent
+
+    if not origins or not all(re.fullmatch(r"https?://[^/\s]+/?", o) for o in origins):
+        fail(
+            SohoaError(
+                "Cần --origin: địa chỉ dịch vụ sohoa, vd. http://may-chu:8000 (không có đường dẫn).",
+                "--origin is needed: the sohoa service's address, e.g. http://may-chu:8000 (no path).",
+                field="origin",
+            )
+        )
+    if config.pin_file is None:  # typed once here; kept in this process, never sent anywhere
+        pin = typer.prompt("Mã PIN của token / token PIN", hide_input=True, default="", show_default=False)
+        config = dataclasses.replace(config, pin=pin)
+    _run(agent.token_chain, config)  # the PIN and the key checked now, not at the first signature
+    try:
+        httpd = local_agent.server(local_agent.Agent(config, origins, _console_yes), port)
+    except OSError as e:
+        fail(SohoaError(f"Không mở được cổng {port}: {e}", f"Cannot listen on port {port}: {e}", field="port"))
+    shown = ", ".join(local_agent.normal_origin(o) for o in origins)
+    typer.echo(
+        f"Chương trình ký chạy tại http://127.0.0.1:{port} cho trang của {shown}; Ctrl+C để dừng.\n"
+        f"The signing agent runs at http://127.0.0.1:{port} for the pages of {shown}; Ctrl+C stops it."
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        httpd.serve_forever()
+    httpd.server_close()
+
+
+def _console_yes(question: str) -> bool:
+    """The clerk's yes at the console for one signature (c/có/y/yes); anything else, or no console, is no."""
+    typer.echo(question)
+    yes = sys.stdin.readline().strip().lower() in ("c", "có", "co", "y", "yes")
+    typer.echo("→ ký / signing" if yes else "→ không ký / refused")
+    return yes
 
 
 @app.command()

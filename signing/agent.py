@@ -22,7 +22,8 @@ def _session(config: Pkcs11Config) -> Any:
     try:
         token = pkcs11.lib(str(config.module)).get_token(token_label=config.token)
         try:
-            return token.open(user_pin=read_secret(config.pin_file, "pin_file") or None)
+            pin = config.pin if config.pin is not None else read_secret(config.pin_file, "pin_file")
+            return token.open(user_pin=pin or None)
         except pkcs11.exceptions.UserAlreadyLoggedIn:  # PKCS#11 logs in the application, not the session
             return token.open()
     except (pkcs11.exceptions.PinIncorrect, pkcs11.exceptions.PinLenRange) as e:
