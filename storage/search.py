@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import islice, pairwise
+from itertools import islice
 from typing import Any, NamedTuple
 
 from sqlalchemy import Date, bindparam, func, select, text
@@ -56,7 +56,6 @@ EXACT_UP_TO = 5_000
 GATHER_UP_TO = 5_000  # fewer matches (by the sample) are fetched all at once: their total and page of hits
 SAMPLE_PAGES = 10_000
 ORDERED_SCAN_ROWS = 30_000  # pages walked newest first, each tested: about 2 µs a page when cached
-PAIRS_UP_TO = 50_000  # matches (by the sample) up to which a phrase is found by its word pairs (_Plan._pairs)
 _PAGES = "SELECT reltuples FROM pg_class WHERE oid = 'page_search'::regclass"
 _QUICK = "SELECT set_config('jit', 'off', true), set_config('max_parallel_workers_per_gather', '0', true)"
 _WALK = "SELECT set_config('enable_bitmapscan', '{0}', true), set_config('enable_seqscan', '{0}', true)"
@@ -470,13 +469,11 @@ class _Plan:
     def ranked(self) -> bool:
         return any(t.marked for t in self.terms)
 
-    def match(self, tier: str, pairs: bool = False) -> tuple[str, dict[str, Any]]:
+    def match(self, tier: str) -> tuple[str, dict[str, Any]]:
         """``all`` folded matches, the ``exact`` tier, or the ``rest`` (folded but not exact).
 
         The exact tier needs the unmarked terms folded and the marked ones as typed (which
-        implies folded: the columns align position for position). ``pairs`` (PostgreSQL, a
-        statement the index leads): a phrase is found through its word pairs, its order then
-        checked on the page (see migration 0014)."""
+        implies folded: the columns align position for position)."""
         folded = [t.folded for t in self.terms]
         marked = [t.tokens for t in self.terms if t.marked]
         plain = [t.folded for t in self.terms if not t.marked]
@@ -488,46 +485,34 @@ class _Plan:
             else:
                 query = f"({_fts5('folded', folded)}) NOT ({_fts5('exact', marked)})"
             return "page_search MATCH :match", {"match": query}
-        pairs = pairs and any(len(t.tokens) > 1 for t in self.terms)
-        params: dict[str, Any] = {}
-
-        def on(column: str, name: str, phrases: list[tuple[str, ...]]) -> list[str]:
-            if not phrases:
-                return []
-            params[name] = _tsquery(phrases)
-            if pairs:  # not an index condition: the pairs lead, the syllables' long lists stay unread
-                return [f"ts_match_vq(page_search.{column}, CAST(:{name} AS tsquery))"]
-            return [f"page_search.{column} @@ CAST(:{name} AS tsquery)"]
-
-        exact = on("exact", "exact", marked) if tier != "all" else []
-        found = on("folded", "plain", plain) if tier == "exact" else on("folded", "folded", folded)
-        if tier == "rest":
-            found.append(f"NOT ({' AND '.join(exact)})")
-        elif tier == "exact":
-            found = exact + found
-        if pairs:
-            found.append("search_pairs(page_search.folded) @@ CAST(:pairs AS tsquery)")
-            params["pairs"] = " & ".join(_quote(f"{a} {b}") for t in self.terms for a, b in pairwise(t.folded))
-        return " AND ".join(found), params
-
-    def _pairs(self, tier: str) -> bool:
-        """Whether an index-led statement finds phrases by their word pairs: unless the sample says
-        many pages match, where a bitmap of them all could lose its exactness and have the
-        database compute the pairs of every page it holds (0.2 ms each) to check them again."""
-        return not self.shares or self.shares[tier] * self.pages <= PAIRS_UP_TO
+        cast = "CAST(:{} AS tsquery)"
+        if tier == "all":
+            return f"page_search.folded @@ {cast.format('folded')}", {"folded": _tsquery(folded)}
+        params = {"exact": _tsquery(marked)}
+        if tier == "exact":
+            sql = f"page_search.exact @@ {cast.format('exact')}"
+            if plain:
+                sql += f" AND page_search.folded @@ {cast.format('plain')}"
+                params["plain"] = _tsquery(plain)
+            return sql, params
+        params["folded"] = _tsquery(folded)
+        return (
+            f"page_search.folded @@ {cast.format('folded')} AND NOT page_search.exact @@ {cast.format('exact')}",
+            params,
+        )
 
     def _statement(
-        self, select_list: str, tier: str, tail: str = "", *, outer: str = "{}", pairs: bool = False
+        self, select_list: str, tier: str, tail: str = "", *, source: str = "page_search", outer: str = "{}"
     ) -> tuple[Any, dict[str, Any]]:
-        """``SELECT select_list FROM page_search WHERE match and filters tail``, inside ``outer``."""
-        where, params = self.match(tier, pairs)
+        """``SELECT select_list FROM source WHERE match and filters tail``, inside ``outer``."""
+        where, params = self.match(tier)
         if self.filters and self.dialect == "sqlite":
             # The pages passing the filters, as a list probed for each match; the unary + keeps
             # FTS5 from being handed the rowid list (it would run the MATCH once per row).
             where += f" AND +page_search.rowid IN (SELECT pages.id FROM {_FILTERED} WHERE {' AND '.join(self.filters)})"
         elif self.filters:  # PostgreSQL: the index row's own filter values, no join, tested first (small)
             where = " AND ".join([*self.filters, where])
-        statement = text(outer.format(f"SELECT {select_list} FROM page_search WHERE {where}{tail}"))
+        statement = text(outer.format(f"SELECT {select_list} FROM {source} WHERE {where}{tail}"))
         return self._typed(statement), {**self.params, **params}
 
     def _typed(self, statement: Any) -> Any:
@@ -539,7 +524,7 @@ class _Plan:
         return statement.bindparams(*typed)
 
     def count(self, session: Session, tier: str) -> int:
-        return session.execute(*self._statement("count(*)", tier, pairs=self._pairs(tier))).scalar_one()
+        return session.execute(*self._statement("count(*)", tier)).scalar_one()
 
     def sample(self, session: Session) -> None:
         """PostgreSQL: the share of pages each tier matches (filters included), from a fixed block
@@ -580,7 +565,7 @@ class _Plan:
         exact, params = self.match("exact") if self.ranked else ("false", {})
         most = 4 * GATHER_UP_TO
         gathered = "WITH found AS MATERIALIZED ({}) SELECT * FROM found ORDER BY page_id DESC LIMIT :most"
-        statement, found = self._statement(f"page_search.page_id, {exact}", "all", outer=gathered, pairs=True)
+        statement, found = self._statement(f"page_search.page_id, {exact}", "all", outer=gathered)
         rows = session.execute(statement, {**found, **params, "most": most + 1}).all()
         return [(i, bool(e)) for i, e in rows] if len(rows) <= most else None
 
@@ -595,7 +580,7 @@ class _Plan:
         tail = f" ORDER BY {self.id} DESC LIMIT :limit OFFSET :offset"
         values = {"limit": limit, "offset": offset}
         if not self.shares:
-            statement, params = self._statement(self.id, tier, tail, pairs=True)
+            statement, params = self._statement(self.id, tier, tail)
             return list(session.execute(statement, {**params, **values}).scalars())
         share = self.shares[tier]
         if share > 0 and (limit + offset) / share <= ORDERED_SCAN_ROWS:
@@ -608,8 +593,7 @@ class _Plan:
             finally:
                 session.execute(text(_WALK.format("on")))
         gathered = "WITH found AS MATERIALIZED ({}) SELECT page_id FROM found ORDER BY page_id DESC"
-        outer = gathered + " LIMIT :limit OFFSET :offset"
-        statement, params = self._statement(self.id, tier, outer=outer, pairs=self._pairs(tier))
+        statement, params = self._statement(self.id, tier, outer=gathered + " LIMIT :limit OFFSET :offset")
         return list(session.execute(statement, {**params, **values}).scalars())
 
 

@@ -6,7 +6,6 @@ import datetime as dt
 import random
 import uuid
 from collections.abc import Iterator
-from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -549,21 +548,18 @@ def test_postgresql_estimates_a_huge_total_and_counts_a_small_one_exactly(
     assert (filtered.total, filtered.estimated) == (0, False)
 
 
-@pytest.mark.parametrize(
-    ("walk", "at_once", "pairs"), [(0, 0, 10**9), (10**9, 0, 10**9), (0, 10**9, 10**9), (0, 0, 0), (0, 10**9, 0)]
-)
+@pytest.mark.parametrize(("walk", "at_once"), [(0, 0), (10**9, 0), (0, 10**9)])
 def test_postgresql_fetches_the_same_hits_whichever_way_the_sample_picks(
-    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch, walk: int, at_once: int, pairs: int
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch, walk: int, at_once: int
 ) -> None:
     """At scale PostgreSQL picks, from the sample, how to fetch hits: all at once with their total
     where they are few, else a page of them, walking pages newest first where matches are dense,
-    gathering them from the index where they are rare, phrases through their word pairs or their
-    syllables. Each way the hits, their order and their pages are SQLite's (every query of the
-    comparison corpus, three pages deep, filters too). Scaled down: a sample of 100 of the 300 pages."""
+    gathering them from the index where they are rare. Each way the hits, their order and their
+    pages are SQLite's (every query of the comparison corpus, three pages deep, filters too).
+    Scaled down: a sample of 100 of the 300 pages."""
     import storage.search
 
     monkeypatch.setattr(storage.search, "SAMPLE_PAGES", 100)
-    monkeypatch.setattr(storage.search, "PAIRS_UP_TO", pairs)  # 0: never by pairs; 10**9: always
     monkeypatch.setattr(storage.search, "EXACT_UP_TO", 10**9)  # totals exact: compared too
     monkeypatch.setattr(storage.search, "ORDERED_SCAN_ROWS", walk)  # 0: always gather; 10**9: always walk
     monkeypatch.setattr(storage.search, "GATHER_UP_TO", at_once)  # 10**9: every match at once
@@ -580,44 +576,3 @@ def test_postgresql_fetches_the_same_hits_whichever_way_the_sample_picks(
     engines["postgresql"].kw["bind"].dispose()
     for query, a, b in zip(_QUERIES + [q for q, _ in _FILTERED], sqlite, postgresql, strict=True):
         assert a == b, query
-
-
-def test_postgresql_indexes_the_word_pairs_a_phrase_is_made_of(pg_url: str) -> None:
-    """Migration 0014's search_pairs makes, from a page's folded column, exactly the pairs of
-    adjacent words a phrase can match: none across the gap before the dossier's metadata, across a
-    word too long to index, or across a repeat past the 256 a page keeps; and a rare phrase of
-    common words is found through them with the index."""
-    from storage.search import GAP, MAX_REPEATS, index_columns, metadata_text
-
-    factory = open_catalog(pg_url)
-    texts = [
-        "Đăng ký khai sinh cho con: Nguyễn Văn An, " + "x" * 80 + " sinh ngày 01/02/2025",
-        " ".join(["hồ sơ"] * (MAX_REPEATS + 3)) + " hết",
-    ]
-    with factory.begin() as s:
-        document = add(s, CODE, texts, title="Khai sinh cho bé An", applicant="Nguyễn Văn An")
-        dossier = s.get(Dossier, CODE)
-        assert dossier is not None
-        metadata = metadata_text(dossier)
-        ids = [p.id for p in sorted(document.pages, key=lambda p: p.number)]
-        for n in range(40):  # pages with every word of the phrase, never side by side
-            add(s, f"000.00.12.H12-250528-{n:04d}", ["sinh khai ký đăng văn nguyễn an"])
-    with factory() as s:
-        for n, (page_id, body) in enumerate(zip(ids, texts, strict=True)):
-            folded = index_columns(body, metadata if n == 0 else "")[1]
-            expected = {f"{a} {b}" for a, b in pairwise(folded) if GAP not in (a, b)}
-            stored = s.execute(
-                text("SELECT tsvector_to_array(search_pairs(folded)) FROM page_search WHERE page_id = :id"),
-                {"id": page_id},
-            ).scalar_one()
-            assert set(stored) == expected and expected
-            assert not any(w.startswith("xxx") or w.endswith("xxx") for w in stored)
-        found = search(s, '"dang ky khai sinh" "nguyễn văn an"')
-        assert (found.total, pages(found.hits)) == (1, [1])
-        s.execute(text("SET LOCAL enable_seqscan = off"))
-        plan = s.execute(
-            text("EXPLAIN SELECT page_id FROM page_search WHERE search_pairs(folded) @@ CAST(:q AS tsquery)"),
-            {"q": "'dang ky'"},
-        ).scalars()
-        assert "ix_page_search_pairs" in " ".join(plan)
-    factory.kw["bind"].dispose()
