@@ -469,7 +469,7 @@ def search(
         echo_json(result)
         return
     shown = f"{offset + 1}–{offset + len(result.hits)}" if result.hits else "0"
-    about = "khoảng " if result.total_estimated else ""  # an estimate: PostgreSQL, above 10,000 matches
+    about = "khoảng " if result.total_estimated else ""  # an estimate: PostgreSQL, above 1,000 matches
     typer.echo(f"{about}{result.total} trang khớp «{result.query}» (hiển thị {shown})")
     for hit in result.hits:
         mark = " [đúng dấu]" if hit.exact else ""

@@ -89,7 +89,7 @@ def _period(dialect: str, period: Period) -> ColumnElement[Any]:
         return func.to_char(day, formats[period])
     if period == "week":  # SQLite has no ISO week: the week's Monday, labelled in Python
         return func.date(day, "weekday 0", "-6 days")
-    return func.strftime({"day": "%Y-%m-%d", "month": "%Y-%m", "year": "%Y"}[period], day)
+    return func.substr(day, 1, {"day": 10, "month": 7, "year": 4}[period])  # stored as YYYY-MM-DD
 
 
 def _counts() -> list[ColumnElement[Any]]:

@@ -274,7 +274,7 @@ class SearchResults(BaseModel):
     total_estimated: bool = Field(
         False,
         description="total là ước tính (khoảng), khi có rất nhiều kết quả / total is an estimate (about), "
-        "when there are very many matches (PostgreSQL, above 10,000)",
+        "when there are many matches (PostgreSQL, above 1,000)",
     )
     limit: int
     offset: int

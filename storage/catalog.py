@@ -95,6 +95,13 @@ class Base(DeclarativeBase):
 
 class Dossier(Base):
     __tablename__ = "dossiers"
+    # What service.statistics groups and counts by, in one index it reads instead of the rows (0014).
+    __table_args__ = (
+        Index(
+            "ix_dossiers_statistics", "received_on", "agency", "procedure_code", "procedure", "components",
+            "components_digitized", "components_sealed", "returned_on", "due_on",
+        ),
+    )  # fmt: skip
     code: Mapped[str] = mapped_column(String(64), primary_key=True)
     agency: Mapped[str] = mapped_column(String(32), index=True)
     received_on: Mapped[dt.date | None] = mapped_column(Date, index=True)

@@ -26,7 +26,7 @@ def test_catalog_migrates_and_stores_on_postgresql(pg_url: str) -> None:
             )
         )
     with sessions() as s:
-        assert s.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0013"
+        assert s.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0014"
         dossier = s.get(Dossier, "000.00.12.H12-250527-0001")
         assert dossier is not None and dossier.title == "Hồ sơ đăng ký"
         assert [d.original_name for d in dossier.documents] == ["scan.pdf"]

@@ -94,7 +94,7 @@ def test_catalog_uses_wal_and_migrations(tmp_path: Path) -> None:
     sessions = open_catalog(f"sqlite:///{tmp_path / 'w.db'}")
     with sessions() as s:
         assert s.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
-        assert s.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0013"
+        assert s.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0014"
 
 
 def _migrating(url: str, start: Any, out: Any) -> None:
@@ -115,7 +115,7 @@ def test_processes_starting_at_once_migrate_a_fresh_catalog_one_after_the_other(
     for p in procs:
         p.join(60)
     assert [p.exitcode for p in procs] == [0, 0, 0, 0]
-    assert sorted(out.get(timeout=5) for _ in procs) == ["0013"] * 4
+    assert sorted(out.get(timeout=5) for _ in procs) == ["0014"] * 4
 
 
 def test_migration_numbers_documents_within_their_dossier(catalog_url: str) -> None:

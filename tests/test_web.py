@@ -386,3 +386,46 @@ def test_an_administrator_makes_a_demo_signing_key_from_the_admin_page(client: T
     assert bound.actor.startswith("Quản trị Hải")
     again = client.post(f"/admin/users/{clerk_id}/demo-key", data={"csrf": "sai"}, follow_redirects=False)
     assert again.status_code == 403  # a form without the session's CSRF token
+
+
+def test_the_archive_says_about_when_the_total_is_an_estimate(
+    service_on_each_catalog: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL estimates a total above EXACT_UP_TO matches from a sample of the index; the page
+    then says "Khoảng" (about), and writes counts as Vietnamese does (2.900). SQLite counts
+    exactly. Scaled down: 3,000 pages, exact up to 400, samples of 500 pages."""
+    import random
+
+    from sqlalchemy import text
+
+    import storage.search
+
+    monkeypatch.setattr(storage.search, "EXACT_UP_TO", 400)
+    monkeypatch.setattr(storage.search, "SAMPLE_PAGES", 500)
+    rng = random.Random(7)
+    ctx = context()
+    with ctx.sessions.begin() as s:
+        for n in range(100):
+            words = ["đất đai", "hộ tịch", "xây dựng"]
+            add(
+                s, f"000.00.12.H12-2505{n % 28 + 1:02d}-{n:04d}", [" ".join(rng.choices(words, k=3)) for _ in range(30)]
+            )
+        add(s, "000.00.12.H12-250527-9999", ["Giấy chứng nhận hiếm gặp"] * 150)
+        if s.get_bind().dialect.name == "postgresql":
+            s.execute(text("ANALYZE page_search"))
+        truth = s.execute(text("SELECT count(*) FROM pages WHERE text LIKE '%đất%'")).scalar_one()
+    _person("archivist", "Lưu trữ Lan")
+    with TestClient(api.app) as client:
+        login(client, "Lưu trữ Lan")
+        common = client.get("/archive", params={"q": "dat"}).text
+        rare = client.get("/archive", params={"q": "hiếm"}).text
+        english = client.get("/archive", params={"q": "hiem", "lang": "en"}).text
+    found = re.search(r"(Khoảng )?([\d.]+) trang khớp", common)
+    assert found is not None and truth > 1500
+    estimated = found.group(1) is not None
+    assert estimated == service_on_each_catalog.startswith("postgresql")
+    total = int(found.group(2).replace(".", ""))
+    assert total == truth if not estimated else abs(total - truth) <= 0.25 * truth
+    assert "." in found.group(2)  # thousands written the Vietnamese way
+    assert "150 trang khớp." in rare and "Khoảng 150" not in rare
+    assert "150 matching pages." in english

@@ -37,6 +37,11 @@ class Translator:
     def __call__(self, key: str, **fields: object) -> str:
         return self.messages[key].format(**fields) if fields else self.messages[key]
 
+    def number(self, value: int) -> str:
+        """A count as the language writes it: 12.000 in Vietnamese, 12,000 in English."""
+        written = f"{value:,}"
+        return written.replace(",", ".") if self.lang == "vi" else written
+
     def pick(self, vi: str, en: str) -> str:
         """A message the service gave in both languages (an error's ``vi`` and ``en``)."""
         return vi if self.lang == "vi" else en
