@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
+import gc
 import os
 import re
 import sys
@@ -109,8 +110,14 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
             ctx.signer()  # a wrong certificate or password shows at start, not at the first job
             workers = queue.start_workers(settings)
             queue.log.info("embedded worker started in server process %d", os.getpid())
+        # What start-up loaded (pyHanko, numpy, the templates: some 250,000 objects) lives as long as
+        # the process: out of the collector's sight, its full collections no longer walk it (they
+        # took 130-180 ms, every dozen requests of the statistics page, docs/benchmarks.md).
+        gc.collect()
+        gc.freeze()
         yield
     finally:
+        gc.unfreeze()  # a process that starts the app again (the tests) may collect it then
         if workers is not None:
             workers.stop()  # its jobs stop at their next page and are queued again
         if lock is not None:
